@@ -1,0 +1,212 @@
+"""`sluice`: run the stack locally and work with its flows, executions and queues."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from sluice.client import Gateway as GatewayClient
+from sluice.client import SluiceError, endpoint
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Run Sluice's Step Functions flows locally: one gateway, the real template.",
+    pretty_exceptions_enable=False,
+)
+dlq_app = typer.Typer(help="Dead-letter queues: see why messages failed, send them back.")
+app.add_typer(dlq_app, name="dlq")
+produce_app = typer.Typer(help="Write realistic source data that starts the flows.")
+app.add_typer(produce_app, name="produce")
+out = Console()
+err = Console(stderr=True)
+
+TemplateOpt = Annotated[Path, typer.Option(help="SAM template to deploy.")]
+EndpointOpt = Annotated[
+    str, typer.Option("--endpoint", envvar="SLUICE_ENDPOINT", help="Gateway URL.")
+]
+
+
+def gw(url: str | None = None) -> GatewayClient:
+    return GatewayClient(url or endpoint())
+
+
+@app.command()
+def up(
+    template: TemplateOpt = Path("infra/template.yaml"),
+    host: str = "127.0.0.1",
+    port: int = 4566,
+    data_dir: Annotated[Path, typer.Option(help="Logs, lake and indexes live here.")] = Path(
+        ".sluice"
+    ),
+    config_env: Annotated[str, typer.Option(help="samconfig.toml environment.")] = "local",
+) -> None:
+    """Start the gateway on HOST:PORT, deploy the template, serve until Ctrl-C."""
+    from sluice.stack import LocalStack
+
+    stack = LocalStack(template, host=host, port=port, data_dir=data_dir, config_env=config_env)
+    catalogue = stack.start()
+    print_stack(catalogue)
+    out.print(
+        f"[bold green]Sluice is up[/] at {stack.endpoint}  (console: {stack.endpoint}/console)"
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop()
+
+
+def print_stack(catalogue: dict[str, Any]) -> None:
+    table = Table(title=f"stack {catalogue.get('stack_name')}")
+    for col in ("logical id", "type", "name"):
+        table.add_column(col)
+    for lid, res in sorted(catalogue["resources"].items(), key=lambda kv: kv[1]["type"]):
+        table.add_row(lid, res["type"].split("::")[-1], res["name"])
+    out.print(table)
+
+
+@app.command()
+def deploy(url: EndpointOpt = "") -> None:
+    """Redeploy the template into a running gateway (picks up edited ASL and handlers)."""
+    catalogue = gw(url).post("/_sluice/deploy")
+    print_stack(catalogue)
+
+
+def parse_input(text: str) -> str:
+    if text.startswith("@"):
+        path = Path(text[1:])
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise SluiceError(f"cannot read input file {path}: {exc.strerror}") from None
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SluiceError(f"input is not valid JSON: {exc}") from None
+    return text
+
+
+@app.command("exec")
+def exec_(
+    flow: str,
+    input: Annotated[str, typer.Option("--input", "-i", help="JSON, or @file.json")] = "{}",
+    wait: Annotated[bool, typer.Option(help="Wait for the end and print the outcome.")] = False,
+    name: Annotated[str | None, typer.Option(help="Execution name.")] = None,
+    url: EndpointOpt = "",
+) -> None:
+    """Start an execution of FLOW."""
+    payload = parse_input(input)
+    g = gw(url)
+    arn = g.flow_arn(flow)
+    sfn = g.client("stepfunctions")
+    kwargs: dict[str, Any] = {"stateMachineArn": arn, "input": payload}
+    if name:
+        kwargs["name"] = name
+    execution = sfn.start_execution(**kwargs)["executionArn"]
+    out.print(f"started {execution}")
+    if wait:
+        desc = g.wait_execution(execution)
+        colour = "green" if desc["status"] == "SUCCEEDED" else "red"
+        out.print(f"[{colour}]{desc['status']}[/]")
+        if desc.get("output"):
+            out.print_json(desc["output"])
+        if desc.get("error") or desc.get("cause"):
+            out.print(f"error: {desc.get('error')}\ncause: {desc.get('cause')}")
+        if desc["status"] != "SUCCEEDED":
+            raise typer.Exit(1)
+
+
+@app.command()
+def executions(
+    flow: Annotated[str | None, typer.Argument()] = None,
+    status: Annotated[str | None, typer.Option(help="RUNNING, SUCCEEDED, FAILED, ...")] = None,
+    limit: int = 50,
+    url: EndpointOpt = "",
+) -> None:
+    """List executions, newest first."""
+    g = gw(url)
+    flows = g.flows()
+    if flow is not None and flow not in flows:
+        g.flow_arn(flow)  # raises the "unknown flow" error
+    sfn = g.client("stepfunctions")
+    rows = []
+    for fname, res in flows.items():
+        if flow and fname != flow:
+            continue
+        kwargs: dict[str, Any] = {"stateMachineArn": res["arn"]}
+        if status:
+            kwargs["statusFilter"] = status.upper()
+        for page in sfn.get_paginator("list_executions").paginate(**kwargs):
+            rows += [(fname, e) for e in page["executions"]]
+    rows.sort(key=lambda r: r[1]["startDate"], reverse=True)
+    table = Table()
+    for col in ("flow", "name", "status", "started", "duration"):
+        table.add_column(col)
+    for fname, e in rows[:limit]:
+        stop = e.get("stopDate")
+        duration = f"{(stop - e['startDate']).total_seconds():.2f}s" if stop else "-"
+        colour = {"SUCCEEDED": "green", "FAILED": "red", "RUNNING": "yellow"}.get(e["status"], "")
+        table.add_row(
+            fname,
+            e["name"],
+            f"[{colour}]{e['status']}[/]",
+            e["startDate"].strftime("%H:%M:%S"),
+            duration,
+        )
+    out.print(table)
+
+
+@app.command()
+def history(execution: str, url: EndpointOpt = "") -> None:
+    """Show an execution step by step: attempts, retries, the failed step with its input."""
+    from sluice.history import summarize
+    from sluice.render_history import render
+
+    g = gw(url)
+    arn = g.resolve_execution(execution)
+    sfn = g.client("stepfunctions")
+    try:
+        events = []
+        for page in sfn.get_paginator("get_execution_history").paginate(executionArn=arn):
+            events += page["events"]
+        definition = sfn.describe_state_machine_for_execution(executionArn=arn)["definition"]
+    except sfn.exceptions.ExecutionDoesNotExist:
+        raise SluiceError(f"no execution {arn}") from None
+    render(summarize(events, definition), out)
+
+
+@app.command()
+def demo(
+    port: int = 4566,
+    serve: Annotated[bool, typer.Option(help="Keep the stack up afterwards.")] = False,
+) -> None:
+    """Start a fresh stack, run every flow through its real trigger, print what happened."""
+    from sluice.demo import run_demo
+
+    run_demo(port=port, serve=serve, console=out)
+
+
+def main() -> None:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        app()
+    except (SluiceError, ClientError, BotoCoreError) as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""Talking to a running gateway: boto3 clients, the deployed catalogue, flows by name."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+from sluice.deploy import client as boto_client
+
+DEFAULT_ENDPOINT = "http://127.0.0.1:4566"
+TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+
+
+class SluiceError(Exception):
+    """A user-facing error: the CLI prints its message on one line and exits non-zero."""
+
+
+def endpoint() -> str:
+    return os.environ.get("SLUICE_ENDPOINT", DEFAULT_ENDPOINT)
+
+
+@dataclass
+class Gateway:
+    url: str
+
+    def get(self, path: str) -> Any:
+        return self._call(urllib.request.Request(self.url + path))
+
+    def post(self, path: str, body: Any = None) -> Any:
+        data = json.dumps(body or {}).encode()
+        return self._call(urllib.request.Request(self.url + path, data=data, method="POST"))
+
+    def _call(self, request: urllib.request.Request) -> Any:
+        try:
+            with urllib.request.urlopen(request, timeout=120) as resp:
+                return json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors="replace")
+            with contextlib.suppress(json.JSONDecodeError, AttributeError):
+                detail = json.loads(detail).get("error", detail)
+            raise SluiceError(f"{request.full_url}: {detail}") from None
+        except (urllib.error.URLError, ConnectionError) as exc:
+            raise SluiceError(
+                f"no Sluice gateway at {self.url} ({getattr(exc, 'reason', exc)}); "
+                "start one with `sluice up`"
+            ) from None
+
+    def client(self, service: str, **config: Any) -> Any:
+        return boto_client(self.url, service, **config)
+
+    def stack(self) -> dict[str, Any]:
+        stack: dict[str, Any] = self.get("/_sluice/stack")
+        if not stack:
+            raise SluiceError(f"the gateway at {self.url} has no stack deployed yet")
+        return stack
+
+    def flows(self) -> dict[str, dict[str, Any]]:
+        """Deployed state machines by flow name (the name without the stack prefix)."""
+        stack = self.stack()
+        prefix = f"{stack['stack_name']}-"
+        out = {}
+        for res in stack["resources"].values():
+            if res["type"] == "AWS::Serverless::StateMachine":
+                name = res["name"]
+                out[name.removeprefix(prefix)] = res
+        return out
+
+    def flow_arn(self, flow: str) -> str:
+        flows = self.flows()
+        if flow in flows:
+            return str(flows[flow]["arn"])
+        known = ", ".join(sorted(flows)) or "none"
+        raise SluiceError(f"unknown flow {flow!r} (deployed flows: {known})")
+
+    def wait_execution(self, arn: str, timeout: float = 120) -> dict[str, Any]:
+        sfn = self.client("stepfunctions")
+        deadline = time.time() + timeout
+        delay = 0.02
+        while True:
+            desc: dict[str, Any] = sfn.describe_execution(executionArn=arn)
+            if desc["status"] in TERMINAL:
+                return desc
+            if time.time() > deadline:
+                raise SluiceError(f"{arn} still {desc['status']} after {timeout:.0f} s")
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.5)
+
+    def resolve_execution(self, ref: str) -> str:
+        """An execution ARN from an ARN or a (unique prefix of an) execution name."""
+        if ref.startswith("arn:"):
+            return ref
+        sfn = self.client("stepfunctions")
+        matches = []
+        for flow in self.flows().values():
+            for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=flow["arn"]):
+                matches += [
+                    e["executionArn"] for e in page["executions"] if e["name"].startswith(ref)
+                ]
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise SluiceError(f"no execution named {ref!r}")
+        raise SluiceError(f"{len(matches)} executions match {ref!r}; give more of the name")

@@ -1,0 +1,432 @@
+"""Deploy the SAM template into the gateway: every resource, idempotently.
+
+AWS resources are created through the public APIs (boto3 against the gateway), so what is
+deployed is exactly what a client can see. Functions, triggers (Pipes, event source
+mappings, rule targets that are state machines) and HTTP routes are handed to the runtime,
+which serves them. Re-running picks up edited ASL and handlers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from sluice.httpapi import Route
+from sluice.lambda_runtime import FunctionSpec
+from sluice.template import ACCOUNT_ID, REGION, Resource, Template, TemplateError, load_template
+from sluice.triggers.specs import PipeSpec, RuleSpec, RuleTargetSpec
+
+FUNCTION_TYPES = ("AWS::Serverless::Function", "AWS::Lambda::Function")
+MACHINE_TYPES = ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine")
+# Types that only matter on AWS (permissions, alarms, the API object itself): nothing to run.
+AWS_ONLY = {
+    "AWS::IAM::Role",
+    "AWS::IAM::Policy",
+    "AWS::IAM::ManagedPolicy",
+    "AWS::SQS::QueuePolicy",
+    "AWS::Lambda::Permission",
+    "AWS::CloudWatch::Alarm",
+    "AWS::Logs::LogGroup",
+    "AWS::Serverless::HttpApi",
+    "AWS::S3Tables::TableBucket",
+    "AWS::S3Tables::Namespace",
+    "AWS::OpenSearchService::Domain",
+    "AWS::SNS::Topic",
+}
+ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/sluice-local"
+
+
+def client(endpoint: str, service: str, **config: Any) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"max_attempts": 2}, **config),
+    )
+
+
+@dataclass
+class Deployment:
+    """What the runtime needs to serve the stack, plus a catalogue of deployed resources."""
+
+    functions: list[FunctionSpec] = field(default_factory=list)
+    pipes: list[PipeSpec] = field(default_factory=list)
+    rules: list[RuleSpec] = field(default_factory=list)
+    routes: list[Route] = field(default_factory=list)
+    resources: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def catalogue(self) -> dict[str, Any]:
+        return {
+            "resources": self.resources,
+            "routes": [r.route_key for r in self.routes],
+            "pipes": [p.name for p in self.pipes],
+            "rules": [r.name for r in self.rules],
+        }
+
+
+def deploy(
+    template_path: Path,
+    endpoint: str,
+    *,
+    overrides: dict[str, str] | None = None,
+    stack_name: str = "sluice",
+) -> Deployment:
+    ddb = client(endpoint, "dynamodb")
+
+    def lookup(logical_id: str, attr: str) -> str:
+        if attr == "StreamArn":
+            name = template.resources[logical_id].physical_name
+            arn: str = ddb.describe_table(TableName=name)["Table"]["LatestStreamArn"]
+            return arn
+        raise TemplateError(f"{logical_id}.{attr} is not supported locally")
+
+    template = load_template(
+        template_path, stack_name=stack_name, overrides=overrides, lookup=lookup, endpoint=endpoint
+    )
+    unknown = [
+        f"{r.logical_id} ({r.type})"
+        for r in template.resources.values()
+        if r.type not in AWS_ONLY and r.type not in _KNOWN
+    ]
+    if unknown:
+        raise TemplateError(f"resource types not supported locally: {', '.join(unknown)}")
+    out = Deployment()
+    for res in _ordered(template):
+        _KNOWN[res.type](res, endpoint, out)
+    for res in template.of_type("AWS::S3::Bucket"):
+        _bucket_notifications(res, endpoint)
+    return out
+
+
+def _ordered(template: Template) -> list[Resource]:
+    """Dead-letter queues before the queues that name them; data stores before consumers."""
+    rank = {
+        "AWS::SQS::Queue": 0,
+        "AWS::DynamoDB::Table": 1,
+        "AWS::S3::Bucket": 1,
+        "AWS::Events::EventBus": 1,
+    }
+    res = sorted(
+        template.resources.values(),
+        key=lambda r: (rank.get(r.type, 2), bool(r.prop("RedrivePolicy"))),
+    )
+    return [r for r in res if r.type in _KNOWN]
+
+
+def _record(out: Deployment, res: Resource, **attrs: Any) -> None:
+    out.resources[res.logical_id] = {"type": res.type, "name": res.physical_name, **attrs}
+
+
+# -- data stores ---------------------------------------------------------------------
+
+
+def _queue(res: Resource, endpoint: str, out: Deployment) -> None:
+    sqs = client(endpoint, "sqs")
+    attrs = {}
+    for key in (
+        "VisibilityTimeout",
+        "MessageRetentionPeriod",
+        "DelaySeconds",
+        "ReceiveMessageWaitTimeSeconds",
+        "MaximumMessageSize",
+    ):
+        value = res.prop(key)
+        if value is not None:
+            attrs[key] = str(value)
+    redrive = res.prop("RedrivePolicy")
+    if redrive:
+        attrs["RedrivePolicy"] = json.dumps(redrive)
+    url = sqs.create_queue(QueueName=res.physical_name)["QueueUrl"]
+    if attrs:
+        sqs.set_queue_attributes(QueueUrl=url, Attributes=attrs)
+    arn = res.template.get_att(res.logical_id, "Arn", res.logical_id)
+    _record(out, res, arn=arn, url=url, dlq=(redrive or {}).get("deadLetterTargetArn"))
+
+
+def _table(res: Resource, endpoint: str, out: Deployment) -> None:
+    ddb = client(endpoint, "dynamodb")
+    name = res.physical_name
+    try:
+        desc = ddb.describe_table(TableName=name)["Table"]
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ResourceNotFoundException":
+            raise
+        kwargs: dict[str, Any] = {
+            "TableName": name,
+            "KeySchema": res.prop("KeySchema"),
+            "AttributeDefinitions": res.prop("AttributeDefinitions"),
+            "BillingMode": res.prop("BillingMode", default="PAY_PER_REQUEST"),
+        }
+        if kwargs["BillingMode"] == "PROVISIONED":
+            kwargs["ProvisionedThroughput"] = res.prop("ProvisionedThroughput")
+        for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes", "StreamSpecification"):
+            if res.prop(key):
+                kwargs[key] = res.prop(key)
+        if "StreamSpecification" in kwargs:
+            kwargs["StreamSpecification"] = {"StreamEnabled": True, **kwargs["StreamSpecification"]}
+        desc = ddb.create_table(**kwargs)["TableDescription"]
+    ttl = res.prop("TimeToLiveSpecification")
+    if ttl and ttl.get("Enabled"):
+        ddb.update_time_to_live(
+            TableName=name,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]},
+        )
+    _record(out, res, arn=desc["TableArn"], stream_arn=desc.get("LatestStreamArn"))
+
+
+def _bucket(res: Resource, endpoint: str, out: Deployment) -> None:
+    s3 = client(endpoint, "s3")
+    try:
+        s3.create_bucket(Bucket=res.physical_name)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            raise
+    _record(out, res, arn=f"arn:aws:s3:::{res.physical_name}")
+
+
+def _bucket_notifications(res: Resource, endpoint: str) -> None:
+    config = res.prop("NotificationConfiguration") or {}
+    queues = config.get("QueueConfigurations") or []
+    if not queues:
+        return
+    client(endpoint, "s3").put_bucket_notification_configuration(
+        Bucket=res.physical_name,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "QueueArn": q["Queue"],
+                    "Events": [q["Event"]],
+                    **({"Filter": _s3_filter(q["Filter"])} if q.get("Filter") else {}),
+                }
+                for q in queues
+            ]
+        },
+    )
+
+
+def _s3_filter(cfn_filter: dict[str, Any]) -> dict[str, Any]:
+    # CloudFormation spells it S3Key.Rules; the S3 API spells it Key.FilterRules.
+    rules = cfn_filter.get("S3Key", {}).get("Rules", [])
+    return {"Key": {"FilterRules": [{"Name": r["Name"], "Value": r["Value"]} for r in rules]}}
+
+
+def _bus(res: Resource, endpoint: str, out: Deployment) -> None:
+    events = client(endpoint, "events")
+    name = res.physical_name
+    try:
+        events.describe_event_bus(Name=name)
+    except ClientError:
+        events.create_event_bus(Name=name)
+    _record(out, res, arn=res.template.get_att(res.logical_id, "Arn", res.logical_id))
+
+
+# -- compute ---------------------------------------------------------------------------
+
+
+def _function(res: Resource, endpoint: str, out: Deployment) -> None:
+    if res.type == "AWS::Serverless::Function":
+        runtime = res.prop("Runtime")
+        if runtime and not str(runtime).startswith("python"):
+            raise TemplateError(f"{res.logical_id}: runtime {runtime} cannot run locally")
+    handler = res.prop("Handler")
+    if not handler:
+        raise TemplateError(f"{res.logical_id}: Handler is required")
+    code = res.prop("CodeUri") if res.type == "AWS::Serverless::Function" else None
+    code_dir = (res.template.base_dir / (code if isinstance(code, str) else ".")).resolve()
+    if not code_dir.is_dir():
+        raise TemplateError(f"{res.logical_id}: CodeUri {code_dir} is not a directory")
+    env = {k: str(v) for k, v in (res.prop("Environment", "Variables") or {}).items()}
+    arn = res.template.get_att(res.logical_id, "Arn", res.logical_id)
+    out.functions.append(
+        FunctionSpec(
+            name=res.physical_name,
+            arn=arn,
+            handler=str(handler),
+            code_dir=code_dir,
+            timeout=float(res.prop("Timeout", default=3)),
+            memory=int(res.prop("MemorySize", default=128)),
+            environment=env,
+        )
+    )
+    _record(out, res, arn=arn, handler=handler)
+    for event_id, event in (res.prop("Events") or {}).items():
+        props = event.get("Properties") or {}
+        if event.get("Type") == "HttpApi":
+            api = props.get("ApiId") or "default"
+            out.routes.append(
+                Route(
+                    method=str(props.get("Method", "ANY")).upper().replace("*", "ANY"),
+                    path=props.get("Path", "/"),
+                    function=res.physical_name,
+                    api_id=str(api),
+                )
+            )
+        else:
+            raise TemplateError(
+                f"{res.logical_id}.Events.{event_id}: event type {event.get('Type')} is not "
+                "supported locally (use an AWS::Pipes::Pipe)"
+            )
+
+
+def _state_machine(res: Resource, endpoint: str, out: Deployment) -> None:
+    sfn = client(endpoint, "stepfunctions")
+    definition = _definition(res)
+    name = res.physical_name
+    kind = str(res.prop("Type", default="STANDARD")).upper()
+    arn = f"arn:aws:states:{REGION}:{ACCOUNT_ID}:stateMachine:{name}"
+    try:
+        sfn.describe_state_machine(stateMachineArn=arn)
+        sfn.update_state_machine(stateMachineArn=arn, definition=definition)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "StateMachineDoesNotExist":
+            raise
+        sfn.create_state_machine(name=name, definition=definition, roleArn=ROLE_ARN, type=kind)
+    _record(out, res, arn=arn, kind=kind, definition_uri=res.prop("DefinitionUri"))
+    for event_id, event in (res.prop("Events") or {}).items():
+        if event.get("Type") != "EventBridgeRule":
+            raise TemplateError(
+                f"{res.logical_id}.Events.{event_id}: only EventBridgeRule events are supported"
+            )
+        props = event.get("Properties") or {}
+        retry = props.get("RetryPolicy") or {}
+        dlq = props.get("DeadLetterConfig") or {}
+        out.rules.append(
+            RuleSpec(
+                name=f"{name}-{event_id}",
+                bus_name=str(props.get("EventBusName", "default")),
+                pattern=props.get("Pattern") or {},
+                targets=[
+                    RuleTargetSpec(
+                        id=(props.get("Target") or {}).get("Id", f"{event_id}Target"),
+                        arn=arn,
+                        input_path=props.get("InputPath"),
+                        input=props.get("Input"),
+                        max_retry_attempts=int(retry.get("MaximumRetryAttempts", 185)),
+                        max_event_age_s=int(retry.get("MaximumEventAgeInSeconds", 86400)),
+                        dlq_arn=dlq.get("Arn"),
+                    )
+                ],
+            )
+        )
+
+
+def _definition(res: Resource) -> str:
+    subs = {k: str(v) for k, v in (res.prop("DefinitionSubstitutions") or {}).items()}
+    inline = res.prop("Definition")
+    if inline is not None:
+        text = json.dumps(inline)
+    else:
+        uri = res.prop("DefinitionUri")
+        if not isinstance(uri, str):
+            raise TemplateError(f"{res.logical_id}: DefinitionUri must be a local path")
+        path = res.template.base_dir / uri
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise TemplateError(f"{res.logical_id}: cannot read {path}: {exc}") from exc
+
+    def sub(m: re.Match[str]) -> str:
+        key = m.group(1)
+        if key not in subs:
+            raise TemplateError(
+                f"{res.logical_id}: no DefinitionSubstitutions entry for ${{{key}}}"
+            )
+        return subs[key]
+
+    text = re.sub(r"\$\{([A-Za-z0-9_]+)\}", sub, text)
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TemplateError(f"{res.logical_id}: definition is not valid JSON: {exc}") from exc
+    return text
+
+
+# -- triggers ---------------------------------------------------------------------------
+
+
+def _rule(res: Resource, endpoint: str, out: Deployment) -> None:
+    events = client(endpoint, "events")
+    bus = str(res.prop("EventBusName", default="default")).rsplit("/", 1)[-1]
+    pattern = res.prop("EventPattern") or {}
+    events.put_rule(Name=res.physical_name, EventBusName=bus, EventPattern=json.dumps(pattern))
+    targets = []
+    for t in res.prop("Targets") or []:
+        retry = t.get("RetryPolicy") or {}
+        targets.append(
+            RuleTargetSpec(
+                id=t["Id"],
+                arn=t["Arn"],
+                input_path=t.get("InputPath"),
+                input=t.get("Input"),
+                max_retry_attempts=int(retry.get("MaximumRetryAttempts", 185)),
+                max_event_age_s=int(retry.get("MaximumEventAgeInSeconds", 86400)),
+                dlq_arn=(t.get("DeadLetterConfig") or {}).get("Arn"),
+            )
+        )
+    out.rules.append(
+        RuleSpec(name=res.physical_name, bus_name=bus, pattern=pattern, targets=targets)
+    )
+    _record(out, res, arn=res.template.get_att(res.logical_id, "Arn", res.logical_id))
+
+
+def _pipe(res: Resource, endpoint: str, out: Deployment) -> None:
+    source = str(res.prop("Source"))
+    target = str(res.prop("Target"))
+    params = res.prop("SourceParameters") or {}
+    if ":sqs:" in source:
+        src = params.get("SqsQueueParameters") or {}
+        default_batch = 10
+    elif ":dynamodb:" in source:
+        src = params.get("DynamoDBStreamParameters") or {}
+        default_batch = 100
+    else:
+        raise TemplateError(f"{res.logical_id}: pipe source {source} is not supported locally")
+    if ":states:" not in target:
+        raise TemplateError(f"{res.logical_id}: pipe target {target} is not supported locally")
+    filters = [
+        json.loads(f["Pattern"]) if isinstance(f.get("Pattern"), str) else f.get("Pattern", {})
+        for f in (params.get("FilterCriteria") or {}).get("Filters", [])
+    ]
+    invocation = (
+        (res.prop("TargetParameters") or {}).get("StepFunctionStateMachineParameters") or {}
+    ).get("InvocationType", "REQUEST_RESPONSE")
+    out.pipes.append(
+        PipeSpec(
+            name=res.physical_name,
+            source_arn=source,
+            target_arn=target,
+            batch_size=int(src.get("BatchSize", default_batch)),
+            batching_window_s=float(src.get("MaximumBatchingWindowInSeconds", 0)),
+            filters=filters,
+            starting_position=str(src.get("StartingPosition", "LATEST")),
+            max_retry_attempts=int(src.get("MaximumRetryAttempts", -1)),
+            max_record_age_s=int(src.get("MaximumRecordAgeInSeconds", -1)),
+            bisect_on_error=src.get("OnPartialBatchItemFailure") == "AUTOMATIC_BISECT",
+            dlq_arn=(src.get("DeadLetterConfig") or {}).get("Arn"),
+            invocation_type=str(invocation),
+        )
+    )
+    _record(out, res, source=source, target=target)
+
+
+_KNOWN = {
+    "AWS::SQS::Queue": _queue,
+    "AWS::DynamoDB::Table": _table,
+    "AWS::S3::Bucket": _bucket,
+    "AWS::Events::EventBus": _bus,
+    "AWS::Serverless::Function": _function,
+    "AWS::Lambda::Function": _function,
+    "AWS::Serverless::StateMachine": _state_machine,
+    "AWS::StepFunctions::StateMachine": _state_machine,
+    "AWS::Events::Rule": _rule,
+    "AWS::Pipes::Pipe": _pipe,
+}

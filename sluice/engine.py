@@ -1,0 +1,166 @@
+"""Adapters that make moto's ASL engine behave like Step Functions where flows rely on it.
+
+Each adapter is small and says what AWS does:
+- StartExecution without a name gets a generated UUID name (moto reuses `None`, so the
+  second nameless start fails with ExecutionAlreadyExists).
+- StartSyncExecution (what Pipes call for Express targets) is provided here: moto has none.
+- `StateMachineArn#TestCase` starts an execution with Step Functions Local's mocked
+  integrations, read from the file named by SFN_MOCK_CONFIG (Step Functions Local's format).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from moto.core.config import default_user_config
+from moto.stepfunctions.parser.backend.execution import Execution
+from moto.stepfunctions.parser.mocking.mock_config import (
+    MockedResponse,
+    MockedResponseReturn,
+    MockedResponseThrow,
+    MockTestCase,
+    StateMockedResponses,
+    _parse_mocked_response_range,
+)
+from moto.stepfunctions.parser.models import (
+    StepFunctionsParserBackend,
+    stepfunctions_parser_backends,
+)
+
+from sluice.template import ACCOUNT_ID, REGION
+
+MOCK_CONFIG_ENV = "SFN_MOCK_CONFIG"
+_pending_mock: contextvars.ContextVar[MockTestCase | None] = contextvars.ContextVar(
+    "sluice_pending_mock", default=None
+)
+
+
+class MockConfigError(Exception):
+    """The mock config file or the requested test case is missing or malformed."""
+
+
+def backend() -> StepFunctionsParserBackend:
+    return stepfunctions_parser_backends[ACCOUNT_ID][REGION]
+
+
+def load_mock_test_case(state_machine_name: str, test_case: str) -> MockTestCase:
+    """Read one test case of a Step Functions Local MockConfigFile into moto's model."""
+    path = os.environ.get(MOCK_CONFIG_ENV)
+    if not path:
+        raise MockConfigError(f"{MOCK_CONFIG_ENV} is not set; cannot run test case {test_case}")
+    try:
+        raw = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise MockConfigError(f"cannot read mock config {path}: {exc}") from exc
+    machine = raw.get("StateMachines", {}).get(state_machine_name)
+    if machine is None:
+        raise MockConfigError(f"{path}: no StateMachines.{state_machine_name}")
+    case = machine.get("TestCases", {}).get(test_case)
+    if case is None:
+        raise MockConfigError(f"{path}: no test case {test_case} for {state_machine_name}")
+    responses = raw.get("MockedResponses", {})
+    per_state = []
+    for state_name, response_name in case.items():
+        ranges = responses.get(response_name)
+        if not ranges:
+            raise MockConfigError(f"{path}: no MockedResponses.{response_name}")
+        mocked: list[MockedResponse] = []
+        for range_text, spec in ranges.items():
+            start, end = _parse_mocked_response_range(range_text)
+            if "Return" in spec:
+                mocked.append(MockedResponseReturn(start, end, spec["Return"]))
+            elif "Throw" in spec:
+                throw = spec["Throw"]
+                mocked.append(
+                    MockedResponseThrow(start, end, throw.get("Error", ""), throw.get("Cause", ""))
+                )
+            else:
+                raise MockConfigError(f"{path}: {response_name}[{range_text}] needs Return/Throw")
+        per_state.append(StateMockedResponses(state_name, response_name, mocked))
+    return MockTestCase(state_machine_name, test_case, per_state)
+
+
+def install() -> None:
+    """Enable moto's ASL engine and apply the adapters (idempotent)."""
+    default_user_config["stepfunctions"]["execute_state_machine"] = True
+    if getattr(StepFunctionsParserBackend, "_sluice_patched", False):
+        return
+    original_start = StepFunctionsParserBackend.start_execution
+    original_worker = Execution._get_start_execution_worker
+
+    def start_execution(
+        self: StepFunctionsParserBackend,
+        state_machine_arn: str,
+        name: str | None = None,
+        execution_input: str | None = None,
+        trace_header: str | None = None,
+    ) -> Any:
+        arn, _, test_case = state_machine_arn.partition("#")
+        mock = None
+        if test_case:
+            machine_name = arn.rsplit(":", 1)[-1]
+            mock = load_mock_test_case(machine_name, test_case)
+        token = _pending_mock.set(mock)
+        try:
+            return original_start(
+                self, arn, name or str(uuid.uuid4()), execution_input, trace_header
+            )
+        finally:
+            _pending_mock.reset(token)
+
+    def get_worker(self: Execution) -> Any:
+        worker = original_worker(self)
+        mock = _pending_mock.get()
+        if mock is not None:
+            worker._mock_test_case = mock
+        return worker
+
+    StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign,assignment]
+    Execution._get_start_execution_worker = get_worker  # type: ignore[method-assign]
+    StepFunctionsParserBackend._sluice_patched = True  # type: ignore[attr-defined]
+
+
+class NotExpress(Exception):
+    pass
+
+
+def start_sync_execution(
+    state_machine_arn: str, name: str | None, execution_input: str | None, timeout: float = 300
+) -> dict[str, Any]:
+    """StartSyncExecution: run an Express execution and answer with its outcome."""
+    sfn = backend()
+    machine = sfn.describe_state_machine(state_machine_arn.partition("#")[0])
+    if machine.type != "EXPRESS":
+        raise NotExpress(state_machine_arn)
+    execution = sfn.start_execution(state_machine_arn, name, execution_input)
+    deadline = time.time() + timeout
+    delay = 0.002
+    while execution.exec_status.value == "RUNNING" and time.time() < deadline:
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+    status = execution.exec_status.value
+    out: dict[str, Any] = {
+        "executionArn": execution.exec_arn,
+        "stateMachineArn": machine.arn,
+        "name": execution.name,
+        "startDate": execution.start_date.timestamp(),
+        "stopDate": (execution.stop_date or execution.start_date).timestamp(),
+        "status": "TIMED_OUT" if status == "RUNNING" else status,
+        "input": json.dumps(execution.input_data),
+        "inputDetails": {"included": True},
+        "billingDetails": {"billedMemoryUsedInMB": 64, "billedDurationInMilliseconds": 100},
+    }
+    if status == "SUCCEEDED":
+        out["output"] = json.dumps(execution.output)
+        out["outputDetails"] = {"included": True}
+    if execution.error is not None:
+        out["error"] = execution.error
+    if execution.cause is not None:
+        out["cause"] = execution.cause
+    return out

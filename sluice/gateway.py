@@ -1,0 +1,259 @@
+"""The gateway: one HTTP endpoint that behaves like AWS for everything the flows use.
+
+Requests are answered, in order, by: Sluice's own endpoints (`/_sluice/*`, `/console`),
+the Lambda Invoke API (run by `LambdaRuntime`), StartSyncExecution (moto has none),
+the template's HTTP API routes (unsigned requests only, so S3 path-style calls are never
+mistaken for them), and otherwise moto's backends. PutEvents is passed to moto and then
+delivered to state-machine targets by the runtime, since moto cannot.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from sluice import engine
+from sluice.httpapi import Route, build_event, find_route, to_http_response
+from sluice.lambda_runtime import LambdaRuntime, default_base_env
+
+StartResponse = Callable[..., Any]
+INVOKE_PREFIX = "/2015-03-31/functions/"
+
+
+def _json(start_response: StartResponse, status: int, body: Any) -> list[bytes]:
+    data = json.dumps(body, default=str).encode()
+    start_response(
+        f"{status} {'OK' if status < 400 else 'Error'}",
+        [("Content-Type", "application/json"), ("Content-Length", str(len(data)))],
+    )
+    return [data]
+
+
+def _aws_error(start_response: StartResponse, status: int, code: str, msg: str) -> list[bytes]:
+    data = json.dumps({"__type": code, "message": msg}).encode()
+    start_response(
+        f"{status} Error",
+        [("Content-Type", "application/x-amz-json-1.0"), ("x-amzn-ErrorType", code)],
+    )
+    return [data]
+
+
+class Gateway:
+    def __init__(self, host: str, port: int, data_dir: Path) -> None:
+        self.host, self.port = host, port
+        self.endpoint = f"http://{host}:{port}"
+        self.data_dir = data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        # moto's ASL engine reaches Lambda and the integrations at localhost:MOTO_PORT.
+        os.environ["MOTO_PORT"] = str(port)
+        engine.install()
+        from moto.server import DomainDispatcherApplication, create_backend_app
+
+        self.moto_app = DomainDispatcherApplication(create_backend_app)
+        self.lambdas = LambdaRuntime(data_dir / "logs", default_base_env(self.endpoint))
+        self.routes: list[Route] = []
+        self.stack: dict[str, Any] = {}
+        self.on_put_events: Callable[[list[dict[str, Any]]], None] | None = None
+        self.on_deploy: Callable[[], dict[str, Any]] | None = None
+        self.extra: dict[str, Callable[[dict[str, Any], StartResponse], Iterable[bytes]]] = {}
+        self._server: BaseWSGIServer | None = None
+        self.started = time.time()
+
+    # -- serving -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._server = make_server(self.host, self.port, self, threaded=True)
+        self._server.daemon_threads = True  # type: ignore[attr-defined]
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+        self.lambdas.shutdown()
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path: str = environ.get("PATH_INFO", "/")
+        method: str = environ["REQUEST_METHOD"]
+        if path.startswith("/_sluice/") or path == "/console" or path.startswith("/console/"):
+            return self._own(path, method, environ, start_response)
+        if path.startswith(INVOKE_PREFIX) and path.endswith("/invocations"):
+            return self._invoke(
+                unquote(path[len(INVOKE_PREFIX) : -len("/invocations")]), environ, start_response
+            )
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if target == "AWSStepFunctions.StartSyncExecution":
+            return self._start_sync(environ, start_response)
+        if not self._signed(environ):
+            found = find_route(self.routes, method, path)
+            if found is not None:
+                return self._http_api(*found, environ, start_response)
+        if target == "AWSEvents.PutEvents" and self.on_put_events is not None:
+            return self._put_events(environ, start_response)
+        return self.moto_app(environ, start_response)  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _signed(environ: dict[str, Any]) -> bool:
+        query = environ.get("QUERY_STRING", "")
+        return "HTTP_AUTHORIZATION" in environ or "X-Amz-Signature" in query
+
+    @staticmethod
+    def _body(environ: dict[str, Any]) -> bytes:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        data: bytes = environ["wsgi.input"].read(length) if length else b""
+        return data
+
+    # -- AWS APIs the runtime answers itself ---------------------------------------------
+
+    def _invoke(
+        self, function: str, environ: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        if self.lambdas.resolve(function) is None:
+            return _aws_error(
+                start_response, 404, "ResourceNotFoundException", f"Function not found: {function}"
+            )
+        body = self._body(environ)
+        try:
+            event = json.loads(body) if body else {}
+        except json.JSONDecodeError:
+            return _aws_error(
+                start_response, 400, "InvalidRequestContentException", "payload is not JSON"
+            )
+        if environ.get("HTTP_X_AMZ_INVOCATION_TYPE") == "Event":
+            threading.Thread(
+                target=self.lambdas.invoke, args=(function, event), daemon=True
+            ).start()
+            start_response("202 Accepted", [("Content-Type", "application/json")])
+            return [b""]
+        result = self.lambdas.invoke(function, event)
+        headers = [
+            ("Content-Type", "application/json"),
+            ("X-Amz-Executed-Version", "$LATEST"),
+            ("X-Amzn-RequestId", result.request_id),
+        ]
+        if result.function_error:
+            headers.append(("X-Amz-Function-Error", result.function_error))
+        start_response("200 OK", headers)
+        return [result.payload]
+
+    def _start_sync(
+        self, environ: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        req = json.loads(self._body(environ) or b"{}")
+        arn = req.get("stateMachineArn", "")
+        try:
+            out = engine.start_sync_execution(arn, req.get("name"), req.get("input"))
+        except engine.NotExpress:
+            return _aws_error(
+                start_response,
+                400,
+                "StateMachineTypeNotSupported",
+                "This operation is not supported by this type of state machine",
+            )
+        except engine.MockConfigError as exc:
+            return _aws_error(start_response, 400, "InvalidArn", str(exc))
+        except Exception as exc:  # moto's own errors (unknown ARN, bad input)
+            code = getattr(exc, "code", None) or type(exc).__name__
+            return _aws_error(start_response, 400, str(code), str(exc))
+        return _json(start_response, 200, out)
+
+    def _put_events(
+        self, environ: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        body = self._body(environ)
+        captured: dict[str, Any] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], *args: Any) -> Any:
+            captured["status"] = status
+            return start_response(status, headers, *args)
+
+        environ["wsgi.input"] = _Replay(body)
+        out = list(self.moto_app(environ, capture))
+        if captured.get("status", "").startswith("200") and self.on_put_events is not None:
+            request = json.loads(body or b"{}")
+            response = json.loads(b"".join(out) or b"{}")
+            events = []
+            for entry, result in zip(
+                request.get("Entries", []), response.get("Entries", []), strict=False
+            ):
+                if "EventId" in result:
+                    events.append(_envelope(entry, result["EventId"]))
+            self.on_put_events(events)
+        return out
+
+    def _http_api(
+        self,
+        route: Route,
+        params: dict[str, str],
+        environ: dict[str, Any],
+        start_response: StartResponse,
+    ) -> Iterable[bytes]:
+        event = build_event(route, params, environ, self._body(environ))
+        result = self.lambdas.invoke(route.function, event)
+        if result.function_error:
+            return _json(start_response, 500, {"message": "Internal Server Error"})
+        status, headers, body = to_http_response(result.payload)
+        start_response(f"{status} {'OK' if status < 400 else 'Error'}", list(headers.items()))
+        return [body]
+
+    # -- Sluice's own endpoints ------------------------------------------------------
+
+    def _own(
+        self, path: str, method: str, environ: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        if path == "/_sluice/health":
+            return _json(start_response, 200, {"ok": True, "uptime_s": time.time() - self.started})
+        if path == "/_sluice/stack":
+            return _json(start_response, 200, self.stack)
+        if path == "/_sluice/deploy" and method == "POST" and self.on_deploy is not None:
+            try:
+                return _json(start_response, 200, self.on_deploy())
+            except Exception as exc:
+                return _json(start_response, 400, {"error": f"{type(exc).__name__}: {exc}"})
+        if path == "/_sluice/invocations":
+            return _json(
+                start_response,
+                200,
+                [r.__dict__ for r in list(self.lambdas.records)[-200:]],
+            )
+        for prefix, handler in self.extra.items():
+            if path.startswith(prefix):
+                return handler(environ, start_response)
+        return _json(start_response, 404, {"error": f"no such endpoint: {path}"})
+
+
+class _Replay:
+    """A wsgi.input that serves an already-read body again."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data, self._pos = data, 0
+
+    def read(self, n: int = -1) -> bytes:
+        end = len(self._data) if n < 0 else self._pos + n
+        chunk, self._pos = self._data[self._pos : end], min(end, len(self._data))
+        return chunk
+
+
+def _envelope(entry: dict[str, Any], event_id: str) -> dict[str, Any]:
+    """The event as EventBridge hands it to targets."""
+    detail = entry.get("Detail") or "{}"
+    return {
+        "version": "0",
+        "id": event_id or str(uuid.uuid4()),
+        "detail-type": entry.get("DetailType", ""),
+        "source": entry.get("Source", ""),
+        "account": engine.ACCOUNT_ID,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "region": engine.REGION,
+        "resources": entry.get("Resources", []),
+        "detail": json.loads(detail),
+        "_bus": (entry.get("EventBusName") or "default").rsplit("/", 1)[-1],
+    }

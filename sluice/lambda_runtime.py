@@ -1,0 +1,216 @@
+"""Runs the template's functions like Lambda does: warm worker processes, one invoke each.
+
+Each function gets a pool of worker processes (`sluice.lambda_worker`) started with the
+function's own environment, so per-function env vars and module state never leak between
+functions. A worker that outlives the function's Timeout is killed, and the invoke
+answers with the payload AWS Lambda returns for a timeout (errorType `Sandbox.Timedout`),
+which Step Functions surfaces as the task's error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+TIMEOUT_ERROR = "Sandbox.Timedout"
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    name: str
+    arn: str
+    handler: str
+    code_dir: Path
+    timeout: float
+    memory: int
+    environment: dict[str, str]
+
+
+@dataclass
+class InvokeResult:
+    payload: bytes
+    function_error: str | None  # "Unhandled" when the handler raised or timed out
+    logs: str
+    request_id: str
+    duration_ms: float
+
+
+@dataclass
+class InvokeRecord:
+    """One invoke as the console and CLI show it (CloudWatch Logs, locally)."""
+
+    function: str
+    request_id: str
+    started: float
+    duration_ms: float
+    error_type: str | None
+    logs: str
+
+
+class _Worker:
+    def __init__(self, spec: FunctionSpec, log_dir: Path, base_env: dict[str, str]) -> None:
+        self.spec = spec
+        stream = f"{time.strftime('%Y/%m/%d')}/[$LATEST]{uuid.uuid4().hex}"
+        meta = {
+            "name": spec.name,
+            "arn": spec.arn,
+            "handler": spec.handler,
+            "code_dir": str(spec.code_dir),
+            "timeout": spec.timeout,
+            "memory": spec.memory,
+            "log_stream": stream,
+            "log_file": str(log_dir / f"{spec.name}.log"),
+        }
+        env = {
+            **base_env,
+            **spec.environment,
+            "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory),
+            "AWS_LAMBDA_FUNCTION_TIMEOUT": str(int(spec.timeout)),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": stream,
+            "_HANDLER": spec.handler,
+            "SLUICE_WORKER_META": json.dumps(meta),
+        }
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "sluice.lambda_worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            cwd=str(spec.code_dir),
+            text=True,
+        )
+
+    def invoke(self, event: Any, request_id: str) -> dict[str, Any] | None:
+        """The worker's reply, or None if it did not answer within the function's timeout."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps({"event": event, "request_id": request_id}) + "\n")
+        self.proc.stdin.flush()
+        ready, _, _ = select.select([self.proc.stdout], [], [], self.spec.timeout)
+        if not ready:
+            return None
+        line = self.proc.stdout.readline()
+        if not line:
+            return {"error": {"errorType": "Runtime.ExitError", "errorMessage": "worker exited"}}
+        reply: dict[str, Any] = json.loads(line)
+        return reply
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+@dataclass
+class _Pool:
+    spec: FunctionSpec
+    idle: list[_Worker] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class LambdaRuntime:
+    """The gateway's Lambda service: deploy functions, invoke them, keep recent invoke logs."""
+
+    def __init__(self, log_dir: Path, base_env: dict[str, str], history: int = 2000) -> None:
+        self.log_dir = log_dir
+        self.base_env = base_env
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self._pools: dict[str, _Pool] = {}
+        self._lock = threading.Lock()
+        self.records: deque[InvokeRecord] = deque(maxlen=history)
+
+    def deploy(self, specs: list[FunctionSpec]) -> None:
+        """(Re)register functions; warm workers are dropped so edited handlers load fresh."""
+        with self._lock:
+            old, self._pools = self._pools, {s.name: _Pool(s) for s in specs}
+        for pool in old.values():
+            for worker in pool.idle:
+                worker.kill()
+
+    def functions(self) -> list[FunctionSpec]:
+        return [p.spec for p in self._pools.values()]
+
+    def resolve(self, name_or_arn: str) -> FunctionSpec | None:
+        name = name_or_arn.split(":function:", 1)[-1].split(":", 1)[0]
+        pool = self._pools.get(name)
+        return pool.spec if pool else None
+
+    def invoke(self, name_or_arn: str, event: Any) -> InvokeResult:
+        spec = self.resolve(name_or_arn)
+        if spec is None:
+            raise KeyError(name_or_arn)
+        pool = self._pools[spec.name]
+        with pool.lock:
+            worker = pool.idle.pop() if pool.idle else None
+        if worker is None:
+            worker = _Worker(spec, self.log_dir, self.base_env)
+        request_id = str(uuid.uuid4())
+        started = time.time()
+        reply = worker.invoke(event, request_id)
+        duration_ms = (time.time() - started) * 1000
+        if reply is None:
+            worker.kill()
+            reply = {
+                "error": {
+                    "errorType": TIMEOUT_ERROR,
+                    "errorMessage": (
+                        f"RequestId: {request_id} Error: Task timed out after "
+                        f"{spec.timeout:.2f} seconds"
+                    ),
+                },
+                "logs": "",
+            }
+        elif self._pools.get(spec.name) is pool:
+            with pool.lock:
+                pool.idle.append(worker)
+        else:  # redeployed while this invoke ran: retire the stale worker
+            worker.kill()
+        error = reply.get("error")
+        self.records.append(
+            InvokeRecord(
+                spec.name,
+                request_id,
+                started,
+                duration_ms,
+                error["errorType"] if error else None,
+                reply.get("logs", ""),
+            )
+        )
+        if error:
+            body = {"errorType": error["errorType"], "errorMessage": error["errorMessage"]}
+            if error.get("stackTrace"):
+                body["stackTrace"] = error["stackTrace"]
+            return InvokeResult(
+                json.dumps(body).encode(), "Unhandled", reply["logs"], request_id, duration_ms
+            )
+        return InvokeResult(reply["payload"].encode(), None, reply["logs"], request_id, duration_ms)
+
+    def shutdown(self) -> None:
+        self.deploy([])
+
+
+def default_base_env(endpoint: str) -> dict[str, str]:
+    """What every function sees locally: credentials, region and the gateway as endpoint."""
+    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TZ")}
+    return {
+        **keep,
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
+        "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }

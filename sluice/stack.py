@@ -1,0 +1,86 @@
+"""A running local stack: the gateway, the deployed template and its triggers."""
+
+from __future__ import annotations
+
+import shlex
+import threading
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from sluice import deploy as deployer
+from sluice.gateway import Gateway
+from sluice.triggers.runtime import Triggers
+
+DEFAULT_TEMPLATE = Path("infra/template.yaml")
+DEFAULT_PORT = 4566
+
+
+def samconfig_overrides(template: Path, env: str) -> tuple[str, dict[str, str]]:
+    """Stack name and parameter overrides of one samconfig.toml environment."""
+    path = template.parent.parent / "samconfig.toml"
+    if not path.exists():
+        return "sluice", {}
+    config = tomllib.loads(path.read_text())
+    default = config.get("default", {})
+    section = config.get(env, {})
+    stack = (
+        section.get("deploy", {}).get("parameters", {}).get("stack_name")
+        or default.get("global", {}).get("parameters", {}).get("stack_name")
+        or "sluice"
+    )
+    raw = section.get("deploy", {}).get("parameters", {}).get("parameter_overrides", "")
+    overrides = dict(item.split("=", 1) for item in shlex.split(raw))
+    return stack, overrides
+
+
+class LocalStack:
+    def __init__(
+        self,
+        template: Path = DEFAULT_TEMPLATE,
+        *,
+        host: str = "127.0.0.1",
+        port: int = DEFAULT_PORT,
+        data_dir: Path = Path(".sluice"),
+        config_env: str = "local",
+        overrides: dict[str, str] | None = None,
+    ) -> None:
+        self.template = template.resolve()
+        self.stack_name, params = samconfig_overrides(self.template, config_env)
+        self.overrides = {**params, **(overrides or {})}
+        self.gateway = Gateway(host, port, data_dir.resolve())
+        self.triggers = Triggers(self.gateway.endpoint, data_dir.resolve())
+        self.gateway.on_deploy = self.deploy
+        self.gateway.on_put_events = self.triggers.put_events
+        self.gateway.extra["/_sluice/dlq"] = self.triggers.dlq_endpoint
+        self._lock = threading.Lock()
+
+    @property
+    def endpoint(self) -> str:
+        return self.gateway.endpoint
+
+    def start(self) -> dict[str, Any]:
+        self.gateway.start()
+        return self.deploy()
+
+    def deploy(self) -> dict[str, Any]:
+        with self._lock:
+            result = deployer.deploy(
+                self.template,
+                self.endpoint,
+                overrides=self.overrides,
+                stack_name=self.stack_name,
+            )
+            self.gateway.lambdas.deploy(result.functions)
+            self.gateway.routes = result.routes
+            self.triggers.apply(result.pipes, result.rules, result.resources)
+            catalogue = result.catalogue()
+            catalogue["stack_name"] = self.stack_name
+            catalogue["endpoint"] = self.endpoint
+            catalogue["data_dir"] = str(self.gateway.data_dir)
+            self.gateway.stack = catalogue
+            return catalogue
+
+    def stop(self) -> None:
+        self.triggers.stop()
+        self.gateway.stop()

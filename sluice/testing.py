@@ -1,0 +1,229 @@
+"""Test harness: a stack in a child process, `run(flow, input)`, and waits that never sleep blind.
+
+Tests use only public AWS APIs against the gateway. Setting SLUICE_SFN_ENDPOINT points the
+Step Functions calls at another engine (e.g. Step Functions Local, whose LAMBDA_ENDPOINT
+is this gateway) without changing a test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sluice.client import TERMINAL, Gateway
+from sluice.history import ExecutionStory, StateRun, failed_state, summarize
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_for(
+    probe: Callable[[], T | None],
+    *,
+    timeout: float = 30,
+    what: str = "condition",
+    interval: float = 0.05,
+) -> T:
+    """Poll `probe` until it returns something truthy; fail with `what` after `timeout`."""
+    deadline = time.time() + timeout
+    last: T | None = None
+    while time.time() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval)
+        interval = min(interval * 1.5, 0.5)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+
+
+@dataclass
+class Execution:
+    arn: str
+    status: str
+    output: Any
+    error: str | None
+    cause: str | None
+    input: Any
+    story: ExecutionStory
+    events: list[dict[str, Any]] = field(repr=False)
+
+    @property
+    def failed_state(self) -> StateRun | None:
+        return failed_state(self.story)
+
+    def state(self, name: str) -> StateRun:
+        """The (last) run of a state, searching Parallel branches and Map iterations too."""
+        found = [run for run in _walk(self.story.states) if run.name == name]
+        if not found:
+            raise AssertionError(f"state {name!r} never ran in {self.arn}")
+        return found[-1]
+
+    def attempts(self, name: str) -> int:
+        return len(self.state(name).attempts)
+
+
+def _walk(runs: list[StateRun]) -> list[StateRun]:
+    out: list[StateRun] = []
+    for run in runs:
+        out.append(run)
+        for branch in run.branches:
+            out += _walk(branch)
+        for iteration in run.iterations:
+            out += _walk(iteration)
+    return out
+
+
+class StackProcess:
+    """`sluice up` in a child process on a free port, torn down with the test session."""
+
+    def __init__(
+        self,
+        template: Path,
+        data_dir: Path,
+        *,
+        env: dict[str, str] | None = None,
+        config_env: str = "local",
+    ) -> None:
+        self.port = free_port()
+        self.gateway = Gateway(f"http://127.0.0.1:{self.port}")
+        self.log_path = data_dir / "gateway.log"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_path.open("w")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "sluice",
+                "up",
+                "--template",
+                str(template),
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(data_dir),
+                "--config-env",
+                config_env,
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {}), "SLUICE_ENDPOINT": self.gateway.url},
+        )
+        try:
+            wait_for(self._ready, timeout=90, what=f"the stack on port {self.port}")
+        except AssertionError:
+            self.stop()
+            raise AssertionError(f"stack did not start:\n{self.log_path.read_text()[-4000:]}") from None
+
+    def _ready(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"stack exited:\n{self.log_path.read_text()[-4000:]}")
+        try:
+            return bool(self.gateway.get("/_sluice/stack"))
+        except Exception:
+            return False
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self._log.close()
+
+    # -- conveniences for tests ----------------------------------------------------------
+
+    def client(self, service: str, **config: Any) -> Any:
+        if service == "stepfunctions" and os.environ.get("SLUICE_SFN_ENDPOINT"):
+            from sluice.deploy import client
+
+            return client(os.environ["SLUICE_SFN_ENDPOINT"], service, **config)
+        return self.gateway.client(service, **config)
+
+    def resource(self, logical_id: str) -> dict[str, Any]:
+        res: dict[str, Any] = self.gateway.stack()["resources"][logical_id]
+        return res
+
+    def flow_arn(self, flow: str) -> str:
+        return self.gateway.flow_arn(flow)
+
+    def start(self, flow: str, payload: Any, name: str | None = None) -> str:
+        kwargs: dict[str, Any] = {
+            "stateMachineArn": self.flow_arn(flow),
+            "input": json.dumps(payload),
+        }
+        if name:
+            kwargs["name"] = name
+        arn: str = self.client("stepfunctions").start_execution(**kwargs)["executionArn"]
+        return arn
+
+    def run(
+        self, flow: str, payload: Any, *, test_case: str | None = None, timeout: float = 60
+    ) -> Execution:
+        """Start FLOW with PAYLOAD (optionally a MockConfigFile test case) and wait for the end."""
+        arn = self.flow_arn(flow) + (f"#{test_case}" if test_case else "")
+        sfn = self.client("stepfunctions")
+        started = sfn.start_execution(stateMachineArn=arn, input=json.dumps(payload))
+        return self.execution(started["executionArn"], timeout=timeout)
+
+    def execution(self, arn: str, timeout: float = 60) -> Execution:
+        sfn = self.client("stepfunctions")
+        desc = wait_for(
+            lambda: (d := sfn.describe_execution(executionArn=arn))["status"] in TERMINAL and d,
+            timeout=timeout,
+            what=f"execution {arn}",
+        )
+        events: list[dict[str, Any]] = []
+        for page in sfn.get_paginator("get_execution_history").paginate(executionArn=arn):
+            events += page["events"]
+        definition = sfn.describe_state_machine_for_execution(executionArn=arn)["definition"]
+        return Execution(
+            arn=arn,
+            status=desc["status"],
+            output=json.loads(desc["output"]) if desc.get("output") else None,
+            error=desc.get("error"),
+            cause=desc.get("cause"),
+            input=json.loads(desc.get("input") or "null"),
+            story=summarize(events, definition),
+            events=events,
+        )
+
+    def executions(self, flow: str, status: str | None = None) -> list[dict[str, Any]]:
+        sfn = self.client("stepfunctions")
+        kwargs: dict[str, Any] = {"stateMachineArn": self.flow_arn(flow)}
+        if status:
+            kwargs["statusFilter"] = status
+        items: list[dict[str, Any]] = []
+        for page in sfn.get_paginator("list_executions").paginate(**kwargs):
+            items += page["executions"]
+        return items
+
+    def wait_executions(
+        self, flow: str, count: int, *, timeout: float = 30, status: str | None = None
+    ) -> list[Execution]:
+        """Wait until FLOW has at least COUNT finished executions; return them oldest first."""
+
+        def finished() -> list[dict[str, Any]] | None:
+            done = [
+                e
+                for e in self.executions(flow)
+                if e["status"] in TERMINAL and (status is None or e["status"] == status)
+            ]
+            return done if len(done) >= count else None
+
+        done = wait_for(finished, timeout=timeout, what=f"{count} finished {flow} executions")
+        done.sort(key=lambda e: e["startDate"])
+        return [self.execution(e["executionArn"]) for e in done]
