@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from moto.core.config import default_user_config
+from moto.stepfunctions.exceptions import ValidationException
 from moto.stepfunctions.parser.backend.execution import Execution
 from moto.stepfunctions.parser.mocking.mock_config import (
     MockedResponse,
@@ -41,7 +42,7 @@ _pending_mock: contextvars.ContextVar[MockTestCase | None] = contextvars.Context
 )
 
 
-class MockConfigError(Exception):
+class MockConfigError(ValidationException):
     """The mock config file or the requested test case is missing or malformed."""
 
 

@@ -161,7 +161,7 @@ class Gateway:
         except engine.MockConfigError as exc:
             return _aws_error(start_response, 400, "InvalidArn", str(exc))
         except Exception as exc:  # moto's own errors (unknown ARN, bad input)
-            code = getattr(exc, "code", None) or type(exc).__name__
+            code = getattr(exc, "error_type", None) or type(exc).__name__
             return _aws_error(start_response, 400, str(code), str(exc))
         return _json(start_response, 200, out)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import shlex
 import threading
 import tomllib
@@ -10,7 +12,7 @@ from typing import Any
 
 from sluice import deploy as deployer
 from sluice.gateway import Gateway
-from sluice.triggers.runtime import Triggers
+from sluice.trigger_service import Triggers
 
 DEFAULT_TEMPLATE = Path("infra/template.yaml")
 DEFAULT_PORT = 4566
@@ -46,6 +48,10 @@ class LocalStack:
         overrides: dict[str, str] | None = None,
     ) -> None:
         self.template = template.resolve()
+        # Step Functions Local's convention: mocked integrations come from SFN_MOCK_CONFIG.
+        mock_config = self.template.parent.parent / "statemachines" / "test" / "MockConfigFile.json"
+        if mock_config.exists():
+            os.environ.setdefault("SFN_MOCK_CONFIG", str(mock_config))
         self.stack_name, params = samconfig_overrides(self.template, config_env)
         self.overrides = {**params, **(overrides or {})}
         self.gateway = Gateway(host, port, data_dir.resolve())
@@ -60,6 +66,10 @@ class LocalStack:
         return self.gateway.endpoint
 
     def start(self) -> dict[str, Any]:
+        # Request lines and the engine's own tracebacks would drown the stack's output;
+        # failures are read from execution histories and invoke logs instead.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        logging.getLogger("moto").setLevel(logging.CRITICAL)
         self.gateway.start()
         return self.deploy()
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sluice.client import TERMINAL, Gateway
-from sluice.history import ExecutionStory, StateRun, failed_state, summarize
+from sluice.history import ExecutionStory, StateRun, failed_state, iter_runs, summarize
 
 T = TypeVar("T")
 
@@ -67,24 +67,13 @@ class Execution:
 
     def state(self, name: str) -> StateRun:
         """The (last) run of a state, searching Parallel branches and Map iterations too."""
-        found = [run for run in _walk(self.story.states) if run.name == name]
+        found = [run for run in iter_runs(self.story.states) if run.name == name]
         if not found:
             raise AssertionError(f"state {name!r} never ran in {self.arn}")
         return found[-1]
 
     def attempts(self, name: str) -> int:
         return len(self.state(name).attempts)
-
-
-def _walk(runs: list[StateRun]) -> list[StateRun]:
-    out: list[StateRun] = []
-    for run in runs:
-        out.append(run)
-        for branch in run.branches:
-            out += _walk(branch)
-        for iteration in run.iterations:
-            out += _walk(iteration)
-    return out
 
 
 class StackProcess:
@@ -126,7 +115,9 @@ class StackProcess:
             wait_for(self._ready, timeout=90, what=f"the stack on port {self.port}")
         except AssertionError:
             self.stop()
-            raise AssertionError(f"stack did not start:\n{self.log_path.read_text()[-4000:]}") from None
+            raise AssertionError(
+                f"stack did not start:\n{self.log_path.read_text()[-4000:]}"
+            ) from None
 
     def _ready(self) -> bool:
         if self.proc.poll() is not None:

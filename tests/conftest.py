@@ -1,0 +1,33 @@
+"""Session-scoped local stacks. Every test talks to them through public AWS APIs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sluice.testing import StackProcess
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE = ROOT / "tests" / "runtime" / "fixture"
+
+
+@pytest.fixture(scope="session")
+def fixture_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
+    """The runtime's own test stack (tests/runtime/fixture): tiny functions and machines."""
+    stack = StackProcess(
+        FIXTURE / "template.yaml",
+        tmp_path_factory.mktemp("fixture-stack"),
+        env={"SFN_MOCK_CONFIG": str(FIXTURE / "MockConfigFile.json")},
+    )
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
+    """The project's real template with its samconfig `local` parameters."""
+    stack = StackProcess(ROOT / "infra" / "template.yaml", tmp_path_factory.mktemp("stack"))
+    yield stack
+    stack.stop()

@@ -1,0 +1,97 @@
+"""Template resolution: the intrinsics the flows use, and clear errors for everything else."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sluice.template import TemplateError, load_template
+
+BASE = """
+AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::Serverless-2016-10-31
+Parameters:
+  Stage: {Type: String, Default: dev, AllowedValues: [dev, prod]}
+  Size: {Type: Number, Default: 10}
+Conditions:
+  IsProd: !Equals [!Ref Stage, prod]
+Globals:
+  Function:
+    Timeout: 30
+    Environment:
+      Variables: {SHARED: shared, OVERRIDDEN: global}
+Resources:
+  Table:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      TableName: !Sub "${AWS::StackName}-items-${Stage}"
+  Queue:
+    Type: AWS::SQS::Queue
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      Handler: app.handler
+      Environment:
+        Variables:
+          TABLE: !Ref Table
+          OVERRIDDEN: local
+          QUEUE_ARN: !GetAtt Queue.Arn
+          JOINED: !Join ["-", [a, !Ref Stage, !Select [1, [x, y]]]]
+          SIZE: !If [IsProd, big, !Ref Size]
+  ProdOnly:
+    Type: AWS::SQS::Queue
+    Condition: IsProd
+"""
+
+
+def write(tmp_path: Path, text: str = BASE) -> Path:
+    path = tmp_path / "template.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_intrinsics_parameters_globals_and_names(tmp_path: Path) -> None:
+    t = load_template(write(tmp_path), stack_name="st")
+    fn = t.resources["Fn"]
+    assert fn.prop("Timeout") == 30
+    assert fn.prop("Environment", "Variables") == {
+        "SHARED": "shared",
+        "OVERRIDDEN": "local",
+        "TABLE": "st-items-dev",
+        "QUEUE_ARN": "arn:aws:sqs:us-east-1:123456789012:Queue",
+        "JOINED": "a-dev-y",
+        "SIZE": "10",
+    }
+    assert "ProdOnly" not in t.resources
+
+
+def test_overrides_change_conditions_and_values(tmp_path: Path) -> None:
+    t = load_template(write(tmp_path), overrides={"Stage": "prod"})
+    assert t.resources["Fn"].prop("Environment", "Variables")["SIZE"] == "big"
+    assert "ProdOnly" in t.resources
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"Nope": "1"}, r"unknown parameter override\(s\): Nope"),
+        ({"Stage": "qa"}, "Stage='qa' is not one of"),
+    ],
+)
+def test_bad_overrides_are_named(tmp_path: Path, overrides: dict[str, str], message: str) -> None:
+    with pytest.raises(TemplateError, match=message):
+        load_template(write(tmp_path), overrides=overrides)
+
+
+def test_reference_to_an_unknown_resource_names_where(tmp_path: Path) -> None:
+    t = load_template(write(tmp_path, BASE.replace("!Ref Table", "!Ref Tabel")))
+    with pytest.raises(TemplateError, match=r"Fn.*Ref to unknown parameter or resource 'Tabel'"):
+        t.resources["Fn"].prop("Environment", "Variables")
+
+
+def test_missing_template_and_bad_yaml(tmp_path: Path) -> None:
+    with pytest.raises(TemplateError, match="template not found"):
+        load_template(tmp_path / "nope.yaml")
+    with pytest.raises(TemplateError, match="no Resources section"):
+        load_template(write(tmp_path, "Parameters: {}\n"))
