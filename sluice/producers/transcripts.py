@@ -1,0 +1,249 @@
+"""Write a transcription job's Bedrock Data Automation output tree, as BDA does.
+
+The transcript_persistence flow starts from S3's notification for the custom output, so
+writing these objects to the stack's bucket is all a run needs::
+
+    write_job_output(s3, "sluice-transcripts-123456789012", "call-001")
+    # transcription-outputs/call-001/<jobId>/0/.s3_access_check
+    # transcription-outputs/call-001/<jobId>/0/standard_output/0/result.json
+    # transcription-outputs/call-001/<jobId>/0/custom_output/0/result.json   <- notifies
+    # transcription-outputs/call-001/<jobId>/job_metadata.json
+
+Everything is derived from the callId, so the same call always yields the same objects.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from schemas.transcript_persistence import RESULT_KEY_PREFIX
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+BLUEPRINT_ARN = "arn:aws:bedrock:us-east-1:123456789012:blueprint/d68b41863f94"
+BLUEPRINT_NAME = "ConversationalAnalytics"
+_JOB_NAMESPACE = uuid.UUID("5b0d7c52-7f3e-4d4c-9a51-2f1c0e6a9b10")
+
+_CALLS: list[dict[str, Any]] = [
+    {
+        "topics": ["billing", "refund", "late fee", "payment plan"],
+        "call_categories": ["Billing and payments"],
+        "call_summary": (
+            "The customer called about a late fee on their latest statement. The agent "
+            "explained the fee, waived it as a one-time courtesy and set up a payment plan "
+            "for the remaining balance."
+        ),
+        "lines": [
+            "Thanks for calling, this is Dana, how can I help you today?",
+            "Hi, I was charged a late fee on my last bill and I paid on time.",
+            "Let me look at that. I can waive the fee this once and set up a payment plan.",
+        ],
+    },
+    {
+        "topics": ["delivery", "damaged item", "replacement"],
+        "call_categories": ["Order issues", "Returns"],
+        "call_summary": (
+            "The caller received a damaged package and asked for a replacement. The agent "
+            "confirmed the order, arranged a free replacement and emailed a return label."
+        ),
+        "lines": [
+            "Good morning, order support, you're speaking with Sam.",
+            "My order arrived yesterday and the box was crushed, the lamp is broken.",
+            "Sorry about that. I've sent a replacement and emailed you a return label.",
+        ],
+    },
+    {
+        "topics": ["password reset", "account access", "two-factor authentication"],
+        "call_categories": ["Technical support"],
+        "call_summary": (
+            "The customer was locked out after changing phones and could not receive "
+            "two-factor codes. The agent verified their identity, reset two-factor "
+            "authentication and walked them through signing in again."
+        ),
+        "lines": [
+            "Technical support, this is Priya.",
+            "I got a new phone and now I can't get the login codes anymore.",
+            "I've verified your identity and reset two-factor, please try signing in now.",
+        ],
+    },
+    {
+        "topics": ["plan upgrade", "pricing", "contract"],
+        "call_categories": ["Sales", "General inquiries"],
+        "call_summary": (
+            "The caller asked about upgrading to the premium plan. The agent compared "
+            "prices, explained that the contract term stays the same and scheduled the "
+            "upgrade for the next billing cycle."
+        ),
+        "lines": [
+            "Hello, thanks for calling, this is Alex.",
+            "I'd like to know what the premium plan costs and if it changes my contract.",
+            "It's ten dollars more a month, same contract, and I can switch you next cycle.",
+        ],
+    },
+]
+
+
+def default_job_id(call_id: str) -> str:
+    return str(uuid.uuid5(_JOB_NAMESPACE, call_id))
+
+
+def _sample(call_id: str) -> dict[str, Any]:
+    digest = hashlib.sha256(call_id.encode("utf-8")).digest()
+    return _CALLS[digest[0] % len(_CALLS)]
+
+
+def sample_result(call_id: str) -> dict[str, Any]:
+    """The custom output BDA writes for the call-analytics blueprint (as observed in AWS)."""
+    call = _sample(call_id)
+    return {
+        "metadata": {
+            "asset_id": "0",
+            "semantic_modality": "AUDIO",
+            "dominant_asset_language": "EN",
+            "generative_output_language": "DEFAULT",
+        },
+        "matched_blueprint": {"arn": BLUEPRINT_ARN, "name": BLUEPRINT_NAME, "confidence": 1.0},
+        "inference_result": {
+            "topics": list(call["topics"]),
+            "call_categories": list(call["call_categories"]),
+            "call_summary": call["call_summary"],
+        },
+    }
+
+
+def _standard_output(bucket: str, call_id: str) -> dict[str, Any]:
+    call = _sample(call_id)
+    items: list[dict[str, Any]] = []
+    segments: list[dict[str, Any]] = []
+    clock = 400
+    for segment_index, line in enumerate(call["lines"]):
+        start, indices = clock, []
+        for word in line.split():
+            indices.append(len(items))
+            duration = 120 + 30 * len(word)
+            items.append(
+                {
+                    "item_index": len(items),
+                    "audio_segment_index": segment_index,
+                    "content": word,
+                    "start_timestamp_millis": clock,
+                    "end_timestamp_millis": clock + duration,
+                }
+            )
+            clock += duration + 40
+        segments.append(
+            {
+                "start_timestamp_millis": start,
+                "end_timestamp_millis": clock,
+                "segment_index": segment_index,
+                "type": "TRANSCRIPT",
+                "text": line,
+                "speaker": {"speaker_label": f"spk_{segment_index % 2}"},
+                "channel": {"channel_label": "ch_0"},
+                "audio_item_indices": indices,
+                "language": "EN",
+            }
+        )
+        clock += 600
+    transcript = " ".join(call["lines"])
+    return {
+        "metadata": {
+            "asset_id": "0",
+            "semantic_modality": "AUDIO",
+            "s3_bucket": bucket,
+            "s3_key": f"raw-audio/{call_id}.wav",
+            "sample_rate": 8000,
+            "bitrate": 256000,
+            "number_of_channels": 1,
+            "codec": "pcm_s16le",
+            "duration_millis": clock,
+            "format": "wav",
+            "dominant_asset_language": "EN",
+            "generative_output_language": "DEFAULT",
+        },
+        "audio": {
+            "summary": call["call_summary"],
+            "transcript": {"representation": {"text": transcript}},
+            "topics": [
+                {
+                    "topic_index": 0,
+                    "start_timestamp_millis": 0,
+                    "end_timestamp_millis": clock,
+                    "summary": call["call_summary"],
+                    "transcript": {"representation": {"text": transcript}},
+                    "audio_segment_indices": list(range(len(segments))),
+                }
+            ],
+        },
+        "audio_items": items,
+        "audio_segments": segments,
+        "statistics": {"word_count": len(items), "topic_count": 1},
+    }
+
+
+def _put_json(s3: S3Client, bucket: str, key: str, document: dict[str, Any]) -> None:
+    body = json.dumps(document, indent=2, ensure_ascii=False).encode("utf-8")
+    s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+
+
+def write_job_output(
+    s3: S3Client,
+    bucket: str,
+    call_id: str,
+    *,
+    job_id: str | None = None,
+    result: dict[str, Any] | None = None,
+    malformed: bool = False,
+) -> list[str]:
+    """Write one job's output tree in BDA's order; return the keys written.
+
+    `result` replaces the custom output; `malformed=True` drops its `call_summary`, so
+    persisting it fails validation naming that field. `call_id` is not validated here, so
+    tests can write keys the flow must reject.
+    """
+    job_id = job_id or default_job_id(call_id)
+    job_prefix = f"{RESULT_KEY_PREFIX}{call_id}/{job_id}/"
+    access_check_key = f"{job_prefix}0/.s3_access_check"
+    standard_key = f"{job_prefix}0/standard_output/0/result.json"
+    custom_key = f"{job_prefix}0/custom_output/0/result.json"
+    metadata_key = f"{job_prefix}job_metadata.json"
+
+    custom = copy.deepcopy(result) if result is not None else sample_result(call_id)
+    if malformed:
+        inference = custom.setdefault("inference_result", {})
+        for name in ("call_summary", "callSummary"):
+            inference.pop(name, None)
+
+    # BDA checks it can write before it starts the job.
+    s3.put_object(Bucket=bucket, Key=access_check_key, Body=b"")
+    _put_json(s3, bucket, standard_key, _standard_output(bucket, call_id))
+    _put_json(s3, bucket, custom_key, custom)
+    _put_json(
+        s3,
+        bucket,
+        metadata_key,
+        {
+            "job_id": job_id,
+            "job_status": "PROCESSED",
+            "semantic_modality": "AUDIO",
+            "output_metadata": [
+                {
+                    "asset_id": 0,
+                    "asset_input_path": {"s3_bucket": bucket, "s3_key": f"raw-audio/{call_id}.wav"},
+                    "segment_metadata": [
+                        {
+                            "standard_output_path": f"s3://{bucket}/{standard_key}",
+                            "custom_output_path": f"s3://{bucket}/{custom_key}",
+                            "custom_output_status": "MATCH",
+                        }
+                    ],
+                }
+            ],
+        },
+    )
+    return [access_check_key, standard_key, custom_key, metadata_key]

@@ -1,0 +1,165 @@
+"""LoadResult: one SQS record (an S3 notification) -> the CallRecording put to make, or a skip.
+
+The state machine writes the returned item with the direct `dynamodb:putItem` integration,
+conditioned on `attribute_not_exists(#h) OR #ts <= :ts`, so a redelivered event rewrites the
+same record and an older event never overwrites a newer one.
+
+Example output::
+
+    {"messageId": "...", "action": "PUT", "callId": "call-001",
+     "item": {"hash": {"S": "call-001"}, "timestamp": {"N": "1736468400000"}, ...},
+     "expressionAttributeValues": {":ts": {"N": "1736468400000"}}}
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
+from pydantic import ValidationError
+
+from schemas.transcript_persistence import (
+    FLOW,
+    TEST_EVENT,
+    BdaCustomOutput,
+    CallRecording,
+    InvalidResultKey,
+    LoadResultOutput,
+    S3Notification,
+    S3TestEvent,
+    decode_s3_key,
+    describe_validation_error,
+    parse_result_key,
+)
+from tasks.transcript_persistence.errors import (
+    InvalidResultKeyError,
+    MalformedEventError,
+    MalformedResultError,
+    ResultNotFoundError,
+    TranscriptPersistenceError,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+logger = Logger(service=FLOW)
+metrics = Metrics(namespace=f"Sluice/{FLOW}", service=FLOW)
+
+# Guards the worker's memory; real custom outputs are a few KiB.
+MAX_RESULT_BYTES = 5 * 1024 * 1024
+# The item travels through state input/output, capped at 256 KiB per payload.
+MAX_ITEM_BYTES = 200 * 1024
+
+
+@functools.cache
+def s3_client() -> S3Client:
+    return boto3.client("s3")
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(correlation_id_path="messageId")
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return load_result(event).model_dump(mode="json", exclude_none=True)
+
+
+def load_result(event: Any) -> LoadResultOutput:
+    try:
+        output = _load(event)
+    except TranscriptPersistenceError as exc:
+        metrics.add_metric(name=type(exc).__name__, unit=MetricUnit.Count, value=1)
+        logger.warning("result not loaded", extra={"error": type(exc).__name__, "cause": str(exc)})
+        raise
+    metric = "ResultsLoaded" if output.action == "PUT" else "MessagesSkipped"
+    metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
+    logger.info("result loaded", extra=output.model_dump(exclude={"item"}, exclude_none=True))
+    return output
+
+
+def _load(event: Any) -> LoadResultOutput:
+    try:
+        record = SqsRecordModel.model_validate(event)
+    except ValidationError as exc:
+        raise MalformedEventError(f"not an SQS record: {describe_validation_error(exc)}") from exc
+    message_id = record.messageId
+    try:
+        body = json.loads(str(record.body))
+    except json.JSONDecodeError as exc:
+        raise MalformedEventError(f"message body is not JSON: {exc}") from exc
+
+    if isinstance(body, dict) and body.get("Event") == TEST_EVENT:
+        test_event = S3TestEvent.model_validate(body)
+        return LoadResultOutput(
+            messageId=message_id, action="SKIP", reason=f"{TEST_EVENT} for {test_event.Bucket}"
+        )
+
+    try:
+        notification = S3Notification.model_validate(body)
+    except ValidationError as exc:
+        raise MalformedEventError(
+            f"body is not an S3 event notification: {describe_validation_error(exc)}"
+        ) from exc
+    # S3 puts one record in each notification; more would need one put per record.
+    if len(notification.Records) != 1:
+        raise MalformedEventError(
+            f"expected 1 S3 record per message, got {len(notification.Records)}"
+        )
+    s3_record = notification.Records[0]
+    if not s3_record.eventName.startswith("ObjectCreated:"):
+        return LoadResultOutput(
+            messageId=message_id, action="SKIP", reason=f"event {s3_record.eventName}"
+        )
+
+    bucket = s3_record.s3.bucket.name
+    key = decode_s3_key(s3_record.s3.object.key)
+    try:
+        result_key = parse_result_key(key)
+    except InvalidResultKey as exc:
+        raise InvalidResultKeyError(str(exc)) from exc
+
+    result = _read_result(bucket, key)
+    recording = CallRecording(
+        callId=result_key.call_id,
+        timestamp=s3_record.event_time_ms,
+        topics=result.inference_result.topics,
+        callCategories=result.inference_result.call_categories,
+        callSummary=result.inference_result.call_summary,
+        s3Key=key,
+    )
+    output = LoadResultOutput(
+        messageId=message_id,
+        action="PUT",
+        callId=recording.callId,
+        item=recording.to_dynamodb_item(),
+        expressionAttributeValues={":ts": {"N": str(recording.timestamp)}},
+    )
+    if len(output.model_dump_json()) > MAX_ITEM_BYTES:
+        raise MalformedResultError(f"s3://{bucket}/{key}: record exceeds {MAX_ITEM_BYTES} bytes")
+    return output
+
+
+def _read_result(bucket: str, key: str) -> BdaCustomOutput:
+    where = f"s3://{bucket}/{key}"
+    try:
+        obj = s3_client().get_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            raise ResultNotFoundError(f"{where} does not exist") from exc
+        raise
+    if obj.get("ContentLength", 0) > MAX_RESULT_BYTES:
+        raise MalformedResultError(f"{where} is larger than {MAX_RESULT_BYTES} bytes")
+    raw = obj["Body"].read()
+    try:
+        document = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MalformedResultError(f"{where} is not JSON: {exc}") from exc
+    try:
+        return BdaCustomOutput.model_validate(document)
+    except ValidationError as exc:
+        raise MalformedResultError(f"{where}: {describe_validation_error(exc)}") from exc

@@ -1,0 +1,162 @@
+"""GET /analytics/{callId} against a moto CallRecordings table, with HTTP API v2 payloads."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, cast
+from urllib.parse import unquote
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from schemas.transcript_persistence import CALL_ID_PATTERN, CallRecording
+from tasks.transcript_persistence import analytics_api
+
+REGION = "us-east-1"
+TABLE = "sluice-call-recordings"
+
+
+@dataclass
+class FakeContext:
+    function_name: str = "AnalyticsApi"
+    memory_limit_in_mb: int = 128
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:AnalyticsApi"
+    aws_request_id: str = "00000000-0000-0000-0000-000000000002"
+
+
+CONTEXT = cast(LambdaContext, FakeContext())
+
+
+def http_event(raw_path: str, stage: str = "$default") -> dict[str, Any]:
+    segment = raw_path.rsplit("/", 1)[-1]
+    return {
+        "version": "2.0",
+        "routeKey": "GET /analytics/{callId}",
+        "rawPath": raw_path,
+        "rawQueryString": "",
+        "headers": {"accept": "application/json", "host": "127.0.0.1:4566"},
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "localapi",
+            "domainName": "127.0.0.1",
+            "domainPrefix": "127",
+            "http": {
+                "method": "GET",
+                "path": raw_path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": "curl/8.5.0",
+            },
+            "requestId": "req-1",
+            "routeKey": "GET /analytics/{callId}",
+            "stage": stage,
+            "time": "10/Jan/2026:00:20:00 +0000",
+            "timeEpoch": 1768004400000,
+        },
+        "pathParameters": {"callId": unquote(segment)},
+        "isBase64Encoded": False,
+    }
+
+
+RECORDING = CallRecording(
+    callId="call-001",
+    timestamp=1736468400000,
+    topics=["self-identity", "art", "culture"],
+    callCategories=["General inquiries"],
+    callSummary="The speaker discusses art.",
+    s3Key="transcription-outputs/call-001/job/0/custom_output/0/result.json",
+)
+
+
+@pytest.fixture
+def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "CALL_RECORDINGS_TABLE": TABLE,
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    analytics_api.dynamodb_client.cache_clear()
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name=REGION)
+        ddb.create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "hash", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "hash", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        ddb.put_item(TableName=TABLE, Item=RECORDING.to_dynamodb_item())
+        yield ddb
+    analytics_api.dynamodb_client.cache_clear()
+
+
+def _call(event: dict[str, Any]) -> tuple[int, Any]:
+    response = analytics_api.handler(event, CONTEXT)
+    assert response["headers"]["Content-Type"] == "application/json"
+    return response["statusCode"], json.loads(response["body"])
+
+
+def test_stored_record_is_returned(table: Any) -> None:
+    status, body = _call(http_event("/analytics/call-001"))
+
+    assert status == 200
+    assert body == {
+        "callId": "call-001",
+        "timestamp": 1736468400000,
+        "topics": ["self-identity", "art", "culture"],
+        "callCategories": ["General inquiries"],
+        "callSummary": "The speaker discusses art.",
+        "s3Key": "transcription-outputs/call-001/job/0/custom_output/0/result.json",
+    }
+
+
+def test_named_stage_prefix_is_not_part_of_the_route(table: Any) -> None:
+    status, body = _call(http_event("/dev/analytics/call-001", stage="dev"))
+
+    assert (status, body["callId"]) == (200, "call-001")
+
+
+def test_unknown_call_is_404(table: Any) -> None:
+    status, body = _call(http_event("/analytics/call-999"))
+
+    assert status == 404
+    assert body == {"message": "no call recording for 'call-999'"}
+
+
+@pytest.mark.parametrize(
+    "raw_path",
+    [
+        "/analytics/%20leading-space",
+        "/analytics/a%2Fb",
+        "/analytics/ctrl%01char",
+        "/analytics/" + "x" * 129,
+    ],
+)
+def test_malformed_call_id_is_400(table: Any, raw_path: str) -> None:
+    status, body = _call(http_event(raw_path))
+
+    assert status == 400
+    assert body == {"message": f"callId must match {CALL_ID_PATTERN}"}
+
+
+def test_percent_encoding_is_decoded_once(table: Any) -> None:
+    # `call%2D001` is `call-001`; `call%252D001` is the literal `call%2D001`: valid, unknown.
+    assert _call(http_event("/analytics/call%2D001"))[0] == 200
+    assert _call(http_event("/analytics/call%252D001")) == (
+        404,
+        {"message": "no call recording for 'call%2D001'"},
+    )
+
+
+def test_table_comes_from_the_environment(table: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CALL_RECORDINGS_TABLE", "some-other-table")
+
+    with pytest.raises(ClientError, match="ResourceNotFoundException"):
+        analytics_api.handler(http_event("/analytics/call-001"), CONTEXT)

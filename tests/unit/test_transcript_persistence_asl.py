@@ -1,0 +1,369 @@
+"""The transcript_persistence ASL: valid for moto's engine, and correct when it runs there.
+
+The execution tests run the definition on moto's interpreter with the real task handlers
+(Lambda invokes are dispatched in-process) and the real conditional putItem on moto DynamoDB.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+from moto.awslambda.models import LambdaBackend
+
+from sluice.producers.transcripts import sample_result, write_job_output
+from tasks.transcript_persistence import load_result, report_failures
+
+ROOT = Path(__file__).resolve().parents[2]
+ASL = ROOT / "statemachines" / "transcript_persistence.asl.json"
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+BUCKET = "sluice-transcripts-123456789012"
+TABLE = "sluice-call-recordings"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/sluice-transcript-persistence"
+SUBSTITUTIONS = {
+    "LoadResultFunctionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:LoadResult",
+    "ReportFailuresFunctionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:ReportFailures",
+    "CallRecordingsTable": TABLE,
+}
+HANDLERS: dict[str, Callable[[Any, Any], Any]] = {
+    "LoadResult": load_result.handler,
+    "ReportFailures": report_failures.handler,
+}
+
+
+def definition() -> str:
+    text = ASL.read_text()
+    for name, value in SUBSTITUTIONS.items():
+        text = text.replace("${" + name + "}", value)
+    return text
+
+
+def _walk(states: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for name, state in states.items():
+        yield name, state
+        if "ItemProcessor" in state:
+            yield from _walk(state["ItemProcessor"]["States"])
+
+
+def test_placeholders_are_exactly_the_definition_substitutions() -> None:
+    assert set(re.findall(r"\$\{(\w+)\}", ASL.read_text())) == set(SUBSTITUTIONS)
+    assert "${" not in definition()
+
+
+def test_definition_is_jsonpath_with_retries_aws_accepts() -> None:
+    document = json.loads(ASL.read_text())
+    states = dict(_walk(document["States"]))
+
+    assert "QueryLanguage" not in document
+    assert states["PersistEachMessage"]["MaxConcurrency"] <= 10
+    for name, state in states.items():
+        for retrier in state.get("Retry", []):
+            assert retrier["IntervalSeconds"] >= 1, name
+            assert retrier.get("JitterStrategy", "FULL") in ("FULL", "NONE"), name
+    put = states["PutRecording"]
+    throttles = put["Retry"][0]
+    assert set(throttles["ErrorEquals"]) == {
+        "DynamoDB.ProvisionedThroughputExceededException",
+        "DynamoDB.ThrottlingException",
+        "DynamoDB.RequestLimitExceeded",
+    }
+    assert throttles["JitterStrategy"] == "FULL"
+    assert put["Parameters"]["ConditionExpression"] == "attribute_not_exists(#h) OR #ts <= :ts"
+    assert put["Catch"][0]["ErrorEquals"] == ["DynamoDB.ConditionalCheckFailedException"]
+
+
+def _targets(state: dict[str, Any]) -> list[str]:
+    targets = [state[k] for k in ("Next", "Default") if k in state]
+    targets += [choice["Next"] for choice in state.get("Choices", [])]
+    targets += [catcher["Next"] for catcher in state.get("Catch", [])]
+    return targets
+
+
+@pytest.mark.parametrize("scope", ["top", "iteration"])
+def test_every_transition_lands_and_every_state_is_reachable(scope: str) -> None:
+    document = json.loads(ASL.read_text())
+    if scope == "iteration":
+        document = document["States"]["PersistEachMessage"]["ItemProcessor"]
+    states: dict[str, Any] = document["States"]
+
+    reachable, frontier = set(), [document["StartAt"]]
+    while frontier:
+        name = frontier.pop()
+        assert name in states, f"transition to unknown state {name!r}"
+        if name not in reachable:
+            reachable.add(name)
+            frontier.extend(_targets(states[name]))
+    assert reachable == set(states)
+    for name, state in states.items():
+        assert state.get("End") is True or _targets(state) or state["Type"] == "Choice", name
+
+
+@dataclass
+class Stack:
+    s3: Any
+    sqs: Any
+    ddb: Any
+    sfn: Any
+    queue_url: str
+    queue_arn: str
+    machine_arn: str
+    calls: list[tuple[str, Any]]
+
+    def map_output(self) -> list[dict[str, Any]]:
+        """The last ReportFailures input, i.e. the Map's per-message outcomes."""
+        output: list[dict[str, Any]] = [e for name, e in self.calls if name == "ReportFailures"][-1]
+        return output
+
+    def outcomes(self) -> dict[str, str]:
+        return {o["messageId"]: o["outcome"] for o in self.map_output()}
+
+    def receive(self) -> list[dict[str, Any]]:
+        """The queue's messages in the shape a Pipe delivers them (one JSON array)."""
+        records: list[dict[str, Any]] = []
+        while messages := self.sqs.receive_message(
+            QueueUrl=self.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]
+        ).get("Messages", []):
+            records.extend(
+                {
+                    "messageId": m["MessageId"],
+                    "receiptHandle": m["ReceiptHandle"],
+                    "body": m["Body"],
+                    "attributes": m["Attributes"],
+                    "messageAttributes": {},
+                    "md5OfBody": m["MD5OfBody"],
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": self.queue_arn,
+                    "awsRegion": REGION,
+                }
+                for m in messages
+            )
+        return records
+
+    def run(self, records: list[dict[str, Any]]) -> Any:
+        arn = self.sfn.start_execution(
+            stateMachineArn=self.machine_arn, name=str(uuid.uuid4()), input=json.dumps(records)
+        )["executionArn"]
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            execution = self.sfn.describe_execution(executionArn=arn)
+            if execution["status"] != "RUNNING":
+                assert execution["status"] == "SUCCEEDED", execution
+                return json.loads(execution["output"])
+            time.sleep(0.02)
+        raise AssertionError(f"{arn} still running")
+
+    def stored(self, call_id: str) -> dict[str, Any] | None:
+        item: dict[str, Any] | None = self.ddb.get_item(
+            TableName=TABLE, Key={"hash": {"S": call_id}}
+        ).get("Item")
+        return item
+
+
+@dataclass
+class FakeContext:
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int = 256
+    aws_request_id: str = "00000000-0000-0000-0000-000000000004"
+
+
+def _in_process_lambda(
+    calls: list[tuple[str, Any]],
+) -> Callable[[LambdaBackend, str, str | None, Any, Any, dict[str, str]], bytes]:
+    """A stand-in for LambdaBackend.invoke that runs the handler here and records the call.
+
+    One invocation at a time, like a single Lambda sandbox: handler module state (the
+    Metrics buffer) is per sandbox, not shared between concurrent invocations.
+    """
+    sandbox = threading.Lock()
+
+    def invoke(
+        self: LambdaBackend,
+        function_name: str,
+        qualifier: str | None,
+        body: Any,
+        headers: Any,
+        response_headers: dict[str, str],
+    ) -> bytes:
+        name = function_name.rsplit(":", 1)[-1]
+        event = json.loads(body)
+        calls.append((name, event))
+        context = FakeContext(function_name=name, invoked_function_arn=function_name)
+        try:
+            with sandbox:
+                result = HANDLERS[name](event, context)
+        except Exception as exc:  # the Lambda runtime's error payload
+            response_headers["x-amz-function-error"] = "Unhandled"
+            result = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
+        return json.dumps(result).encode()
+
+    return invoke
+
+
+@pytest.fixture
+def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    calls: list[tuple[str, Any]] = []
+    monkeypatch.setattr(LambdaBackend, "invoke", _in_process_lambda(calls))
+    load_result.s3_client.cache_clear()
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        s3 = boto3.client("s3", region_name=REGION)
+        sqs = boto3.client("sqs", region_name=REGION)
+        ddb = boto3.client("dynamodb", region_name=REGION)
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        s3.create_bucket(Bucket=BUCKET)
+        queue_url = sqs.create_queue(QueueName="transcript-results")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        s3.put_bucket_notification_configuration(
+            Bucket=BUCKET,
+            NotificationConfiguration={
+                "QueueConfigurations": [
+                    {
+                        "QueueArn": queue_arn,
+                        "Events": ["s3:ObjectCreated:*"],
+                        "Filter": {
+                            "Key": {
+                                "FilterRules": [
+                                    {"Name": "prefix", "Value": "transcription-outputs/"},
+                                    {"Name": "suffix", "Value": "/custom_output/0/result.json"},
+                                ]
+                            }
+                        },
+                    }
+                ]
+            },
+        )
+        ddb.create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "hash", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "hash", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        machine_arn = sfn.create_state_machine(
+            name="transcript-persistence", definition=definition(), roleArn=ROLE, type="STANDARD"
+        )["stateMachineArn"]
+        yield Stack(s3, sqs, ddb, sfn, queue_url, queue_arn, machine_arn, calls)
+    load_result.s3_client.cache_clear()
+
+
+def test_engine_accepts_the_definition_and_rejects_a_broken_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        sfn = boto3.client(
+            "stepfunctions",
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        created = sfn.create_state_machine(
+            name="transcript-persistence", definition=definition(), roleArn=ROLE, type="EXPRESS"
+        )
+        assert created["stateMachineArn"].endswith(":stateMachine:transcript-persistence")
+
+        # The engine only parses; a dangling Next is caught by the reachability test.
+        broken = json.loads(definition())
+        broken["States"]["ReportFailures"]["Retry"][1]["JitterStrategy"] = "SOMETIMES"
+        with pytest.raises(ClientError, match="ASLParserException"):
+            sfn.create_state_machine(
+                name="broken", definition=json.dumps(broken), roleArn=ROLE, type="EXPRESS"
+            )
+
+
+def test_batch_persists_good_results_and_reports_only_the_bad_message(stack: Stack) -> None:
+    write_job_output(stack.s3, BUCKET, "call-good", job_id="job-1")
+    write_job_output(stack.s3, BUCKET, "call-bad", job_id="job-1", malformed=True)
+    records = stack.receive()
+    bodies = [json.loads(r["body"]) for r in records]
+    test_event = next(r for r, b in zip(records, bodies, strict=True) if "Event" in b)
+    bad = next(r for r in records if "call-bad" in r["body"])
+    assert len(records) == 3
+
+    output = stack.run(records)
+
+    assert output == {"batchItemFailures": [{"itemIdentifier": bad["messageId"]}]}
+    good = next(r for r in records if "call-good" in r["body"])
+    assert stack.outcomes() == {
+        test_event["messageId"]: "SKIPPED",
+        good["messageId"]: "STORED",
+        bad["messageId"]: "FAILED",
+    }
+    [failed] = [o for o in stack.map_output() if o["outcome"] == "FAILED"]
+    assert failed["error"]["Error"] == "MalformedResultError"
+    assert "inference_result.call_summary: Field required" in failed["error"]["Cause"]
+    stored = stack.stored("call-good")
+    assert stored is not None
+    assert stored["callSummary"] == {
+        "S": sample_result("call-good")["inference_result"]["call_summary"]
+    }
+    assert stored["s3Key"] == {
+        "S": "transcription-outputs/call-good/job-1/0/custom_output/0/result.json"
+    }
+    assert stack.stored("call-bad") is None
+
+
+def test_redelivery_is_idempotent_and_an_older_event_never_clobbers(stack: Stack) -> None:
+    stack.receive()  # the s3:TestEvent
+    write_job_output(stack.s3, BUCKET, "call-1", job_id="job-old")
+    [old] = stack.receive()
+    newer_result = sample_result("call-1")
+    newer_result["inference_result"]["call_summary"] = "Re-transcribed summary."
+    write_job_output(stack.s3, BUCKET, "call-1", job_id="job-new", result=newer_result)
+    [new] = stack.receive()
+    # The notifications' eventTimes are real clock readings; pin them an hour apart.
+    for record, event_time in (
+        (old, "2026-01-10T00:00:00.000Z"),
+        (new, "2026-01-10T01:00:00.000Z"),
+    ):
+        body = json.loads(record["body"])
+        body["Records"][0]["eventTime"] = event_time
+        record["body"] = json.dumps(body)
+
+    assert stack.run([new]) == {"batchItemFailures": []}
+    after_new = stack.stored("call-1")
+    assert after_new is not None
+    assert after_new["callSummary"] == {"S": "Re-transcribed summary."}
+    assert after_new["timestamp"] == {"N": "1768006800000"}
+
+    # The older event arrives late, then the newer one is redelivered: both acknowledged.
+    assert stack.run([old, new]) == {"batchItemFailures": []}
+    assert stack.outcomes() == {old["messageId"]: "SUPERSEDED", new["messageId"]: "STORED"}
+    assert stack.stored("call-1") == after_new
+    assert len(stack.ddb.scan(TableName=TABLE)["Items"]) == 1
+
+
+def test_missing_result_fails_only_that_message(stack: Stack) -> None:
+    stack.receive()
+    keys = write_job_output(stack.s3, BUCKET, "call-gone", job_id="job-1")
+    write_job_output(stack.s3, BUCKET, "call-here", job_id="job-1")
+    stack.s3.delete_object(Bucket=BUCKET, Key=keys[2])
+    records = stack.receive()
+    gone = next(r for r in records if "call-gone" in r["body"])
+
+    output = stack.run(records)
+
+    assert output == {"batchItemFailures": [{"itemIdentifier": gone["messageId"]}]}
+    [failed] = [o for o in stack.map_output() if o["outcome"] == "FAILED"]
+    assert failed["error"]["Error"] == "ResultNotFoundError"
+    assert stack.stored("call-here") is not None

@@ -1,0 +1,321 @@
+"""LoadResult against moto S3 + SQS: real S3 notifications, delivered in the Pipes record shape."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from moto import mock_aws
+
+from sluice.producers.transcripts import sample_result, write_job_output
+from tasks.transcript_persistence import load_result
+from tasks.transcript_persistence.errors import (
+    InvalidResultKeyError,
+    MalformedEventError,
+    MalformedResultError,
+    ResultNotFoundError,
+)
+
+REGION = "us-east-1"
+BUCKET = "sluice-transcripts-123456789012"
+QUEUE = "sluice-transcript-results"
+JOB = "10b5e546-5e92-43a3-b6f5-9631c1a5e6a7"
+
+
+@dataclass
+class FakeContext:
+    function_name: str = "LoadResult"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:LoadResult"
+    aws_request_id: str = "00000000-0000-0000-0000-000000000001"
+
+
+CONTEXT = cast(LambdaContext, FakeContext())
+
+
+@dataclass
+class Env:
+    s3: Any
+    sqs: Any
+    queue_url: str
+    queue_arn: str
+
+    def receive(self) -> list[dict[str, Any]]:
+        """Everything on the queue, as a Pipe hands it to its target (Lambda's SQS record)."""
+        records: list[dict[str, Any]] = []
+        while True:
+            messages = self.sqs.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=10,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            if not messages:
+                return records
+            records.extend(pipe_record(m, self.queue_arn) for m in messages)
+
+
+def pipe_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message["Attributes"],
+        "messageAttributes": {},
+        "md5OfBody": message["MD5OfBody"],
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": REGION,
+    }
+
+
+def record_with_body(body: Any, message_id: str = "m-1") -> dict[str, Any]:
+    return {
+        "messageId": message_id,
+        "receiptHandle": "rh",
+        "body": body if isinstance(body, str) else json.dumps(body),
+        "attributes": {
+            "ApproximateReceiveCount": "1",
+            "SentTimestamp": "1736468400000",
+            "SenderId": "AIDAIENQZJOLO23YVJ4VO",
+            "ApproximateFirstReceiveTimestamp": "1736468400001",
+        },
+        "messageAttributes": {},
+        "md5OfBody": "0" * 32,
+        "eventSource": "aws:sqs",
+        "eventSourceARN": f"arn:aws:sqs:{REGION}:123456789012:{QUEUE}",
+        "awsRegion": REGION,
+    }
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    load_result.s3_client.cache_clear()
+    with mock_aws():
+        s3 = boto3.client("s3", region_name=REGION)
+        sqs = boto3.client("sqs", region_name=REGION)
+        s3.create_bucket(Bucket=BUCKET)
+        queue_url = sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        s3.put_bucket_notification_configuration(
+            Bucket=BUCKET,
+            NotificationConfiguration={
+                "QueueConfigurations": [
+                    {
+                        "QueueArn": queue_arn,
+                        "Events": ["s3:ObjectCreated:*"],
+                        "Filter": {
+                            "Key": {
+                                "FilterRules": [
+                                    {"Name": "prefix", "Value": "transcription-outputs/"},
+                                    {"Name": "suffix", "Value": "/custom_output/0/result.json"},
+                                ]
+                            }
+                        },
+                    }
+                ]
+            },
+        )
+        yield Env(s3, sqs, queue_url, queue_arn)
+    load_result.s3_client.cache_clear()
+
+
+def _drain_test_event(env: Env) -> None:
+    records = env.receive()
+    assert [json.loads(r["body"])["Event"] for r in records] == ["s3:TestEvent"]
+
+
+def test_s3_test_event_is_acknowledged_and_skipped(env: Env) -> None:
+    [record] = env.receive()
+
+    output = load_result.handler(record, CONTEXT)
+
+    assert output == {
+        "messageId": record["messageId"],
+        "action": "SKIP",
+        "reason": f"s3:TestEvent for {BUCKET}",
+    }
+
+
+def test_good_result_becomes_a_conditional_put_in_dynamodb_json(env: Env) -> None:
+    _drain_test_event(env)
+    keys = write_job_output(env.s3, BUCKET, "call-001", job_id=JOB)
+    [record] = env.receive()  # only the custom output notifies
+    event_time = json.loads(record["body"])["Records"][0]["eventTime"]
+    expected_ms = round(datetime.fromisoformat(event_time).timestamp() * 1000)
+    inference = sample_result("call-001")["inference_result"]
+
+    output = load_result.handler(record, CONTEXT)
+
+    assert event_time.endswith("Z")
+    assert output == {
+        "messageId": record["messageId"],
+        "action": "PUT",
+        "callId": "call-001",
+        "item": {
+            "hash": {"S": "call-001"},
+            "callId": {"S": "call-001"},
+            "timestamp": {"N": str(expected_ms)},
+            "topics": {"L": [{"S": t} for t in inference["topics"]]},
+            "callCategories": {"L": [{"S": c} for c in inference["call_categories"]]},
+            "callSummary": {"S": inference["call_summary"]},
+            "s3Key": {"S": keys[2]},
+        },
+        "expressionAttributeValues": {":ts": {"N": str(expected_ms)}},
+    }
+    json.dumps(output)  # plain JSON for the state machine
+
+
+def test_redelivered_message_yields_the_same_put(env: Env) -> None:
+    _drain_test_event(env)
+    write_job_output(env.s3, BUCKET, "call-002", job_id=JOB)
+    [record] = env.receive()
+
+    first = load_result.handler(record, CONTEXT)
+    redelivered = {**record, "receiptHandle": "another", "attributes": dict(record["attributes"])}
+    redelivered["attributes"]["ApproximateReceiveCount"] = "2"
+
+    assert load_result.handler(redelivered, CONTEXT) == first
+
+
+def test_malformed_result_raises_the_named_error(env: Env) -> None:
+    _drain_test_event(env)
+    write_job_output(env.s3, BUCKET, "call-003", job_id=JOB, malformed=True)
+    [record] = env.receive()
+
+    with pytest.raises(
+        MalformedResultError, match=r"inference_result\.call_summary: Field required"
+    ):
+        load_result.handler(record, CONTEXT)
+
+
+def test_result_that_is_not_json_raises_malformed_result(env: Env) -> None:
+    _drain_test_event(env)
+    key = f"transcription-outputs/call-004/{JOB}/0/custom_output/0/result.json"
+    env.s3.put_object(Bucket=BUCKET, Key=key, Body=b'{"matched_blueprint": ')
+    [record] = env.receive()
+
+    with pytest.raises(MalformedResultError, match="is not JSON"):
+        load_result.handler(record, CONTEXT)
+
+
+def test_missing_object_raises_result_not_found(env: Env) -> None:
+    _drain_test_event(env)
+    keys = write_job_output(env.s3, BUCKET, "call-005", job_id=JOB)
+    env.s3.delete_object(Bucket=BUCKET, Key=keys[2])
+    [record] = env.receive()
+
+    with pytest.raises(ResultNotFoundError, match=f"s3://{BUCKET}/{keys[2]} does not exist"):
+        load_result.handler(record, CONTEXT)
+
+
+@pytest.mark.parametrize(
+    ("call_id", "encoded"),
+    [("call 006", "call+006"), ("call+006", "call%2B006"), ("appel-é", "appel-%C3%A9")],
+)
+def test_encoded_keys_are_decoded_once_before_validation(
+    env: Env, call_id: str, encoded: str
+) -> None:
+    _drain_test_event(env)
+    write_job_output(env.s3, BUCKET, call_id, job_id=JOB)
+    [record] = env.receive()
+    raw_key = json.loads(record["body"])["Records"][0]["s3"]["object"]["key"]
+
+    # AWS leaves `/` alone; moto encodes it too. One decode handles both.
+    assert encoded in raw_key
+    assert call_id not in raw_key
+    out = load_result.handler(record, CONTEXT)
+    assert out["item"]["callId"] == {"S": call_id}
+    assert out["item"]["s3Key"]["S"].startswith(f"transcription-outputs/{call_id}/")
+
+
+def test_aws_shaped_notification_is_accepted(env: Env) -> None:
+    key = f"transcription-outputs/call-007/{JOB}/0/custom_output/0/result.json"
+    env.s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(sample_result("call-007")))
+    body = {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": REGION,
+                "eventTime": "2026-01-10T00:20:00.000Z",
+                "eventName": "ObjectCreated:Put",
+                "userIdentity": {"principalId": "AWS:AROAEXAMPLE:bedrock"},
+                "requestParameters": {"sourceIPAddress": "10.0.0.1"},
+                "responseElements": {
+                    "x-amz-request-id": "C3D13FE58DE4C810",
+                    "x-amz-id-2": "FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE5",
+                },
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "configurationId": "bedrock-output",
+                    "bucket": {
+                        "name": BUCKET,
+                        "ownerIdentity": {"principalId": "A3NL1KOZZKExample"},
+                        "arn": f"arn:aws:s3:::{BUCKET}",
+                    },
+                    "object": {
+                        "key": key,
+                        "size": 817,
+                        "eTag": "d41d8cd98f00b204e9800998ecf8427e",
+                        "sequencer": "0055AED6DCD90281E5",
+                    },
+                },
+            }
+        ]
+    }
+
+    output = load_result.handler(record_with_body(body), CONTEXT)
+
+    assert output["action"] == "PUT"
+    assert output["item"]["timestamp"] == {"N": "1768004400000"}
+    assert output["item"]["s3Key"] == {"S": key}
+
+
+def test_object_removed_event_is_skipped() -> None:
+    body = {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": REGION,
+                "eventTime": "2026-01-10T00:20:00.000Z",
+                "eventName": "ObjectRemoved:Delete",
+                "s3": {"bucket": {"name": BUCKET}, "object": {"key": "transcription-outputs/x"}},
+            }
+        ]
+    }
+
+    output = load_result.handler(record_with_body(body), CONTEXT)
+
+    assert output == {"messageId": "m-1", "action": "SKIP", "reason": "event ObjectRemoved:Delete"}
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ({"messageId": "m-1", "body": "{}"}, "not an SQS record: receiptHandle: Field required"),
+        (record_with_body("not json"), "message body is not JSON"),
+        (record_with_body({"hello": "world"}), "Records: Field required"),
+        (record_with_body({"Records": []}), "Records: List should have at least 1 item"),
+    ],
+)
+def test_malformed_events_raise_malformed_event(event: dict[str, Any], message: str) -> None:
+    with pytest.raises(MalformedEventError, match=message):
+        load_result.handler(event, CONTEXT)
