@@ -93,7 +93,11 @@ class Gateway:
         if target == "AWSStepFunctions.StartSyncExecution":
             return self._start_sync(environ, start_response)
         if not self._signed(environ):
-            found = find_route(self.routes, method, path)
+            # API Gateway routes and hands over the path still percent-encoded.
+            raw_path = (environ.get("RAW_URI") or environ.get("REQUEST_URI") or path)
+            raw_path = raw_path.split("?", 1)[0]
+            environ["sluice.raw_path"] = raw_path
+            found = find_route(self.routes, method, raw_path)
             if found is not None:
                 return self._http_api(*found, environ, start_response)
         if target == "AWSEvents.PutEvents" and self.on_put_events is not None:

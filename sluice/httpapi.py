@@ -69,7 +69,7 @@ def build_event(
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": route.route_key,
-        "rawPath": environ.get("PATH_INFO", "/"),
+        "rawPath": environ.get("sluice.raw_path", environ.get("PATH_INFO", "/")),
         "rawQueryString": query,
         "headers": headers,
         "requestContext": {
@@ -79,7 +79,7 @@ def build_event(
             "domainPrefix": route.api_id,
             "http": {
                 "method": environ["REQUEST_METHOD"],
-                "path": environ.get("PATH_INFO", "/"),
+                "path": environ.get("sluice.raw_path", environ.get("PATH_INFO", "/")),
                 "protocol": environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
                 "sourceIp": environ.get("REMOTE_ADDR", "127.0.0.1"),
                 "userAgent": headers.get("user-agent", ""),

@@ -1,23 +1,88 @@
-"""Placeholder wiring, replaced once the pollers land."""
+"""The stack's triggers: Pipes pollers and EventBridge rule delivery, rebuilt on every deploy."""
 
 from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from sluice.dlq import DeadLetterQueues
+from sluice.triggers.build import build_poller
+from sluice.triggers.clients import boto3_client_factory
+from sluice.triggers.failure_log import FailureLog
+from sluice.triggers.poller_group import PollerGroup
+from sluice.triggers.rule_delivery import RuleDelivery
+from sluice.triggers.specs import PipeSpec, RuleSpec
+
+StartResponse = Any
+
 
 class Triggers:
-    def __init__(self, endpoint: str, data_dir: Path) -> None:
-        self.endpoint = endpoint
+    def __init__(self, endpoint: str, data_dir: Path, retry_delay_s: float = 1.0) -> None:
+        self.clients = boto3_client_factory(
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        self.failure_log = FailureLog(data_dir / "delivery-failures.jsonl")
+        self.retry_delay_s = retry_delay_s
+        self.group = PollerGroup()
+        self.rules = RuleDelivery([], self.clients, retry_delay_s=retry_delay_s)
+        self.dlqs = DeadLetterQueues(self.clients, self.failure_log)
+        self.pipes: list[PipeSpec] = []
+        self._lock = threading.Lock()
 
-    def apply(self, pipes: Any, rules: Any, resources: Any) -> None:
-        pass
+    def apply(
+        self, pipes: list[PipeSpec], rules: list[RuleSpec], resources: dict[str, dict[str, Any]]
+    ) -> None:
+        """Replace the running pollers and the rule set with the deployed ones."""
+        with self._lock:
+            self.group.stop()
+            self.group = PollerGroup(
+                build_poller(
+                    spec,
+                    self.clients,
+                    failure_log=self.failure_log,
+                    retry_delay_s=self.retry_delay_s,
+                )
+                for spec in pipes
+            )
+            self.group.start()
+            self.pipes = pipes
+            self.rules.set_rules(rules)
+            self.dlqs.set_queues(resources, pipes)
 
-    def put_events(self, events: Any) -> None:
-        pass
+    def put_events(self, events: Iterable[dict[str, Any]]) -> None:
+        for event in events:
+            bus = event.pop("_bus", "default")
+            self.rules.deliver(event, bus_name=bus)
 
-    def dlq_endpoint(self, environ: Any, start_response: Any) -> Any:
-        start_response("404 Not Found", [])
-        return [b""]
+    def stats(self) -> dict[str, Any]:
+        return {"pipes": self.group.stats(), "rules": self.rules.counters.snapshot()}
+
+    def dlq_endpoint(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        """GET /_sluice/dlq[/NAME]: messages with their failure reason; POST .../NAME/redrive."""
+        parts = [p for p in environ["PATH_INFO"].split("/") if p][2:]
+        method = environ["REQUEST_METHOD"]
+        try:
+            if not parts:
+                body: Any = self.dlqs.overview()
+            elif len(parts) == 1 and method == "GET":
+                body = self.dlqs.messages(parts[0])
+            elif len(parts) == 2 and parts[1] == "redrive" and method == "POST":
+                body = self.dlqs.redrive(parts[0])
+            else:
+                raise KeyError("/".join(parts))
+            status = "200 OK"
+        except KeyError as exc:
+            body, status = {"error": f"no such dead-letter queue: {exc.args[0]}"}, "404 Not Found"
+        data = json.dumps(body, default=str).encode()
+        start_response(status, [("Content-Type", "application/json")])
+        return [data]
 
     def stop(self) -> None:
-        pass
+        self.group.stop()
+        self.rules.stop()

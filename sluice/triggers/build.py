@@ -1,0 +1,30 @@
+"""Wiring a PipeSpec to the right poller and target."""
+
+from __future__ import annotations
+
+from sluice.triggers.clients import ClientFactory
+from sluice.triggers.failure_log import FailureLog
+from sluice.triggers.queue_poller import QueuePoller
+from sluice.triggers.specs import PipeSpec
+from sluice.triggers.stream_poller import StreamPoller
+from sluice.triggers.targets import StepFunctionsTarget, Target
+
+
+def build_target(spec: PipeSpec, client_factory: ClientFactory) -> Target:
+    if ":states:" not in spec.target_arn:
+        raise ValueError(f"pipe {spec.name}: only state machine targets are supported")
+    return StepFunctionsTarget(client_factory, spec.target_arn, spec.invocation_type)
+
+
+def build_poller(
+    spec: PipeSpec,
+    client_factory: ClientFactory,
+    *,
+    target: Target | None = None,
+    failure_log: FailureLog | None = None,
+    retry_delay_s: float = 1.0,
+) -> StreamPoller | QueuePoller:
+    target = target if target is not None else build_target(spec, client_factory)
+    if spec.source_kind == "dynamodb":
+        return StreamPoller(spec, target, client_factory, retry_delay_s=retry_delay_s)
+    return QueuePoller(spec, target, client_factory, failure_log=failure_log)

@@ -1,0 +1,127 @@
+"""Runs pollers on background threads, one thread per poller."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from typing import Protocol
+
+from sluice.triggers.counters import Counters
+
+log = logging.getLogger(__name__)
+
+
+class Poller(Protocol):
+    name: str
+    counters: Counters
+
+    def poll_once(self) -> int:
+        """Do one unit of work; return how much was done (0 = idle)."""
+        ...
+
+    def request_stop(self) -> None:
+        """Make any in-progress wait inside ``poll_once`` return early."""
+        ...
+
+    def resume(self) -> None:
+        """Undo ``request_stop`` so the poller can be run again."""
+        ...
+
+
+class PollerGroup:
+    """``start()`` runs each poller's ``poll_once`` in a loop on its own daemon thread,
+    pausing ``idle_wait_s`` when it was idle and backing off after an error; ``stop()``
+    signals all pollers and joins the threads."""
+
+    def __init__(
+        self,
+        pollers: Iterable[Poller] = (),
+        *,
+        idle_wait_s: float = 0.2,
+        error_backoff_s: float = 1.0,
+        max_error_backoff_s: float = 30.0,
+    ) -> None:
+        self._pollers: list[Poller] = list(pollers)
+        self._idle_wait_s = idle_wait_s
+        self._error_backoff_s = error_backoff_s
+        self._max_error_backoff_s = max_error_backoff_s
+        self._stop = threading.Event()
+        self._threads: dict[str, threading.Thread] = {}
+        self._started = False
+        self._lock = threading.Lock()
+
+    @property
+    def pollers(self) -> list[Poller]:
+        with self._lock:
+            return list(self._pollers)
+
+    @property
+    def running(self) -> bool:
+        with self._lock:
+            return self._started
+
+    def add(self, poller: Poller) -> None:
+        with self._lock:
+            if any(p.name == poller.name for p in self._pollers):
+                raise ValueError(f"duplicate poller name {poller.name}")
+            self._pollers.append(poller)
+            if self._started:
+                poller.resume()
+                self._start_thread(poller)
+
+    def start(self) -> None:
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
+            self._stop.clear()
+            for poller in self._pollers:
+                poller.resume()
+                self._start_thread(poller)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        with self._lock:
+            self._started = False
+            self._stop.set()
+            for poller in self._pollers:
+                poller.request_stop()
+            threads = list(self._threads.values())
+            self._threads.clear()
+        for t in threads:
+            t.join(timeout)
+            if t.is_alive():
+                # Most likely blocked in a synchronous target call; it is a daemon thread.
+                log.warning("poller thread %s did not stop within %.1fs", t.name, timeout)
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        return {p.name: p.counters.snapshot() for p in self.pollers}
+
+    def __enter__(self) -> PollerGroup:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _start_thread(self, poller: Poller) -> None:
+        t = threading.Thread(
+            target=self._loop, args=(poller,), name=f"sluice-poller-{poller.name}", daemon=True
+        )
+        self._threads[poller.name] = t
+        t.start()
+
+    def _loop(self, poller: Poller) -> None:
+        backoff = self._error_backoff_s
+        while not self._stop.is_set():
+            try:
+                done = poller.poll_once()
+            except Exception:
+                log.exception("poller %s failed; retrying in %.1fs", poller.name, backoff)
+                poller.counters.incr("errors")
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, self._max_error_backoff_s)
+                continue
+            backoff = self._error_backoff_s
+            if not done:
+                self._stop.wait(self._idle_wait_s)

@@ -1,0 +1,409 @@
+"""EventBridge rule -> state machine target delivery.
+
+moto matches rules but cannot start state machines, so the local gateway hands every
+accepted event to ``RuleDelivery.deliver``. Delivery runs on a worker thread with the
+target's RetryPolicy (exponential backoff with jitter, capped by attempts and event age)
+and ends in the target's DLQ, with the message attributes AWS sets, or in ``dropped``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import logging
+import random
+import re
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    ReadTimeoutError,
+)
+from moto.events.models import EventPattern
+
+from sluice.triggers.clients import ClientFactory
+from sluice.triggers.counters import Counters
+from sluice.triggers.dead_letter import DeadLetterSender
+from sluice.triggers.filters import compile_pattern
+from sluice.triggers.specs import RuleSpec, RuleTargetSpec
+
+log = logging.getLogger(__name__)
+
+_NOT_FOUND = {"StateMachineDoesNotExist", "ResourceNotFoundException", "StateMachineDeleting"}
+_NO_PERMISSION = {"AccessDenied", "AccessDeniedException", "UnrecognizedClientException"}
+_THROTTLED = {"ThrottlingException", "Throttling", "TooManyRequestsException"}
+
+
+@dataclass(order=True)
+class _Job:
+    due: float
+    seq: int
+    rule_arn: str = field(compare=False)
+    target: RuleTargetSpec = field(compare=False)
+    event: dict[str, Any] = field(compare=False)
+    input: str | None = field(compare=False)  # None: InputPath did not resolve
+    received_at: float = field(compare=False)
+    retries: int = field(compare=False, default=0)
+
+
+@dataclass(frozen=True)
+class _Failure:
+    code: str  # EventBridge DLQ ERROR_CODE
+    message: str
+    retryable: bool
+
+
+class RuleDelivery:
+    """Delivers events to the state machine targets of matching rules, off the caller's
+    thread. Non-state-machine targets are left to moto, which delivers those itself."""
+
+    def __init__(
+        self,
+        rules: Sequence[RuleSpec],
+        client_factory: ClientFactory,
+        retry_delay_s: float = 1.0,
+        *,
+        max_retry_delay_s: float = 300.0,
+        account_id: str = "123456789012",
+        region: str = "us-east-1",
+    ) -> None:
+        self.counters = Counters()
+        # Events given up on without a DLQ (or whose DLQ send failed), newest last.
+        self.dropped: deque[dict[str, Any]] = deque(maxlen=1000)
+        self._client_factory = client_factory
+        self._dlq = DeadLetterSender(client_factory)
+        self._retry_delay_s = retry_delay_s
+        self._max_retry_delay_s = max_retry_delay_s
+        self._account_id = account_id
+        self._region = region
+        self._rules_lock = threading.Lock()
+        self._rules: list[tuple[RuleSpec, EventPattern | None]] = []
+        self.set_rules(rules)
+        self._heap: list[_Job] = []
+        self._seq = itertools.count()
+        self._active = 0
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    def set_rules(self, rules: Sequence[RuleSpec]) -> None:
+        """Replace the rule set (the gateway calls this after PutRule/PutTargets)."""
+        compiled = [(r, compile_pattern(r.pattern) if r.pattern else None) for r in rules]
+        with self._rules_lock:
+            self._rules = compiled
+
+    def deliver(self, event: Mapping[str, Any], bus_name: str | None = None) -> list[str]:
+        """Queue delivery of ``event`` (an event envelope, or a PutEvents entry) to every
+        matching state machine target; returns those targets' ARNs. Never blocks on delivery.
+        """
+        try:
+            envelope, entry_bus = self._envelope(event)
+        except ValueError:
+            # PutEvents rejects malformed Detail before rules see it.
+            log.warning("ignoring event with malformed Detail: %.200s", event.get("Detail"))
+            return []
+        bus = _bus_name(bus_name or entry_bus or "default")
+        with self._rules_lock:
+            rules = list(self._rules)
+        now = time.monotonic()
+        matched: list[str] = []
+        jobs: list[_Job] = []
+        for rule, pattern in rules:
+            # A rule without an event pattern is a schedule rule; it never matches events.
+            if _bus_name(rule.bus_name) != bus or pattern is None:
+                continue
+            if not pattern.matches_event(cast(Any, envelope)):
+                continue
+            rule_arn = self._rule_arn(rule, envelope)
+            for target in rule.targets:
+                if not _is_state_machine(target.arn):
+                    continue
+                matched.append(target.arn)
+                jobs.append(
+                    _Job(
+                        due=now,
+                        seq=next(self._seq),
+                        rule_arn=rule_arn,
+                        target=target,
+                        event=envelope,
+                        input=_target_input(target, envelope),
+                        received_at=now,
+                    )
+                )
+        if jobs:
+            with self._cond:
+                self._ensure_worker()
+                for job in jobs:
+                    heapq.heappush(self._heap, job)
+                self._cond.notify_all()
+        return matched
+
+    def drain(self, timeout: float) -> bool:
+        """Wait until nothing is queued, retrying or in flight. True if drained in time."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._heap or self._active:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+            return True
+
+    def stop(self, timeout: float = 5.0) -> None:
+        with self._cond:
+            self._stopping = True
+            pending = len(self._heap)
+            self._cond.notify_all()
+        if pending:
+            log.warning("rule delivery stopped with %d deliveries pending", pending)
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def pending(self) -> int:
+        with self._cond:
+            return len(self._heap) + self._active
+
+    # -- worker ---------------------------------------------------------------------------
+
+    def _ensure_worker(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._stopping = False
+            self._thread = threading.Thread(
+                target=self._run, name="sluice-rule-delivery", daemon=True
+            )
+            self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stopping:
+                    if self._heap:
+                        wait = self._heap[0].due - time.monotonic()
+                        if wait <= 0:
+                            break
+                        self._cond.wait(wait)
+                    else:
+                        self._cond.wait()
+                if self._stopping:
+                    return
+                job = heapq.heappop(self._heap)
+                self._active += 1
+            try:
+                retry = self._attempt(job)
+            except Exception:  # keep the worker alive whatever happens
+                log.exception("rule delivery to %s crashed", job.target.arn)
+                self.counters.incr("errors")
+                retry = None
+            with self._cond:
+                self._active -= 1
+                if retry is not None:
+                    heapq.heappush(self._heap, retry)
+                self._cond.notify_all()
+
+    def _attempt(self, job: _Job) -> _Job | None:
+        """Try one delivery; returns the job rescheduled for a retry, or None when done."""
+        if job.input is None:
+            failure = _Failure(
+                "INVALID_PARAMETER",
+                f"InputPath {job.target.input_path} did not match the event",
+                retryable=False,
+            )
+        else:
+            self.counters.incr("invocations")
+            try:
+                self._client_factory("stepfunctions", inject_host_prefix=False).start_execution(
+                    stateMachineArn=job.target.arn, input=job.input
+                )
+            except Exception as exc:
+                failure = _classify(exc)
+            else:
+                self.counters.incr("batches_delivered")
+                self.counters.incr("records_delivered")
+                return None
+
+        self.counters.incr("failures")
+        if not failure.retryable:
+            # Missing targets, permission and input errors are not retried.
+            self._dead_letter(job, failure, exhausted=None)
+            return None
+        age = time.monotonic() - job.received_at
+        if job.retries >= job.target.max_retry_attempts:
+            self._dead_letter(job, failure, exhausted="MaximumRetryAttempts")
+            return None
+        if age >= job.target.max_event_age_s:
+            self._dead_letter(job, failure, exhausted="MaximumEventAgeInSeconds")
+            return None
+        job.retries += 1
+        ceiling = min(self._retry_delay_s * 2 ** (job.retries - 1), self._max_retry_delay_s)
+        delay = random.uniform(ceiling / 2, ceiling)  # exponential backoff with jitter
+        delay = min(delay, max(job.target.max_event_age_s - age, 0.0))
+        log.info(
+            "rule target %s failed (%s); retry %d in %.2fs",
+            job.target.arn,
+            failure.code,
+            job.retries,
+            delay,
+        )
+        job.due = time.monotonic() + delay
+        return job
+
+    def _dead_letter(self, job: _Job, failure: _Failure, exhausted: str | None) -> None:
+        attributes = {
+            "RULE_ARN": job.rule_arn,
+            "TARGET_ARN": job.target.arn,
+            "ERROR_CODE": failure.code,
+            "ERROR_MESSAGE": failure.message[:1000] or failure.code,
+            "RETRY_ATTEMPTS": str(job.retries),
+        }
+        if exhausted:
+            attributes["EXHAUSTED_RETRY_CONDITION"] = exhausted
+        body = json.dumps(job.event)
+        if job.target.dlq_arn:
+            try:
+                self._dlq.send(job.target.dlq_arn, body, attributes)
+            except Exception as exc:
+                log.exception("could not send event to DLQ %s", job.target.dlq_arn)
+                self.counters.incr("errors")
+                attributes["DLQ_ERROR"] = str(exc)
+            else:
+                self.counters.incr("records_sent_to_dlq")
+                log.warning(
+                    "event %s for %s sent to DLQ: %s",
+                    job.event.get("id"),
+                    job.target.arn,
+                    failure.code,
+                )
+                return
+        self.counters.incr("records_dropped")
+        self.dropped.append({"attributes": attributes, "event": job.event})
+        log.warning(
+            "event dropped after delivery to %s failed: %s", job.target.arn, json.dumps(attributes)
+        )
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _envelope(self, event: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
+        if "detail-type" in event:
+            return dict(event), None
+        # A PutEvents request entry.
+        detail = event.get("Detail") or "{}"
+        when = _entry_time(event.get("Time"))
+        envelope = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": event.get("DetailType"),
+            "source": event.get("Source"),
+            "account": self._account_id,
+            "time": when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": self._region,
+            "resources": list(event.get("Resources") or []),
+            "detail": json.loads(detail) if isinstance(detail, str) else detail,
+        }
+        return envelope, event.get("EventBusName")
+
+    def _rule_arn(self, rule: RuleSpec, envelope: Mapping[str, Any]) -> str:
+        region = envelope.get("region") or self._region
+        account = envelope.get("account") or self._account_id
+        bus = _bus_name(rule.bus_name)
+        path = rule.name if bus == "default" else f"{bus}/{rule.name}"
+        return f"arn:aws:events:{region}:{account}:rule/{path}"
+
+
+def _entry_time(t: Any) -> datetime:
+    """PutEvents Time arrives as a datetime (boto3), epoch seconds (wire) or ISO text."""
+    if isinstance(t, datetime):
+        return t if t.tzinfo else t.replace(tzinfo=UTC)
+    if isinstance(t, int | float):
+        return datetime.fromtimestamp(t, UTC)
+    if isinstance(t, str):
+        try:
+            parsed = datetime.fromisoformat(t.replace("Z", "+00:00"))
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        except ValueError:
+            pass
+    return datetime.now(UTC)
+
+
+def _bus_name(bus: str) -> str:
+    return bus.rsplit("/", 1)[-1] if bus.startswith("arn:") else bus
+
+
+def _is_state_machine(arn: str) -> bool:
+    return ":states:" in arn and ":stateMachine:" in arn
+
+
+def _target_input(target: RuleTargetSpec, envelope: dict[str, Any]) -> str | None:
+    if target.input is not None:
+        return target.input
+    if target.input_path:
+        found, value = json_path(envelope, target.input_path)
+        return json.dumps(value) if found else None
+    return json.dumps(envelope)
+
+
+_PATH_TOKEN = re.compile(r"\.([A-Za-z0-9_$@-]+)|\[(\d+)\]|\['([^']*)'\]|\[\"([^\"]*)\"\]")
+
+
+def json_path(doc: Any, path: str) -> tuple[bool, Any]:
+    """Resolve the simple JSONPath subset InputPath uses: ``$``, ``.name``, ``[n]``,
+    ``['name']``. Returns ``(found, value)``."""
+    if not path.startswith("$"):
+        raise ValueError(f"InputPath must start with $: {path!r}")
+    pos, value = 1, doc
+    while pos < len(path):
+        m = _PATH_TOKEN.match(path, pos)
+        if m is None:
+            raise ValueError(f"unsupported InputPath {path!r}")
+        name, index, q1, q2 = m.groups()
+        key = name if name is not None else q1 if q1 is not None else q2
+        if index is not None:
+            if not isinstance(value, list) or int(index) >= len(value):
+                return False, None
+            value = value[int(index)]
+        else:
+            if not isinstance(value, dict) or key not in value:
+                return False, None
+            value = value[key]
+        pos = m.end()
+    return True, value
+
+
+def _classify(exc: Exception) -> _Failure:
+    """Map a StartExecution error to EventBridge's DLQ ERROR_CODE. EventBridge retries
+    throttling (429), 5xx and network errors, and no other 4xx."""
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        code = str(err.get("Code", ""))
+        message = str(err.get("Message", "")) or code
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        if code in _THROTTLED or status == 429:
+            return _Failure("THROTTLING", message, retryable=True)
+        if code == "ExecutionLimitExceeded":
+            return _Failure("RESOURCE_LIMIT_EXCEEDED", message, retryable=True)
+        if status >= 500:
+            return _Failure("SDK_CLIENT_ERROR", f"{code}: {message}", retryable=True)
+        if code in _NOT_FOUND:
+            return _Failure("NO_RESOURCE", message, retryable=False)
+        if code in _NO_PERMISSION:
+            return _Failure("NO_PERMISSIONS", message, retryable=False)
+        if code == "InvalidExecutionInput":
+            return _Failure("INVALID_JSON", message, retryable=False)
+        if code == "ExecutionAlreadyExists":
+            return _Failure("RESOURCE_ALREADY_EXISTS", message, retryable=False)
+        return _Failure("INVALID_PARAMETER", f"{code}: {message}", retryable=False)
+    if isinstance(exc, ConnectTimeoutError | ReadTimeoutError):
+        return _Failure("TIMEOUT", str(exc), retryable=True)
+    if isinstance(exc, BotoCoreError):
+        return _Failure("CONNECTION_FAILURE", str(exc), retryable=True)
+    return _Failure("SDK_CLIENT_ERROR", f"{type(exc).__name__}: {exc}", retryable=True)

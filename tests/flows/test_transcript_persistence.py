@@ -1,0 +1,152 @@
+"""transcript_persistence through its real trigger: S3 -> SQS -> Pipe -> Express SM -> DynamoDB."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from typing import Any
+
+import pytest
+
+from sluice.producers.transcripts import sample_result, write_job_output
+from sluice.testing import StackProcess, wait_for
+
+FLOW = "transcript_persistence"
+
+
+def bucket(stack: StackProcess) -> str:
+    return str(stack.resource("TranscriptBucket")["name"])
+
+
+def table(stack: StackProcess) -> str:
+    return str(stack.resource("CallRecordingsTable")["name"])
+
+
+def record(stack: StackProcess, call_id: str) -> dict[str, Any] | None:
+    ddb = stack.client("dynamodb")
+    item: dict[str, Any] | None = ddb.get_item(
+        TableName=table(stack), Key={"hash": {"S": call_id}}, ConsistentRead=True
+    ).get("Item")
+    return item
+
+
+def executions_for(stack: StackProcess, call_id: str) -> list[dict[str, Any]]:
+    sfn = stack.client("stepfunctions")
+    out = []
+    for e in stack.executions(FLOW):
+        desc = sfn.describe_execution(executionArn=e["executionArn"])
+        # The Pipe hands over SQS records; the S3 event (with the encoded key) is in the body.
+        keys = [
+            urllib.parse.unquote_plus(r["s3"]["object"]["key"])
+            for m in json.loads(desc["input"])
+            for r in json.loads(m["body"]).get("Records", [])
+        ]
+        if any(f"/{call_id}/" in k for k in keys):
+            out.append(desc)
+    return out
+
+
+def new_call_id(label: str = "call") -> str:
+    return f"{label}-{uuid.uuid4().hex[:8]}"
+
+
+def api(stack: StackProcess, path: str) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(stack.gateway.url + path, timeout=30) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def test_one_job_output_tree_gives_one_execution_and_one_record(stack: StackProcess) -> None:
+    call_id = new_call_id()
+    s3 = stack.client("s3")
+    keys = write_job_output(s3, bucket(stack), call_id)
+    assert len(keys) == 4  # access check, standard output, custom output, job metadata
+
+    item = wait_for(lambda: record(stack, call_id), what=f"record for {call_id}")
+    expected = sample_result(call_id)["inference_result"]
+    assert item["callId"] == {"S": call_id}
+    assert [t["S"] for t in item["topics"]["L"]] == expected["topics"]
+    assert item["callSummary"]["S"] == expected["call_summary"]
+    assert item["s3Key"]["S"].endswith("/custom_output/0/result.json")
+    runs = wait_for(lambda: executions_for(stack, call_id), what="the execution")
+    assert len(runs) == 1 and runs[0]["status"] == "SUCCEEDED"
+    assert json.loads(runs[0]["output"]) == {"batchItemFailures": []}
+
+
+@pytest.mark.parametrize("label", ["call with spaces", "appel+é (west)"])
+def test_keys_with_spaces_and_special_characters(stack: StackProcess, label: str) -> None:
+    call_id = new_call_id(label)
+    write_job_output(stack.client("s3"), bucket(stack), call_id)
+    item = wait_for(lambda: record(stack, call_id), what=f"record for {call_id!r}")
+    assert item["callId"] == {"S": call_id}
+    status, body = api(stack, "/analytics/" + urllib.parse.quote(call_id))
+    assert status == 200 and body["callId"] == call_id
+
+
+def test_the_same_event_delivered_twice_leaves_one_record(stack: StackProcess) -> None:
+    call_id = new_call_id()
+    write_job_output(stack.client("s3"), bucket(stack), call_id)
+    first = wait_for(lambda: record(stack, call_id), what="the first record")
+    wait_for(lambda: executions_for(stack, call_id), what="the first execution")
+    # Redeliver the very same S3 notification, as S3's at-least-once delivery may.
+    original = json.loads(executions_for(stack, call_id)[0]["input"])[0]["body"]
+    sqs = stack.client("sqs")
+    sqs.send_message(QueueUrl=stack.resource("TranscriptQueue")["url"], MessageBody=original)
+    runs = wait_for(
+        lambda: len(executions_for(stack, call_id)) == 2 and executions_for(stack, call_id),
+        what="the redelivered execution",
+    )
+    assert all(r["status"] == "SUCCEEDED" for r in runs)
+    items = stack.client("dynamodb").scan(TableName=table(stack))["Items"]
+    assert [i for i in items if i["callId"]["S"] == call_id] == [first]
+
+
+def test_malformed_result_reaches_the_dlq_after_three_receives_then_redrive_persists_it(
+    stack: StackProcess,
+) -> None:
+    call_id = new_call_id("bad")
+    s3 = stack.client("s3")
+    keys = write_job_output(s3, bucket(stack), call_id, malformed=True)
+    dlq = stack.resource("TranscriptDLQ")["name"]
+
+    def in_dlq() -> list[dict[str, Any]]:
+        messages = stack.gateway.get(f"/_sluice/dlq/{dlq}")
+        return [m for m in messages if call_id in json.dumps(m["body"])]
+
+    [message] = wait_for(in_dlq, timeout=60, what="the malformed message in the DLQ")
+    assert record(stack, call_id) is None
+    assert message["reason"]["error"] == "MalformedResultError"
+    assert "call_summary" in message["reason"]["cause"]  # names the missing field
+    assert message["reason"]["failedDeliveries"] == 3
+    assert len(executions_for(stack, call_id)) == 3
+
+    # Fixing the object notifies again, and that fresh event persists the record.
+    custom_key = next(k for k in keys if "/custom_output/" in k)
+    s3.put_object(
+        Bucket=bucket(stack), Key=custom_key, Body=json.dumps(sample_result(call_id)).encode()
+    )
+    wait_for(lambda: record(stack, call_id), what="the record after fixing (new S3 event)")
+    # Remove it again so that only the redriven DLQ message can bring it back.
+    stack.client("dynamodb").delete_item(TableName=table(stack), Key={"hash": {"S": call_id}})
+    moved = stack.gateway.post(f"/_sluice/dlq/{dlq}/redrive")
+    assert moved["redriven"] >= 1
+    wait_for(lambda: not in_dlq(), what="the DLQ to drain")
+    item = wait_for(lambda: record(stack, call_id), what="the record after redrive")
+    assert item["s3Key"]["S"] == custom_key
+
+
+def test_api_returns_the_record_404_and_400(stack: StackProcess) -> None:
+    call_id = new_call_id()
+    write_job_output(stack.client("s3"), bucket(stack), call_id)
+    wait_for(lambda: record(stack, call_id), what="the record")
+    status, body = api(stack, f"/analytics/{call_id}")
+    assert status == 200
+    assert body["callId"] == call_id and body["topics"]
+    assert api(stack, "/analytics/never-seen-call")[0] == 404
+    assert api(stack, "/analytics/" + "x" * 200)[0] == 400
+    assert api(stack, "/analytics/%20leading-space")[0] == 400

@@ -1,0 +1,263 @@
+"""SQS poller against moto: record shape, batching, filters, deletes, redrive to the DLQ."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from moto import mock_aws
+
+from sluice.triggers.clients import ClientFactory, boto3_client_factory
+from sluice.triggers.failure_log import FailureLog
+from sluice.triggers.queue_poller import QueuePoller
+from sluice.triggers.specs import PipeSpec
+from sluice.triggers.targets import Outcome
+from sluice.triggers.testing import ScriptedTarget
+
+SM = "arn:aws:states:us-east-1:123456789012:stateMachine:flow"
+
+
+@dataclass
+class Queue:
+    factory: ClientFactory
+    url: str
+    arn: str
+
+    def send(self, body: str, **kw: Any) -> str:
+        mid: str = self.factory("sqs").send_message(QueueUrl=self.url, MessageBody=body, **kw)[
+            "MessageId"
+        ]
+        return mid
+
+    def counts(self) -> tuple[int, int]:
+        """(visible, in flight)."""
+        attrs = self.factory("sqs").get_queue_attributes(
+            QueueUrl=self.url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return (
+            int(attrs["ApproximateNumberOfMessages"]),
+            int(attrs["ApproximateNumberOfMessagesNotVisible"]),
+        )
+
+    def bodies(self, wait_s: int = 0) -> list[str]:
+        """Receive (long-polling up to ``wait_s``) and return the sorted bodies."""
+        got = self.factory("sqs").receive_message(
+            QueueUrl=self.url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_s
+        )
+        return sorted(m["Body"] for m in got.get("Messages", []))
+
+
+def make_queue(factory: ClientFactory, name: str, **attributes: str) -> Queue:
+    sqs = factory("sqs")
+    url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    return Queue(factory, url, arn)
+
+
+@pytest.fixture
+def factory() -> Iterator[ClientFactory]:
+    with mock_aws():
+        yield boto3_client_factory(region_name="us-east-1")
+
+
+def poller(q: Queue, target: Any, log: FailureLog | None = None, **spec: Any) -> QueuePoller:
+    pipe = PipeSpec(name="q-pipe", source_arn=q.arn, target_arn=SM, **spec)
+    return QueuePoller(pipe, target, q.factory, failure_log=log, receive_wait_s=0)
+
+
+def bodies(batch: list[dict[str, Any]]) -> list[str]:
+    return [r["body"] for r in batch]
+
+
+def test_records_arrive_in_lambda_sqs_shape(factory: ClientFactory) -> None:
+    q = make_queue(factory, "work")
+    mid = q.send("hi", MessageAttributes={"kind": {"DataType": "String", "StringValue": "x"}})
+    target = ScriptedTarget()
+    assert poller(q, target).poll_once() == 1
+    (rec,) = target.batches[0]
+    assert rec["messageId"] == mid
+    assert rec["body"] == "hi"
+    assert rec["receiptHandle"]
+    assert rec["md5OfBody"] == "49f68a5c8493ec2c0bf489821c21fc3b"  # md5("hi")
+    assert rec["eventSource"] == "aws:sqs"
+    assert rec["eventSourceARN"] == q.arn
+    assert rec["awsRegion"] == "us-east-1"
+    assert rec["attributes"]["ApproximateReceiveCount"] == "1"
+    assert "SentTimestamp" in rec["attributes"]
+    assert rec["messageAttributes"]["kind"] == {
+        "stringValue": "x",
+        "stringListValues": [],
+        "binaryListValues": [],
+        "dataType": "String",
+    }
+
+
+def test_success_deletes_every_message(factory: ClientFactory) -> None:
+    q = make_queue(factory, "work")
+    for i in range(3):
+        q.send(f"m{i}")
+    p = poller(q, ScriptedTarget())
+    assert p.poll_once() == 3
+    assert q.counts() == (0, 0)
+    assert p.counters["records_delivered"] == 3
+
+
+def test_batch_fills_past_ten_messages_per_receive(factory: ClientFactory) -> None:
+    q = make_queue(factory, "work")
+    for i in range(25):
+        q.send(f"m{i}")
+    target = ScriptedTarget()
+    p = poller(q, target, batch_size=20, batching_window_s=0.2)
+    p.poll_once()
+    p.poll_once()
+    assert [len(b) for b in target.batches] == [20, 5]
+    assert sorted(bodies(target.records)) == sorted(f"m{i}" for i in range(25))
+
+
+def test_without_window_only_what_is_available_is_delivered(factory: ClientFactory) -> None:
+    q = make_queue(factory, "work")
+    for i in range(15):
+        q.send(f"m{i}")
+    target = ScriptedTarget()
+    start = time.monotonic()
+    poller(q, target, batch_size=20).poll_once()
+    # Two receives drain what is there; no waiting for the other five.
+    assert time.monotonic() - start < 0.5
+    assert len(target.batches) == 1 and len(target.batches[0]) == 15
+
+
+def test_window_waits_for_more_messages(factory: ClientFactory) -> None:
+    q = make_queue(factory, "work")
+    q.send("a")
+    target = ScriptedTarget()
+    p = poller(q, target, batch_size=10, batching_window_s=0.3)
+    start = time.monotonic()
+    p.poll_once()
+    assert time.monotonic() - start >= 0.3
+    assert len(target.batches) == 1
+
+
+def test_unmatched_messages_are_deleted_and_counted(factory: ClientFactory) -> None:
+    q = make_queue(factory, "work")
+    q.send(json.dumps({"type": "order", "n": 1}))
+    q.send(json.dumps({"type": "refund"}))
+    q.send("plain text")
+    target = ScriptedTarget()
+    p = poller(q, target, filters=[{"body": {"type": ["order"]}}])
+    p.poll_once()
+    assert [json.loads(b)["n"] for b in bodies(target.records)] == [1]
+    assert p.counters["records_discarded"] == 2
+    assert q.counts() == (0, 0)
+
+
+def test_partial_failure_deletes_only_the_successes(factory: ClientFactory) -> None:
+    q = make_queue(factory, "work", VisibilityTimeout="1")
+    for i in range(5):
+        q.send(f"m{i}")
+    log = FailureLog()
+
+    def respond(batch: list[dict[str, Any]]) -> Outcome:
+        bad = [r["messageId"] for r in batch if r["body"] in ("m1", "m3")]
+        return Outcome(
+            ok=False,
+            failed_item_ids=bad,
+            error="ItemFailed",
+            cause="m1/m3 bad",
+            execution_arn="arn:exec",
+        )
+
+    target = ScriptedTarget(respond)
+    p = poller(q, target, log)
+    p.poll_once()
+    assert q.counts() == (0, 2)  # three deleted, two waiting out their visibility timeout
+    failed = {r["messageId"]: r["body"] for r in target.records if r["body"] in ("m1", "m3")}
+    for mid in failed:
+        rec = log.get(mid)
+        assert rec is not None and rec.error == "ItemFailed" and rec.cause == "m1/m3 bad"
+        assert rec.execution_arn == "arn:exec"
+    ok = [r["messageId"] for r in target.records if r["messageId"] not in failed]
+    assert all(log.get(m) is None for m in ok)
+    assert p.counters["records_delivered"] == 3
+
+    assert q.bodies() == []  # nothing visible until the visibility timeout lapses
+    assert q.bodies(wait_s=3) == ["m1", "m3"]
+
+
+def test_whole_failure_deletes_nothing(factory: ClientFactory) -> None:
+    q = make_queue(factory, "work", VisibilityTimeout="1")
+    for i in range(3):
+        q.send(f"m{i}")
+    p = poller(q, ScriptedTarget(lambda b: Outcome(ok=False, error="Boom", cause="down")))
+    p.poll_once()
+    assert q.counts() == (0, 3)
+    assert p.counters["failures"] == 1 and p.counters["records_delivered"] == 0
+    assert q.bodies() == []
+    assert q.bodies(wait_s=3) == ["m0", "m1", "m2"]
+
+
+def test_invalid_partial_failure_keeps_the_whole_batch(factory: ClientFactory) -> None:
+    q = make_queue(factory, "work")
+    for i in range(2):
+        q.send(f"m{i}")
+    p = poller(q, ScriptedTarget(lambda b: Outcome(ok=False, failed_item_ids=["not-a-message"])))
+    p.poll_once()
+    assert q.counts() == (0, 2)
+
+
+def test_redrive_moves_the_bad_message_to_the_dlq_after_max_receives(
+    factory: ClientFactory,
+) -> None:
+    dlq = make_queue(factory, "work-dlq")
+    q = make_queue(
+        factory,
+        "work",
+        VisibilityTimeout="1",
+        RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq.arn, "maxReceiveCount": 2}),
+    )
+    bad_id = q.send("bad")
+    q.send("good")
+    log = FailureLog()
+
+    def respond(batch: list[dict[str, Any]]) -> Outcome | None:
+        bad = [r["messageId"] for r in batch if r["body"] == "bad"]
+        return Outcome(ok=False, failed_item_ids=bad, error="Poison", cause="x") if bad else None
+
+    target = ScriptedTarget(respond)
+    p = poller(q, target, log)
+    deadline = time.monotonic() + 10
+    while dlq.counts()[0] == 0:
+        assert time.monotonic() < deadline, "message never reached the DLQ"
+        p.poll_once()
+        time.sleep(0.05)
+    assert dlq.bodies() == ["bad"]
+    assert q.counts() == (0, 0)
+    deliveries = [r["body"] for r in target.records]
+    assert deliveries.count("good") == 1
+    assert deliveries.count("bad") == 2  # maxReceiveCount
+    rec = log.get(bad_id)
+    assert rec is not None and rec.failures == 2 and rec.error == "Poison"
+
+
+def test_failure_log_persists_as_json_lines(tmp_path: Path) -> None:
+    path = tmp_path / "failures.jsonl"
+    log = FailureLog(path)
+    log.record("m1", "Boom", "first", None)
+    log.record("m1", "Bang", "second", "arn:exec")
+    reloaded = FailureLog(path)
+    rec = reloaded.get("m1")
+    assert rec is not None
+    assert (rec.error, rec.cause, rec.execution_arn, rec.failures) == (
+        "Bang",
+        "second",
+        "arn:exec",
+        2,
+    )
+    assert reloaded.get("m2") is None

@@ -1,0 +1,398 @@
+"""DynamoDB Streams poller against moto: batching, order, partial failures, bisect, DLQ."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from moto import mock_aws
+
+from sluice.triggers.clients import ClientFactory, boto3_client_factory
+from sluice.triggers.specs import PipeSpec
+from sluice.triggers.stream_poller import StreamPoller
+from sluice.triggers.targets import Outcome, StepFunctionsTarget
+from sluice.triggers.testing import ScriptedTarget
+
+SM = "arn:aws:states:us-east-1:123456789012:stateMachine:flow"
+
+
+@dataclass
+class Env:
+    factory: ClientFactory
+    stream_arn: str
+    dlq_url: str
+    dlq_arn: str
+
+    def put(self, pk: str, value: int | str = 0) -> None:
+        self.factory("dynamodb").put_item(
+            TableName="orders", Item={"pk": {"S": pk}, "v": {"S": str(value)}}
+        )
+
+    def spec(self, **kw: Any) -> PipeSpec:
+        return PipeSpec(name="orders-pipe", source_arn=self.stream_arn, target_arn=SM, **kw)
+
+    def dlq_messages(self) -> list[dict[str, Any]]:
+        sqs = self.factory("sqs")
+        out: list[dict[str, Any]] = []
+        while True:
+            got = sqs.receive_message(QueueUrl=self.dlq_url, MaxNumberOfMessages=10).get(
+                "Messages", []
+            )
+            if not got:
+                return out
+            for m in got:
+                out.append(json.loads(m["Body"]))
+                sqs.delete_message(QueueUrl=self.dlq_url, ReceiptHandle=m["ReceiptHandle"])
+
+
+@pytest.fixture
+def env() -> Iterator[Env]:
+    with mock_aws():
+        factory = boto3_client_factory(region_name="us-east-1")
+        table = factory("dynamodb").create_table(
+            TableName="orders",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )
+        sqs = factory("sqs")
+        dlq_url = sqs.create_queue(QueueName="orders-pipe-dlq")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        yield Env(factory, table["TableDescription"]["LatestStreamArn"], dlq_url, dlq_arn)
+
+
+def poller(env: Env, target: Any, **spec: Any) -> StreamPoller:
+    return StreamPoller(env.spec(**spec), target, env.factory, retry_delay_s=0)
+
+
+def pump(p: StreamPoller, times: int = 20) -> None:
+    for _ in range(times):
+        p.poll_once()
+
+
+def pks(batch: list[dict[str, Any]]) -> list[str]:
+    return [r["dynamodb"]["Keys"]["pk"]["S"] for r in batch]
+
+
+def seq(r: dict[str, Any]) -> str:
+    return str(r["dynamodb"]["SequenceNumber"])
+
+
+def fail_if(pred: Callable[[list[dict[str, Any]]], bool]) -> ScriptedTarget:
+    return ScriptedTarget(
+        lambda b: Outcome(ok=False, error="Poison", cause="bad record") if pred(b) else None
+    )
+
+
+def test_records_arrive_in_pipes_shape(env: Env) -> None:
+    target = ScriptedTarget()
+    env.put("a", 1)
+    assert poller(env, target).poll_once() == 1
+    (rec,) = target.batches[0]
+    assert rec["eventSource"] == "aws:dynamodb"
+    assert rec["eventSourceARN"] == env.stream_arn
+    assert rec["awsRegion"] == "us-east-1"
+    assert rec["eventName"] == "INSERT"
+    assert rec["dynamodb"]["NewImage"] == {"pk": {"S": "a"}, "v": {"S": "1"}}
+    assert isinstance(rec["dynamodb"]["ApproximateCreationDateTime"], int)
+    json.dumps(target.batches)  # the batch must be plain JSON
+
+
+def test_batches_split_by_size(env: Env) -> None:
+    target = ScriptedTarget()
+    for i in range(7):
+        env.put(f"k{i}")
+    p = poller(env, target, batch_size=3)
+    assert p.poll_once() == 3
+    assert [len(b) for b in target.batches] == [3, 3, 1]
+    assert p.counters["batches_delivered"] == 3
+    assert p.counters["records_delivered"] == 7
+
+
+def test_window_waits_for_a_fuller_batch_but_never_holds_a_full_one(env: Env) -> None:
+    target = ScriptedTarget()
+    p = poller(env, target, batch_size=3, batching_window_s=0.3)
+    env.put("a")
+    env.put("b")
+    assert p.poll_once() == 0  # under-full and inside the window
+    env.put("c")
+    assert p.poll_once() == 1  # now full: delivered at once, window notwithstanding
+    assert pks(target.batches[0]) == ["a", "b", "c"]
+
+    env.put("d")
+    start = time.monotonic()
+    while not p.poll_once():
+        assert time.monotonic() - start < 3
+        time.sleep(0.02)
+    assert time.monotonic() - start >= 0.25
+    assert pks(target.batches[1]) == ["d"]
+
+
+def test_per_key_order_is_kept_across_batches(env: Env) -> None:
+    target = ScriptedTarget()
+    for v in range(6):
+        for key in ("a", "b", "c"):
+            env.put(key, v)
+    pump(poller(env, target, batch_size=4), 3)
+    records = target.records
+    assert len(records) == 18
+    seqs = [int(seq(r)) for r in records]
+    assert seqs == sorted(seqs)
+    for key in ("a", "b", "c"):
+        values = [int(r["dynamodb"]["NewImage"]["v"]["S"]) for r in records if pks([r]) == [key]]
+        assert values == list(range(6))
+    assert [r["eventName"] for r in records[:3]] == ["INSERT"] * 3
+    assert {r["eventName"] for r in records[3:]} == {"MODIFY"}
+
+
+def test_filtered_records_are_discarded_and_counted(env: Env) -> None:
+    target = ScriptedTarget()
+    for key in ("order#1", "invoice#1", "order#2"):
+        env.put(key)
+    p = poller(env, target, filters=[{"dynamodb": {"Keys": {"pk": {"S": [{"prefix": "order#"}]}}}}])
+    p.poll_once()
+    assert pks(target.records) == ["order#1", "order#2"]
+    assert p.counters["records_discarded"] == 1
+
+
+def test_latest_skips_records_written_before_start(env: Env) -> None:
+    target = ScriptedTarget()
+    env.put("old")
+    p = poller(env, target, starting_position="LATEST")
+    assert p.poll_once() == 0
+    env.put("new")
+    p.poll_once()
+    assert pks(target.records) == ["new"]
+
+
+def test_partial_failure_checkpoints_at_lowest_failed_sequence_number(env: Env) -> None:
+    for key in "abcde":
+        env.put(key)
+    calls: list[list[str]] = []
+
+    def respond(batch: list[dict[str, Any]]) -> Outcome | None:
+        calls.append(pks(batch))
+        if len(calls) == 1:
+            # Report d and b failed, in that order: the checkpoint must be b (the lowest).
+            return Outcome(ok=False, failed_item_ids=[seq(batch[3]), seq(batch[1])])
+        return None
+
+    p = poller(env, ScriptedTarget(respond), batch_size=5, max_retry_attempts=3)
+    pump(p, 3)
+    assert calls == [list("abcde"), list("bcde")]
+    assert p.counters["records_delivered"] == 5  # a once, then b..e
+    assert p.counters["failures"] == 1
+    assert p.counters["records_sent_to_dlq"] == 0
+
+
+def test_malformed_item_identifier_retries_the_whole_batch(env: Env) -> None:
+    """Real StepFunctionsTarget logic: an empty itemIdentifier fails the whole batch."""
+    for key in "abc":
+        env.put(key)
+    outputs = iter([{"batchItemFailures": [{"itemIdentifier": ""}]}, {"batchItemFailures": []}])
+    calls: list[list[str]] = []
+
+    class Sfn:
+        def start_sync_execution(self, **kw: Any) -> dict[str, Any]:
+            calls.append(pks(json.loads(kw["input"])))
+            return {"executionArn": "x", "status": "SUCCEEDED", "output": json.dumps(next(outputs))}
+
+    target = StepFunctionsTarget(lambda service, /, **cfg: Sfn(), SM)
+    p = poller(env, target, batch_size=3)
+    pump(p, 3)
+    assert calls == [list("abc"), list("abc")]
+    assert p.counters["failures"] == 1
+    assert p.counters["records_delivered"] == 3
+
+
+def test_bisect_isolates_a_poison_record_without_using_retries(env: Env) -> None:
+    for key in ("a", "b", "poison", "d"):
+        env.put(key)
+    target = fail_if(lambda b: "poison" in pks(b))
+    # max_retry_attempts=0: any retry counted would send a larger batch to the DLQ.
+    p = poller(
+        env, target, batch_size=4, bisect_on_error=True, max_retry_attempts=0, dlq_arn=env.dlq_arn
+    )
+    pump(p, 10)
+    assert [pks(b) for b in target.batches] == [
+        ["a", "b", "poison", "d"],
+        ["a", "b"],
+        ["poison", "d"],
+        ["poison"],
+        ["d"],
+    ]
+    (doc,) = env.dlq_messages()
+    assert pks(doc["records"]) == ["poison"]
+    assert doc["DDBStreamBatchInfo"]["batchSize"] == 1
+    assert p.counters["records_sent_to_dlq"] == 1
+    assert p.counters["records_delivered"] == 3
+
+
+def test_without_bisect_the_whole_batch_goes_to_the_dlq(env: Env) -> None:
+    for key in ("a", "b", "poison", "d"):
+        env.put(key)
+    target = fail_if(lambda b: "poison" in pks(b))
+    p = poller(env, target, batch_size=4, max_retry_attempts=0, dlq_arn=env.dlq_arn)
+    pump(p, 5)
+    assert len(target.batches) == 1
+    (doc,) = env.dlq_messages()
+    assert pks(doc["records"]) == ["a", "b", "poison", "d"]
+
+
+def test_retries_exhausted_sends_batch_to_dlq_then_later_records_continue(env: Env) -> None:
+    for key in ("a", "poison", "c", "d"):
+        env.put(key)
+    target = fail_if(lambda b: "poison" in pks(b))
+    p = poller(env, target, batch_size=2, max_retry_attempts=2, dlq_arn=env.dlq_arn)
+    pump(p, 10)
+    env.put("e")
+    pump(p, 2)
+
+    # One attempt plus two retries, then the shard moves on in order.
+    assert [pks(b) for b in target.batches] == [["a", "poison"]] * 3 + [["c", "d"], ["e"]]
+    (doc,) = env.dlq_messages()
+    ctx, info = doc["requestContext"], doc["DDBStreamBatchInfo"]
+    assert ctx["condition"] == "RetryAttemptsExhausted"
+    assert ctx["error"] == "Poison" and ctx["cause"] == "bad record"
+    assert ctx["approximateInvokeCount"] == 3
+    assert info["shardId"].startswith("shardId-")
+    assert info["streamArn"] == env.stream_arn
+    assert info["batchSize"] == 2
+    assert info["startSequenceNumber"] == seq(doc["records"][0])
+    assert info["endSequenceNumber"] == seq(doc["records"][1])
+    assert pks(doc["records"]) == ["a", "poison"]
+    assert p.counters["records_sent_to_dlq"] == 2
+    assert p.counters["records_delivered"] == 3
+
+
+def test_record_age_limit_sends_to_dlq(env: Env) -> None:
+    env.put("stale")
+    written = time.monotonic()
+    target = ScriptedTarget(lambda b: Outcome(ok=False, error="Down", cause="target down"))
+    p = StreamPoller(
+        # ApproximateCreationDateTime is whole seconds, so a 2 s limit is first exceeded
+        # between 1 and 2 s after the write: the first failure is always retried.
+        env.spec(max_record_age_s=2, dlq_arn=env.dlq_arn),
+        target,
+        env.factory,
+        retry_delay_s=0.05,
+        max_retry_delay_s=0.05,
+    )
+    deadline = time.monotonic() + 5
+    while p.counters["records_sent_to_dlq"] == 0:
+        assert time.monotonic() < deadline
+        p.poll_once()
+        time.sleep(0.02)
+    (doc,) = env.dlq_messages()
+    assert doc["requestContext"]["condition"] == "MaximumRecordAgeExceeded"
+    assert len(target.batches) > 1  # retried until the record aged out
+    assert time.monotonic() - written >= 1.0
+
+
+def test_transient_errors_do_not_consume_retries(env: Env) -> None:
+    env.put("a")
+    answers = iter([Outcome(ok=False, error="ThrottlingException", transient=True)] * 3)
+    target = ScriptedTarget(lambda b: next(answers, None))
+    p = poller(env, target, max_retry_attempts=0, dlq_arn=env.dlq_arn)
+    pump(p, 6)
+    assert len(target.batches) == 4
+    assert p.counters["records_delivered"] == 1
+    assert env.dlq_messages() == []
+
+
+def test_without_dlq_a_dropped_batch_is_kept_and_counted(env: Env) -> None:
+    env.put("poison")
+    env.put("ok")
+    target = fail_if(lambda b: "poison" in pks(b))
+    p = poller(env, target, batch_size=1, max_retry_attempts=0)
+    pump(p, 4)
+    assert p.counters["records_dropped"] == 1
+    assert pks(p.dead_letters[0]["records"]) == ["poison"]
+    assert pks(target.batches[-1]) == ["ok"]
+
+
+def test_backoff_delays_retries(env: Env) -> None:
+    env.put("poison")
+    target = fail_if(lambda b: True)
+    p = StreamPoller(env.spec(), target, env.factory, retry_delay_s=10)
+    pump(p, 5)
+    assert len(target.batches) == 1  # the retry is not due for 10 s
+    assert p.status()[next(iter(p.status()))]["last_error"] == "Poison"
+
+
+# -- shard lineage, with a scripted streams client -------------------------------------------
+
+
+class FakeStreams:
+    """A scripted stream: shards can be closed, and new (child) shards added later."""
+
+    def __init__(self) -> None:
+        self.shards: dict[str, dict[str, Any]] = {}
+        self.iterator_types: dict[str, str] = {}
+
+    def add(self, sid: str, records: list[str], parent: str | None, closed: bool) -> None:
+        self.shards[sid] = {"parent": parent, "records": records, "closed": closed}
+
+    def describe_stream(self, **kw: Any) -> dict[str, Any]:
+        shards = [
+            {"ShardId": sid, **({"ParentShardId": s["parent"]} if s["parent"] else {})}
+            for sid, s in self.shards.items()
+        ]
+        return {"StreamDescription": {"Shards": shards}}
+
+    def get_shard_iterator(self, **kw: Any) -> dict[str, Any]:
+        self.iterator_types[kw["ShardId"]] = kw["ShardIteratorType"]
+        return {"ShardIterator": f"{kw['ShardId']}|0"}
+
+    def get_records(self, ShardIterator: str, Limit: int) -> dict[str, Any]:
+        sid, pos = ShardIterator.split("|")
+        shard = self.shards[sid]
+        names = shard["records"][int(pos) :]
+        records = [
+            {
+                "eventID": name,
+                "eventName": "INSERT",
+                "dynamodb": {"Keys": {"pk": {"S": name}}, "SequenceNumber": str(int(pos) + i)},
+            }
+            for i, name in enumerate(names)
+        ]
+        resp: dict[str, Any] = {"Records": records}
+        if not (shard["closed"] and not names):  # a closed, drained shard has no next iterator
+            resp["NextShardIterator"] = f"{sid}|{len(shard['records'])}"
+        return resp
+
+
+STREAM = "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/x"
+
+
+def test_parent_shard_is_drained_before_its_child() -> None:
+    streams = FakeStreams()
+    # Listed child-first to prove ordering comes from lineage, not listing order.
+    streams.add("shard-child", ["c1"], parent="shard-parent", closed=False)
+    streams.add("shard-parent", ["p1", "p2"], parent=None, closed=True)
+    target = ScriptedTarget()
+    p = StreamPoller(PipeSpec("p", STREAM, SM, batch_size=1), target, lambda s, /, **c: streams)
+    pump(p, 5)
+    assert pks(target.records) == ["p1", "p2", "c1"]
+
+
+def test_shard_appearing_later_is_read_from_trim_horizon() -> None:
+    streams = FakeStreams()
+    streams.add("shard-1", [], parent=None, closed=False)
+    target = ScriptedTarget()
+    spec = PipeSpec("p", STREAM, SM, starting_position="LATEST")
+    p = StreamPoller(spec, target, lambda s, /, **c: streams, shard_refresh_s=0)
+    p.poll_once()
+    assert streams.iterator_types == {"shard-1": "LATEST"}
+    streams.shards["shard-1"]["closed"] = True
+    streams.add("shard-2", ["late"], parent="shard-1", closed=False)
+    pump(p, 3)
+    assert streams.iterator_types["shard-2"] == "TRIM_HORIZON"
+    assert pks(target.records) == ["late"]
