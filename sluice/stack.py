@@ -59,6 +59,7 @@ class LocalStack:
         self.gateway.on_deploy = self.deploy
         self.gateway.on_put_events = self.triggers.put_events
         self.gateway.extra["/_sluice/dlq"] = self.triggers.dlq_endpoint
+        self.gateway.extra["/_sluice/stats"] = self.triggers.stats_endpoint
         self._lock = threading.Lock()
 
     @property

@@ -61,7 +61,14 @@ class Triggers:
             self.rules.deliver(event, bus_name=bus)
 
     def stats(self) -> dict[str, Any]:
-        return {"pipes": self.group.stats(), "rules": self.rules.counters.snapshot()}
+        return {
+            "pipes": self.group.stats(),
+            "rules": {**self.rules.counters.snapshot(), "pending": self.rules.pending},
+        }
+
+    def stats_endpoint(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps(self.stats()).encode()]
 
     def dlq_endpoint(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
         """GET /_sluice/dlq[/NAME]: messages with their failure reason; POST .../NAME/redrive."""

@@ -1,0 +1,116 @@
+"""Triggers declared in the template start the right state machine with the right batches."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from sluice.testing import StackProcess, wait_for
+
+
+def inputs_mentioning(stack: StackProcess, flow: str, marker: str) -> list[Any]:
+    """Inputs of FLOW's executions that contain MARKER, in the order they started."""
+    sfn = stack.client("stepfunctions")
+    out = []
+    for e in sorted(stack.executions(flow), key=lambda e: e["startDate"]):
+        text = sfn.describe_execution(executionArn=e["executionArn"])["input"]
+        if marker in text:
+            out.append(json.loads(text))
+    return out
+
+
+def test_dynamodb_stream_change_starts_the_pipe_target_with_filtered_batches(
+    fixture_stack: StackProcess,
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    ddb = fixture_stack.client("dynamodb")
+    table = fixture_stack.resource("ItemsTable")["name"]
+    for i in range(4):
+        ddb.put_item(TableName=table, Item={"PK": {"S": f"ITEM#{run}-{i}"}, "n": {"N": str(i)}})
+    ddb.put_item(TableName=table, Item={"PK": {"S": f"OTHER#{run}"}})  # filtered out
+    ddb.update_item(
+        TableName=table,
+        Key={"PK": {"S": f"ITEM#{run}-0"}},
+        UpdateExpression="SET n = :n",
+        ExpressionAttributeValues={":n": {"N": "100"}},
+    )
+
+    def delivered() -> list[dict[str, Any]] | None:
+        batches = inputs_mentioning(fixture_stack, "stream_target", run)
+        records = [r for b in batches for r in b]
+        return records if len(records) >= 5 else None
+
+    records = wait_for(delivered, what="5 stream records delivered")
+    batches = inputs_mentioning(fixture_stack, "stream_target", run)
+    assert all(isinstance(b, list) and 1 <= len(b) <= 3 for b in batches)  # BatchSize 3
+    keys = [r["dynamodb"]["Keys"]["PK"]["S"] for r in records]
+    assert not any(k.startswith("OTHER#") for k in keys)
+    assert [r["eventName"] for r in records].count("MODIFY") == 1
+    # Per-key order: the INSERT of item 0 comes before its MODIFY.
+    item0 = [r["eventName"] for r in records if r["dynamodb"]["Keys"]["PK"]["S"].endswith("-0")]
+    assert item0 == ["INSERT", "MODIFY"]
+    modify = next(r for r in records if r["eventName"] == "MODIFY")
+    assert modify["dynamodb"]["OldImage"]["n"] == {"N": "0"}
+    assert modify["dynamodb"]["NewImage"]["n"] == {"N": "100"}
+    assert modify["eventSource"] == "aws:dynamodb"
+
+
+def test_sqs_messages_start_the_pipe_target_batched_by_size_and_window(
+    fixture_stack: StackProcess,
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    sqs = fixture_stack.client("sqs")
+    url = fixture_stack.resource("InboxQueue")["url"]
+    sqs.send_message_batch(
+        QueueUrl=url,
+        Entries=[{"Id": str(i), "MessageBody": json.dumps({"run": run, "i": i})} for i in range(7)],
+    )
+
+    def delivered() -> list[dict[str, Any]] | None:
+        records = [r for b in inputs_mentioning(fixture_stack, "queue_target", run) for r in b]
+        return records if len(records) >= 7 else None
+
+    records = wait_for(delivered, what="7 messages delivered")
+    batches = inputs_mentioning(fixture_stack, "queue_target", run)
+    assert sorted(json.loads(r["body"])["i"] for r in records) == list(range(7))
+    assert all(len(b) <= 5 for b in batches)  # BatchSize 5
+    assert len(batches) <= 3  # the 1 s window gathers messages rather than one per run
+    assert records[0]["eventSource"] == "aws:sqs"
+    # Succeeded batches are deleted from the queue.
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert attrs["ApproximateNumberOfMessages"] == "0"
+
+
+def test_eventbridge_event_matching_a_rule_starts_its_state_machine(
+    fixture_stack: StackProcess,
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    before = fixture_stack.gateway.get("/_sluice/stats")["rules"].get("invocations", 0)
+    events = fixture_stack.client("events")
+    bus = fixture_stack.resource("Bus")["name"]
+    resp = events.put_events(
+        Entries=[
+            {"EventBusName": bus, "Source": "fixture.orders", "DetailType": "order.placed",
+             "Detail": json.dumps({"run": run, "match": True})},
+            {"EventBusName": bus, "Source": "fixture.orders", "DetailType": "order.cancelled",
+             "Detail": json.dumps({"run": run, "match": False})},
+            {"EventBusName": "default", "Source": "fixture.orders", "DetailType": "order.placed",
+             "Detail": json.dumps({"run": run, "match": False})},
+        ]
+    )
+    assert resp["FailedEntryCount"] == 0
+    [delivered] = wait_for(
+        lambda: inputs_mentioning(fixture_stack, "event_target", run),
+        what="the matching event's execution",
+    )
+    assert delivered["detail"] == {"run": run, "match": True}
+    assert delivered["source"] == "fixture.orders"
+    assert delivered["detail-type"] == "order.placed"
+    # Rules are matched during PutEvents; once delivery is idle, only one target was started.
+    stats = wait_for(
+        lambda: (s := fixture_stack.gateway.get("/_sluice/stats")["rules"])["pending"] == 0 and s,
+        what="rule delivery to go idle",
+    )
+    assert stats["invocations"] - before == 1
+    assert len(inputs_mentioning(fixture_stack, "event_target", run)) == 1
