@@ -94,7 +94,7 @@ class Gateway:
             return self._start_sync(environ, start_response)
         if not self._signed(environ):
             # API Gateway routes and hands over the path still percent-encoded.
-            raw_path = (environ.get("RAW_URI") or environ.get("REQUEST_URI") or path)
+            raw_path = environ.get("RAW_URI") or environ.get("REQUEST_URI") or path
             raw_path = raw_path.split("?", 1)[0]
             environ["sluice.raw_path"] = raw_path
             found = find_route(self.routes, method, raw_path)

@@ -91,12 +91,24 @@ def test_eventbridge_event_matching_a_rule_starts_its_state_machine(
     bus = fixture_stack.resource("Bus")["name"]
     resp = events.put_events(
         Entries=[
-            {"EventBusName": bus, "Source": "fixture.orders", "DetailType": "order.placed",
-             "Detail": json.dumps({"run": run, "match": True})},
-            {"EventBusName": bus, "Source": "fixture.orders", "DetailType": "order.cancelled",
-             "Detail": json.dumps({"run": run, "match": False})},
-            {"EventBusName": "default", "Source": "fixture.orders", "DetailType": "order.placed",
-             "Detail": json.dumps({"run": run, "match": False})},
+            {
+                "EventBusName": bus,
+                "Source": "fixture.orders",
+                "DetailType": "order.placed",
+                "Detail": json.dumps({"run": run, "match": True}),
+            },
+            {
+                "EventBusName": bus,
+                "Source": "fixture.orders",
+                "DetailType": "order.cancelled",
+                "Detail": json.dumps({"run": run, "match": False}),
+            },
+            {
+                "EventBusName": "default",
+                "Source": "fixture.orders",
+                "DetailType": "order.placed",
+                "Detail": json.dumps({"run": run, "match": False}),
+            },
         ]
     )
     assert resp["FailedEntryCount"] == 0

@@ -1,0 +1,66 @@
+"""Deploying is idempotent and picks up edited ASL and handlers."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sluice.testing import StackProcess
+
+FIXTURE = Path(__file__).parent / "fixture"
+
+
+@pytest.fixture
+def editable_stack(tmp_path: Path) -> Iterator[tuple[StackProcess, Path]]:
+    src = tmp_path / "app"
+    shutil.copytree(FIXTURE, src, ignore=shutil.ignore_patterns("__pycache__"))
+    stack = StackProcess(src / "template.yaml", tmp_path / "data")
+    yield stack, src
+    stack.stop()
+
+
+def test_redeploy_is_idempotent_and_picks_up_edits(
+    editable_stack: tuple[StackProcess, Path],
+) -> None:
+    stack, src = editable_stack
+    first = stack.run("environment", {})
+    assert first.output["definition"]["substituted"] == "hello-from-parameter"
+
+    # Deploying again changes nothing and loses nothing (tables keep their items).
+    ddb = stack.client("dynamodb")
+    table = stack.resource("ItemsTable")["name"]
+    ddb.put_item(TableName=table, Item={"PK": {"S": "keep-me"}})
+    stack.gateway.post("/_sluice/deploy")
+    assert ddb.get_item(TableName=table, Key={"PK": {"S": "keep-me"}}).get("Item")
+    again = stack.run("environment", {})
+    assert again.output["definition"] == first.output["definition"]
+    assert again.output["env"]["greeting"] == first.output["env"]["greeting"]
+
+    asl = src / "statemachines" / "environment.asl.json"
+    asl.write_text(asl.read_text().replace('"substituted"', '"edited"'))
+    handler = src / "fixture_tasks.py"
+    handler.write_text(
+        handler.read_text().replace('"greeting": os.environ', '"greeting_v2": os.environ')
+    )
+    stack.gateway.post("/_sluice/deploy")
+    after = stack.run("environment", {})
+    assert after.output["definition"] == {"edited": "hello-from-parameter", "table": table}
+    assert after.output["env"]["greeting_v2"] == "hello-from-parameter-via-env"
+    assert "greeting" not in after.output["env"]
+
+
+def test_a_broken_template_is_refused_with_the_reason(
+    editable_stack: tuple[StackProcess, Path],
+) -> None:
+    stack, src = editable_stack
+    template = src / "template.yaml"
+    template.write_text(
+        template.read_text().replace("!GetAtt FlakyFunction.Arn", "!GetAtt FlakyFunctionTypo.Arn")
+    )
+    with pytest.raises(Exception, match="GetAtt on unknown resource 'FlakyFunctionTypo'"):
+        stack.gateway.post("/_sluice/deploy")
+    # The running stack keeps serving the last good deployment.
+    assert stack.run("environment", {}).status == "SUCCEEDED"
