@@ -1,0 +1,162 @@
+"""`sluice demo`: a fresh local stack, each flow driven through its real trigger, a summary."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from sluice.client import Gateway
+from sluice.history import summarize
+from sluice.producers.transcripts import write_job_output
+from sluice.render_history import render
+from sluice.stack import LocalStack
+from sluice.testing import wait_for
+
+DATA_DIR = Path(".sluice/demo")
+
+
+def run_demo(*, port: int, serve: bool, console: Console) -> None:
+    shutil.rmtree(DATA_DIR, ignore_errors=True)
+    with console.status("starting the local stack and deploying infra/template.yaml"):
+        stack = LocalStack(port=port, data_dir=DATA_DIR)
+        catalogue = stack.start()
+    console.print(
+        f"[green]stack up[/] at {stack.endpoint}: "
+        f"{len(catalogue['resources'])} resources, {len(catalogue['pipes'])} pipes, "
+        f"{len(catalogue['routes'])} HTTP routes"
+    )
+    g = Gateway(stack.endpoint)
+    try:
+        results = [transcript_persistence(g, console)]
+        summary(g, results, console)
+        if serve:
+            console.print(
+                f"\nServing at {stack.endpoint} (console placeholder at {stack.endpoint}/console)."
+                " Ctrl-C to stop."
+            )
+            threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop()
+
+
+def transcript_persistence(g: Gateway, console: Console) -> dict[str, Any]:
+    """Four Bedrock Data Automation jobs land in S3; one has a malformed result."""
+    console.rule("transcript_persistence: S3 → SQS → Pipe → Express state machine → DynamoDB")
+    stack = g.stack()["resources"]
+    bucket, table = stack["TranscriptBucket"]["name"], stack["CallRecordingsTable"]["name"]
+    dlq = stack["TranscriptDLQ"]["name"]
+    s3, ddb = g.client("s3"), g.client("dynamodb")
+    good = ["call-1001", "call-1002", "call 1003 (transfer)"]
+    started = time.time()
+    for call_id in good:
+        keys = write_job_output(s3, bucket, call_id)
+        console.print(f"  wrote {len(keys)} BDA output objects for [bold]{call_id}[/]")
+    write_job_output(s3, bucket, "call-1004", malformed=True)
+    console.print("  wrote a malformed result for [bold]call-1004[/]")
+
+    def stored() -> list[str] | None:
+        found = [
+            c for c in good if ddb.get_item(TableName=table, Key={"hash": {"S": c}}).get("Item")
+        ]
+        return found if len(found) == len(good) else None
+
+    with console.status("waiting for the records"):
+        wait_for(stored, timeout=60, what="the three call records")
+    console.print(f"  3 records in {table} after {time.time() - started:.1f} s")
+    with console.status("call-1004 is retried by SQS (3 receives), then dead-lettered"):
+        [dead] = wait_for(
+            lambda: g.get(f"/_sluice/dlq/{dlq}"), timeout=90, what="the malformed message"
+        )
+    reason = dead["reason"] or {}
+    console.print(
+        f"  [red]call-1004 → {dlq}[/] after {reason.get('failedDeliveries')} deliveries: "
+        f"{reason.get('error')}: {error_message(reason.get('cause'))}"
+    )
+    api = {}
+    for call_id in (good[2], "call-9999", " bad"):
+        path = "/analytics/" + urllib.parse.quote(call_id)
+        api[path] = http_status(g.url + path)
+    for path, status in api.items():
+        console.print(f"  GET {path} → {status}")
+    failed_run = failed_execution(g, "transcript_persistence")
+    return {
+        "flow": "transcript_persistence",
+        "written": f"{len(good)} call records",
+        "dead_lettered": 1,
+        "api": api,
+        "failed_run": failed_run,
+    }
+
+
+def error_message(cause: Any) -> str:
+    """A Lambda error cause is its JSON error payload; people want the message."""
+    try:
+        return str(json.loads(cause)["errorMessage"])
+    except (TypeError, ValueError, KeyError):
+        return str(cause)
+
+
+def http_status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def failed_execution(g: Gateway, flow: str) -> str | None:
+    """The newest execution of FLOW that failed or reported a failed item."""
+    sfn = g.client("stepfunctions")
+    for e in sorted(
+        sfn.list_executions(stateMachineArn=g.flow_arn(flow))["executions"],
+        key=lambda e: e["startDate"],
+        reverse=True,
+    ):
+        desc = sfn.describe_execution(executionArn=e["executionArn"])
+        if desc["status"] == "FAILED" or json.loads(desc.get("output") or "{}").get(
+            "batchItemFailures"
+        ):
+            return str(e["executionArn"])
+    return None
+
+
+def summary(g: Gateway, results: list[dict[str, Any]], console: Console) -> None:
+    console.rule("summary")
+    sfn = g.client("stepfunctions")
+    table = Table(title="what happened")
+    for col in ("flow", "executions", "written", "dead-lettered", "API answers"):
+        table.add_column(col, no_wrap=col == "flow")
+    for r in results:
+        statuses = Counter(
+            e["status"]
+            for e in sfn.list_executions(stateMachineArn=g.flow_arn(r["flow"]))["executions"]
+        )
+        table.add_row(
+            r["flow"],
+            ", ".join(f"{n} {s.lower()}" for s, n in sorted(statuses.items())),
+            r["written"],
+            str(r["dead_lettered"]),
+            " ".join(str(s) for s in r["api"].values()),
+        )
+    console.print(table)
+    for r in results:
+        if r.get("failed_run"):
+            console.print(f"\n[bold]{r['flow']}[/]: the run that reported a failed item")
+            events = sfn.get_execution_history(executionArn=r["failed_run"], maxResults=1000)
+            definition = sfn.describe_state_machine_for_execution(executionArn=r["failed_run"])[
+                "definition"
+            ]
+            render(summarize(events["events"], definition), console)
