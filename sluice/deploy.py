@@ -44,7 +44,7 @@ ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/sluice-local"
 
 
 def client(endpoint: str, service: str, **config: Any) -> Any:
-    return boto3.client(
+    return boto3.client(  # type: ignore[call-overload]
         service,
         endpoint_url=endpoint,
         region_name=REGION,

@@ -109,9 +109,8 @@ def install() -> None:
             mock = load_mock_test_case(machine_name, test_case)
         token = _pending_mock.set(mock)
         try:
-            return original_start(
-                self, arn, name or str(uuid.uuid4()), execution_input, trace_header
-            )
+            start: Any = original_start
+            return start(self, arn, name or str(uuid.uuid4()), execution_input, trace_header)
         finally:
             _pending_mock.reset(token)
 
@@ -119,12 +118,44 @@ def install() -> None:
         worker = original_worker(self)
         mock = _pending_mock.get()
         if mock is not None:
-            worker._mock_test_case = mock
+            worker._mock_test_case = mock  # type: ignore[misc]
         return worker
 
-    StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign,assignment]
+    StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]
     Execution._get_start_execution_worker = get_worker  # type: ignore[method-assign]
+    _keep_mocked_errors()
     StepFunctionsParserBackend._sluice_patched = True  # type: ignore[attr-defined]
+
+
+def _keep_mocked_errors() -> None:
+    """A mocked Throw must surface with its own error name.
+
+    Service integrations (dynamodb, sqs, ...) override `_from_error` and turn any exception
+    that is not a ClientError into `<Service>.AmazonServiceException`; the mocked Throw is a
+    ready FailureEventException, so let it through unchanged as the base state does.
+    """
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_factory,  # noqa: F401 - imports every service integration class
+    )
+
+    def subclasses(cls: type[Any]) -> list[type[Any]]:
+        return [cls, *(s for sub in cls.__subclasses__() for s in subclasses(sub))]
+
+    for cls in subclasses(state_task.StateTask):
+        original = cls.__dict__.get("_from_error")
+        if original is None:
+            continue
+
+        def _from_error(self: Any, env: Any, ex: Exception, _original: Any = original) -> Any:
+            if isinstance(ex, FailureEventException):
+                return ex.failure_event
+            return _original(self, env, ex)
+
+        cls._from_error = _from_error
 
 
 class NotExpress(Exception):
@@ -139,13 +170,18 @@ def start_sync_execution(
     machine = sfn.describe_state_machine(state_machine_arn.partition("#")[0])
     if machine.type != "EXPRESS":
         raise NotExpress(state_machine_arn)
-    execution = sfn.start_execution(state_machine_arn, name, execution_input)
+    start: Any = sfn.start_execution  # the adapter above accepts a missing name
+    execution = start(state_machine_arn, name, execution_input)
     deadline = time.time() + timeout
     delay = 0.002
-    while execution.exec_status.value == "RUNNING" and time.time() < deadline:
+
+    def status_of() -> str:
+        return execution.exec_status.value if execution.exec_status else "RUNNING"
+
+    while status_of() == "RUNNING" and time.time() < deadline:
         time.sleep(delay)
         delay = min(delay * 2, 0.05)
-    status = execution.exec_status.value
+    status = status_of()
     out: dict[str, Any] = {
         "executionArn": execution.exec_arn,
         "stateMachineArn": machine.arn,

@@ -102,7 +102,7 @@ class Gateway:
                 return self._http_api(*found, environ, start_response)
         if target == "AWSEvents.PutEvents" and self.on_put_events is not None:
             return self._put_events(environ, start_response)
-        return self.moto_app(environ, start_response)  # type: ignore[no-any-return]
+        return self.moto_app(environ, start_response)
 
     @staticmethod
     def _signed(environ: dict[str, Any]) -> bool:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cfn_flip import load_yaml  # type: ignore[import-untyped]
+from cfn_flip import load_yaml
 
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"

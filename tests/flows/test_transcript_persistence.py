@@ -150,3 +150,26 @@ def test_api_returns_the_record_404_and_400(stack: StackProcess) -> None:
     assert api(stack, "/analytics/never-seen-call")[0] == 404
     assert api(stack, "/analytics/" + "x" * 200)[0] == 400
     assert api(stack, "/analytics/%20leading-space")[0] == 400
+
+
+MOCK_BATCH = [{"messageId": "mock-message-1", "body": "{}"}]
+
+
+def test_mock_config_case_drives_the_real_put_with_a_mocked_load(stack: StackProcess) -> None:
+    execution = stack.run(FLOW, MOCK_BATCH, test_case="MockedLoad")
+    assert execution.status == "SUCCEEDED"
+    assert execution.output == {"batchItemFailures": []}
+    item = record(stack, "call-mocked")
+    assert item is not None and item["topics"] == {"L": [{"S": "mocked"}]}
+
+
+def test_throttled_put_is_retried_with_backoff_then_stored(stack: StackProcess) -> None:
+    execution = stack.run(FLOW, MOCK_BATCH, test_case="ThrottledPut")
+    assert execution.status == "SUCCEEDED"
+    assert execution.output == {"batchItemFailures": []}
+    put = execution.state("PutRecording")
+    assert len(put.attempts) == 3
+    assert [a.error for a in put.attempts[:2]] == [
+        "DynamoDB.ProvisionedThroughputExceededException"
+    ] * 2
+    assert put.status == "retried"
