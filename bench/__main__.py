@@ -7,10 +7,10 @@ import platform
 import time
 from pathlib import Path
 
-from bench import runtime_bench
+from bench import runtime_bench, transcript_bench
 
 REPORT = Path(__file__).parent / "report.md"
-SUITES = {"runtime": runtime_bench.run}
+SUITES = {"runtime": runtime_bench.run, "transcript_persistence": transcript_bench.run}
 
 
 def main() -> None:

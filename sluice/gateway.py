@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from sluice import engine
 from sluice.httpapi import Route, build_event, find_route, to_http_response
@@ -71,7 +71,9 @@ class Gateway:
     # -- serving -----------------------------------------------------------------------
 
     def start(self) -> None:
-        self._server = make_server(self.host, self.port, self, threaded=True)
+        self._server = make_server(
+            self.host, self.port, self, threaded=True, request_handler=_KeepAliveHandler
+        )
         self._server.daemon_threads = True  # type: ignore[attr-defined]
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
@@ -232,6 +234,13 @@ class Gateway:
             if path.startswith(prefix):
                 return handler(environ, start_response)
         return _json(start_response, 404, {"error": f"no such endpoint: {path}"})
+
+
+class _KeepAliveHandler(WSGIRequestHandler):
+    """HTTP/1.1 keeps connections open: the engine, the pollers and the Lambda tasks make
+    many small calls, and a new TCP connection (and client TLS context) per call dominated."""
+
+    protocol_version = "HTTP/1.1"
 
 
 class _Replay:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,7 +16,6 @@ from moto import mock_aws
 from sluice.producers.transcripts import sample_result, write_job_output
 from tasks.transcript_persistence import load_result
 from tasks.transcript_persistence.errors import (
-    InvalidResultKeyError,
     MalformedEventError,
     MalformedResultError,
     ResultNotFoundError,
