@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from sluice.cli_format import cause_message as _message
 from sluice.client import Gateway as GatewayClient
 from sluice.client import SluiceError, endpoint
 
@@ -185,6 +186,46 @@ def history(execution: str, url: EndpointOpt = "") -> None:
     except sfn.exceptions.ExecutionDoesNotExist:
         raise SluiceError(f"no execution {arn}") from None
     render(summarize(events, definition), out)
+
+
+@dlq_app.command("list")
+def dlq_list(
+    queue: Annotated[str | None, typer.Argument(help="DLQ name; all DLQs when omitted.")] = None,
+    url: EndpointOpt = "",
+) -> None:
+    """Dead-lettered messages with the reason they failed."""
+    g = gw(url)
+    if queue is None:
+        table = Table(title="dead-letter queues")
+        for col in ("queue", "fed by", "source", "messages"):
+            table.add_column(col)
+        for q in g.get("/_sluice/dlq"):
+            table.add_row(q["name"], q["fed_by"], q["source"].rsplit("/", 1)[-1], str(q["depth"]))
+        out.print(table)
+        return
+    messages = g.get(f"/_sluice/dlq/{queue}")
+    if not messages:
+        out.print(f"{queue} is empty")
+    for m in messages:
+        reason = m.get("reason") or {}
+        out.print(f"[bold]{m['messageId']}[/]  received {m['receiveCount']}x")
+        out.print(
+            f"  [red]{reason.get('error') or 'reason unknown'}[/]: {_message(reason.get('cause'))}"
+        )
+        if reason.get("execution"):
+            out.print(f"  execution: {reason['execution']}")
+        out.print(f"  body: {json.dumps(m['body'])[:300]}", highlight=False, soft_wrap=True)
+
+
+@dlq_app.command("redrive")
+def dlq_redrive(queue: str, url: EndpointOpt = "") -> None:
+    """Send every message of QUEUE back to where it came from."""
+    result = gw(url).post(f"/_sluice/dlq/{queue}/redrive")
+    out.print(f"redriven {result['redriven']} message(s) from {queue}")
+    for failure in result["failed"]:
+        out.print(f"[red]not redriven[/] {failure['messageId']}: {failure['error']}")
+    if result["failed"]:
+        raise typer.Exit(1)
 
 
 @app.command()

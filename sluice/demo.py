@@ -16,6 +16,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from sluice.cli_format import cause_message as _message
 from sluice.client import Gateway
 from sluice.history import summarize
 from sluice.producers.transcripts import write_job_output
@@ -83,7 +84,7 @@ def transcript_persistence(g: Gateway, console: Console) -> dict[str, Any]:
     reason = dead["reason"] or {}
     console.print(
         f"  [red]call-1004 → {dlq}[/] after {reason.get('failedDeliveries')} deliveries: "
-        f"{reason.get('error')}: {error_message(reason.get('cause'))}"
+        f"{reason.get('error')}: {_message(reason.get('cause'))}"
     )
     api = {}
     for call_id in (good[2], "call-9999", " bad"):
@@ -99,14 +100,6 @@ def transcript_persistence(g: Gateway, console: Console) -> dict[str, Any]:
         "api": api,
         "failed_run": failed_run,
     }
-
-
-def error_message(cause: Any) -> str:
-    """A Lambda error cause is its JSON error payload; people want the message."""
-    try:
-        return str(json.loads(cause)["errorMessage"])
-    except (TypeError, ValueError, KeyError):
-        return str(cause)
 
 
 def http_status(url: str) -> int:
