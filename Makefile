@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint up bench lock clean
+.PHONY: demo test lint up bench lock clean browser
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -15,8 +15,12 @@ $(STAMP): requirements.lock pyproject.toml
 demo: $(STAMP)
 	$(BIN)/sluice demo
 
-test: $(STAMP) lint
+test: $(STAMP) lint browser
 	$(BIN)/pytest
+
+# The console's browser tests drive Debian's Chromium; installed here when missing.
+browser:
+	scripts/install-browser.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

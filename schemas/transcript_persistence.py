@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote_plus
 
+from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from pydantic import (
     AliasChoices,
@@ -28,6 +29,7 @@ from pydantic import (
     Field,
     NonNegativeInt,
     StringConstraints,
+    TypeAdapter,
     ValidationError,
 )
 
@@ -294,3 +296,13 @@ class BatchResponse(BaseModel):
     """Pipes' partial batch response: only these messages return to the queue."""
 
     batchItemFailures: list[BatchItemFailure]
+
+
+# -- Execution input -------------------------------------------------------------------
+
+# What the Pipe hands the state machine (and what the console validates a hand-started
+# execution against): the batch of SQS records, as a JSON array. Pipes never send an empty
+# batch, so one record at least.
+ExecutionInput: TypeAdapter[list[SqsRecordModel]] = TypeAdapter(
+    Annotated[list[SqsRecordModel], Field(min_length=1)]
+)

@@ -188,6 +188,20 @@ def history(execution: str, url: EndpointOpt = "") -> None:
     render(summarize(events, definition), out)
 
 
+@app.command()
+def render(
+    execution: str,
+    output: Annotated[Path, typer.Option("--output", "-o")] = Path("execution.svg"),
+    url: EndpointOpt = "",
+) -> None:
+    """Write an execution's graph, each state coloured by what happened, as SVG."""
+    from sluice.console import render_execution_svg
+
+    g = gw(url)
+    output.write_text(render_execution_svg(g.url, g.resolve_execution(execution)))
+    out.print(f"wrote {output}")
+
+
 @dlq_app.command("list")
 def dlq_list(
     queue: Annotated[str | None, typer.Argument(help="DLQ name; all DLQs when omitted.")] = None,

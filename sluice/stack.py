@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sluice import deploy as deployer
+from sluice.console import console_app
 from sluice.gateway import Gateway
 from sluice.trigger_service import Triggers
 
@@ -60,6 +61,7 @@ class LocalStack:
         self.gateway.on_put_events = self.triggers.put_events
         self.gateway.extra["/_sluice/dlq"] = self.triggers.dlq_endpoint
         self.gateway.extra["/_sluice/stats"] = self.triggers.stats_endpoint
+        self.gateway.extra["/console"] = console_app(self)
         self._lock = threading.Lock()
 
     @property

@@ -9,6 +9,10 @@ from sluice.triggers.specs import PipeSpec
 from sluice.triggers.stream_poller import StreamPoller
 from sluice.triggers.targets import StepFunctionsTarget, Target
 
+# Batches in flight per SQS pipe. AWS scales SQS pollers far higher; on a laptop a few
+# concurrent batches keep one slow message from holding up the queue.
+SQS_CONCURRENCY = 4
+
 
 def build_target(spec: PipeSpec, client_factory: ClientFactory) -> Target:
     if ":states:" not in spec.target_arn:
@@ -27,4 +31,6 @@ def build_poller(
     target = target if target is not None else build_target(spec, client_factory)
     if spec.source_kind == "dynamodb":
         return StreamPoller(spec, target, client_factory, retry_delay_s=retry_delay_s)
-    return QueuePoller(spec, target, client_factory, failure_log=failure_log)
+    return QueuePoller(
+        spec, target, client_factory, failure_log=failure_log, concurrency=SQS_CONCURRENCY
+    )

@@ -105,11 +105,16 @@ class PollerGroup:
         self.stop()
 
     def _start_thread(self, poller: Poller) -> None:
-        t = threading.Thread(
-            target=self._loop, args=(poller,), name=f"sluice-poller-{poller.name}", daemon=True
-        )
-        self._threads[poller.name] = t
-        t.start()
+        # A poller that may run several batches at once (SQS) says so with `concurrency`.
+        for i in range(getattr(poller, "concurrency", 1)):
+            t = threading.Thread(
+                target=self._loop,
+                args=(poller,),
+                name=f"sluice-poller-{poller.name}-{i}",
+                daemon=True,
+            )
+            self._threads[t.name] = t
+            t.start()
 
     def _loop(self, poller: Poller) -> None:
         backoff = self._error_backoff_s

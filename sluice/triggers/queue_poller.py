@@ -40,7 +40,11 @@ class QueuePoller:
         *,
         failure_log: FailureLog | None = None,
         receive_wait_s: int = 1,
+        concurrency: int = 1,
     ) -> None:
+        # SQS sources scale out like AWS's pollers: several batches in flight at once, each
+        # message owned by one of them through its visibility timeout.
+        self.concurrency = max(1, concurrency)
         self.spec = spec
         self.name = spec.name
         self.counters = Counters()
@@ -51,7 +55,6 @@ class QueuePoller:
         self._queues = QueueUrls(client_factory)
         self._region = Arn.parse(spec.source_arn).region
         self._receive_wait_s = max(0, min(int(receive_wait_s), 20))
-        self._lock = threading.Lock()
         self._stop = threading.Event()
 
     def request_stop(self) -> None:
@@ -63,22 +66,21 @@ class QueuePoller:
     def poll_once(self) -> int:
         """Gather one batch (up to batch_size, waiting up to the batching window once the
         first message arrives), then deliver it. Returns the number of messages received."""
-        with self._lock:
-            messages = self._gather()
-            if not messages:
-                return 0
-            records: list[dict[str, Any]] = []
-            discard: list[dict[str, Any]] = []
-            for m in messages:
-                rec = self._shape(m)
-                (records if self._filter.matches(rec) else discard).append(rec)
-            if discard:
-                # AWS deletes messages that match no filter.
-                self._delete(discard)
-                self.counters.incr("records_discarded", len(discard))
-            if records:
-                self._deliver(records)
-            return len(messages)
+        messages = self._gather()
+        if not messages:
+            return 0
+        records: list[dict[str, Any]] = []
+        discard: list[dict[str, Any]] = []
+        for m in messages:
+            rec = self._shape(m)
+            (records if self._filter.matches(rec) else discard).append(rec)
+        if discard:
+            # AWS deletes messages that match no filter.
+            self._delete(discard)
+            self.counters.incr("records_discarded", len(discard))
+        if records:
+            self._deliver(records)
+        return len(messages)
 
     # -- receiving ------------------------------------------------------------------------
 

@@ -1,0 +1,204 @@
+"""The console: a WSGI app mounted on the gateway at ``/console``.
+
+Pages are rendered on the server; the only script makes the Map iteration picker navigate and
+refreshes a running execution's page from ``/console/api/execution`` every second.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from sluice.console import pages
+from sluice.console.runs import Selection, parse_path, path_of, select
+from sluice.console.service import (
+    STATUSES,
+    ConsoleData,
+    InvalidInput,
+    UnknownFlow,
+    json_schema,
+    schema_for,
+    schema_name,
+)
+from sluice.history import failed_state
+
+if TYPE_CHECKING:
+    from sluice.stack import LocalStack
+
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
+
+URLS = Map(
+    [
+        Rule("/console", endpoint="flows"),
+        Rule("/console/", endpoint="flows"),
+        Rule("/console/flow", endpoint="flow"),
+        Rule("/console/flow/asl", endpoint="asl"),
+        Rule("/console/executions", endpoint="executions"),
+        Rule("/console/execution", endpoint="execution"),
+        Rule("/console/api/execution", endpoint="api_execution"),
+        Rule("/console/start", endpoint="start", methods=["GET", "POST"]),
+        Rule("/console/dlqs", endpoint="dlqs"),
+        Rule("/console/dlqs/redrive", endpoint="redrive", methods=["POST"]),
+        Rule("/console/static/<name>", endpoint="static"),
+    ],
+    strict_slashes=False,
+)
+
+
+def console_app(stack: LocalStack) -> WsgiApp:
+    """The console for STACK (a ``sluice.stack.LocalStack``) as a WSGI callable."""
+    return Console(ConsoleData(stack)).wsgi
+
+
+def _html(body: str, status: int = 200) -> Response:
+    return Response(body, status=status, content_type="text/html; charset=utf-8")
+
+
+class Console:
+    def __init__(self, data: ConsoleData) -> None:
+        self.data = data
+
+    def wsgi(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        request = Request(environ)
+        try:
+            endpoint, args = URLS.bind_to_environ(environ).match()
+            response: Response = getattr(self, f"on_{endpoint}")(request, **args)
+        except HTTPException as exc:
+            response = _html(
+                pages.error_page(exc.code or 500, exc.description or ""), exc.code or 500
+            )
+        except UnknownFlow as exc:
+            response = _html(pages.error_page(404, f"unknown flow {exc.args[0]!r}"), 404)
+        except ClientError as exc:
+            code = exc.response["Error"]["Code"]
+            status = 404 if "DoesNotExist" in code or "NotFound" in code else 400
+            response = _html(pages.error_page(status, f"{code}: {exc}"), status)
+        return response(environ, start_response)
+
+    # -- pages -------------------------------------------------------------------------------
+
+    def on_flows(self, request: Request) -> Response:
+        flows = [(flow, self.data.counts(flow)) for flow in self.data.flows()]
+        return _html(pages.flows_page(flows))
+
+    def on_flow(self, request: Request) -> Response:
+        flow = self.data.flow(request.args.get("flow", ""))
+        return _html(pages.flow_page(flow, self.data.definition(flow)))
+
+    def on_asl(self, request: Request) -> Response:
+        flow = self.data.flow(request.args.get("flow", ""))
+        return Response(self.data.definition(flow), content_type="application/json")
+
+    def on_executions(self, request: Request) -> Response:
+        flow = request.args.get("flow") or None
+        status = (request.args.get("status") or "").upper() or None
+        if status is not None and status not in STATUSES:
+            raise NotFound(f"unknown status {status!r} (one of {', '.join(STATUSES)})")
+        rows = self.data.executions(flow, status)
+        names = [f.name for f in self.data.flows()]
+        return _html(pages.executions_page(rows, names, flow, status))
+
+    def _execution(self, request: Request) -> tuple[Any, Selection | None]:
+        arn = request.args.get("arn", "")
+        if not arn:
+            raise NotFound("no execution given (?arn=)")
+        view = self.data.execution(arn)
+        path = parse_path(request.args.get("run"))
+        if path:
+            selection = select(view.story.states, path)
+            if selection is None:
+                raise NotFound(f"no run {'/'.join(path)!r} in this execution")
+            return view, selection
+        # By default, point at what went wrong.
+        culprit = failed_state(view.story)
+        default = path_of(view.story.states, culprit) if culprit is not None else None
+        return view, select(view.story.states, default) if default else None
+
+    def on_execution(self, request: Request) -> Response:
+        view, selection = self._execution(request)
+        return _html(pages.execution_page(view, selection))
+
+    def on_api_execution(self, request: Request) -> Response:
+        view, selection = self._execution(request)
+        body = {
+            "arn": view.arn,
+            "status": view.status,
+            "version": pages.execution_version(view),
+            "statuses": view.story.statuses,
+            "error": view.error,
+            "cause": view.cause,
+            "html": pages.execution_main(view, selection),
+        }
+        return Response(json.dumps(body), content_type="application/json")
+
+    def on_start(self, request: Request) -> Response:
+        source = request.form if request.method == "POST" else request.args
+        flow = self.data.flow(source.get("flow", ""))
+        schema = schema_for(flow.name, self.data.schemas_package)
+        name = source.get("name", "")
+        text = source.get("input")
+        if text is None:
+            again = request.args.get("again")
+            text = (self.data.execution(again).input or "{}") if again else "{}"
+            text = pages.pretty(text)
+        problems = []
+        if request.method == "POST":
+            try:
+                arn = self.data.start(flow, text, name or None)
+            except InvalidInput as exc:
+                problems = exc.problems
+            except ClientError as exc:
+                problems = [_problem(exc)]
+            else:
+                return Response(status=303, headers={"Location": pages.execution_url(arn)})
+        page = pages.start_page(
+            flow, text, name, problems, schema_name(schema, flow.name), json_schema(schema)
+        )
+        return _html(page, 400 if problems else 200)
+
+    def on_dlqs(self, request: Request) -> Response:
+        queues = [(q, self.data.dlq_messages(q["name"])) for q in self.data.dlqs()]
+        return _html(pages.dlqs_page(queues, request.args.get("notice")))
+
+    def on_redrive(self, request: Request) -> Response:
+        name = request.form.get("queue", "")
+        try:
+            result = self.data.redrive(name)
+        except KeyError:
+            raise NotFound(f"no dead-letter queue {name!r}") from None
+        notice = f"{name}: redrove {result['redriven']} message(s)"
+        if result.get("failed"):
+            notice += f"; {len(result['failed'])} failed again: " + "; ".join(
+                str(f.get("error")) for f in result["failed"]
+            )
+        return Response(status=303, headers={"Location": pages.url("/dlqs", notice=notice)})
+
+    def on_static(self, request: Request, name: str) -> Response:
+        suffix = name[name.rfind(".") :] if "." in name else ""
+        if suffix not in STATIC_TYPES:
+            raise NotFound(name)
+        asset = resources.files("sluice.console") / "static" / name
+        if not asset.is_file():
+            raise NotFound(name)
+        return Response(
+            asset.read_bytes(),
+            content_type=STATIC_TYPES[suffix],
+            headers={"Cache-Control": "no-cache"},
+        )
+
+
+def _problem(exc: ClientError) -> Any:
+    from sluice.console.service import InputProblem
+
+    error = exc.response["Error"]
+    return InputProblem("", f"{error.get('Code')}: {error.get('Message')}")

@@ -1,0 +1,490 @@
+"""HTML for the console's pages: plain server-rendered markup, escaped at every interpolation."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from html import escape
+from typing import Any
+from urllib.parse import urlencode
+
+from sluice.console.graph import STATUS_LABELS, render_svg
+from sluice.console.runs import (
+    RunPath,
+    Selection,
+    children_of,
+    format_path,
+    graph_view,
+    worst,
+)
+from sluice.console.service import STATUSES, ExecutionRow, ExecutionView, Flow, InputProblem
+from sluice.history import StateRun
+
+BASE = "/console"
+
+
+def url(path: str, **params: Any) -> str:
+    query = urlencode({k: v for k, v in params.items() if v not in (None, "")})
+    return f"{BASE}{path}" + (f"?{query}" if query else "")
+
+
+def execution_url(arn: str, run: RunPath | None = None) -> str:
+    return url("/execution", arn=arn, run=format_path(run) if run else None)
+
+
+def h(value: object) -> str:
+    return escape("" if value is None else str(value))
+
+
+def when(moment: datetime | None) -> str:
+    if moment is None:
+        return "&ndash;"
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def duration(value: timedelta | float | None) -> str:
+    if value is None:
+        return "&ndash;"
+    seconds = value.total_seconds() if isinstance(value, timedelta) else value
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 120:
+        return f"{seconds:.2f} s"
+    return f"{seconds / 60:.1f} min"
+
+
+def pretty(text: str | None) -> str:
+    if text is None:
+        return ""
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return text
+
+
+def cause_html(cause: str | None, cls: str = "") -> str:
+    """A cause, with a Lambda error's message up front and its stack trace folded away."""
+    if not cause:
+        return ""
+    try:
+        parsed = json.loads(cause)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict) and isinstance(parsed.get("errorMessage"), str):
+        trace = "".join(str(line) for line in parsed.get("stackTrace") or [])
+        folded = (
+            f"<details><summary>stack trace</summary><pre>{h(trace)}</pre></details>"
+            if trace
+            else ""
+        )
+        return f'<pre class="{cls}">{h(parsed["errorMessage"])}</pre>{folded}'
+    return f'<pre class="{cls}">{h(pretty(cause))}</pre>'
+
+
+def badge(status: str) -> str:
+    key = status.lower()
+    label = STATUS_LABELS.get(key, status)
+    return f'<span class="badge st-{h(key)}">{h(label)}</span>'
+
+
+def layout(title: str, body: str, *, active: str = "") -> str:
+    nav = "".join(
+        f'<a href="{BASE}{href}" class="{"active" if key == active else ""}">{label}</a>'
+        for key, href, label in (
+            ("flows", "", "State machines"),
+            ("executions", "/executions", "Executions"),
+            ("dlqs", "/dlqs", "Dead-letter queues"),
+        )
+    )
+    return (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        f"<title>{h(title)} · Sluice</title>"
+        '<meta name=viewport content="width=device-width,initial-scale=1">'
+        f'<link rel=stylesheet href="{BASE}/static/console.css">'
+        f'<script src="{BASE}/static/console.js" defer></script></head>'
+        f'<body><header><a class=brand href="{BASE}">Sluice</a><nav>{nav}</nav></header>'
+        f"<main>{body}</main></body></html>"
+    )
+
+
+def table(headers: Sequence[str], rows: Iterable[str], *, cls: str = "", empty: str = "") -> str:
+    body = "".join(rows)
+    if not body and empty:
+        return f'<p class="empty">{h(empty)}</p>'
+    head = "".join(f"<th>{h(x)}</th>" for x in headers)
+    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+# -- state machines ------------------------------------------------------------------------
+
+
+def flows_page(flows: list[tuple[Flow, dict[str, int]]]) -> str:
+    rows = []
+    for flow, counts in flows:
+        triggers = "".join(f"<li>{h(t)}</li>" for t in flow.triggers) or (
+            '<li class="muted">none: started from the console or CLI</li>'
+        )
+        count_links = (
+            " ".join(
+                f'<a class="count" href="{url("/executions", flow=flow.name, status=s)}">'
+                f"{badge(s)} {counts[s]}</a>"
+                for s in STATUSES
+                if counts.get(s)
+            )
+            or '<span class="muted">no executions</span>'
+        )
+        rows.append(
+            f'<tr data-flow="{h(flow.name)}">'
+            f'<td><a href="{url("/executions", flow=flow.name)}"><b>{h(flow.name)}</b></a></td>'
+            f"<td>{h(flow.kind)}</td><td><ul class=triggers>{triggers}</ul></td>"
+            f'<td class="counts">{count_links}</td>'
+            f'<td class="actions"><a href="{url("/flow", flow=flow.name)}">ASL</a> '
+            f'<a class="button" href="{url("/start", flow=flow.name)}">Start execution</a></td>'
+            "</tr>"
+        )
+    body = "<h1>State machines</h1>" + table(
+        ["flow", "type", "trigger", "executions", ""],
+        rows,
+        cls="flows",
+        empty="No state machines deployed.",
+    )
+    return layout("State machines", body, active="flows")
+
+
+def flow_page(flow: Flow, definition: str) -> str:
+    body = (
+        f"<h1>{h(flow.name)} <small>{h(flow.kind)}</small></h1>"
+        f'<p><a class="button" href="{url("/start", flow=flow.name)}">Start execution</a> '
+        f'<a href="{url("/executions", flow=flow.name)}">Executions</a> · '
+        f'<a href="{url("/flow/asl", flow=flow.name)}">raw ASL</a>'
+        + (f" · <code>{h(flow.definition_uri)}</code>" if flow.definition_uri else "")
+        + "</p>"
+        f'<div class="graph-wrap">{render_svg(definition, legend=False)}</div>'
+        f'<h2>Definition</h2><pre class="asl">{h(pretty(definition))}</pre>'
+    )
+    return layout(flow.name, body, active="flows")
+
+
+# -- executions ----------------------------------------------------------------------------
+
+
+def executions_page(
+    rows: list[ExecutionRow], flows: list[str], flow: str | None, status: str | None
+) -> str:
+    flow_opts = '<option value="">all flows</option>' + "".join(
+        f"<option{' selected' if f == flow else ''}>{h(f)}</option>" for f in flows
+    )
+    status_opts = '<option value="">any status</option>' + "".join(
+        f"<option{' selected' if s == status else ''}>{s}</option>" for s in STATUSES
+    )
+    filters = (
+        f'<form class="filters" method="get" action="{BASE}/executions">'
+        f'<select name="flow" id="flow-filter">{flow_opts}</select>'
+        f'<select name="status" id="status-filter">{status_opts}</select>'
+        '<button type="submit">Filter</button></form>'
+    )
+    body_rows = []
+    for row in rows:
+        problem = ""
+        if row.error or row.cause:
+            problem = f"<b>{h(row.error)}</b> <span class=muted>{h((row.cause or '')[:160])}</span>"
+        body_rows.append(
+            f'<tr class="execution" data-status="{h(row.status)}">'
+            f'<td><a href="{execution_url(row.arn)}">{h(row.name)}</a></td>'
+            f"<td>{h(row.flow)}</td><td>{badge(row.status)}</td>"
+            f"<td>{when(row.started)}</td><td>{when(row.stopped)}</td>"
+            f'<td class="num">{duration(row.duration_s)}</td><td class="error">{problem}</td></tr>'
+        )
+    body = (
+        "<h1>Executions</h1>"
+        + filters
+        + table(
+            ["name", "flow", "status", "started (UTC)", "stopped", "duration", "error"],
+            body_rows,
+            cls="executions",
+            empty="No executions match.",
+        )
+    )
+    return layout("Executions", body, active="executions")
+
+
+def execution_page(view: ExecutionView, selection: Selection | None) -> str:
+    return layout(view.name, execution_main(view, selection), active="executions")
+
+
+def execution_version(view: ExecutionView) -> str:
+    return f"{len(view.events)}:{view.status}"
+
+
+def execution_main(view: ExecutionView, selection: Selection | None) -> str:
+    """The part of the execution page that live refresh replaces."""
+    story = view.story
+    focus = selection.path if selection else ()
+    statuses, targets = graph_view(story.states, focus)
+    links = {node: execution_url(view.arn, path) for node, path in targets.items()}
+    svg = render_svg(
+        view.definition,
+        statuses,
+        links=links,
+        selected=selection.node_id if selection else None,
+    )
+    again_url = url("/start", flow=view.flow, again=view.arn)
+    again = (
+        f'<a class="button" id="start-again" href="{again_url}">Start again with the same input</a>'
+        if view.flow
+        else ""
+    )
+    flow_link = (
+        f'<a href="{url("/executions", flow=view.flow)}">{h(view.flow)}</a>'
+        if view.flow
+        else h(view.machine_arn)
+    )
+    problem = ""
+    if view.error or view.cause:
+        problem = f'<div class="problem"><b>{h(view.error)}</b>{cause_html(view.cause)}</div>'
+    poll = url("/api/execution", arn=view.arn, run=format_path(focus) if focus else None)
+    return (
+        f'<div id="main" data-status="{h(view.status)}" data-version="{h(execution_version(view))}"'
+        f' data-poll="{h(poll)}">'
+        f'<h1>{h(view.name)} <span id="execution-status">{badge(view.status)}</span></h1>'
+        f'<p class="meta">{flow_link} · started {when(view.started)} · '
+        f"stopped {when(view.stopped)} · {duration(story.duration)}"
+        f"{' · <span class=live>live</span>' if view.status == 'RUNNING' else ''} {again}</p>"
+        f"{problem}"
+        f'<div class="split"><div class="graph-wrap" id="graph">{svg}</div>'
+        f'<aside id="panel">{panel(view, selection)}</aside></div>'
+        f'<details class="io"><summary>Execution input</summary><pre id="execution-input">'
+        f"{h(pretty(view.input))}</pre></details>"
+        f'<details class="io"><summary>Execution output</summary><pre>{h(pretty(view.output))}'
+        "</pre></details>"
+        f"<h2>Events</h2>{timeline(view)}</div>"
+    )
+
+
+def _breadcrumb(view: ExecutionView, selection: Selection) -> str:
+    parts = [f'<a href="{execution_url(view.arn)}">execution</a>']
+    parts += [
+        f'<a href="{execution_url(view.arn, path)}">{h(label)}</a>'
+        for label, path in selection.trail
+    ]
+    return '<nav class="trail">' + " &rsaquo; ".join(parts) + "</nav>"
+
+
+def panel(view: ExecutionView, selection: Selection | None) -> str:
+    if selection is None:
+        return (
+            "<h2>Execution</h2><p class=muted>Nothing failed. Click a state to see its runs.</p>"
+            f"<h3>Input</h3><pre>{h(pretty(view.input))}</pre>"
+            + (f"<h3>Output</h3><pre>{h(pretty(view.output))}</pre>" if view.output else "")
+        )
+    crumbs = _breadcrumb(view, selection)
+    if selection.scope is not None:
+        return crumbs + scope_panel(view, selection)
+    assert selection.run is not None
+    return crumbs + run_panel(view, selection.run, selection.path)
+
+
+def scope_panel(view: ExecutionView, selection: Selection) -> str:
+    """One Parallel branch or Map iteration: its runs, each linking to its details."""
+    assert selection.scope is not None and selection.owner is not None
+    owner = selection.owner
+    index = int(selection.path[-1])
+    label = f"branch {index + 1}" if owner.type == "Parallel" else f"iteration {index}"
+    rows = [
+        f'<tr class="run" data-state="{h(run.name)}" data-status="{run.status}">'
+        f'<td><a href="{execution_url(view.arn, (*selection.path, run.name))}">{h(run.name)}</a>'
+        f"</td><td>{badge(run.status)}</td><td>{duration(run.duration)}</td>"
+        f"<td><b>{h(run.error)}</b> <span class=muted>{h((run.cause or '')[:200])}</span></td></tr>"
+        for run in selection.scope
+    ]
+    picker = map_picker(view, owner, selection.path[:-1], index) if owner.type == "Map" else ""
+    return (
+        f'<h2 id="scope-title">{h(owner.name)} &rsaquo; {h(label)} '
+        f"{badge(worst([r.status for r in selection.scope]))}</h2>"
+        + picker
+        + table(
+            ["state", "status", "duration", "error"], rows, cls="scope-runs", empty="Not started."
+        )
+    )
+
+
+def map_picker(view: ExecutionView, run: StateRun, path: RunPath, current: int | None) -> str:
+    options = []
+    for index, iteration in enumerate(run.iterations):
+        status = worst([r.status for r in iteration]) if iteration else "not_reached"
+        selected = " selected" if index == current else ""
+        options.append(
+            f'<option value="{h(execution_url(view.arn, (*path, str(index))))}"{selected}>'
+            f"iteration {index}: {h(STATUS_LABELS[status])}</option>"
+        )
+    if current is None:
+        options.insert(0, "<option value='' selected disabled>pick an iteration…</option>")
+    return (
+        '<label class="picker">Map iteration '
+        f'<select id="iteration-picker">{"".join(options)}</select></label>'
+    )
+
+
+def run_panel(view: ExecutionView, run: StateRun, path: RunPath) -> str:
+    parts = [
+        f'<h2 id="run-title" data-state="{h(run.name)}" data-status="{run.status}">'
+        f"{h(run.name)} <small>{h(run.type)}</small> {badge(run.status)}</h2>",
+        f'<p class="meta">entered {when(run.entered)} · exited {when(run.exited)} · '
+        f"{duration(run.duration)}</p>",
+    ]
+    if run.error or run.cause:
+        parts.append(
+            f'<div class="problem"><div class="panel-error">{h(run.error)}</div>'
+            f"{cause_html(run.cause, 'panel-cause')}</div>"
+        )
+    if run.attempts and (len(run.attempts) > 1 or not run.attempts[0].succeeded):
+        rows = [
+            f'<tr class="attempt {"ok" if a.succeeded else "failed"}"><td>{n}</td>'
+            f"<td>{when(a.started)}</td><td>{duration(a.duration)}</td>"
+            f"<td>{'succeeded' if a.succeeded else 'failed' if a.ended else 'running'}</td>"
+            f"<td><b>{h(a.error)}</b>{cause_html(a.cause)}</td></tr>"
+            for n, a in enumerate(run.attempts, start=1)
+        ]
+        parts.append(
+            f"<h3>Attempts ({len(run.attempts)})</h3>"
+            + table(["#", "started", "took", "outcome", "error"], rows, cls="attempts")
+        )
+    if run.type == "Parallel" and run.branches:
+        items = "".join(
+            f'<li><a class="branch-link" href="{execution_url(view.arn, (*path, str(i)))}">'
+            f"branch {i + 1}</a> {badge(worst([r.status for r in b]))}</li>"
+            for i, b in enumerate(run.branches)
+        )
+        parts.append(f"<h3>Branches</h3><ul class=branches>{items}</ul>")
+    if run.type == "Map":
+        count = len(run.iterations)
+        parts.append(f"<h3>Iterations ({count})</h3>")
+        if count:
+            parts.append(map_picker(view, run, path, None))
+    if run.status != "not_reached":
+        parts.append(f'<h3>Input</h3><pre class="panel-input">{h(pretty(run.input))}</pre>')
+        if run.output is not None:
+            parts.append(f'<h3>Output</h3><pre class="panel-output">{h(pretty(run.output))}</pre>')
+    if children_of(run) and run.status == "not_reached":
+        parts.append("<p class=muted>Never entered.</p>")
+    return "".join(parts)
+
+
+def timeline(view: ExecutionView) -> str:
+    start = view.started
+    rows = []
+    for event in sorted(view.events, key=lambda e: int(e["id"])):
+        details = next(
+            (v for k, v in event.items() if k.endswith("EventDetails") and isinstance(v, Mapping)),
+            {},
+        )
+        stamp = event.get("timestamp")
+        offset = (
+            duration(stamp - start)
+            if isinstance(stamp, datetime) and isinstance(start, datetime)
+            else ""
+        )
+        kind = str(event["type"])
+        summary = details.get("name") or details.get("error") or ""
+        extra = ""
+        if details:
+            extra = (
+                f"<details><summary>{h(str(summary)[:80])}</summary>"
+                f"<pre>{h(json.dumps(details, indent=2, default=str))}</pre></details>"
+            )
+        cls = "bad" if kind.endswith(("Failed", "TimedOut", "Aborted")) else ""
+        rows.append(
+            f'<tr class="{cls}"><td class=num>{h(event["id"])}</td><td class=num>{offset}</td>'
+            f"<td>{h(kind)}</td><td class=num>{h(event.get('previousEventId', ''))}</td>"
+            f"<td>{extra}</td></tr>"
+        )
+    return table(["id", "+time", "type", "prev", "details"], rows, cls="timeline")
+
+
+# -- start ---------------------------------------------------------------------------------
+
+
+def start_page(
+    flow: Flow,
+    text: str,
+    name: str,
+    problems: list[InputProblem],
+    schema: str | None,
+    schema_doc: str | None,
+) -> str:
+    errors = ""
+    if problems:
+        items = "".join(f"<li>{h(p)}</li>" for p in problems)
+        errors = f'<ul class="input-errors" id="input-errors" role="alert">{items}</ul>'
+    hint = (
+        f"Validated against <code>{h(schema)}</code> before starting."
+        if schema
+        else "No schema for this flow: any JSON is accepted."
+    )
+    doc = (
+        f"<details><summary>JSON Schema</summary><pre>{h(schema_doc)}</pre></details>"
+        if schema_doc
+        else ""
+    )
+    body = (
+        f"<h1>Start {h(flow.name)} <small>{h(flow.kind)}</small></h1>"
+        f'<form method="post" action="{BASE}/start" class="start">'
+        f'<input type="hidden" name="flow" value="{h(flow.name)}">'
+        f'<label>Execution name (optional) <input name="name" value="{h(name)}"></label>'
+        f'<label for="input">Input</label><div class="input-row">'
+        f'<textarea id="input" name="input" rows="16" spellcheck="false"'
+        f"{' aria-invalid=true' if problems else ''}>{h(text)}</textarea>{errors}</div>"
+        f'<p class="muted">{hint}</p>{doc}'
+        '<button type="submit" id="start-button">Start execution</button></form>'
+    )
+    return layout(f"Start {flow.name}", body, active="flows")
+
+
+# -- dead-letter queues --------------------------------------------------------------------
+
+
+def dlqs_page(queues: list[tuple[dict[str, Any], list[dict[str, Any]]]], notice: str | None) -> str:
+    sections = []
+    for queue, messages in queues:
+        rows = []
+        for m in messages:
+            reason = m.get("reason") or {}
+            execution = reason.get("execution")
+            link = f' <a href="{execution_url(execution)}">execution</a>' if execution else ""
+            body = m["body"] if isinstance(m["body"], str) else json.dumps(m["body"], indent=2)
+            rows.append(
+                f'<tr class="message"><td><code>{h(m["messageId"])}</code></td>'
+                f"<td>{when(datetime.fromtimestamp(m['sentAt'] / 1000, tz=UTC))}</td>"
+                f"<td class=num>{h(m.get('receiveCount'))}</td>"
+                f'<td class="reason"><b>{h(reason.get("error") or reason.get("condition"))}</b> '
+                f"{h(reason.get('cause'))}{link}</td>"
+                f"<td><details><summary>body</summary><pre>{h(body)}</pre></details></td></tr>"
+            )
+        sections.append(
+            f'<section class="dlq" data-queue="{h(queue["name"])}">'
+            f'<h2>{h(queue["name"])} <span class="depth">{queue["depth"]}</span></h2>'
+            f"<p class=muted>fed by {h(queue['fed_by'])} {h(queue['source'])}</p>"
+            f'<form method="post" action="{BASE}/dlqs/redrive">'
+            f'<input type="hidden" name="queue" value="{h(queue["name"])}">'
+            f'<button type="submit" class="redrive"{" disabled" if not messages else ""}>'
+            "Redrive all messages</button></form>"
+            + table(
+                ["message", "sent", "receives", "why it failed", ""],
+                rows,
+                cls="messages",
+                empty="Empty.",
+            )
+            + "</section>"
+        )
+    flash = f'<p class="notice" id="notice">{h(notice)}</p>' if notice else ""
+    body = (
+        "<h1>Dead-letter queues</h1>"
+        + flash
+        + ("".join(sections) or '<p class="empty">No dead-letter queues in this stack.</p>')
+    )
+    return layout("Dead-letter queues", body, active="dlqs")
+
+
+def error_page(status: int, message: str) -> str:
+    return layout("Error", f'<h1>{status}</h1><p class="problem">{h(message)}</p>')
