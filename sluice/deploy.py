@@ -270,11 +270,43 @@ def _function(res: Resource, endpoint: str, out: Deployment) -> None:
                     api_id=str(api),
                 )
             )
+        elif event.get("Type") in ("SQS", "DynamoDB"):
+            out.pipes.append(_event_source_mapping(f"{res.physical_name}-{event_id}", arn, props))
         else:
             raise TemplateError(
                 f"{res.logical_id}.Events.{event_id}: event type {event.get('Type')} is not "
-                "supported locally (use an AWS::Pipes::Pipe)"
+                "supported locally"
             )
+
+
+def _filters(criteria: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """FilterCriteria patterns; CloudFormation gives them as JSON strings."""
+    return [
+        json.loads(f["Pattern"]) if isinstance(f.get("Pattern"), str) else f.get("Pattern", {})
+        for f in (criteria or {}).get("Filters", [])
+    ]
+
+
+def _event_source_mapping(name: str, function_arn: str, props: dict[str, Any]) -> PipeSpec:
+    """A SAM SQS/DynamoDB function event: Lambda's event source mapping, with its defaults."""
+    source = str(props.get("Queue") or props.get("Stream"))
+    is_sqs = "Queue" in props
+    destination = (props.get("DestinationConfig") or {}).get("OnFailure") or {}
+    return PipeSpec(
+        name=name,
+        source_arn=source,
+        target_arn=function_arn,
+        batch_size=int(props.get("BatchSize", 10 if is_sqs else 100)),
+        batching_window_s=float(props.get("MaximumBatchingWindowInSeconds", 0)),
+        filters=_filters(props.get("FilterCriteria")),
+        starting_position=str(props.get("StartingPosition", "TRIM_HORIZON")),
+        max_retry_attempts=int(props.get("MaximumRetryAttempts", -1)),
+        max_record_age_s=int(props.get("MaximumRecordAgeInSeconds", -1)),
+        bisect_on_error=bool(props.get("BisectBatchOnFunctionError", False)),
+        dlq_arn=destination.get("Destination"),
+        report_item_failures="ReportBatchItemFailures"
+        in (props.get("FunctionResponseTypes") or []),
+    )
 
 
 def _state_machine(res: Resource, endpoint: str, out: Deployment) -> None:
@@ -392,10 +424,7 @@ def _pipe(res: Resource, endpoint: str, out: Deployment) -> None:
         raise TemplateError(f"{res.logical_id}: pipe source {source} is not supported locally")
     if ":states:" not in target:
         raise TemplateError(f"{res.logical_id}: pipe target {target} is not supported locally")
-    filters = [
-        json.loads(f["Pattern"]) if isinstance(f.get("Pattern"), str) else f.get("Pattern", {})
-        for f in (params.get("FilterCriteria") or {}).get("Filters", [])
-    ]
+    filters = _filters(params.get("FilterCriteria"))
     invocation = (
         (res.prop("TargetParameters") or {}).get("StepFunctionStateMachineParameters") or {}
     ).get("InvocationType", "REQUEST_RESPONSE")

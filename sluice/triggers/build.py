@@ -7,7 +7,7 @@ from sluice.triggers.failure_log import FailureLog
 from sluice.triggers.queue_poller import QueuePoller
 from sluice.triggers.specs import PipeSpec
 from sluice.triggers.stream_poller import StreamPoller
-from sluice.triggers.targets import StepFunctionsTarget, Target
+from sluice.triggers.targets import LambdaTarget, StepFunctionsTarget, Target
 
 # Batches in flight per SQS pipe. AWS scales SQS pollers far higher; on a laptop a few
 # concurrent batches keep one slow message from holding up the queue.
@@ -15,8 +15,10 @@ SQS_CONCURRENCY = 4
 
 
 def build_target(spec: PipeSpec, client_factory: ClientFactory) -> Target:
+    if ":lambda:" in spec.target_arn:
+        return LambdaTarget(client_factory, spec.target_arn, spec.report_item_failures)
     if ":states:" not in spec.target_arn:
-        raise ValueError(f"pipe {spec.name}: only state machine targets are supported")
+        raise ValueError(f"pipe {spec.name}: targets must be state machines or functions")
     return StepFunctionsTarget(client_factory, spec.target_arn, spec.invocation_type)
 
 

@@ -31,6 +31,8 @@ class PipeSpec:
     bisect_on_error: bool = False
     dlq_arn: str | None = None
     invocation_type: str = "REQUEST_RESPONSE"
+    # Event source mappings to functions: FunctionResponseTypes [ReportBatchItemFailures].
+    report_item_failures: bool = False
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:

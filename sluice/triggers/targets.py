@@ -201,3 +201,50 @@ class StepFunctionsTarget:
                 execution_arn=execution_arn,
             )
         return Outcome(ok=True, execution_arn=execution_arn)
+
+
+class LambdaTarget:
+    """Event source mapping target: the function gets ``{"Records": batch}``, as Lambda's
+    SQS and DynamoDB Streams mappings deliver; a raised error fails the whole batch, and
+    with ReportBatchItemFailures its ``batchItemFailures`` answer is honoured."""
+
+    def __init__(
+        self, client_factory: ClientFactory, function_arn: str, report_item_failures: bool
+    ) -> None:
+        self.function_arn = function_arn
+        self.report_item_failures = report_item_failures
+        self._client_factory = client_factory
+
+    def invoke(self, batch: list[dict[str, Any]]) -> Outcome:
+        try:
+            resp = self._client_factory("lambda").invoke(
+                FunctionName=self.function_arn, Payload=json.dumps({"Records": batch}).encode()
+            )
+            payload = resp["Payload"].read()
+        except Exception as exc:
+            return outcome_from_exception(exc)
+        try:
+            output = json.loads(payload or b"null")
+        except ValueError:
+            output = None
+        if resp.get("FunctionError"):
+            body = output if isinstance(output, dict) else {}
+            return Outcome(
+                ok=False,
+                error=str(body.get("errorType", "Lambda.Unknown")),
+                cause=json.dumps(output)[:4000],
+            )
+        if not self.report_item_failures:
+            return Outcome(ok=True)
+        valid = {i for r in batch if (i := item_id(r)) is not None}
+        failed, reason = batch_item_failures(output, valid or None)
+        if reason is not None:
+            return Outcome(ok=False, error="InvalidBatchItemFailures", cause=reason)
+        if failed:
+            return Outcome(
+                ok=False,
+                failed_item_ids=failed,
+                error="BatchItemFailures",
+                cause=f"{len(failed)} of {len(batch)} items reported failed",
+            )
+        return Outcome(ok=True)

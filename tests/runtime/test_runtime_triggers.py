@@ -126,3 +126,32 @@ def test_eventbridge_event_matching_a_rule_starts_its_state_machine(
     )
     assert stats["invocations"] - before == 1
     assert len(inputs_mentioning(fixture_stack, "event_target", run)) == 1
+
+
+def test_sqs_event_source_mapping_invokes_the_function_and_honours_item_failures(
+    fixture_stack: StackProcess,
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    sqs = fixture_stack.client("sqs")
+    url = fixture_stack.resource("MappedQueue")["url"]
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"id": f"{run}-ok"}))
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"id": f"{run}-bad", "fail": True}))
+    ddb = fixture_stack.client("dynamodb")
+    table = fixture_stack.resource("ItemsTable")["name"]
+    wait_for(
+        lambda: ddb.get_item(TableName=table, Key={"PK": {"S": f"ESM#{run}-ok"}}).get("Item"),
+        what="the mapped function to store the good message",
+    )
+    # The reported failure stays on the queue and is delivered again; the success is deleted.
+    stats = wait_for(
+        lambda: (
+            (s := fixture_stack.gateway.get("/_sluice/stats")["pipes"])
+            .get("RecordMessagesFunction-FromQueue", {})
+            .get("failures", 0)
+            >= 2
+            and s
+        ),
+        what="the failing message to be redelivered",
+    )
+    assert stats["RecordMessagesFunction-FromQueue"]["records_delivered"] >= 1
+    assert not ddb.get_item(TableName=table, Key={"PK": {"S": f"ESM#{run}-bad"}}).get("Item")
