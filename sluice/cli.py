@@ -49,11 +49,28 @@ def up(
         ".sluice"
     ),
     config_env: Annotated[str, typer.Option(help="samconfig.toml environment.")] = "local",
+    parameter_overrides: Annotated[
+        list[str] | None,
+        typer.Option("--parameter-overrides", help="KEY=VALUE, over samconfig's (repeatable)."),
+    ] = None,
 ) -> None:
     """Start the gateway on HOST:PORT, deploy the template, serve until Ctrl-C."""
     from sluice.stack import LocalStack
 
-    stack = LocalStack(template, host=host, port=port, data_dir=data_dir, config_env=config_env)
+    overrides = {}
+    for item in parameter_overrides or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SluiceError(f"--parameter-overrides takes KEY=VALUE, got {item!r}")
+        overrides[key] = value
+    stack = LocalStack(
+        template,
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        config_env=config_env,
+        overrides=overrides,
+    )
     catalogue = stack.start()
     print_stack(catalogue)
     out.print(

@@ -56,6 +56,8 @@ class LocalStack:
         self.stack_name, params = samconfig_overrides(self.template, config_env)
         self.overrides = {**params, **(overrides or {})}
         self.gateway = Gateway(host, port, data_dir.resolve())
+        # Embedded stores (search index, lake) live with the stack's other local state.
+        self.overrides.setdefault("LocalDataDir", str(self.gateway.data_dir))
         self.triggers = Triggers(self.gateway.endpoint, data_dir.resolve())
         self.gateway.on_deploy = self.deploy
         self.gateway.on_put_events = self.triggers.put_events

@@ -86,8 +86,10 @@ class StackProcess:
         *,
         env: dict[str, str] | None = None,
         config_env: str = "local",
+        overrides: dict[str, str] | None = None,
     ) -> None:
         self.port = free_port()
+        self.data_dir = data_dir
         self.gateway = Gateway(f"http://127.0.0.1:{self.port}")
         self.log_path = data_dir / "gateway.log"
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -106,6 +108,7 @@ class StackProcess:
                 str(data_dir),
                 "--config-env",
                 config_env,
+                *(f"--parameter-overrides={k}={v}" for k, v in (overrides or {}).items()),
             ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
