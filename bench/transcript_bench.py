@@ -79,7 +79,7 @@ def _measure(stack: StackProcess) -> str:
         f"| latency p95 | {p95 * 1000:.0f} ms |\n"
         f"| throughput | {len(seen) / elapsed:.1f} records/s |\n"
         f"| wall time | {elapsed:.1f} s |\n\n"
-        "The seed reports 3–7 s from Bedrock completion to DynamoDB on AWS (S3 → SQS → Lambda "
+        "The seed reports 3-7 s from Bedrock completion to DynamoDB on AWS (S3 → SQS → Lambda "
         "with 20 s long polling and batch size 1). Locally there is no network hop and the "
         "Pipe polls continuously, so these figures measure the runtime and the flow's own "
         "work, not AWS's delivery delays.\n"

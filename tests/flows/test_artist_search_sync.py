@@ -1,4 +1,4 @@
-"""artist_search_sync through its real trigger: table stream -> Pipe (filter) -> Express SM -> index."""
+"""artist_search_sync through its real trigger: stream -> Pipe (filter) -> Express SM -> index."""
 
 from __future__ import annotations
 
