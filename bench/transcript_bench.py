@@ -40,8 +40,13 @@ def _measure(stack: StackProcess) -> str:
             for i in range(0, len(pending), 100):
                 keys = [{"hash": {"S": c}} for c in pending[i : i + 100]]
                 got = ddb.batch_get_item(
-                    RequestItems={table: {"Keys": keys, "ProjectionExpression": "#h",
-                                          "ExpressionAttributeNames": {"#h": "hash"}}}
+                    RequestItems={
+                        table: {
+                            "Keys": keys,
+                            "ProjectionExpression": "#h",
+                            "ExpressionAttributeNames": {"#h": "hash"},
+                        }
+                    }
                 )["Responses"][table]
                 now = time.perf_counter()
                 for item in got:
