@@ -39,7 +39,7 @@ def run_demo(*, port: int, serve: bool, console: Console) -> None:
     )
     g = Gateway(stack.endpoint)
     try:
-        results = [transcript_persistence(g, console)]
+        results = [transcript_persistence(g, console), artist_search_sync(g, console)]
         summary(g, results, console)
         if serve:
             console.print(
@@ -100,6 +100,71 @@ def transcript_persistence(g: Gateway, console: Console) -> dict[str, Any]:
         "api": api,
         "failed_run": failed_run,
     }
+
+
+ARTISTS = [
+    ("a-101", "Mara Quill", "Leeds", ["Fine Line", "Botanical"]),
+    ("a-102", "Otto Vance", "York", ["Blackwork"]),
+    ("a-103", "June Okafor", "Leeds", ["Neo Traditional", "Blackwork"]),
+    ("a-104", "Sol Reyes", "Bath", ["Realism"]),
+]
+
+
+def artist_search_sync(g: Gateway, console: Console) -> dict[str, Any]:
+    """Artists change in the directory table; the search index follows."""
+    console.rule("artist_search_sync: DynamoDB stream → Pipe (filter) → Express SM → index")
+    table = g.stack()["resources"]["TattooDirectoryTable"]["name"]
+    ddb = g.client("dynamodb")
+    for artist_id, name, city, styles in ARTISTS:
+        ddb.put_item(TableName=table, Item=_artist_item(artist_id, name, city, styles))
+    ddb.put_item(  # another item type in the same table: filtered out by the Pipe
+        TableName=table, Item={"PK": {"S": "STUDIO#s-1"}, "SK": {"S": "METADATA"}}
+    )
+    ddb.put_item(TableName=table, Item=_artist_item("a-102", "Otto Vance", "Leeds", ["Blackwork"]))
+    ddb.delete_item(TableName=table, Key={"PK": {"S": "ARTIST#a-104"}, "SK": {"S": "METADATA"}})
+    console.print("  4 artists written, Otto Vance moved to Leeds, Sol Reyes removed, 1 studio")
+
+    def leeds_blackwork() -> list[str] | None:
+        body = http_json(g.url + "/artists/search?style=blackwork&city=leeds")
+        names = [r["artist"]["name"] for r in body.get("results", [])]
+        return names if len(names) == 2 else None
+
+    with console.status("waiting for the index"):
+        names = wait_for(leeds_blackwork, timeout=60, what="the index to follow the table")
+    console.print(f"  GET /artists/search?style=blackwork&city=leeds → {', '.join(names)}")
+    api = {
+        "/artists/search?q=mara": http_status(g.url + "/artists/search?q=mara"),
+        "/artists/search?limit=0": http_status(g.url + "/artists/search?limit=0&q=x"),
+    }
+    for path, status in api.items():
+        console.print(f"  GET {path} → {status}")
+    return {
+        "flow": "artist_search_sync",
+        "written": "3 documents indexed",
+        "dead_lettered": 0,
+        "api": api,
+        "failed_run": None,
+    }
+
+
+def _artist_item(artist_id: str, name: str, city: str, styles: list[str]) -> dict[str, Any]:
+    return {
+        "PK": {"S": f"ARTIST#{artist_id}"},
+        "SK": {"S": "METADATA"},
+        "artistName": {"S": name},
+        "locationCity": {"S": city},
+        "styles": {"L": [{"S": s} for s in styles]},
+        "rating": {"N": "4.7"},
+        "reviewCount": {"N": "31"},
+    }
+
+
+def http_json(url: str) -> Any:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as resp:
+            return json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return json.loads(exc.read() or b"{}")
 
 
 def http_status(url: str) -> int:
