@@ -1,0 +1,1 @@
+"""violations_sync: BEDROCK_CONTENT stream records -> MERGE into Iceberg `silver.violations`."""

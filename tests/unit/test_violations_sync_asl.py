@@ -1,0 +1,253 @@
+"""The violations_sync ASL: valid for moto's engine, and correct when it runs there.
+
+Executions run the definition on moto's interpreter with the real task handlers (Lambda
+invokes are dispatched in-process) against a SQLite-catalog lake in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+from moto.awslambda.models import LambdaBackend
+
+from sluice.lake_seed import content_stream_record, seed_violations, violation_id
+from tasks.common.lake import LakeCommitConflict, catalog_from_env, duckdb_connection
+from tasks.violations_sync import merge, normalize
+
+ROOT = Path(__file__).resolve().parents[2]
+ASL = ROOT / "statemachines" / "violations_sync.asl.json"
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/sluice-violations-sync"
+SUBSTITUTIONS = {
+    "NormalizeFunctionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:Normalize",
+    "MergeFunctionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:Merge",
+}
+LAMBDA_ERRORS = {
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.ClientExecutionTimeoutException",
+}
+
+
+def definition() -> str:
+    text = ASL.read_text()
+    for name, value in SUBSTITUTIONS.items():
+        text = text.replace("${" + name + "}", value)
+    return text
+
+
+def test_placeholders_are_exactly_the_definition_substitutions() -> None:
+    assert set(re.findall(r"\$\{(\w+)\}", ASL.read_text())) == set(SUBSTITUTIONS)
+    assert "${" not in definition()
+
+
+def test_definition_is_jsonpath_with_the_retries_the_flow_needs() -> None:
+    document = json.loads(ASL.read_text())
+    states = document["States"]
+    assert "QueryLanguage" not in document
+    assert document["StartAt"] == "Normalize"
+    assert states["Normalize"]["Next"] == "Merge"
+    assert states["Merge"]["End"] is True
+
+    conflict = states["Merge"]["Retry"][0]
+    assert conflict["ErrorEquals"] == ["LakeCommitConflict"]
+    assert conflict["IntervalSeconds"] >= 1
+    assert conflict["BackoffRate"] == 2
+    assert 3 <= conflict["MaxAttempts"] <= 6
+    assert conflict["JitterStrategy"] == "FULL"
+    assert conflict["MaxDelaySeconds"] >= conflict["IntervalSeconds"]
+
+    for name in ("Normalize", "Merge"):
+        state = states[name]
+        assert state["Resource"] == "arn:aws:states:::lambda:invoke"
+        retried = {e for r in state["Retry"] for e in r["ErrorEquals"]}
+        assert LAMBDA_ERRORS | {"Lambda.TooManyRequestsException"} <= retried
+        # Bad input is never retried: only the retriers above exist.
+        assert "PoisonRecordError" not in retried
+        assert "States.ALL" not in retried
+        assert state["Catch"] == [
+            {"ErrorEquals": ["States.ALL"], "ResultPath": "$", "Next": "BatchFailed"}
+        ]
+        for retrier in state["Retry"]:
+            assert retrier["IntervalSeconds"] >= 1
+    assert states["BatchFailed"]["Type"] == "Fail"
+
+
+@dataclass
+class FakeContext:
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int = 1024
+    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
+
+
+@dataclass
+class Stack:
+    sfn: Any
+    machine_arn: str
+    calls: list[str] = field(default_factory=list)
+
+    def run(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+        arn = self.sfn.start_execution(
+            stateMachineArn=self.machine_arn, name=str(uuid.uuid4()), input=json.dumps(records)
+        )["executionArn"]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            execution: dict[str, Any] = self.sfn.describe_execution(executionArn=arn)
+            if execution["status"] != "RUNNING":
+                return execution
+            time.sleep(0.02)
+        raise AssertionError(f"{arn} still running")
+
+
+def _in_process_lambda(
+    calls: list[str], handlers: dict[str, Callable[[Any, Any], Any]]
+) -> Callable[[LambdaBackend, str, str | None, Any, Any, dict[str, str]], bytes]:
+    def invoke(
+        self: LambdaBackend,
+        function_name: str,
+        qualifier: str | None,
+        body: Any,
+        headers: Any,
+        response_headers: dict[str, str],
+    ) -> bytes:
+        name = function_name.rsplit(":", 1)[-1]
+        calls.append(name)
+        context = FakeContext(function_name=name, invoked_function_arn=function_name)
+        try:
+            result = handlers[name](json.loads(body), context)
+        except Exception as exc:  # the Lambda runtime's error payload
+            response_headers["x-amz-function-error"] = "Unhandled"
+            result = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
+        return json.dumps(result).encode()
+
+    return invoke
+
+
+def _conflicting_once(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    attempts: list[int] = []
+
+    def conflicting(event: Any, context: Any) -> Any:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise LakeCommitConflict("silver.violations: Table has been updated by another process")
+        return handler(event, context)
+
+    return conflicting
+
+
+@pytest.fixture
+def handlers(request: pytest.FixtureRequest) -> dict[str, Callable[[Any, Any], Any]]:
+    if getattr(request, "param", None) == "conflict-once":
+        return {"Normalize": normalize.handler, "Merge": _conflicting_once(merge.handler)}
+    return {"Normalize": normalize.handler, "Merge": merge.handler}
+
+
+@pytest.fixture
+def stack(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    handlers: dict[str, Callable[[Any, Any], Any]],
+) -> Iterator[Stack]:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "LAKE_WAREHOUSE": str(tmp_path / "lake"),
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("LAKE_CATALOG_URI", raising=False)
+    seed_violations(catalog_from_env(), 2_000, months=2, files_per_month=2)
+    calls: list[str] = []
+    monkeypatch.setattr(LambdaBackend, "invoke", _in_process_lambda(calls, handlers))
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        arn = sfn.create_state_machine(
+            name="violations-sync", definition=definition(), roleArn=ROLE, type="STANDARD"
+        )["stateMachineArn"]
+        yield Stack(sfn, arn, calls)
+
+
+def test_engine_accepts_the_definition_and_rejects_a_broken_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        sfn = boto3.client(
+            "stepfunctions",
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        created = sfn.create_state_machine(
+            name="violations-sync", definition=definition(), roleArn=ROLE, type="EXPRESS"
+        )
+        assert created["stateMachineArn"].endswith(":stateMachine:violations-sync")
+        broken = json.loads(definition())
+        broken["States"]["Merge"]["Retry"][0]["JitterStrategy"] = "SOMETIMES"
+        with pytest.raises(ClientError, match="ASLParserException"):
+            sfn.create_state_machine(
+                name="broken", definition=json.dumps(broken), roleArn=ROLE, type="EXPRESS"
+            )
+
+
+def test_batch_merges_and_outputs_the_summary(stack: Stack) -> None:
+    records = [
+        content_stream_record(violation_id(1), 10**20 + 1, title="old"),
+        content_stream_record(violation_id(1), 10**20 + 2, "MODIFY", title="new"),
+        content_stream_record(violation_id(2), 10**20 + 3, tags="one"),
+        content_stream_record("NOT-IN-LAKE", 10**20 + 4),
+    ]
+    execution = stack.run(records)
+
+    assert execution["status"] == "SUCCEEDED", execution
+    summary = json.loads(execution["output"])
+    assert summary["records"] == 4
+    assert summary["superseded"] == 1
+    assert summary["updated"] == 2
+    assert summary["quarantined"] == 1
+    assert summary["unmatched_ids"] == ["NOT-IN-LAKE"]
+    assert summary["snapshot_id"] is not None
+    con = duckdb_connection(catalog_from_env())
+    rows = con.sql(
+        "SELECT violation_id, bedrock_title, tags FROM silver.violations "
+        f"WHERE violation_id IN ('{violation_id(1)}', '{violation_id(2)}') ORDER BY 1"
+    ).fetchall()
+    assert rows == [(violation_id(1), "new", ["tag"]), (violation_id(2), "AI title", ["one"])]
+    held = con.sql("SELECT violation_id, reason FROM silver.violations_unmatched").fetchall()
+    assert held == [("NOT-IN-LAKE", "no row in silver.violations")]
+
+
+def test_poison_record_fails_the_execution_without_retry(stack: Stack) -> None:
+    bad = content_stream_record(violation_id(1), 10**20 + 1)
+    bad["dynamodb"]["NewImage"]["generated_at"] = {"S": "yesterday"}
+
+    execution = stack.run([content_stream_record(violation_id(2), 10**20 + 2), bad])
+
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "PoisonRecordError"
+    assert "record 1" in execution["cause"] and "generated_at" in execution["cause"]
+    assert stack.calls == ["Normalize"]
+
+
+@pytest.mark.parametrize("handlers", ["conflict-once"], indirect=True)
+def test_commit_conflict_is_retried_then_succeeds(stack: Stack) -> None:
+    execution = stack.run([content_stream_record(violation_id(5), 10**20 + 5)])
+
+    assert execution["status"] == "SUCCEEDED", execution
+    assert stack.calls == ["Normalize", "Merge", "Merge"]
+    assert json.loads(execution["output"])["updated"] == 1
