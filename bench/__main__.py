@@ -7,10 +7,14 @@ import platform
 import time
 from pathlib import Path
 
-from bench import runtime_bench, transcript_bench
+from bench import lake_bench, runtime_bench, transcript_bench
 
 REPORT = Path(__file__).parent / "report.md"
-SUITES = {"runtime": runtime_bench.run, "transcript_persistence": transcript_bench.run}
+SUITES = {
+    "runtime": runtime_bench.run,
+    "transcript_persistence": transcript_bench.run,
+    "violations_sync": lake_bench.run,
+}
 
 
 def main() -> None:

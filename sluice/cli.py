@@ -219,6 +219,65 @@ def render(
     out.print(f"wrote {output}")
 
 
+DataDirOpt = Annotated[
+    Path, typer.Option(help="The stack's data directory (the lake is its lake/ folder).")
+]
+
+
+def _lake_env(data_dir: Path) -> dict[str, str]:
+    lake = data_dir / "lake"
+    if not (lake / "catalog.db").exists():
+        raise SluiceError(f"no lake at {lake} (start a stack with --data-dir {data_dir} first)")
+    return {"LAKE_WAREHOUSE": str(lake), "LAKE_CATALOG_URI": ""}
+
+
+@app.command()
+def sql(query: str, data_dir: DataDirOpt = Path(".sluice"), limit: int = 50) -> None:
+    """Run DuckDB SQL over the lake's Iceberg tables (e.g. silver.violations)."""
+    import duckdb
+
+    from tasks.common.lake import catalog_from_env, duckdb_connection
+
+    con = duckdb_connection(catalog_from_env(_lake_env(data_dir)))
+    try:
+        result = con.sql(query)
+    except duckdb.Error as exc:
+        raise SluiceError(f"SQL failed: {str(exc).splitlines()[0]}") from None
+    if result is None:
+        out.print("ok")
+        return
+    data = result.to_arrow_table()
+    table = Table(caption=f"{data.num_rows} row(s)")
+    for name in data.column_names:
+        table.add_column(name)
+    for row in data.slice(0, limit).to_pylist():
+        table.add_row(*(str(v) for v in row.values()))
+    out.print(table)
+
+
+@app.command("seed-violations")
+def seed_violations_cmd(
+    rows: int = 100_000, data_dir: DataDirOpt = Path(".sluice"), seed: int = 7
+) -> None:
+    """Load ROWS synthetic violations into silver.violations (replacing its rows)."""
+    import time
+
+    from sluice.lake_seed import seed_violations
+    from tasks.common.lake import catalog_from_env
+
+    lake = data_dir / "lake"
+    lake.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    with out.status(f"writing {rows} violations"):
+        table = seed_violations(
+            catalog_from_env({"LAKE_WAREHOUSE": str(lake), "LAKE_CATALOG_URI": ""}), rows, seed
+        )
+    files = len(list(table.scan().plan_files()))
+    out.print(
+        f"silver.violations: {rows} rows in {files} files ({time.perf_counter() - started:.1f} s)"
+    )
+
+
 @dlq_app.command("list")
 def dlq_list(
     queue: Annotated[str | None, typer.Argument(help="DLQ name; all DLQs when omitted.")] = None,
