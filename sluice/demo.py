@@ -39,7 +39,11 @@ def run_demo(*, port: int, serve: bool, console: Console) -> None:
     )
     g = Gateway(stack.endpoint)
     try:
-        results = [transcript_persistence(g, console), artist_search_sync(g, console)]
+        results = [
+            transcript_persistence(g, console),
+            artist_search_sync(g, console),
+            violations_sync(g, console, stack.gateway.data_dir),
+        ]
         summary(g, results, console)
         if serve:
             console.print(
@@ -99,6 +103,70 @@ def transcript_persistence(g: Gateway, console: Console) -> dict[str, Any]:
         "dead_lettered": 1,
         "api": api,
         "failed_run": failed_run,
+    }
+
+
+def violations_sync(g: Gateway, console: Console, data_dir: Path) -> dict[str, Any]:
+    """Bedrock content lands on violations in DynamoDB; the lake rows follow."""
+    from sluice.lake_seed import seed_violations, violation_id
+    from tasks.common.lake import catalog_from_env, duckdb_connection
+
+    console.rule("violations_sync: DynamoDB stream → Pipe → Express SM → Iceberg MERGE")
+    lake = {"LAKE_WAREHOUSE": str(data_dir / "lake"), "LAKE_CATALOG_URI": ""}
+    with console.status("seeding silver.violations with 20,000 violations"):
+        seed_violations(catalog_from_env(lake), 20_000)
+    console.print("  silver.violations seeded: 20,000 rows, partitioned by month")
+    table = g.stack()["resources"]["ViolationsTable"]["name"]
+    ddb = g.client("dynamodb")
+    ids = [violation_id(n) for n in (42, 4242, 17_001)]
+    for n, vid in enumerate(ids):
+        ddb.put_item(
+            TableName=table,
+            Item={
+                "PK": {"S": f"VIOLATION#{vid}"},
+                "SK": {"S": "BEDROCK_CONTENT"},
+                "title_bedrock": {"S": f"Summary {n + 1}"},
+                "tags": {"S": "safety"} if n == 0 else {"L": [{"S": "fine"}, {"S": "repeat"}]},
+            },
+        )
+    ddb.put_item(
+        TableName=table,
+        Item={
+            "PK": {"S": "VIOLATION#VIO-NOT-IN-LAKE"},
+            "SK": {"S": "BEDROCK_CONTENT"},
+            "title_bedrock": {"S": "content for an unknown violation"},
+        },
+    )
+    console.print("  Bedrock content written for 3 violations and 1 unknown violation id")
+    quoted = ", ".join(f"'{v}'" for v in ids)
+    query = (
+        "SELECT violation_id, agency, bedrock_title, tags FROM silver.violations "
+        f"WHERE violation_id IN ({quoted}) AND bedrock_title IS NOT NULL ORDER BY 1"
+    )
+
+    def merged() -> list[dict[str, Any]] | None:
+        con = duckdb_connection(catalog_from_env(lake))
+        found = con.sql(query).to_arrow_table().to_pylist()
+        quarantined = con.sql("SELECT count(*) AS n FROM silver.violations_unmatched")
+        return found if len(found) == 3 and quarantined.fetchall() == [(1,)] else None
+
+    with console.status("waiting for the MERGE (1 s batching window locally)"):
+        found = wait_for(merged, timeout=60, what="the merged rows")
+    for row in found:
+        console.print(
+            f"  {row['violation_id']} {row['agency']}: {row['bedrock_title']} tags={row['tags']}"
+        )
+    console.print("  VIO-NOT-IN-LAKE kept in silver.violations_unmatched (counted, not lost)")
+    console.print(
+        f'  try: sluice sql --data-dir {DATA_DIR} "SELECT agency, count(*) FROM silver.violations'
+        ' WHERE bedrock_title IS NOT NULL GROUP BY 1"'
+    )
+    return {
+        "flow": "violations_sync",
+        "written": "3 rows merged, 1 quarantined",
+        "dead_lettered": 0,
+        "api": {},
+        "failed_run": None,
     }
 
 
