@@ -94,7 +94,7 @@ class Gateway:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if target == "AWSStepFunctions.StartSyncExecution":
             return self._start_sync(environ, start_response)
-        if not self._signed(environ):
+        if self._for_api_gateway(environ):
             # API Gateway routes and hands over the path still percent-encoded.
             raw_path = environ.get("RAW_URI") or environ.get("REQUEST_URI") or path
             raw_path = raw_path.split("?", 1)[0]
@@ -107,9 +107,17 @@ class Gateway:
         return self.moto_app(environ, start_response)
 
     @staticmethod
-    def _signed(environ: dict[str, Any]) -> bool:
+    def _for_api_gateway(environ: dict[str, Any]) -> bool:
+        """Unsigned requests, and requests signed for execute-api (IAM-authorized routes).
+
+        Other signed requests are AWS API calls (e.g. S3 path-style on a bucket that
+        happens to share a route's first segment) and go to the services.
+        """
         query = environ.get("QUERY_STRING", "")
-        return "HTTP_AUTHORIZATION" in environ or "X-Amz-Signature" in query
+        auth = environ.get("HTTP_AUTHORIZATION", "")
+        if auth:
+            return "/execute-api/aws4_request" in auth
+        return "X-Amz-Signature" not in query
 
     @staticmethod
     def _body(environ: dict[str, Any]) -> bytes:

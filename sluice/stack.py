@@ -10,6 +10,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from cfn_flip import load_yaml
+
 from sluice import deploy as deployer
 from sluice.console import console_app
 from sluice.gateway import Gateway
@@ -56,8 +58,6 @@ class LocalStack:
         self.stack_name, params = samconfig_overrides(self.template, config_env)
         self.overrides = {**params, **(overrides or {})}
         self.gateway = Gateway(host, port, data_dir.resolve())
-        # Embedded stores (search index, lake) live with the stack's other local state.
-        self.overrides.setdefault("LocalDataDir", str(self.gateway.data_dir))
         self.triggers = Triggers(self.gateway.endpoint, data_dir.resolve())
         self.gateway.on_deploy = self.deploy
         self.gateway.on_put_events = self.triggers.put_events
@@ -83,7 +83,7 @@ class LocalStack:
             result = deployer.deploy(
                 self.template,
                 self.endpoint,
-                overrides=self.overrides,
+                overrides=self._overrides(),
                 stack_name=self.stack_name,
             )
             self.gateway.lambdas.deploy(result.functions)
@@ -95,6 +95,17 @@ class LocalStack:
             catalogue["data_dir"] = str(self.gateway.data_dir)
             self.gateway.stack = catalogue
             return catalogue
+
+    def _overrides(self) -> dict[str, str]:
+        """samconfig's values, plus LocalDataDir when the template declares it: embedded
+        stores (search index, lake) then live with the stack's other local state."""
+        try:
+            declared = (load_yaml(self.template.read_text()) or {}).get("Parameters") or {}
+        except Exception:  # unreadable: the deploy reports it with the reason
+            declared = {}
+        if "LocalDataDir" in declared:
+            return {"LocalDataDir": str(self.gateway.data_dir), **self.overrides}
+        return dict(self.overrides)
 
     def stop(self) -> None:
         self.triggers.stop()

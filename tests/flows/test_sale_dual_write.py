@@ -1,0 +1,247 @@
+"""sale_dual_write through its real trigger: EventBridge bus -> rule -> Standard SM -> DynamoDB
++ lake queue -> Pipe -> Express loader -> Iceberg `pricing.sales_history`."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+
+from schemas.sale_dual_write import (
+    EMBEDDING_DIMENSION,
+    LAKE_TABLE,
+    SaleSoldDetail,
+    claim_pk,
+    sale_id,
+    sales_pk,
+    sales_sk,
+)
+from sluice.producers.sales import lake_warehouse, put_sales, sale_envelope, sale_event
+from sluice.testing import Execution, StackProcess, wait_for
+from tasks.common.lake import catalog_from_env, duckdb_connection, key_in
+
+FLOW = "sale_dual_write"
+SEED_ATTRIBUTES = {
+    "PK", "SK", "productId", "tenantId", "saleId", "category", "brand", "condition",
+    "description", "listedPrice", "salePrice", "discountPercent", "saleDate", "season",
+    "daysToSell", "imageS3Key", "embeddingId", "embedding", "embeddingDimension", "vendorId",
+    "source", "GSI2PK", "GSI2SK", "recordCreatedAt", "eventTimestamp", "ttl",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def sales_stack(stack: StackProcess) -> StackProcess:
+    """The project stack (kept as its own name so the tests read as before)."""
+    return stack
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+def new_tenant() -> str:
+    return f"tenant-{uuid.uuid4().hex[:8]}"
+
+
+def bus(stack: StackProcess) -> str:
+    return str(stack.resource("SalesEventBus")["name"])
+
+
+def sales_table(stack: StackProcess) -> str:
+    return str(stack.resource("SalesIntelligenceTable")["name"])
+
+
+def claims_table(stack: StackProcess) -> str:
+    return str(stack.resource("SaleIdempotencyTable")["name"])
+
+
+def sale_of(detail: dict[str, Any]) -> str:
+    return sale_id(SaleSoldDetail.model_validate(detail))
+
+
+def records(stack: StackProcess, tenant: str) -> list[dict[str, Any]]:
+    """Every sales item of TENANT (the test's own tenant, so other tests never interfere)."""
+    ddb = stack.client("dynamodb")
+    items: list[dict[str, Any]] = []
+    for page in ddb.get_paginator("scan").paginate(TableName=sales_table(stack)):
+        items += [i for i in page["Items"] if i["tenantId"]["S"] == tenant]
+    return items
+
+
+def claim(stack: StackProcess, detail: dict[str, Any]) -> dict[str, Any] | None:
+    item: dict[str, Any] | None = (
+        stack.client("dynamodb")
+        .get_item(
+            TableName=claims_table(stack),
+            Key={
+                "pk": {"S": claim_pk(detail["tenantId"], sale_of(detail))},
+                "sk": {"S": "VERSION"},
+            },
+            ConsistentRead=True,
+        )
+        .get("Item")
+    )
+    return item
+
+
+def lake_rows(stack: StackProcess, tenant: str) -> list[dict[str, Any]]:
+    catalog = catalog_from_env({"LAKE_WAREHOUSE": str(lake_warehouse(stack.gateway))})
+    try:
+        con = duckdb_connection(catalog)
+        result = con.sql(
+            # DuckDB needs pytz to hand out timestamptz values; the tests do not read it.
+            f"SELECT * EXCLUDE (ingestion_timestamp) FROM {LAKE_TABLE} WHERE tenant_id = '{tenant}'"
+        )
+    except Exception:  # no batch loaded yet: the loader creates the table
+        return []
+    return [dict(zip(result.columns, row, strict=True)) for row in result.fetchall()]
+
+
+def lake_files(stack: StackProcess, sale: str) -> list[str]:
+    catalog = catalog_from_env({"LAKE_WAREHOUSE": str(lake_warehouse(stack.gateway))})
+    table = catalog.load_table(LAKE_TABLE)
+    return [t.file.file_path for t in table.scan(row_filter=key_in("sale_id", [sale])).plan_files()]
+
+
+def executions_for(stack: StackProcess, tenant: str, count: int) -> list[Execution]:
+    """The finished executions whose event is one of TENANT's sales, oldest first."""
+
+    def mine() -> list[Execution] | None:
+        sfn = stack.client("stepfunctions")
+        found = []
+        for e in stack.executions(FLOW):
+            desc = sfn.describe_execution(executionArn=e["executionArn"])
+            detail = json.loads(desc["input"]).get("detail") or {}
+            if detail.get("tenantId") == tenant and desc["status"] != "RUNNING":
+                found.append(e)
+        return found if len(found) >= count else None
+
+    found = wait_for(mine, timeout=40, what=f"{count} finished executions for {tenant}")
+    found.sort(key=lambda e: e["startDate"])
+    return [stack.execution(e["executionArn"]) for e in found]
+
+
+def one_row(stack: StackProcess, tenant: str) -> list[dict[str, Any]]:
+    return wait_for(lambda: lake_rows(stack, tenant), timeout=30, what=f"the lake row of {tenant}")
+
+
+# -- tests ----------------------------------------------------------------------------------
+
+
+def test_one_event_writes_the_seed_record_and_one_lake_row_in_its_partition(
+    sales_stack: StackProcess,
+) -> None:
+    tenant = new_tenant()
+    detail = sale_event(4, tenant, soldDate="2025-11-30", listedPrice=500.0, salePrice=450.0)
+    put_sales(sales_stack.client("events"), bus(sales_stack), [detail])
+
+    [run] = executions_for(sales_stack, tenant, 1)
+    assert run.status == "SUCCEEDED", (run.error, run.cause)
+    sale = sale_of(detail)
+    assert run.output["result"] == "written" and run.output["saleId"] == sale
+
+    [item] = records(sales_stack, tenant)
+    assert set(item) == SEED_ATTRIBUTES
+    assert item["PK"] == {"S": sales_pk(tenant, detail["productId"])}
+    assert item["SK"] == {"S": f"SALE#2025-11-30#{sale}"}
+    assert item["GSI2PK"]["S"] in {f"TENANT#{tenant}#EMBEDDING#{n}" for n in range(5)}
+    assert item["GSI2SK"] == {"S": "DATE#2025-11-30"}
+    assert item["discountPercent"] == {"N": "10"}
+    assert item["season"] == {"S": "Q4"}
+    assert item["ttl"] == {"N": "1827532800"}  # 2027-11-30T00:00:00Z, two years on
+    assert item["embeddingDimension"] == {"N": str(EMBEDDING_DIMENSION)}
+    assert json.loads(item["embedding"]["S"]) == detail["embedding"]
+    assert claim(sales_stack, detail)["status"] == {"S": "COMPLETED"}  # type: ignore[index]
+
+    [row] = one_row(sales_stack, tenant)
+    assert (row["sale_id"], row["year"], row["month"]) == (sale, 2025, 11)
+    assert row["sold_price"] == 450.0 and row["quarter"] == "Q4"
+    # A 1024-float embedding round-trips exactly through DynamoDB and Parquet.
+    assert list(row["embedding_vector"]) == detail["embedding"]
+    [path] = lake_files(sales_stack, sale)
+    assert f"/tenant_id={tenant}/year=2025/month=11/" in path and path.endswith(".parquet")
+
+
+def test_the_same_event_twice_writes_once(sales_stack: StackProcess) -> None:
+    tenant = new_tenant()
+    detail = sale_event(1, tenant)
+    events = sales_stack.client("events")
+    put_sales(events, bus(sales_stack), [detail])
+    executions_for(sales_stack, tenant, 1)
+    one_row(sales_stack, tenant)
+    # The producer re-publishes: a new EventBridge id, the same sale.
+    put_sales(events, bus(sales_stack), [detail])
+
+    first, second = executions_for(sales_stack, tenant, 2)
+    assert first.output["result"] == "written"
+    assert second.status == "SUCCEEDED"
+    assert second.output == {
+        "result": "duplicate",
+        **{k: first.output[k] for k in ("saleId", "tenantId", "productId")},
+    }
+    assert second.state("PutSaleRecord").status == "not_reached"
+    assert len(records(sales_stack, tenant)) == 1
+    assert len(lake_rows(sales_stack, tenant)) == 1
+
+
+def test_two_executions_at_once_for_one_sale_write_once(sales_stack: StackProcess) -> None:
+    tenant = new_tenant()
+    detail = sale_event(2, tenant)
+    put_sales(sales_stack.client("events"), bus(sales_stack), [detail, detail])
+
+    runs = executions_for(sales_stack, tenant, 2)
+    assert [r.status for r in runs] == ["SUCCEEDED", "SUCCEEDED"]
+    assert sorted(r.output["result"] for r in runs) == ["duplicate", "written"]
+    assert len(records(sales_stack, tenant)) == 1
+    one_row(sales_stack, tenant)
+    assert len(lake_rows(sales_stack, tenant)) == 1
+
+
+@pytest.mark.parametrize(
+    ("test_case", "failed_state", "error"),
+    [
+        ("LakeQueueDown", "QueueLakeRow", "SQS.QueueDoesNotExistException"),
+        ("SalesTableDown", "PutSaleRecord", "DynamoDB.ResourceNotFoundException"),
+    ],
+)
+def test_a_failed_write_releases_the_claim_and_a_retry_writes_both_once(
+    sales_stack: StackProcess, test_case: str, failed_state: str, error: str
+) -> None:
+    tenant = new_tenant()
+    detail = sale_event(3, tenant)
+    failed = sales_stack.run(FLOW, sale_envelope(detail), test_case=test_case)
+
+    assert failed.status == "FAILED"
+    assert failed.error == error  # the write's own error, not a generic one
+    assert failed.state(failed_state).attempts[-1].error == error
+    assert failed.state("ReleaseClaim").status == "succeeded"
+    assert claim(sales_stack, detail) is None  # released: the sale is not a "duplicate"
+
+    put_sales(sales_stack.client("events"), bus(sales_stack), [detail])
+    [retry] = executions_for(sales_stack, tenant, 2)[1:]
+    assert retry.status == "SUCCEEDED" and retry.output["result"] == "written"
+    [item] = records(sales_stack, tenant)
+    assert item["SK"]["S"] == sales_sk(
+        SaleSoldDetail.model_validate(detail).soldDate, sale_of(detail)
+    )
+    [row] = one_row(sales_stack, tenant)
+    assert row["sale_id"] == sale_of(detail)
+
+
+def test_an_invalid_event_fails_at_validation_and_writes_nothing(
+    sales_stack: StackProcess,
+) -> None:
+    tenant = new_tenant()
+    bad = sale_event(0, tenant, listedPrice=-10, soldDate="2025-02-30", embedding=[0.5] * 512)
+    put_sales(sales_stack.client("events"), bus(sales_stack), [bad])
+
+    [run] = executions_for(sales_stack, tenant, 1)
+    assert run.status == "FAILED" and run.error == "InvalidSaleEventError"
+    assert run.failed_state is not None and run.failed_state.name == "ValidateSale"
+    for field in ("detail.listedPrice", "detail.soldDate", "detail.embedding"):
+        assert field in (run.cause or ""), field
+    assert records(sales_stack, tenant) == []
+    claims = sales_stack.client("dynamodb").scan(TableName=claims_table(sales_stack))["Items"]
+    assert not [c for c in claims if c["tenantId"]["S"] == tenant]
+    assert lake_rows(sales_stack, tenant) == []

@@ -1,0 +1,144 @@
+"""The sale_dual_write ASLs: JSONPath, accepted by moto's engine, wired as the snippet says."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from cfn_flip import load_yaml
+from moto import mock_aws
+
+from schemas.sale_dual_write import CLAIM_LOCK_SECONDS
+
+ROOT = Path(__file__).resolve().parents[2]
+MACHINES = {
+    "SaleDualWriteStateMachine": ROOT / "statemachines" / "sale_dual_write.asl.json",
+    "SaleLakeLoaderStateMachine": ROOT / "statemachines" / "sale_dual_write_lake_loader.asl.json",
+}
+SNIPPET = ROOT / "infra" / "snippets" / "sale_dual_write.yaml"
+ROLE = "arn:aws:iam::123456789012:role/sluice-sale-dual-write"
+
+
+def substitutions(logical_id: str) -> dict[str, Any]:
+    resource = load_yaml(SNIPPET.read_text())["Resources"][logical_id]
+    subs: dict[str, Any] = resource["Properties"]["DefinitionSubstitutions"]
+    return subs
+
+
+def definition(logical_id: str) -> str:
+    text = MACHINES[logical_id].read_text()
+    for name in substitutions(logical_id):
+        value = (
+            "https://sqs.us-east-1.amazonaws.com/123456789012/sluice-sale-lake"
+            if name.endswith("Url")
+            else f"arn:aws:lambda:us-east-1:123456789012:function:{name}"
+            if name.endswith("Arn")
+            else f"sluice-{name}"
+        )
+        text = text.replace("${" + name + "}", value)
+    return text
+
+
+def walk(states: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for name, state in states.items():
+        yield name, state
+        for branch in state.get("Branches", []):
+            yield from walk(branch["States"])
+
+
+def targets(state: dict[str, Any]) -> list[str]:
+    out = [state[k] for k in ("Next", "Default") if k in state]
+    out += [c["Next"] for c in state.get("Choices", [])]
+    out += [c["Next"] for c in state.get("Catch", [])]
+    return out
+
+
+def scopes(document: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield document
+    for _, state in walk(document["States"]):
+        yield from state.get("Branches", [])
+
+
+@pytest.mark.parametrize("logical_id", sorted(MACHINES))
+def test_placeholders_are_exactly_the_snippets_substitutions(logical_id: str) -> None:
+    found = set(re.findall(r"\$\{(\w+)\}", MACHINES[logical_id].read_text()))
+    assert found == set(substitutions(logical_id))
+    assert "${" not in definition(logical_id)
+
+
+@pytest.mark.parametrize("logical_id", sorted(MACHINES))
+def test_every_transition_lands_and_every_state_is_reachable(logical_id: str) -> None:
+    for scope in scopes(json.loads(definition(logical_id))):
+        states = scope["States"]
+        reachable, frontier = set(), [scope["StartAt"]]
+        while frontier:
+            name = frontier.pop()
+            assert name in states, f"transition to unknown state {name!r}"
+            if name not in reachable:
+                reachable.add(name)
+                frontier.extend(targets(states[name]))
+        assert reachable == set(states)
+
+
+@pytest.mark.parametrize("logical_id", sorted(MACHINES))
+def test_jsonpath_and_retries_aws_accepts(logical_id: str) -> None:
+    document = json.loads(definition(logical_id))
+    assert "QueryLanguage" not in document
+    for name, state in walk(document["States"]):
+        for retrier in state.get("Retry", []):
+            assert retrier["IntervalSeconds"] >= 1, name
+            assert retrier.get("JitterStrategy", "NONE") in ("FULL", "NONE"), name
+        for catcher in state.get("Catch", []):
+            if "States.ALL" in catcher["ErrorEquals"]:
+                assert catcher["ErrorEquals"] == ["States.ALL"], name
+
+
+def test_the_claim_follows_powertools_and_outlives_any_execution() -> None:
+    document = json.loads(definition("SaleDualWriteStateMachine"))
+    states = dict(walk(document["States"]))
+    put = states["PutClaim"]["Parameters"]
+    assert put["ConditionExpression"] == (
+        "attribute_not_exists(pk) OR expiresAt < :now OR "
+        "(#status = :inProgress AND inProgressUntil < :now)"
+    )
+    assert put["Item"]["status"] == {"S": "IN_PROGRESS"}
+    # A claim is only taken over from an execution that can no longer be running.
+    assert document["TimeoutSeconds"] < CLAIM_LOCK_SECONDS
+    release = states["ReleaseClaim"]["Parameters"]
+    assert release["ConditionExpression"] == "#status = :inProgress AND executionId = :me"
+    # Any write failure after retries releases the claim, then fails the execution.
+    assert states["WriteBoth"]["Catch"][0]["Next"] == "ReleaseClaim"
+    assert states["MarkCompleted"]["Catch"][0]["Next"] == "ReleaseClaim"
+    assert states["SaleNotWritten"]["Type"] == "Fail"
+    branches = [b["StartAt"] for b in states["WriteBoth"]["Branches"]]
+    assert branches == ["PutSaleRecord", "QueueLakeRow"]
+    assert states["QueueLakeRow"]["Resource"] == "arn:aws:states:::sqs:sendMessage"
+
+
+def test_moto_accepts_both_and_rejects_a_broken_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        sfn = boto3.client(
+            "stepfunctions",
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        for logical_id, kind in (
+            ("SaleDualWriteStateMachine", "STANDARD"),
+            ("SaleLakeLoaderStateMachine", "EXPRESS"),
+        ):
+            created = sfn.create_state_machine(
+                name=logical_id, definition=definition(logical_id), roleArn=ROLE, type=kind
+            )
+            assert created["stateMachineArn"].endswith(f":stateMachine:{logical_id}")
+        broken = json.loads(definition("SaleDualWriteStateMachine"))
+        broken["States"]["MarkCompleted"]["Retry"][0]["JitterStrategy"] = "SOMETIMES"
+        with pytest.raises(ClientError, match="ASLParserException"):
+            sfn.create_state_machine(name="broken", definition=json.dumps(broken), roleArn=ROLE)

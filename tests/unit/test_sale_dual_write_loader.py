@@ -1,0 +1,173 @@
+"""The lake loader: one commit per batch, exactly one row per sale, only stored sales."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from pyiceberg.catalog import Catalog
+
+from schemas.sale_dual_write import LAKE_TABLE, LakeMessage, SaleRecord, SaleSoldEvent
+from sluice.producers.sales import sale_envelope, sale_event
+from tasks.common.lake import LakeCommitConflict, catalog_from_env
+from tasks.sale_dual_write import load_lake_batch
+from tasks.sale_dual_write.errors import InvalidLakeBatchError
+
+TABLE = "sluice-SalesIntelligence"
+NOW = datetime(2025, 12, 30, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def ddb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        load_lake_batch.TABLE_ENV: TABLE,
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(
+            TableName=TABLE,
+            KeySchema=[
+                {"AttributeName": "PK", "KeyType": "HASH"},
+                {"AttributeName": "SK", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "PK", "AttributeType": "S"},
+                {"AttributeName": "SK", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield client
+
+
+@pytest.fixture
+def catalog(tmp_path: Path) -> Catalog:
+    return catalog_from_env({"LAKE_WAREHOUSE": str(tmp_path / "lake")})
+
+
+def record(i: int, tenant: str = "tenant-a", **overrides: Any) -> SaleRecord:
+    event = SaleSoldEvent.model_validate(sale_envelope(sale_event(i, tenant, **overrides)))
+    return SaleRecord.from_event(event, NOW)
+
+
+def store(ddb: Any, *records: SaleRecord) -> None:
+    for r in records:
+        ddb.put_item(TableName=TABLE, Item=r.to_dynamodb_item())
+
+
+def sqs_record(r: SaleRecord, message_id: str | None = None) -> dict[str, Any]:
+    body = LakeMessage(
+        saleId=r.saleId, tenantId=r.tenantId, productId=r.productId, PK=r.PK, SK=r.SK
+    ).model_dump_json()
+    return {
+        "messageId": message_id or str(uuid.uuid4()),
+        "receiptHandle": "rh",
+        "body": body,
+        "attributes": {
+            "ApproximateReceiveCount": "1",
+            "SentTimestamp": "1767096000000",
+            "SenderId": "AIDA",
+            "ApproximateFirstReceiveTimestamp": "1767096000000",
+        },
+        "messageAttributes": {},
+        "md5OfBody": "0" * 32,
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:sluice-sale-lake",
+        "awsRegion": "us-east-1",
+    }
+
+
+def snapshots(catalog: Catalog) -> int:
+    return len(catalog.load_table(LAKE_TABLE).metadata.snapshots)
+
+
+def sale_ids(catalog: Catalog) -> list[str]:
+    rows = catalog.load_table(LAKE_TABLE).scan(selected_fields=("sale_id",)).to_arrow()
+    return sorted(rows.column("sale_id").to_pylist())
+
+
+def test_a_batch_is_one_commit_partitioned_and_redelivery_adds_nothing(
+    ddb: Any, catalog: Catalog
+) -> None:
+    records = [record(i) for i in range(6)] + [record(0, "tenant-b")]
+    store(ddb, *records)
+    batch = [sqs_record(r) for r in records]
+
+    summary = load_lake_batch.load_batch(batch, catalog, ddb)
+
+    assert summary.batchItemFailures == []
+    assert (summary.appended, summary.alreadyInLake) == (7, 0)
+    assert snapshots(catalog) == 1
+    assert sale_ids(catalog) == sorted(r.saleId for r in records)
+    table = catalog.load_table(LAKE_TABLE)
+    paths = [t.file.file_path for t in table.scan().plan_files()]
+    assert all("/tenant_id=" in p and "/year=2025/month=" in p for p in paths)
+    assert any("/tenant_id=tenant-b/" in p for p in paths)
+    [row] = table.scan(row_filter=f"sale_id == '{records[0].saleId}'").to_arrow().to_pylist()
+    assert row["embedding_vector"] == json.loads(records[0].embedding)
+
+    again = load_lake_batch.load_batch(batch, catalog, ddb)
+    assert (again.appended, again.alreadyInLake, again.snapshotId) == (0, 7, None)
+    assert snapshots(catalog) == 1
+
+
+def test_only_new_sales_are_appended_and_duplicates_in_a_batch_collapse(
+    ddb: Any, catalog: Catalog
+) -> None:
+    old, new = record(1), record(2)
+    store(ddb, old, new)
+    load_lake_batch.load_batch([sqs_record(old)], catalog, ddb)
+
+    summary = load_lake_batch.load_batch(
+        [sqs_record(old), sqs_record(new), sqs_record(new)], catalog, ddb
+    )
+
+    assert (summary.messages, summary.sales) == (3, 2)
+    assert (summary.appended, summary.alreadyInLake) == (1, 1)
+    assert snapshots(catalog) == 2
+    assert sale_ids(catalog) == sorted([old.saleId, new.saleId])
+
+
+def test_unstored_sales_and_malformed_messages_fail_alone(ddb: Any, catalog: Catalog) -> None:
+    stored, unstored = record(1), record(2)
+    store(ddb, stored)
+    bad = {**sqs_record(stored, "m-bad"), "body": json.dumps({"saleId": "x"})}
+    batch = [sqs_record(stored, "m-ok"), sqs_record(unstored, "m-later"), bad]
+
+    summary = load_lake_batch.load_batch(batch, catalog, ddb)
+
+    failed = sorted(f["itemIdentifier"] for f in summary.batchItemFailures)
+    assert failed == ["m-bad", "m-later"]
+    assert summary.notYetStored == [unstored.saleId]
+    assert sale_ids(catalog) == [stored.saleId]
+
+
+def test_a_concurrent_commit_is_a_conflict_not_a_duplicate(ddb: Any, catalog: Catalog) -> None:
+    first, second = record(1), record(2)
+    stale = load_lake_batch.lake_table(catalog)
+    load_lake_batch.append_new(load_lake_batch.lake_table(catalog), [first])
+
+    with pytest.raises(LakeCommitConflict):
+        load_lake_batch.append_new(stale, [first, second])
+    # The retry (ASL Retry on LakeCommitConflict) re-reads and appends only what is new.
+    appended, present, _ = load_lake_batch.append_new(
+        load_lake_batch.lake_table(catalog), [first, second]
+    )
+    assert (appended, present) == (1, 1)
+    assert sale_ids(catalog) == sorted([first.saleId, second.saleId])
+
+
+def test_an_input_that_is_not_a_batch_is_rejected(catalog: Catalog) -> None:
+    with pytest.raises(InvalidLakeBatchError, match=r"0\.messageId"):
+        load_lake_batch.load_batch([{"body": "{}"}], catalog)
