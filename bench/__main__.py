@@ -1,19 +1,26 @@
-"""`make bench`: run the benchmarks and write bench/report.md."""
+"""`make bench`: run the benchmarks and write bench/report.md.
+
+`python -m bench SUITE …` reruns some suites; each suite's section is kept in
+bench/results/<suite>.md, so the report always holds the latest run of every suite.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import time
 from pathlib import Path
 
-from bench import lake_bench, runtime_bench, transcript_bench
+from bench import lake_bench, runtime_bench, sales_bench, transcript_bench
 
 REPORT = Path(__file__).parent / "report.md"
+RESULTS = Path(__file__).parent / "results"
 SUITES = {
     "runtime": runtime_bench.run,
     "transcript_persistence": transcript_bench.run,
     "violations_sync": lake_bench.run,
+    "sale_dual_write": sales_bench.run,
 }
 
 
@@ -21,16 +28,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("suites", nargs="*", default=list(SUITES), help=", ".join(SUITES))
     args = parser.parse_args()
-    sections = []
+    unknown = set(args.suites) - set(SUITES)
+    if unknown:
+        parser.error(f"unknown suite(s): {', '.join(sorted(unknown))}")
+    RESULTS.mkdir(exist_ok=True)
     for name in args.suites:
         print(f"== {name}", flush=True)
-        sections.append(SUITES[name]())
+        stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        (RESULTS / f"{name}.md").write_text(SUITES[name]() + f"\n_Measured {stamp}._\n")
     header = (
         "# Sluice benchmark report\n\n"
-        f"Generated {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())} by `make bench` on "
-        f"{platform.machine()} with {len(__import__('os').sched_getaffinity(0))} CPU(s), "
-        f"Python {platform.python_version()}.\n"
+        f"Written by `make bench` on {platform.machine()} with "
+        f"{len(os.sched_getaffinity(0))} CPU(s), Python {platform.python_version()}.\n"
     )
+    sections = [(RESULTS / f"{n}.md").read_text() for n in SUITES if (RESULTS / f"{n}.md").exists()]
     REPORT.write_text(header + "\n".join(sections))
     print(f"wrote {REPORT}")
 

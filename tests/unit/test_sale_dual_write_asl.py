@@ -1,4 +1,4 @@
-"""The sale_dual_write ASLs: JSONPath, accepted by moto's engine, wired as the snippet says."""
+"""The sale_dual_write ASLs: JSONPath, accepted by moto's engine, wired as the template says."""
 
 from __future__ import annotations
 
@@ -21,12 +21,12 @@ MACHINES = {
     "SaleDualWriteStateMachine": ROOT / "statemachines" / "sale_dual_write.asl.json",
     "SaleLakeLoaderStateMachine": ROOT / "statemachines" / "sale_dual_write_lake_loader.asl.json",
 }
-SNIPPET = ROOT / "infra" / "snippets" / "sale_dual_write.yaml"
+TEMPLATE = ROOT / "infra" / "template.yaml"
 ROLE = "arn:aws:iam::123456789012:role/sluice-sale-dual-write"
 
 
 def substitutions(logical_id: str) -> dict[str, Any]:
-    resource = load_yaml(SNIPPET.read_text())["Resources"][logical_id]
+    resource = load_yaml(TEMPLATE.read_text())["Resources"][logical_id]
     subs: dict[str, Any] = resource["Properties"]["DefinitionSubstitutions"]
     return subs
 
@@ -66,7 +66,7 @@ def scopes(document: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("logical_id", sorted(MACHINES))
-def test_placeholders_are_exactly_the_snippets_substitutions(logical_id: str) -> None:
+def test_placeholders_are_exactly_the_templates_substitutions(logical_id: str) -> None:
     found = set(re.findall(r"\$\{(\w+)\}", MACHINES[logical_id].read_text()))
     assert found == set(substitutions(logical_id))
     assert "${" not in definition(logical_id)

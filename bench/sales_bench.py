@@ -1,0 +1,129 @@
+"""sale_dual_write: event published → DynamoDB record visible → lake row visible."""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from schemas.sale_dual_write import SaleSoldDetail, sale_id, sales_pk, sales_sk
+from sluice.producers.sales import lake_warehouse, put_sales, sale_event
+from sluice.testing import StackProcess
+from tasks.common.lake import catalog_from_env
+
+TEMPLATE = Path(__file__).resolve().parent.parent / "infra" / "template.yaml"
+SALES = 1000
+PUBLISHERS = 4
+LAKE_TABLE = "pricing.sales_history"
+
+
+def run() -> str:
+    with tempfile.TemporaryDirectory() as tmp:
+        stack = StackProcess(TEMPLATE, Path(tmp))
+        try:
+            return _measure(stack)
+        finally:
+            stack.stop()
+
+
+def _measure(stack: StackProcess) -> str:
+    events = stack.client("events", max_pool_connections=PUBLISHERS * 2)
+    ddb = stack.client("dynamodb")
+    bus = stack.resource("SalesEventBus")["name"]
+    table = stack.resource("SalesIntelligenceTable")["name"]
+    details = [sale_event(i, "bench-tenant") for i in range(SALES)]
+    keys = {}
+    for d in details:
+        parsed = SaleSoldDetail.model_validate(d)
+        sale = sale_id(parsed)
+        keys[sale] = {
+            "PK": {"S": sales_pk(parsed.tenantId, parsed.productId)},
+            "SK": {"S": sales_sk(parsed.soldDate, sale)},
+        }
+    published: dict[str, float] = {}
+    in_ddb: dict[str, float] = {}
+    in_lake: dict[str, float] = {}
+    done = threading.Event()
+    catalog = catalog_from_env({"LAKE_WAREHOUSE": str(lake_warehouse(stack.gateway))})
+
+    def watch_ddb() -> None:
+        while not done.is_set():
+            pending = [s for s in list(published) if s not in in_ddb]
+            for i in range(0, len(pending), 100):
+                got = ddb.batch_get_item(
+                    RequestItems={
+                        table: {
+                            "Keys": [keys[s] for s in pending[i : i + 100]],
+                            "ProjectionExpression": "saleId",
+                        }
+                    }
+                )["Responses"][table]
+                now = time.perf_counter()
+                for item in got:
+                    in_ddb.setdefault(item["saleId"]["S"], now)
+            time.sleep(0.05)
+
+    def watch_lake() -> None:
+        while not done.is_set():
+            try:
+                ids = (
+                    catalog.load_table(LAKE_TABLE)
+                    .scan(selected_fields=("sale_id",))
+                    .to_arrow()["sale_id"]
+                    .to_pylist()
+                )
+            except Exception:
+                ids = []  # created by the first batch
+            now = time.perf_counter()
+            for s in ids:
+                in_lake.setdefault(s, now)
+            if len(in_lake) >= SALES:
+                done.set()
+            time.sleep(0.2)
+
+    for fn in (watch_ddb, watch_lake):
+        threading.Thread(target=fn, daemon=True).start()
+
+    def publish(chunk: list[dict[str, object]]) -> None:
+        put_sales(events, bus, chunk)
+        now = time.perf_counter()
+        for d in chunk:
+            published[sale_id(SaleSoldDetail.model_validate(d))] = now
+
+    started = time.perf_counter()
+    chunks = [details[i : i + 10] for i in range(0, SALES, 10)]
+    with ThreadPoolExecutor(PUBLISHERS) as pool:
+        list(pool.map(publish, chunks))
+    done.wait(timeout=900)
+    elapsed = time.perf_counter() - started
+    done.set()
+
+    def pct(values: list[float], q: float) -> float:
+        return sorted(values)[int(len(values) * q)] * 1000 if values else float("nan")
+
+    ddb_lat = [in_ddb[s] - published[s] for s in in_ddb if s in published]
+    lake_lat = [in_lake[s] - published[s] for s in in_lake if s in published]
+    files = len(list(catalog.load_table(LAKE_TABLE).scan().plan_files()))
+    rate = len(in_lake) / elapsed
+    print(f"{len(in_ddb)} records, {len(in_lake)} lake rows, {rate:.1f} sales/s, {files} files")
+    return (
+        "\n## sale_dual_write: event → DynamoDB record → lake row\n\n"
+        f"{SALES} `carousel.product.sold` events (1024-float embeddings) published by "
+        f"{PUBLISHERS} threads in PutEvents batches of 10; one tenant, sale dates over two "
+        "years. Local loader window 1 s, batch 100.\n\n"
+        "| figure | value |\n|---|---|\n"
+        f"| DynamoDB record visible, p50 / p95 | {pct(ddb_lat, 0.5):.0f} / "
+        f"{pct(ddb_lat, 0.95):.0f} ms |\n"
+        f"| lake row visible (after the loader's flush), p50 / p95 | {pct(lake_lat, 0.5):.0f} / "
+        f"{pct(lake_lat, 0.95):.0f} ms |\n"
+        f"| sustained sales/s (both sides written) | {rate:.1f} |\n"
+        f"| sales written | {len(in_ddb)} DynamoDB, {len(in_lake)} lake of {SALES} |\n"
+        f"| lake data files for {SALES} sales | {files} (≈ {files * 10_000 // SALES} per "
+        "10,000 at this rate and spread of dates) |\n\n"
+        "The seed reports 150-250 ms p95 for the DynamoDB write on AWS. Here the latency "
+        "includes EventBridge delivery and a 6-state Standard execution on a 2-core laptop; "
+        "most files per batch come from the partitioning (one file per tenant/year/month "
+        "touched by a batch).\n"
+    )
