@@ -13,10 +13,13 @@ from sluice.triggers.build import build_poller
 from sluice.triggers.clients import boto3_client_factory
 from sluice.triggers.failure_log import FailureLog
 from sluice.triggers.poller_group import PollerGroup
+from sluice.triggers.queue_poller import QueuePoller
 from sluice.triggers.rule_delivery import RuleDelivery
 from sluice.triggers.specs import PipeSpec, RuleSpec
+from sluice.triggers.stream_poller import StreamPoller
 
 StartResponse = Any
+Poller = (StreamPoller, QueuePoller)
 
 
 class Triggers:
@@ -38,18 +41,30 @@ class Triggers:
     def apply(
         self, pipes: list[PipeSpec], rules: list[RuleSpec], resources: dict[str, dict[str, Any]]
     ) -> None:
-        """Replace the running pollers and the rule set with the deployed ones."""
+        """Replace the running pollers and the rule set with the deployed ones.
+
+        A pipe whose definition did not change keeps its poller, and with it its stream
+        position, as an updated stack keeps its pipes on AWS. New stream pollers take their
+        starting position now, so a LATEST pipe sees every change made after the deploy.
+        """
         with self._lock:
             self.group.stop()
-            self.group = PollerGroup(
-                build_poller(
+            running = {p.spec.name: p for p in self.group.pollers if isinstance(p, Poller)}
+            kept = {name: p for name, p in running.items() if p.spec in pipes}
+            pollers = [
+                kept.get(spec.name)
+                or build_poller(
                     spec,
                     self.clients,
                     failure_log=self.failure_log,
                     retry_delay_s=self.retry_delay_s,
                 )
                 for spec in pipes
-            )
+            ]
+            for poller in pollers:
+                if isinstance(poller, StreamPoller) and poller.spec.name not in kept:
+                    poller.poll_once()
+            self.group = PollerGroup(pollers)
             self.group.start()
             self.pipes = pipes
             self.rules.set_rules(rules)
