@@ -14,7 +14,7 @@ from sluice.testing import StackProcess
 from tasks.common.lake import catalog_from_env
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "infra" / "template.yaml"
-SALES = 1000
+SALES = 500
 PUBLISHERS = 4
 LAKE_TABLE = "pricing.sales_history"
 
