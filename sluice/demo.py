@@ -19,6 +19,7 @@ from rich.table import Table
 from sluice.cli_format import cause_message as _message
 from sluice.client import Gateway
 from sluice.history import summarize
+from sluice.producers.bedrock import demo_bedrock_batch
 from sluice.producers.sales import demo_sale_dual_write
 from sluice.producers.transcripts import write_job_output
 from sluice.render_history import render
@@ -44,6 +45,7 @@ def run_demo(*, port: int, serve: bool, console: Console) -> None:
             transcript_persistence(g, console),
             artist_search_sync(g, console),
             violations_sync(g, console, stack.gateway.data_dir),
+            demo_bedrock_batch(g, console, stack.gateway.data_dir),
             demo_sale_dual_write(g, console),
         ]
         summary(g, results, console)

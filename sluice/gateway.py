@@ -22,6 +22,7 @@ from urllib.parse import unquote
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from sluice import engine
+from sluice.bedrock_emulator import BedrockEmulator
 from sluice.httpapi import Route, build_event, find_route, to_http_response
 from sluice.lambda_runtime import LambdaRuntime, default_base_env
 
@@ -65,6 +66,8 @@ class Gateway:
         self.on_put_events: Callable[[list[dict[str, Any]]], None] | None = None
         self.on_deploy: Callable[[], dict[str, Any]] | None = None
         self.extra: dict[str, Callable[[dict[str, Any], StartResponse], Iterable[bytes]]] = {}
+        # moto has no Bedrock batch inference: its control plane is emulated.
+        self.bedrock = BedrockEmulator(self.endpoint)
         self._server: BaseWSGIServer | None = None
         self.started = time.time()
 
@@ -85,6 +88,8 @@ class Gateway:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path: str = environ.get("PATH_INFO", "/")
         method: str = environ["REQUEST_METHOD"]
+        if self.bedrock.handles(environ):
+            return self.bedrock(environ, start_response)
         if path.startswith("/_sluice/") or path == "/console" or path.startswith("/console/"):
             return self._own(path, method, environ, start_response)
         if path.startswith(INVOKE_PREFIX) and path.endswith("/invocations"):

@@ -1,0 +1,156 @@
+"""The admin API of bedrock_batch (API Gateway HTTP API, payload v2, IAM-authorized).
+
+- ``POST /admin/bedrock/batch`` ``{"config": {...}}``: starts a job's execution; answers
+  ``{"jobId", "executionArn", "estimate", "violationCount", "status": "Starting"}``.
+- ``POST /admin/bedrock/batch/estimate``: the same selection as a dry run; writes nothing.
+- ``GET /admin/bedrock/batch/jobs``: the job records, newest first.
+- ``GET /admin/bedrock/batch/{jobId}``: one job's record (or, before the state machine has
+  recorded it, its execution's status); 404 for an unknown job.
+
+A bad body is a 400 naming every bad field.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import secrets
+from http import HTTPStatus
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import TypeAdapter, ValidationError
+
+from schemas.bedrock_batch import (
+    FLOW,
+    ExecutionInput,
+    JobId,
+    field_errors,
+    new_job_id,
+)
+from tasks.bedrock_batch import jobs
+from tasks.bedrock_batch.select_violations import describe, select
+
+logger = Logger(service=FLOW)
+app = APIGatewayHttpResolver()
+STATE_MACHINE_ENV = "STATE_MACHINE_ARN"
+_JOB_ID = TypeAdapter(JobId)
+
+
+@functools.cache
+def sfn() -> Any:
+    return boto3.client("stepfunctions")
+
+
+def _json(status: HTTPStatus, body: Any) -> Response[Any]:
+    return Response(
+        status_code=status.value,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps(body, default=str),
+    )
+
+
+def _bad_request(errors: list[dict[str, str]]) -> Response[Any]:
+    message = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    return _json(HTTPStatus.BAD_REQUEST, {"message": message, "errors": errors})
+
+
+def _body() -> tuple[ExecutionInput | None, Response[Any] | None]:
+    raw = app.current_event.decoded_body or "{}"
+    try:
+        payload = json.loads(raw)
+    except json.JSONDecodeError:
+        return None, _bad_request([{"field": "<body>", "message": "not JSON"}])
+    try:
+        return ExecutionInput.model_validate(payload), None
+    except ValidationError as exc:
+        return None, _bad_request(field_errors(exc))
+
+
+@app.post("/admin/bedrock/batch/estimate")
+def estimate_job() -> Response[Any]:
+    parsed, error = _body()
+    if parsed is None:
+        return error  # type: ignore[return-value]
+    selection = describe(select(parsed.config), parsed.config)
+    return _json(
+        HTTPStatus.OK,
+        {
+            "message": selection.message,
+            "violationCount": selection.violationCount,
+            "estimate": selection.estimate.model_dump(),
+            "dryRun": True,
+        },
+    )
+
+
+@app.post("/admin/bedrock/batch")
+def create_job() -> Response[Any]:
+    parsed, error = _body()
+    if parsed is None:
+        return error  # type: ignore[return-value]
+    selection = describe(select(parsed.config), parsed.config)
+    job_id = parsed.jobId or new_job_id(jobs.now(), secrets.token_hex(6))
+    started = sfn().start_execution(
+        stateMachineArn=os.environ[STATE_MACHINE_ENV],
+        name=job_id,  # one execution per job: a retried POST with the same jobId is refused
+        input=json.dumps({"config": parsed.config.model_dump(mode="json"), "jobId": job_id}),
+    )
+    logger.info("batch execution started", extra={"jobId": job_id})
+    return _json(
+        HTTPStatus.OK,
+        {
+            "message": "batch job started" if selection.violationCount else selection.message,
+            "jobId": job_id,
+            "executionArn": started["executionArn"],
+            "violationCount": selection.violationCount,
+            "estimate": selection.estimate.model_dump(),
+            "dryRun": parsed.config.dryRun,
+            "status": "Starting",
+        },
+    )
+
+
+@app.get("/admin/bedrock/batch/jobs")
+def list_jobs() -> Response[Any]:
+    found: list[dict[str, Any]] = []
+    for page in jobs.dynamodb().get_paginator("scan").paginate(TableName=jobs.jobs_table()):
+        found += [jobs.plain(item) for item in page.get("Items", [])]
+    found.sort(key=lambda j: str(j.get("createdAt", "")), reverse=True)
+    return _json(HTTPStatus.OK, {"jobs": found, "count": len(found)})
+
+
+@app.get("/admin/bedrock/batch/<job_id>")
+def get_job(job_id: str) -> Response[Any]:
+    try:
+        job_id = _JOB_ID.validate_python(job_id)
+    except ValidationError as exc:
+        return _bad_request([{"field": "jobId", "message": e["msg"]} for e in exc.errors()])
+    record = jobs.get_job(job_id)
+    if record is not None:
+        return _json(HTTPStatus.OK, record)
+    # Not recorded yet: the execution may still be selecting violations.
+    arn = os.environ[STATE_MACHINE_ENV].replace(":stateMachine:", ":execution:") + f":{job_id}"
+    try:
+        execution = sfn().describe_execution(executionArn=arn)
+    except sfn().exceptions.ExecutionDoesNotExist:
+        return _json(HTTPStatus.NOT_FOUND, {"message": f"no batch job {job_id}"})
+    return _json(
+        HTTPStatus.OK,
+        {
+            "jobId": job_id,
+            "status": "Preparing" if execution["status"] == "RUNNING" else execution["status"],
+            "executionArn": arn,
+            "output": json.loads(execution.get("output") or "null"),
+        },
+    )
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,137 @@
+"""ProcessChunk: one byte range of the output JSONL -> BEDROCK_CONTENT items in `Violations`.
+
+Input: a `ChunkDescriptor`. Output (`ChunkResult`)::
+
+    {"index": 0, "processed": 998, "errors": 2, "total": 1000,
+     "errorRecordIds": ["VIO-00000042", ...], "errorsKey": "bedrock-batches/output/.../errors/..."}
+
+A chunk owns the lines that *start* inside its range (it reads on past `end` to finish the
+last one), so every line is processed by exactly one chunk. Each line's model output is
+validated (title, description, tags); a record error or a malformed output is counted with
+its recordId (all of them in the chunk's errors object, the first 50 in state) and never
+written. Good items are written 25 per BatchWriteItem; unprocessed items are retried with
+backoff, then `ViolationsTableUnavailableError` lets the state machine retry the chunk
+(puts of the same content are idempotent).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from schemas.bedrock_batch import (
+    ERROR_IDS_IN_STATE,
+    FLOW,
+    OUTPUT_PREFIX,
+    ChunkDescriptor,
+    ChunkResult,
+    content_item,
+    parse_generated,
+)
+from tasks.bedrock_batch import jobs
+from tasks.bedrock_batch.errors import ViolationsTableUnavailableError
+
+logger = Logger(service=FLOW)
+metrics = Metrics(namespace=f"Sluice/{FLOW}", service=FLOW)
+BATCH_WRITE_LIMIT = 25
+UNPROCESSED_ATTEMPTS = 6
+READ_AHEAD = 256 * 1024
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    chunk = ChunkDescriptor.model_validate(event)
+    logger.append_keys(jobId=chunk.jobId, chunk=chunk.index)
+    result = process(chunk, read_lines(chunk))
+    metrics.add_metric(name="ContentWritten", unit=MetricUnit.Count, value=result.processed)
+    metrics.add_metric(name="OutputErrors", unit=MetricUnit.Count, value=result.errors)
+    return result.model_dump()
+
+
+def read_lines(chunk: ChunkDescriptor) -> list[str]:
+    """The lines that start in [start, end): read from start-1 to tell if start begins one."""
+    s3 = jobs.s3()
+    first = max(0, chunk.start - 1)
+    data = s3.get_object(
+        Bucket=chunk.bucket, Key=chunk.key, Range=f"bytes={first}-{chunk.end - 1}"
+    )["Body"].read()
+    position = chunk.end
+    while not data.endswith(b"\n"):  # finish the last line, which may run past `end`
+        more = s3.get_object(
+            Bucket=chunk.bucket,
+            Key=chunk.key,
+            Range=f"bytes={position}-{position + READ_AHEAD - 1}",
+        )["Body"].read()
+        if not more:
+            break
+        cut = more.find(b"\n")
+        data += more if cut < 0 else more[: cut + 1]
+        position += len(more)
+        if cut >= 0 or len(more) < READ_AHEAD:
+            break
+    if chunk.start > 0:
+        # Drop the tail of a line that began before our range (or the newline ending one).
+        data = data[data.find(b"\n") + 1 :] if b"\n" in data else b""
+    return [line for line in data.decode().splitlines() if line.strip()]
+
+
+def process(chunk: ChunkDescriptor, lines: list[str]) -> ChunkResult:
+    now = jobs.now()
+    items: list[dict[str, Any]] = []
+    errors: list[dict[str, str]] = []
+    for n, line in enumerate(lines):
+        record_id = f"{chunk.key}#chunk{chunk.index}:line{n}"
+        try:
+            record = json.loads(line)
+            record_id = str(record.get("recordId") or record_id)
+            if record.get("error"):
+                error = record["error"]
+                raise ValueError(
+                    f"record error {error.get('errorCode')}: {error.get('errorMessage')}"
+                )
+            content = parse_generated(record.get("modelOutput"))
+        except (ValueError, AttributeError, TypeError) as exc:
+            errors.append({"recordId": record_id, "reason": str(exc)[:500]})
+            continue
+        items.append(content_item(record_id, content, chunk.jobId, now))
+    write_items(items)
+    errors_key = None
+    if errors:
+        errors_key = f"{OUTPUT_PREFIX}/{chunk.jobId}/errors/chunk-{chunk.index:05d}.json"
+        jobs.s3().put_object(Bucket=jobs.bucket(), Key=errors_key, Body=json.dumps(errors).encode())
+        logger.warning("malformed outputs", extra={"errors": errors[:ERROR_IDS_IN_STATE]})
+    return ChunkResult(
+        index=chunk.index,
+        processed=len(items),
+        errors=len(errors),
+        total=len(lines),
+        errorRecordIds=[e["recordId"] for e in errors[:ERROR_IDS_IN_STATE]],
+        errorsKey=errors_key,
+    )
+
+
+def write_items(items: list[dict[str, Any]]) -> None:
+    table = os.environ[jobs.VIOLATIONS_TABLE_ENV]
+    ddb = jobs.dynamodb()
+    for start in range(0, len(items), BATCH_WRITE_LIMIT):
+        requests: list[Any] = [
+            {"PutRequest": {"Item": item}} for item in items[start : start + BATCH_WRITE_LIMIT]
+        ]
+        for attempt in range(UNPROCESSED_ATTEMPTS):
+            response = ddb.batch_write_item(RequestItems={table: requests})
+            requests = list((response.get("UnprocessedItems") or {}).get(table) or [])
+            if not requests:
+                break
+            time.sleep(min(0.05 * 2**attempt, 2.0))
+        if requests:
+            raise ViolationsTableUnavailableError(
+                f"{table}: {len(requests)} items still unprocessed after "
+                f"{UNPROCESSED_ATTEMPTS} tries"
+            )

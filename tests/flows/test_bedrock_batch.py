@@ -1,0 +1,309 @@
+"""bedrock_batch on a live stack: config -> Standard SM -> S3 JSONL -> emulated Bedrock batch
+job (wait/poll) -> BEDROCK_CONTENT in Violations -> (violations_sync) -> the lake."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from schemas.bedrock_batch import BatchConfig
+from sluice.history import iter_runs
+from sluice.lake_seed import seed_violations
+from sluice.testing import StackProcess, wait_for
+from tasks.bedrock_batch.select_violations import select
+from tasks.common.lake import catalog_from_env, duckdb_connection
+
+FLOW = "bedrock_batch"
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "infra" / "template.yaml"
+SEEDED_ROWS = 3000
+LARGE_JOB = 20_000
+LARGE_SEED_ROWS = 23_000  # ~10% already have content
+STATE_PAYLOAD_LIMIT = 256 * 1024
+# Small chunks locally, so a job of ~100 records runs through several Map iterations.
+CHUNK_BYTES = "65536"
+
+
+@pytest.fixture(scope="module")
+def template() -> Path:
+    return TEMPLATE
+
+
+@pytest.fixture(scope="module")
+def batch_stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, template: Path
+) -> Iterator[StackProcess]:
+    own: StackProcess | None = None
+    if template == TEMPLATE:
+        stack: StackProcess = request.getfixturevalue("stack")
+    else:
+        own = stack = StackProcess(
+            template,
+            tmp_path_factory.mktemp("bedrock-stack"),
+            overrides={"BedrockOutputChunkBytes": CHUNK_BYTES},
+        )
+    seed_violations(catalog_from_env(lake_env(stack)), SEEDED_ROWS)
+    try:
+        yield stack
+    finally:
+        emulator(stack, DEFAULTS)
+        if own is not None:
+            own.stop()
+
+
+@pytest.fixture(scope="module")
+def large_stack(tmp_path_factory: pytest.TempPathFactory, template: Path) -> Iterator[StackProcess]:
+    """A stack of its own: 20,000 content items stream on into violations_sync, and that
+    backlog must not reach the shared stack the other modules use."""
+    # The lake is not what this test checks: the Pipe gathers for longer than the test runs,
+    # so 200 MERGE batches do not compete with the job for the CPU.
+    # Output chunks at the production size (4 MiB): with the small local chunks the Map's
+    # list of chunk descriptors alone would grow with the job toward the payload limit.
+    overrides = {
+        "ViolationsPipeBatchSize": "10000",
+        "ViolationsPipeBatchingWindow": "300",
+        "BedrockOutputChunkBytes": str(4 * 1024 * 1024),
+    }
+    stack = StackProcess(template, tmp_path_factory.mktemp("bedrock-large"), overrides=overrides)
+    try:
+        seed_violations(catalog_from_env(lake_env(stack)), LARGE_SEED_ROWS)
+        yield stack
+    finally:
+        stack.stop()
+
+
+DEFAULTS: dict[str, Any] = {"malformedRecordIds": [], "errorRecordIds": [], "runDelay": 2.0}
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+def lake_env(stack: StackProcess) -> dict[str, str]:
+    return {"LAKE_WAREHOUSE": str(stack.data_dir / "lake"), "LAKE_CATALOG_URI": ""}
+
+
+def emulator(stack: StackProcess, settings: dict[str, Any]) -> dict[str, Any]:
+    return request(stack, "POST", "/_sluice/bedrock", settings)[1]
+
+
+def request(stack: StackProcess, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(stack.gateway.url + path, data=data, method=method)
+    req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def selected(stack: StackProcess, **config: Any) -> list[str]:
+    """What the job will pick, computed here from the same lake (filters keep tests apart)."""
+    cfg = BatchConfig.model_validate(config)
+    return [v.violation_id for v in select(cfg, catalog_from_env(lake_env(stack)))]
+
+
+def job_record(stack: StackProcess, job_id: str) -> dict[str, Any] | None:
+    item: dict[str, Any] | None = (
+        stack.client("dynamodb")
+        .get_item(
+            TableName=stack.resource("BedrockBatchJobsTable")["name"],
+            Key={"PK": {"S": f"JOB#{job_id}"}, "SK": {"S": "METADATA"}},
+            ConsistentRead=True,
+        )
+        .get("Item")
+    )
+    return item
+
+
+def content(stack: StackProcess, ids: list[str]) -> dict[str, dict[str, Any]]:
+    ddb, table = stack.client("dynamodb"), stack.resource("ViolationsTable")["name"]
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(ids), 100):
+        keys = [
+            {"PK": {"S": f"VIOLATION#{i}"}, "SK": {"S": "BEDROCK_CONTENT"}}
+            for i in ids[start : start + 100]
+        ]
+        response = ddb.batch_get_item(RequestItems={table: {"Keys": keys}})
+        for item in response["Responses"][table]:
+            found[item["PK"]["S"].removeprefix("VIOLATION#")] = item
+    return found
+
+
+def batch_objects(stack: StackProcess, job_id: str) -> list[str]:
+    s3, bucket = stack.client("s3"), stack.resource("BedrockBatchBucket")["name"]
+    keys: list[str] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        keys += [o["Key"] for o in page.get("Contents", []) if job_id in o["Key"]]
+    return keys
+
+
+# -- tests ----------------------------------------------------------------------------------
+
+
+def test_dry_run_returns_the_estimate_and_writes_nothing(batch_stack: StackProcess) -> None:
+    config = {"dryRun": True, "filters": {"agencies": ["EPA"]}, "pollIntervalSeconds": 1}
+    expected = selected(batch_stack, **config)
+    run = batch_stack.run(FLOW, {"config": config})
+    assert run.status == "SUCCEEDED", (run.error, run.cause)
+    out = run.output
+    assert out["result"] == "estimate" and out["violationCount"] == len(expected) > 0
+    assert out["estimate"]["costUSD"] == pytest.approx(len(expected) * 0.0003)
+    assert out["estimate"]["totalTokens"] == len(expected) * 300
+    assert batch_objects(batch_stack, out["jobId"]) == []
+    assert job_record(batch_stack, out["jobId"]) is None
+
+
+def test_invalid_config_fails_the_first_state_naming_the_field(batch_stack: StackProcess) -> None:
+    run = batch_stack.run(FLOW, {"config": {"limits": {"priority": "urgent"}}})
+    assert run.status == "FAILED" and run.error == "InvalidBatchConfigError"
+    assert run.failed_state is not None and run.failed_state.name == "ValidateConfig"
+    assert "config.limits.priority" in (run.cause or "")
+
+
+def test_a_job_completes_and_its_content_reaches_violations_and_the_lake(
+    batch_stack: StackProcess,
+) -> None:
+    emulator(batch_stack, DEFAULTS)
+    config = {"filters": {"agencies": ["WHD"]}, "limits": {"maxViolations": 120}}
+    ids = selected(batch_stack, **config)
+    assert len(ids) == 120
+    run = batch_stack.run(FLOW, {"config": {**config, "pollIntervalSeconds": 1}}, timeout=60)
+    assert run.status == "SUCCEEDED", (run.error, run.cause)
+    assert run.output["status"] == "Completed"
+    assert run.output["stats"] == {"processed": 120, "errors": 0, "total": 120}
+    polls = [r for r in iter_runs(run.story.states) if r.name == "PollJob"]
+    assert len(polls) >= 2
+    chunks = [r for r in iter_runs(run.story.states) if r.name == "ProcessChunk"]
+    assert len(chunks) >= 2
+
+    items = content(batch_stack, ids)
+    assert set(items) == set(ids)
+    item = items[ids[0]]
+    assert item["attribution"] == {"S": "Generated by AWS Bedrock (Batch)"}
+    assert item["title_bedrock"]["S"].startswith("WHD ") and item["tags"]["L"]
+
+    record = job_record(batch_stack, run.output["jobId"])
+    assert record is not None
+    assert record["status"] == {"S": "Completed"}
+    assert record["stats"]["M"]["processed"] == {"N": "120"}
+    assert {"createdAt", "processedAt", "config", "estimate", "jobArn", "ttl"} <= set(record)
+    assert int(record["ttl"]["N"]) > 0
+    assert any(k.endswith("/input.jsonl") for k in batch_objects(batch_stack, run.output["jobId"]))
+
+    quoted = ", ".join(f"'{i}'" for i in ids)
+
+    def in_lake() -> bool:
+        con = duckdb_connection(catalog_from_env(lake_env(batch_stack)))
+        sql = (
+            "SELECT count(*) FROM silver.violations "
+            f"WHERE violation_id IN ({quoted}) AND bedrock_title IS NOT NULL"
+        )
+        return con.sql(sql).fetchall() == [(120,)]
+
+    wait_for(in_lake, timeout=45, what="the lake rows of the job's violations")
+
+
+def test_malformed_outputs_are_counted_with_record_ids_and_never_written(
+    batch_stack: StackProcess,
+) -> None:
+    config = {"filters": {"agencies": ["FMCSA"]}, "limits": {"maxViolations": 100}}
+    ids = selected(batch_stack, **config)
+    assert len(ids) == 100
+    bad = sorted([ids[3], ids[50], ids[70]])
+    emulator(batch_stack, {"malformedRecordIds": [ids[3], ids[50]], "errorRecordIds": [ids[70]]})
+    try:
+        run = batch_stack.run(FLOW, {"config": {**config, "pollIntervalSeconds": 1}})
+    finally:
+        emulator(batch_stack, DEFAULTS)
+    assert run.status == "SUCCEEDED", (run.error, run.cause)
+    assert run.output["stats"] == {"processed": 97, "errors": 3, "total": 100}
+    assert sorted(run.output["errorRecordIds"]) == bad
+    written = content(batch_stack, ids)
+    assert len(written) == 97 and not set(bad) & set(written)
+    record = job_record(batch_stack, run.output["jobId"])
+    assert record is not None
+    assert sorted(v["S"] for v in record["errorRecordIds"]["L"]) == bad
+
+
+def test_a_failed_job_fails_the_execution_and_its_record(batch_stack: StackProcess) -> None:
+    # Bedrock refuses jobs below its minimum record count (100): five violations fail.
+    config = {"filters": {"agencies": ["MSHA"]}, "limits": {"maxViolations": 5}}
+    run = batch_stack.run(FLOW, {"config": {**config, "pollIntervalSeconds": 1}})
+    assert run.status == "FAILED" and run.error == "BedrockJobFailed"
+    assert "fewer than the minimum of 100 records" in (run.cause or "")
+    job_id = json.loads(run.state("ValidateConfig").output or "{}")["jobId"]
+    record = job_record(batch_stack, job_id)
+    assert record is not None and record["status"] == {"S": "Failed"}
+    assert "fewer than the minimum" in record["message"]["S"]
+    assert "processedAt" in record
+
+
+def test_admin_api(batch_stack: StackProcess) -> None:
+    status, body = request(
+        batch_stack,
+        "POST",
+        "/admin/bedrock/batch/estimate",
+        {"config": {"filters": {"agencies": ["osha"]}, "limits": {"maxSpendUSD": 0.03}}},
+    )
+    assert status == 200 and body["violationCount"] == 100 and body["dryRun"] is True
+    assert body["estimate"]["costUSD"] == pytest.approx(0.03)
+
+    status, body = request(
+        batch_stack, "POST", "/admin/bedrock/batch", {"config": {"limits": {"maxViolations": 0}}}
+    )
+    assert status == 400 and body["errors"][0]["field"] == "config.limits.maxViolations"
+    status, body = request(batch_stack, "POST", "/admin/bedrock/batch/estimate", {"confg": {}})
+    assert status == 400 and body["errors"][0]["field"] == "confg"
+    assert request(batch_stack, "GET", "/admin/bedrock/batch/batch-000000-unknown")[0] == 404
+    assert request(batch_stack, "GET", "/admin/bedrock/batch/not%20a%20job")[0] == 400
+
+    config = {"filters": {"agencies": ["OSHA"]}, "limits": {"maxViolations": 100}}
+    status, started = request(
+        batch_stack,
+        "POST",
+        "/admin/bedrock/batch",
+        {"config": {**config, "pollIntervalSeconds": 1}},
+    )
+    assert status == 200, started
+    job_id = started["jobId"]
+    assert started["estimate"]["violationCount"] == 100 and started["executionArn"].endswith(job_id)
+    assert request(batch_stack, "GET", f"/admin/bedrock/batch/{job_id}")[0] == 200
+    run = batch_stack.execution(started["executionArn"], timeout=60)
+    assert run.status == "SUCCEEDED", (run.error, run.cause)
+    status, job = request(batch_stack, "GET", f"/admin/bedrock/batch/{job_id}")
+    assert status == 200 and job["status"] == "Completed" and job["stats"]["processed"] == 100
+    status, listed = request(batch_stack, "GET", "/admin/bedrock/batch/jobs")
+    assert status == 200 and job_id in [j["jobId"] for j in listed["jobs"]]
+
+
+def test_a_20000_violation_job_completes_within_the_payload_limit(
+    large_stack: StackProcess,
+) -> None:
+    config = {"limits": {"maxViolations": LARGE_JOB}, "pollIntervalSeconds": 1}
+    run = large_stack.run(FLOW, {"config": config}, timeout=240)
+    assert run.status == "SUCCEEDED", (run.error, run.cause)
+    assert run.output["stats"] == {"processed": LARGE_JOB, "errors": 0, "total": LARGE_JOB}
+    # No state ever carried the records: every input and output stayed far under 256 KB.
+    largest = max(
+        len(json.dumps(details))
+        for event in run.events
+        for name, details in event.items()
+        if name.endswith("EventDetails")
+    )
+    assert largest < STATE_PAYLOAD_LIMIT // 4
+    chunks = [r for r in iter_runs(run.story.states) if r.name == "ProcessChunk"]
+    assert len(chunks) >= 2
+    ddb = large_stack.client("dynamodb")
+    table = large_stack.resource("ViolationsTable")["name"]
+    count = sum(
+        page["Count"]
+        for page in ddb.get_paginator("scan").paginate(TableName=table, Select="COUNT")
+    )
+    assert count == LARGE_JOB
