@@ -31,10 +31,11 @@ from pydantic import (
     Field,
     NonNegativeInt,
     StringConstraints,
-    ValidationError,
     field_validator,
     model_validator,
 )
+
+from schemas.validation import describe_validation_error  # noqa: F401 - re-exported for the tasks
 
 FLOW = "artist_search_sync"
 
@@ -66,15 +67,6 @@ MAX_LIMIT = 100
 
 _DESERIALIZER = TypeDeserializer()
 _NOT_KEY_CHARS = re.compile(r"[\W_]+")
-
-
-def describe_validation_error(exc: ValidationError) -> str:
-    """`field.path: message` for every error, so a failed step names what is wrong."""
-    parts = []
-    for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in err["loc"]) or "<root>"
-        parts.append(f"{loc}: {err['msg']}")
-    return "; ".join(parts)
 
 
 def normalize_key(value: str) -> str:

@@ -30,6 +30,8 @@ from pydantic import (
     model_validator,
 )
 
+from schemas.validation import describe_validation_error, field_errors  # noqa: F401 - re-exported for the tasks
+
 FLOW = "bedrock_batch"
 
 DEFAULT_MODEL_ID = "anthropic.claude-3-haiku-20240307-v1:0"
@@ -65,21 +67,6 @@ Agency = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, m
 ViolationType = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)
 ]
-
-
-def describe_validation_error(exc: ValidationError) -> str:
-    """`field.path: message` for every error, so a failed step names what is wrong."""
-    return "; ".join(f"{e['field']}: {e['message']}" for e in field_errors(exc))
-
-
-def field_errors(exc: ValidationError) -> list[dict[str, str]]:
-    return [
-        {
-            "field": ".".join(str(p) for p in err["loc"]) or "<root>",
-            "message": err["msg"].removeprefix("Value error, "),
-        }
-        for err in exc.errors(include_url=False)
-    ]
 
 
 # -- the config -------------------------------------------------------------------------

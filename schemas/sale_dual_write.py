@@ -28,7 +28,6 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    ValidationError,
     field_validator,
 )
 from pyiceberg.partitioning import PartitionField, PartitionSpec
@@ -43,6 +42,8 @@ from pyiceberg.types import (
     StringType,
     TimestamptzType,
 )
+
+from schemas.validation import describe_validation_error  # noqa: F401 - re-exported for the tasks
 
 FLOW = "sale_dual_write"
 EVENT_SOURCE = "carousel.products"
@@ -74,15 +75,6 @@ EmbeddingValue = Annotated[float, Field(allow_inf_nan=False)]
 
 _SERIALIZER = TypeSerializer()
 _DESERIALIZER = TypeDeserializer()
-
-
-def describe_validation_error(exc: ValidationError) -> str:
-    """`field.path: message` for every error, so a failed step names what is wrong."""
-    parts = []
-    for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in err["loc"]) or "<root>"
-        parts.append(f"{loc}: {err['msg']}")
-    return "; ".join(parts)
 
 
 # -- The event ---------------------------------------------------------------------------

@@ -33,6 +33,8 @@ from pydantic import (
     ValidationError,
 )
 
+from schemas.validation import describe_validation_error
+
 FLOW = "transcript_persistence"
 
 # One pattern for the key layout, the stored record and the API path: an id that passes
@@ -51,15 +53,6 @@ _RESULT_KEY = re.compile(
 )
 
 TEST_EVENT = "s3:TestEvent"
-
-
-def describe_validation_error(exc: ValidationError) -> str:
-    """`field.path: message` for every error, so a failed step names what is wrong."""
-    parts = []
-    for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in err["loc"]) or "<root>"
-        parts.append(f"{loc}: {err['msg']}")
-    return "; ".join(parts)
 
 
 # -- S3 keys -------------------------------------------------------------------------

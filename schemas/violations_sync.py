@@ -29,7 +29,6 @@ from pydantic import (
     Field,
     NonNegativeInt,
     StringConstraints,
-    ValidationError,
 )
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
@@ -44,6 +43,8 @@ from pyiceberg.types import (
     TimestamptzType,
 )
 
+from schemas.validation import describe_validation_error  # noqa: F401 - re-exported for the tasks
+
 FLOW = "violations_sync"
 
 CONTENT_SK = "BEDROCK_CONTENT"
@@ -57,15 +58,6 @@ ViolationId = Annotated[str, StringConstraints(min_length=1, max_length=128, pat
 # DynamoDB stream sequence numbers: 21 to 40 decimal digits, increasing per item.
 SequenceNumber = Annotated[str, StringConstraints(pattern=r"^\d{1,40}$")]
 EventName = Literal["INSERT", "MODIFY", "REMOVE"]
-
-
-def describe_validation_error(exc: ValidationError) -> str:
-    """`field.path: message` for every error, so a failed step names what is wrong."""
-    parts = []
-    for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in err["loc"]) or "<root>"
-        parts.append(f"{loc}: {err['msg']}")
-    return "; ".join(parts)
 
 
 def sortable_sequence_number(sequence_number: str) -> str:

@@ -125,6 +125,7 @@ def install() -> None:
     Execution._get_start_execution_worker = get_worker  # type: ignore[method-assign]
     _keep_mocked_errors()
     _reuse_clients()
+    _reuse_jsonpaths()
     StepFunctionsParserBackend._sluice_patched = True  # type: ignore[attr-defined]
 
 
@@ -158,6 +159,19 @@ def _reuse_clients() -> None:
         ):
             module.boto_client_for = boto_client_for  # type: ignore[attr-defined]
     boto_client.boto_client_for = boto_client_for
+
+
+def _reuse_jsonpaths() -> None:
+    """Parse each JSONPath once: jsonpath_ng builds a new ply parser on every `parse`, and
+    the engine parses every path of every state of every execution again.
+
+    Parsed expressions are not changed by `find`, so sharing them is safe.
+    """
+    import functools
+
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    json_path.parse = functools.lru_cache(maxsize=4096)(json_path.parse)
 
 
 def _keep_mocked_errors() -> None:
