@@ -86,7 +86,10 @@ def test_one_job_output_tree_gives_one_execution_and_one_record(stack: StackProc
     assert [t["S"] for t in item["topics"]["L"]] == expected["topics"]
     assert item["callSummary"]["S"] == expected["call_summary"]
     assert item["s3Key"]["S"].endswith("/custom_output/0/result.json")
-    runs = wait_for(lambda: executions_for(stack, call_id), what="the execution")
+    runs = wait_for(
+        lambda: (r := executions_for(stack, call_id)) and r[0]["status"] != "RUNNING" and r,
+        what="the execution to finish",
+    )
     assert len(runs) == 1 and runs[0]["status"] == "SUCCEEDED"
     assert json.loads(runs[0]["output"]) == {"batchItemFailures": []}
 
