@@ -12,7 +12,14 @@ import platform
 import time
 from pathlib import Path
 
-from bench import lake_bench, runtime_bench, sales_bench, transcript_bench
+from bench import (
+    bedrock_bench,
+    lake_bench,
+    runtime_bench,
+    sales_bench,
+    search_bench,
+    transcript_bench,
+)
 
 REPORT = Path(__file__).parent / "report.md"
 RESULTS = Path(__file__).parent / "results"
@@ -21,6 +28,8 @@ SUITES = {
     "transcript_persistence": transcript_bench.run,
     "violations_sync": lake_bench.run,
     "sale_dual_write": sales_bench.run,
+    "artist_search_sync": search_bench.run,
+    "bedrock_batch": bedrock_bench.run,
 }
 
 
