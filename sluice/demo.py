@@ -51,7 +51,7 @@ def run_demo(*, port: int, serve: bool, console: Console) -> None:
         summary(g, results, console)
         if serve:
             console.print(
-                f"\nServing at {stack.endpoint} (console placeholder at {stack.endpoint}/console)."
+                f"\nServing at {stack.endpoint} (console at {stack.endpoint}/console)."
                 " Ctrl-C to stop."
             )
             threading.Event().wait()
