@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,6 +22,7 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from lambda_doubles import in_process_lambda
 from moto import mock_aws
 from moto.awslambda.models import LambdaBackend
 from moto.events.models import EventPattern
@@ -140,42 +140,6 @@ def test_engine_accepts_the_definition_and_rejects_a_broken_one(
 # -- Executions on moto's engine -------------------------------------------------------------
 
 
-@dataclass
-class FakeContext:
-    function_name: str
-    invoked_function_arn: str
-    memory_limit_in_mb: int = 256
-    aws_request_id: str = "00000000-0000-0000-0000-000000000005"
-
-
-def _in_process_lambda(
-    calls: list[tuple[str, Any]],
-) -> Callable[[LambdaBackend, str, str | None, Any, Any, dict[str, str]], bytes]:
-    sandbox = threading.Lock()  # one invocation at a time, like a single sandbox
-
-    def invoke(
-        self: LambdaBackend,
-        function_name: str,
-        qualifier: str | None,
-        body: Any,
-        headers: Any,
-        response_headers: dict[str, str],
-    ) -> bytes:
-        name = function_name.rsplit(":", 1)[-1]
-        event = json.loads(body)
-        calls.append((name, event))
-        context = FakeContext(function_name=name, invoked_function_arn=function_name)
-        try:
-            with sandbox:
-                result = HANDLERS[name](event, context)
-        except Exception as exc:  # the Lambda runtime's error payload
-            response_headers["x-amz-function-error"] = "Unhandled"
-            result = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
-        return json.dumps(result).encode()
-
-    return invoke
-
-
 def _jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
         return int(value.timestamp())
@@ -259,7 +223,7 @@ def stack(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Stack]:
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("SEARCH_INJECT_FAILURES", raising=False)
     calls: list[tuple[str, Any]] = []
-    monkeypatch.setattr(LambdaBackend, "invoke", _in_process_lambda(calls))
+    monkeypatch.setattr(LambdaBackend, "invoke", in_process_lambda(HANDLERS, calls))
     apply_to_index.search_index.cache_clear()
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         ddb = boto3.resource("dynamodb", region_name=REGION)

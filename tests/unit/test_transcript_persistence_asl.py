@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -19,6 +18,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from lambda_doubles import in_process_lambda
 from moto import mock_aws
 from moto.awslambda.models import LambdaBackend
 
@@ -171,47 +171,6 @@ class Stack:
         return item
 
 
-@dataclass
-class FakeContext:
-    function_name: str
-    invoked_function_arn: str
-    memory_limit_in_mb: int = 256
-    aws_request_id: str = "00000000-0000-0000-0000-000000000004"
-
-
-def _in_process_lambda(
-    calls: list[tuple[str, Any]],
-) -> Callable[[LambdaBackend, str, str | None, Any, Any, dict[str, str]], bytes]:
-    """A stand-in for LambdaBackend.invoke that runs the handler here and records the call.
-
-    One invocation at a time, like a single Lambda sandbox: handler module state (the
-    Metrics buffer) is per sandbox, not shared between concurrent invocations.
-    """
-    sandbox = threading.Lock()
-
-    def invoke(
-        self: LambdaBackend,
-        function_name: str,
-        qualifier: str | None,
-        body: Any,
-        headers: Any,
-        response_headers: dict[str, str],
-    ) -> bytes:
-        name = function_name.rsplit(":", 1)[-1]
-        event = json.loads(body)
-        calls.append((name, event))
-        context = FakeContext(function_name=name, invoked_function_arn=function_name)
-        try:
-            with sandbox:
-                result = HANDLERS[name](event, context)
-        except Exception as exc:  # the Lambda runtime's error payload
-            response_headers["x-amz-function-error"] = "Unhandled"
-            result = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
-        return json.dumps(result).encode()
-
-    return invoke
-
-
 @pytest.fixture
 def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     for name, value in {
@@ -222,7 +181,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     calls: list[tuple[str, Any]] = []
-    monkeypatch.setattr(LambdaBackend, "invoke", _in_process_lambda(calls))
+    monkeypatch.setattr(LambdaBackend, "invoke", in_process_lambda(HANDLERS, calls))
     load_result.s3_client.cache_clear()
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         s3 = boto3.client("s3", region_name=REGION)

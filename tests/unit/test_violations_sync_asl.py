@@ -18,6 +18,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from lambda_doubles import in_process_lambda
 from moto import mock_aws
 from moto.awslambda.models import LambdaBackend
 
@@ -87,18 +88,10 @@ def test_definition_is_jsonpath_with_the_retries_the_flow_needs() -> None:
 
 
 @dataclass
-class FakeContext:
-    function_name: str
-    invoked_function_arn: str
-    memory_limit_in_mb: int = 1024
-    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
-
-
-@dataclass
 class Stack:
     sfn: Any
     machine_arn: str
-    calls: list[str] = field(default_factory=list)
+    calls: list[tuple[str, Any]] = field(default_factory=list)
 
     def run(self, records: list[dict[str, Any]]) -> dict[str, Any]:
         arn = self.sfn.start_execution(
@@ -111,30 +104,6 @@ class Stack:
                 return execution
             time.sleep(0.02)
         raise AssertionError(f"{arn} still running")
-
-
-def _in_process_lambda(
-    calls: list[str], handlers: dict[str, Callable[[Any, Any], Any]]
-) -> Callable[[LambdaBackend, str, str | None, Any, Any, dict[str, str]], bytes]:
-    def invoke(
-        self: LambdaBackend,
-        function_name: str,
-        qualifier: str | None,
-        body: Any,
-        headers: Any,
-        response_headers: dict[str, str],
-    ) -> bytes:
-        name = function_name.rsplit(":", 1)[-1]
-        calls.append(name)
-        context = FakeContext(function_name=name, invoked_function_arn=function_name)
-        try:
-            result = handlers[name](json.loads(body), context)
-        except Exception as exc:  # the Lambda runtime's error payload
-            response_headers["x-amz-function-error"] = "Unhandled"
-            result = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
-        return json.dumps(result).encode()
-
-    return invoke
 
 
 def _conflicting_once(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
@@ -172,8 +141,8 @@ def stack(
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("LAKE_CATALOG_URI", raising=False)
     seed_violations(catalog_from_env(), 2_000, months=2, files_per_month=2)
-    calls: list[str] = []
-    monkeypatch.setattr(LambdaBackend, "invoke", _in_process_lambda(calls, handlers))
+    calls: list[tuple[str, Any]] = []
+    monkeypatch.setattr(LambdaBackend, "invoke", in_process_lambda(handlers, calls))
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         sfn = boto3.client("stepfunctions", region_name=REGION)
         arn = sfn.create_state_machine(
@@ -241,7 +210,7 @@ def test_poison_record_fails_the_execution_without_retry(stack: Stack) -> None:
     assert execution["status"] == "FAILED"
     assert execution["error"] == "PoisonRecordError"
     assert "record 1" in execution["cause"] and "generated_at" in execution["cause"]
-    assert stack.calls == ["Normalize"]
+    assert [name for name, _ in stack.calls] == ["Normalize"]
 
 
 @pytest.mark.parametrize("handlers", ["conflict-once"], indirect=True)
@@ -249,5 +218,5 @@ def test_commit_conflict_is_retried_then_succeeds(stack: Stack) -> None:
     execution = stack.run([content_stream_record(violation_id(5), 10**20 + 5)])
 
     assert execution["status"] == "SUCCEEDED", execution
-    assert stack.calls == ["Normalize", "Merge", "Merge"]
+    assert [name for name, _ in stack.calls] == ["Normalize", "Merge", "Merge"]
     assert json.loads(execution["output"])["updated"] == 1

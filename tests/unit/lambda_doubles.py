@@ -1,0 +1,54 @@
+"""Lambda stand-ins for running a flow's ASL on moto's engine inside one test process."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from moto.awslambda.models import LambdaBackend
+
+Handler = Callable[[Any, Any], Any]
+Invoke = Callable[[LambdaBackend, str, str | None, Any, Any, dict[str, str]], bytes]
+
+
+@dataclass
+class FakeContext:
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int = 256
+    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
+
+
+def in_process_lambda(handlers: dict[str, Handler], calls: list[tuple[str, Any]]) -> Invoke:
+    """A replacement for moto's `LambdaBackend.invoke` that runs the named handler here.
+
+    One invocation at a time, like a single Lambda sandbox: handler module state (e.g. the
+    Metrics buffer) belongs to one sandbox, not to concurrent invocations. Each call is
+    recorded as (function name, event).
+    """
+    sandbox = threading.Lock()
+
+    def invoke(
+        self: LambdaBackend,
+        function_name: str,
+        qualifier: str | None,
+        body: Any,
+        headers: Any,
+        response_headers: dict[str, str],
+    ) -> bytes:
+        name = function_name.rsplit(":", 1)[-1]
+        event = json.loads(body)
+        calls.append((name, event))
+        context = FakeContext(function_name=name, invoked_function_arn=function_name)
+        try:
+            with sandbox:
+                result = handlers[name](event, context)
+        except Exception as exc:  # the Lambda runtime's error payload
+            response_headers["x-amz-function-error"] = "Unhandled"
+            result = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
+        return json.dumps(result).encode()
+
+    return invoke
