@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import statistics
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
+from bench.stack import on_fresh_stack
 from schemas.bedrock_batch import BatchConfig
 from sluice.lake_seed import seed_violations
 from sluice.testing import StackProcess
 from tasks.bedrock_batch.select_violations import select
 from tasks.common.lake import catalog_from_env
 
-TEMPLATE = Path(__file__).resolve().parent.parent / "infra" / "template.yaml"
 ROWS = 1_000_000
 JOB = 20_000
 SELECTIONS: dict[str, dict[str, Any]] = {
@@ -32,18 +30,14 @@ SELECTIONS: dict[str, dict[str, Any]] = {
 
 
 def run() -> str:
-    with tempfile.TemporaryDirectory() as tmp:
-        overrides = {
-            # The lake MERGE of the job's content is not what is measured here.
-            "ViolationsPipeBatchSize": "10000",
-            "ViolationsPipeBatchingWindow": "300",
-            "BedrockOutputChunkBytes": str(4 * 1024 * 1024),
-        }
-        stack = StackProcess(TEMPLATE, Path(tmp), overrides=overrides)
-        try:
-            return _measure(stack)
-        finally:
-            stack.stop()
+    # The lake MERGE of the job's content is not what is measured here; output chunks at
+    # the production size.
+    overrides = {
+        "ViolationsPipeBatchSize": "10000",
+        "ViolationsPipeBatchingWindow": "300",
+        "BedrockOutputChunkBytes": str(4 * 1024 * 1024),
+    }
+    return on_fresh_stack(_measure, overrides=overrides)
 
 
 def _measure(stack: StackProcess) -> str:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from bench.stack import on_fresh_stack
 from sluice.client import Gateway
-from sluice.testing import StackProcess
 
 TEMPLATE = Path(__file__).parent / "runtime" / "template.yaml"
 EXECUTIONS = 300
@@ -17,12 +16,7 @@ CONCURRENCY = 8
 
 
 def run() -> str:
-    with tempfile.TemporaryDirectory() as tmp:
-        stack = StackProcess(TEMPLATE, Path(tmp))
-        try:
-            return _measure(stack.gateway)
-        finally:
-            stack.stop()
+    return on_fresh_stack(lambda stack: _measure(stack.gateway), TEMPLATE)
 
 
 def _measure(g: Gateway) -> str:

@@ -2,32 +2,25 @@
 
 from __future__ import annotations
 
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from bench.stack import on_fresh_stack
 from schemas.sale_dual_write import SaleSoldDetail, sale_id, sales_pk, sales_sk
 from sluice.producers.sales import lake_warehouse, put_sales, sale_event
 from sluice.testing import StackProcess
 from tasks.common.lake import catalog_from_env
 
-TEMPLATE = Path(__file__).resolve().parent.parent / "infra" / "template.yaml"
 SALES = 500
 PUBLISHERS = 4
 LAKE_TABLE = "pricing.sales_history"
 
 
 def run() -> str:
-    with tempfile.TemporaryDirectory() as tmp:
-        stack = StackProcess(TEMPLATE, Path(tmp))
-        try:
-            return _measure(stack)
-        finally:
-            stack.stop()
+    return on_fresh_stack(_measure)
 
 
 def _measure(stack: StackProcess) -> str:

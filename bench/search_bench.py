@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
+from bench.stack import on_fresh_stack
 from sluice.testing import StackProcess
 from tasks.common.search_index import EmbeddedIndex
 
-TEMPLATE = Path(__file__).resolve().parent.parent / "infra" / "template.yaml"
 ARTISTS = 2000
 WRITERS = 4
 
 
 def run() -> str:
-    with tempfile.TemporaryDirectory() as tmp:
-        stack = StackProcess(TEMPLATE, Path(tmp))
-        try:
-            return _measure(stack)
-        finally:
-            stack.stop()
+    return on_fresh_stack(_measure)
 
 
 def _item(i: int) -> dict[str, dict[str, object]]:

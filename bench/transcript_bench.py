@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
+from bench.stack import on_fresh_stack
 from sluice.producers.transcripts import write_job_output
 from sluice.testing import StackProcess
 
-TEMPLATE = Path(__file__).resolve().parent.parent / "infra" / "template.yaml"
 UPLOADS = 1000
 WRITERS = 8
 
 
 def run() -> str:
-    with tempfile.TemporaryDirectory() as tmp:
-        stack = StackProcess(TEMPLATE, Path(tmp))
-        try:
-            return _measure(stack)
-        finally:
-            stack.stop()
+    return on_fresh_stack(_measure)
 
 
 def _measure(stack: StackProcess) -> str:
