@@ -52,3 +52,33 @@ def in_process_lambda(handlers: dict[str, Handler], calls: list[tuple[str, Any]]
         return json.dumps(result).encode()
 
     return invoke
+
+
+def assert_engine_parses(definition: str, name: str, retry_state: str, retry: int = 0) -> None:
+    """moto's engine accepts DEFINITION as an Express machine and rejects it once the
+    JitterStrategy of RETRY_STATE's retrier number RETRY is made invalid.
+
+    The engine only parses; a dangling Next is caught by each flow's reachability test.
+    Call inside `mock_aws(config={"stepfunctions": {"execute_state_machine": True}})`.
+    """
+    import boto3
+    import pytest
+    from botocore.exceptions import ClientError
+
+    sfn = boto3.client(
+        "stepfunctions",
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    role = "arn:aws:iam::123456789012:role/sfn"
+    created = sfn.create_state_machine(
+        name=name, definition=definition, roleArn=role, type="EXPRESS"
+    )
+    assert created["stateMachineArn"].endswith(f":stateMachine:{name}")
+    broken = json.loads(definition)
+    broken["States"][retry_state]["Retry"][retry]["JitterStrategy"] = "SOMETIMES"
+    with pytest.raises(ClientError, match="ASLParserException"):
+        sfn.create_state_machine(
+            name="broken", definition=json.dumps(broken), roleArn=role, type="EXPRESS"
+        )

@@ -17,8 +17,7 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
-from lambda_doubles import in_process_lambda
+from lambda_doubles import assert_engine_parses, in_process_lambda
 from moto import mock_aws
 from moto.awslambda.models import LambdaBackend
 
@@ -156,22 +155,7 @@ def test_engine_accepts_the_definition_and_rejects_a_broken_one(
 ) -> None:
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        sfn = boto3.client(
-            "stepfunctions",
-            region_name=REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-        created = sfn.create_state_machine(
-            name="violations-sync", definition=definition(), roleArn=ROLE, type="EXPRESS"
-        )
-        assert created["stateMachineArn"].endswith(":stateMachine:violations-sync")
-        broken = json.loads(definition())
-        broken["States"]["Merge"]["Retry"][0]["JitterStrategy"] = "SOMETIMES"
-        with pytest.raises(ClientError, match="ASLParserException"):
-            sfn.create_state_machine(
-                name="broken", definition=json.dumps(broken), roleArn=ROLE, type="EXPRESS"
-            )
+        assert_engine_parses(definition(), "violations-sync", "Merge", 0)
 
 
 def test_batch_merges_and_outputs_the_summary(stack: Stack) -> None:
