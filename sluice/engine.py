@@ -34,6 +34,7 @@ from moto.stepfunctions.parser.models import (
     stepfunctions_parser_backends,
 )
 
+from sluice import engine_speed, jsonata
 from sluice.template import ACCOUNT_ID, REGION
 
 MOCK_CONFIG_ENV = "SFN_MOCK_CONFIG"
@@ -126,6 +127,8 @@ def install() -> None:
     _keep_mocked_errors()
     _reuse_clients()
     _reuse_jsonpaths()
+    engine_speed.install()
+    jsonata.install()
     StepFunctionsParserBackend._sluice_patched = True  # type: ignore[attr-defined]
 
 
@@ -146,6 +149,8 @@ def _reuse_clients() -> None:
 
     def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
         # moto ignores per-state credentials (IAM is not enforced locally), and so do we.
+        if service == "lambda" and (in_process := engine_speed.in_process_lambda_client()):
+            return in_process
         key = (region, service)
         with lock:
             if key not in cache:

@@ -21,7 +21,7 @@ from urllib.parse import unquote
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from sluice import engine
+from sluice import engine, engine_speed
 from sluice.bedrock_emulator import BedrockEmulator
 from sluice.httpapi import Route, build_event, find_route, to_http_response
 from sluice.lambda_runtime import LambdaRuntime, default_base_env
@@ -61,6 +61,7 @@ class Gateway:
 
         self.moto_app = DomainDispatcherApplication(create_backend_app)
         self.lambdas = LambdaRuntime(data_dir / "logs", default_base_env(self.endpoint))
+        engine_speed.use_in_process_lambda(self._invoke_in_process)
         self.routes: list[Route] = []
         self.stack: dict[str, Any] = {}
         self.on_put_events: Callable[[list[dict[str, Any]]], None] | None = None
@@ -162,6 +163,13 @@ class Gateway:
             headers.append(("X-Amz-Function-Error", result.function_error))
         start_response("200 OK", headers)
         return [result.payload]
+
+    def _invoke_in_process(self, function: str, event: Any) -> tuple[bytes, str | None, str]:
+        """The engine's Lambda tasks, without the HTTP round trip (see engine_speed)."""
+        if self.lambdas.resolve(function) is None:
+            raise KeyError(function)
+        result = self.lambdas.invoke(function, event)
+        return result.payload, result.function_error, result.request_id
 
     def _start_sync(
         self, environ: dict[str, Any], start_response: StartResponse
