@@ -53,9 +53,24 @@ def up(
         list[str] | None,
         typer.Option("--parameter-overrides", help="KEY=VALUE, over samconfig's (repeatable)."),
     ] = None,
+    time_scale: Annotated[
+        str | None,
+        typer.Option(
+            envvar="SLUICE_TIME_SCALE",
+            metavar="SCALE",
+            help="Wait/Retry sleeps take SCALE x their time (0 = no sleeping; default 1).",
+        ),
+    ] = None,
 ) -> None:
     """Start the gateway on HOST:PORT, deploy the template, serve until Ctrl-C."""
+    from sluice import virtual_time
     from sluice.stack import LocalStack
+
+    if time_scale is not None:
+        try:
+            virtual_time.set_scale(time_scale)
+        except virtual_time.TimeScaleError as exc:
+            raise SluiceError(f"--time-scale / {virtual_time.ENV_VAR}: {exc}") from None
 
     overrides = {}
     for item in parameter_overrides or []:
@@ -135,15 +150,7 @@ def exec_(
     execution = sfn.start_execution(**kwargs)["executionArn"]
     out.print(f"started {execution}")
     if wait:
-        desc = g.wait_execution(execution)
-        colour = "green" if desc["status"] == "SUCCEEDED" else "red"
-        out.print(f"[{colour}]{desc['status']}[/]")
-        if desc.get("output"):
-            out.print_json(desc["output"])
-        if desc.get("error") or desc.get("cause"):
-            out.print(f"error: {desc.get('error')}\ncause: {desc.get('cause')}")
-        if desc["status"] != "SUCCEEDED":
-            raise typer.Exit(1)
+        _print_outcome(g.wait_execution(execution))
 
 
 @app.command()
@@ -203,6 +210,40 @@ def history(execution: str, url: EndpointOpt = "") -> None:
     except sfn.exceptions.ExecutionDoesNotExist:
         raise SluiceError(f"no execution {arn}") from None
     render(summarize(events, definition), out)
+
+
+@app.command()
+def redrive(
+    execution: str,
+    wait: Annotated[bool, typer.Option(help="Wait for the end and print the outcome.")] = False,
+    url: EndpointOpt = "",
+) -> None:
+    """Redrive a failed, aborted or timed-out Standard execution from the state that failed."""
+    g = gw(url)
+    arn = g.resolve_execution(execution)
+    sfn = g.client("stepfunctions")
+    try:
+        sfn.redrive_execution(executionArn=arn)
+    except sfn.exceptions.ExecutionDoesNotExist:
+        raise SluiceError(f"no execution {arn}") from None
+    except sfn.exceptions.ExecutionNotRedrivable as exc:
+        raise SluiceError(f"{arn} cannot be redriven: {exc.response['Error']['Message']}") from None
+    desc = sfn.describe_execution(executionArn=arn)
+    out.print(f"redriven {arn} (redrive {desc.get('redriveCount', 1)}): {desc['status']}")
+    if wait:
+        _print_outcome(g.wait_execution(arn))
+
+
+def _print_outcome(desc: dict[str, Any]) -> None:
+    """A finished execution's status, output or error and cause; exit 1 unless it succeeded."""
+    colour = "green" if desc["status"] == "SUCCEEDED" else "red"
+    out.print(f"[{colour}]{desc['status']}[/]")
+    if desc.get("output"):
+        out.print_json(desc["output"])
+    if desc.get("error") or desc.get("cause"):
+        out.print(f"error: {desc.get('error')}\ncause: {_message(desc.get('cause'))}")
+    if desc["status"] != "SUCCEEDED":
+        raise typer.Exit(1)
 
 
 @app.command()

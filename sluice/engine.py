@@ -34,7 +34,7 @@ from moto.stepfunctions.parser.models import (
     stepfunctions_parser_backends,
 )
 
-from sluice import engine_speed, jsonata
+from sluice import engine_speed, jsonata, virtual_time
 from sluice.template import ACCOUNT_ID, REGION
 
 MOCK_CONFIG_ENV = "SFN_MOCK_CONFIG"
@@ -129,6 +129,8 @@ def install() -> None:
     _reuse_jsonpaths()
     engine_speed.install()
     jsonata.install()
+    virtual_time.install()
+    __import__("sluice.redrive").redrive.install()
     StepFunctionsParserBackend._sluice_patched = True  # type: ignore[attr-defined]
 
 
@@ -154,7 +156,7 @@ def _reuse_clients() -> None:
         key = (region, service)
         with lock:
             if key not in cache:
-                cache[key] = original(region=region, service=service)
+                cache[key] = engine_speed.route_in_process(original(region=region, service=service))
             return cache[key]
 
     # The engine's modules imported the function by name: rebind it where they hold it.
@@ -170,13 +172,16 @@ def _reuse_jsonpaths() -> None:
     """Parse each JSONPath once: jsonpath_ng builds a new ply parser on every `parse`, and
     the engine parses every path of every state of every execution again.
 
-    Parsed expressions are not changed by `find`, so sharing them is safe.
+    Parsed expressions are not changed by `find` or `update_or_create`, so sharing them is
+    safe. ResultPath imports jsonpath_ng's own (non-extended) `parse`: cached likewise.
     """
     import functools
 
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
     from moto.stepfunctions.parser.asl.utils import json_path
 
     json_path.parse = functools.lru_cache(maxsize=4096)(json_path.parse)
+    result_path.parse = functools.lru_cache(maxsize=4096)(result_path.parse)
 
 
 def _keep_mocked_errors() -> None:

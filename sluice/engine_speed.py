@@ -1,8 +1,9 @@
 """Overheads of the embedded engine that cost time without adding fidelity, removed.
 
 - moto's server resolves every request's backend by listing moto's package directory
-  (hundreds of `isdir` calls, under one lock shared by all requests): the listing never
-  changes while the process runs, so it is read once.
+  (hundreds of `isdir` calls, under one lock shared by all requests), and finds each
+  request's action by listing its response class's methods with `inspect`: neither
+  changes once the gateway serves, so each is computed once.
 - The engine lexes and parses the whole ASL definition with ANTLR and builds its
   evaluation components again for every execution (about half of a short execution's
   CPU). The components are declarations: everything an execution changes lives in its
@@ -14,37 +15,196 @@
   in-process invoker registered, the engine's Lambda client calls the runtime directly and
   answers exactly as Lambda's Invoke API does (same status, payload, FunctionError and
   errors for unknown functions).
+- The engine copies a state's input, result and parameters with `copy.deepcopy` several
+  times per state (its memo and dispatch dominate for JSON data). Those copies are of JSON
+  values (dicts, lists, strings, numbers, booleans, null), which a plain recursive copy
+  duplicates the same way; anything else still goes to `copy.deepcopy`.
+- The engine's other service integrations (DynamoDB, SQS, ...) keep their boto3 clients
+  (same request serialization, same response parsing and errors) but hand each request to
+  the gateway's WSGI application in process instead of over a socket.
 """
 
 from __future__ import annotations
 
+import copy
 import io
 import json
+import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse, HTTPHeaders
 from botocore.exceptions import ClientError
+from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 # (function name or ARN, event) -> (payload bytes, FunctionError or None, request id);
 # KeyError when there is no such function.
 LambdaInvoker = Callable[[str, Any], tuple[bytes, str | None, str]]
 
 _invoker: LambdaInvoker | None = None
+_wsgi_app: Callable[..., Any] | None = None
 _PROGRAMS_KEPT = 256
+
+
+# `make bench` measures the engine with and without these adapters: SLUICE_ENGINE_SPEED=0
+# leaves moto's engine as it is (nothing else reads this switch).
+SWITCH = "SLUICE_ENGINE_SPEED"
+
+
+def enabled() -> bool:
+    return os.environ.get(SWITCH, "1") != "0"
 
 
 def install() -> None:
     """Apply the caches (idempotent)."""
+    if not enabled():
+        return
     _list_moto_modules_once()
+    _list_response_methods_once()
     _cache_programs()
+    _copy_json_directly()
 
 
 def use_in_process_lambda(invoker: LambdaInvoker | None) -> None:
     """Route the engine's Lambda invocations to `invoker` (None: back to HTTP)."""
     global _invoker
-    _invoker = invoker
+    _invoker = invoker if enabled() else None
+
+
+def use_in_process_services(app: Callable[..., Any] | None) -> None:
+    """Answer the engine's service clients with the WSGI `app` (None: back to HTTP)."""
+    global _wsgi_app
+    _wsgi_app = app if enabled() else None
+
+
+def route_in_process(client: Any) -> Any:
+    """Make a boto3 client built for the engine send through the in-process application."""
+    client.meta.events.register("before-send", _send_in_process)
+    if client.meta.service_model.service_name in _PLAIN_JSON_SERVICES:
+        return PlainJsonClient(client)
+    return client
+
+
+# JSON-protocol services whose API JSON is exactly what the engine holds and gets back
+# (botocore converts nothing for the calls the integrations make, except binary
+# attributes, which come out of a state machine as base64 text anyway).
+_PLAIN_JSON_SERVICES = {"dynamodb"}
+
+
+class PlainJsonClient:
+    """An engine client of a plain JSON-protocol service, answered in process.
+
+    The parameters an integration passes are already the API's JSON body, so they are
+    posted as they are, with the operation's X-Amz-Target, to the gateway application
+    (moto's own request handling and errors), and the JSON answer is returned as
+    botocore would return it; errors raise the ClientError botocore would raise. This
+    skips botocore's serializer, signer and parser, most of a DynamoDB task's cost.
+    Anything that is not JSON, or an app not set, goes through the boto3 client.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        model = client.meta.service_model
+        self._operations: dict[str, str] = client.meta.method_to_api_mapping
+        self._target = model.metadata["targetPrefix"]
+        self._content_type = f"application/x-amz-json-{model.metadata['jsonVersion']}"
+        self._url = client.meta.endpoint_url
+        # moto tells services apart by the credential scope of the Authorization header.
+        self._authorization = (
+            f"AWS4-HMAC-SHA256 Credential=sluice/20240101/{client.meta.region_name}/"
+            f"{model.signing_name}/aws4_request, SignedHeaders=host, Signature=local"
+        )
+
+    def __getattr__(self, method: str) -> Any:
+        operation = self._operations.get(method)
+        if operation is None:
+            return getattr(self._client, method)
+        return lambda **params: self._call(method, operation, params)
+
+    def _call(self, method: str, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        app = _wsgi_app
+        try:
+            body = json.dumps(params).encode()
+        except TypeError:  # bytes or other non-JSON values: botocore knows how
+            app = None
+        if app is None:
+            result: dict[str, Any] = getattr(self._client, method)(**params)
+            return result
+        environ = EnvironBuilder(
+            method="POST",
+            base_url=self._url,
+            path="/",
+            headers=[
+                ("X-Amz-Target", f"{self._target}.{operation}"),
+                ("Content-Type", self._content_type),
+                ("Authorization", self._authorization),
+            ],
+            data=body,
+        ).get_environ()
+        status, headers, content = _run(app, environ)
+        data: dict[str, Any] = json.loads(content) if content else {}
+        metadata = {
+            "HTTPStatusCode": status,
+            "RequestId": headers.get("x-amzn-RequestId", ""),
+            "HTTPHeaders": {k.lower(): v for k, v in headers.items()},
+            "RetryAttempts": 0,
+        }
+        if status >= 300:
+            code = str(data.get("__type") or headers.get("x-amzn-ErrorType", "")).rsplit("#")[-1]
+            message = data.get("message") or data.get("Message") or ""
+            error: Any = {"Error": {"Code": code, "Message": message}, "ResponseMetadata": metadata}
+            raise ClientError(error, operation)
+        data["ResponseMetadata"] = metadata
+        return data
+
+
+def _run(app: Callable[..., Any], environ: dict[str, Any]) -> tuple[int, Any, bytes]:
+    """Status, headers and body of one request answered by the WSGI `app`."""
+    chunks, status, headers = run_wsgi_app(app, environ, buffered=True)
+    try:
+        content = b"".join(chunks)
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+    return int(status.split(" ", 1)[0]), headers, content
+
+
+def _send_in_process(request: AWSPreparedRequest, **_: Any) -> AWSResponse | None:
+    app = _wsgi_app
+    if app is None:
+        return None  # botocore sends over HTTP as usual
+    url = urlsplit(request.url)
+    body: Any = request.body
+    if hasattr(body, "read"):
+        body = body.read()
+    if isinstance(body, bytearray):
+        body = bytes(body)
+    headers = [
+        (k, v.decode() if isinstance(v, bytes) else str(v)) for k, v in request.headers.items()
+    ]
+    environ = EnvironBuilder(
+        method=request.method,
+        base_url=f"{url.scheme}://{url.netloc}",
+        path=url.path or "/",
+        query_string=url.query,
+        headers=headers,
+        data=body or b"",
+    ).get_environ()
+    code, response_headers, content = _run(app, environ)
+    headers_out = HTTPHeaders.from_pairs(list(response_headers.items()))
+    return AWSResponse(request.url, code, headers_out, _Body(content))
+
+
+class _Body(io.BytesIO):
+    """The raw response botocore reads: a body it can also stream."""
+
+    def stream(self, amt: int = 64 * 1024, **_: Any) -> Iterator[bytes]:
+        while chunk := self.read(amt):
+            yield chunk
 
 
 def in_process_lambda_client() -> InProcessLambda | None:
@@ -113,6 +273,50 @@ def _list_moto_modules_once() -> None:
 
     list_of_moto_modules._sluice_cached = True  # type: ignore[attr-defined]
     backends.list_of_moto_modules = list_of_moto_modules
+
+
+def _list_response_methods_once() -> None:
+    import functools
+
+    from moto.core import responses
+
+    if hasattr(responses.method_names_from_class, "cache_info"):
+        return
+    responses.method_names_from_class = functools.lru_cache(maxsize=None)(
+        responses.method_names_from_class
+    )
+
+
+_JSON_ATOMS = (str, int, float, bool, type(None))
+# The engine modules whose `copy.deepcopy` calls copy JSON values (inputs, results, parameters).
+_JSON_COPYING_MODULES = (
+    "moto.stepfunctions.parser.asl.eval.states",
+    "moto.stepfunctions.parser.asl.component.state.exec.execute_state",
+    "moto.stepfunctions.parser.asl.component.common.path.result_path",
+    "moto.stepfunctions.parser.asl.component.common.string.string_expression",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service",
+)
+
+
+def json_copy(value: Any, memo: Any = None) -> Any:
+    """A deep copy of a JSON value; other objects are handed to `copy.deepcopy`."""
+    kind = type(value)
+    if kind is dict:
+        return {key: json_copy(item) for key, item in value.items()}
+    if kind is list:
+        return [json_copy(item) for item in value]
+    if kind in _JSON_ATOMS:
+        return value
+    return copy.deepcopy(value, memo)
+
+
+def _copy_json_directly() -> None:
+    import importlib
+    import types
+
+    fast_copy = types.SimpleNamespace(deepcopy=json_copy, copy=copy.copy)
+    for name in _JSON_COPYING_MODULES:
+        importlib.import_module(name).copy = fast_copy  # type: ignore[attr-defined]
 
 
 def _cache_programs() -> None:

@@ -21,7 +21,7 @@ from urllib.parse import unquote
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from sluice import engine, engine_speed
+from sluice import engine, engine_speed, virtual_time
 from sluice.bedrock_emulator import BedrockEmulator
 from sluice.httpapi import Route, build_event, find_route, to_http_response
 from sluice.lambda_runtime import LambdaRuntime, default_base_env
@@ -62,11 +62,13 @@ class Gateway:
         self.moto_app = DomainDispatcherApplication(create_backend_app)
         self.lambdas = LambdaRuntime(data_dir / "logs", default_base_env(self.endpoint))
         engine_speed.use_in_process_lambda(self._invoke_in_process)
+        engine_speed.use_in_process_services(self)
         self.routes: list[Route] = []
         self.stack: dict[str, Any] = {}
         self.on_put_events: Callable[[list[dict[str, Any]]], None] | None = None
         self.on_deploy: Callable[[], dict[str, Any]] | None = None
         self.extra: dict[str, Callable[[dict[str, Any], StartResponse], Iterable[bytes]]] = {}
+        self.extra[virtual_time.ENDPOINT] = virtual_time.time_scale_endpoint
         # moto has no Bedrock batch inference: its control plane is emulated.
         self.bedrock = BedrockEmulator(self.endpoint)
         self._server: BaseWSGIServer | None = None

@@ -346,6 +346,8 @@ class _Run:
     # Parallel/Map: whether the children of the latest attempt finished, and how.
     children_outcome: Literal["succeeded", "failed", "aborted"] | None = None
     length: int | None = None
+    # Left failed by the execution, which was then redriven from it.
+    failed_before_redrive: bool = False
 
     @property
     def attempt_active(self) -> bool:
@@ -438,6 +440,15 @@ class _Builder:
     ) -> None:
         if kind == "ExecutionStarted":
             self.input, self.started = details.get("input"), stamp
+            return
+        if kind == "ExecutionRedriven":
+            # The same execution runs on from its failed state: the earlier outcome stands
+            # in that state's runs, not in the execution's.
+            self.finished, self.status, self.stopped = False, "RUNNING", None
+            self.error = self.cause = None
+            for run in self.root.runs:
+                run.failed_before_redrive |= not run.exited_seen
+            self.root.failed = False
             return
         terminal = _TERMINAL.get(kind)
         if terminal is None or self.finished:
@@ -620,6 +631,8 @@ class _Builder:
                 return "retried" if failures else "succeeded"
             return "succeeded"
         if run.type == "Fail" or (run.type in _CONTAINERS and run.children_outcome == "failed"):
+            return "failed"
+        if run.failed_before_redrive:
             return "failed"
         if not self._ended(run.scope):
             return "in_progress"

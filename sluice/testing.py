@@ -7,13 +7,14 @@ is this gateway) without changing a test.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,6 +23,10 @@ from sluice.client import TERMINAL, Gateway
 from sluice.history import ExecutionStory, StateRun, failed_state, iter_runs, summarize
 
 T = TypeVar("T")
+
+# Called with each running stack just before `StackProcess.stop` ends it (the pytest plugin
+# in sluice/pytest_plugin.py collects state coverage here). A hook must not raise.
+BEFORE_STOP: list[Callable[[StackProcess], None]] = []
 
 
 def free_port() -> int:
@@ -87,6 +92,7 @@ class StackProcess:
         env: dict[str, str] | None = None,
         config_env: str = "local",
         overrides: dict[str, str] | None = None,
+        time_scale: float | None = None,
     ) -> None:
         self.port = free_port()
         self.data_dir = data_dir
@@ -109,6 +115,7 @@ class StackProcess:
                 "--config-env",
                 config_env,
                 *(f"--parameter-overrides={k}={v}" for k, v in (overrides or {}).items()),
+                *([f"--time-scale={time_scale}"] if time_scale is not None else []),
             ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -131,6 +138,9 @@ class StackProcess:
             return False
 
     def stop(self) -> None:
+        if self.proc.poll() is None:
+            for hook in list(BEFORE_STOP):
+                hook(self)
         self.proc.terminate()
         try:
             self.proc.wait(timeout=15)
@@ -139,6 +149,26 @@ class StackProcess:
         self._log.close()
 
     # -- conveniences for tests ----------------------------------------------------------
+
+    @contextlib.contextmanager
+    def time_scale(self, scale: float) -> Iterator[float]:
+        """Run Wait states and Retry intervals at SCALE (0 = no sleeping) inside the block,
+        then restore the stack's previous scale. History timestamps stay virtual-consistent."""
+        previous: float = self.gateway.post("/_sluice/time-scale", {"scale": scale})["previous"]
+        try:
+            yield scale
+        finally:
+            self.gateway.post("/_sluice/time-scale", {"scale": previous})
+
+    def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """Run `sluice ARGS…` against this stack, as a user would; wide, so lines don't wrap."""
+        return subprocess.run(
+            [sys.executable, "-m", "sluice", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, "SLUICE_ENDPOINT": self.gateway.url, "COLUMNS": "250"},
+        )
 
     def client(self, service: str, **config: Any) -> Any:
         if service == "stepfunctions" and os.environ.get("SLUICE_SFN_ENDPOINT"):

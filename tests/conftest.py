@@ -12,6 +12,9 @@ from sluice.testing import StackProcess
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "runtime" / "fixture"
 
+# `--sluice-coverage` (sluice/pytest_plugin.py); pytester runs the plugin's own inner sessions.
+pytest_plugins = ("sluice.pytest_plugin", "pytester")
+
 
 @pytest.fixture(scope="session")
 def fixture_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:

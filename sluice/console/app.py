@@ -46,6 +46,7 @@ URLS = Map(
         Rule("/console/executions", endpoint="executions"),
         Rule("/console/execution", endpoint="execution"),
         Rule("/console/api/execution", endpoint="api_execution"),
+        Rule("/console/execution/redrive", endpoint="redrive_execution", methods=["POST"]),
         Rule("/console/start", endpoint="start", methods=["GET", "POST"]),
         Rule("/console/dlqs", endpoint="dlqs"),
         Rule("/console/dlqs/redrive", endpoint="redrive", methods=["POST"]),
@@ -140,6 +141,13 @@ class Console:
             "html": pages.execution_main(view, selection),
         }
         return Response(json.dumps(body), content_type="application/json")
+
+    def on_redrive_execution(self, request: Request) -> Response:
+        arn = request.form.get("arn", "")
+        if not arn:
+            raise NotFound("no execution given (arn=)")
+        self.data.redrive_execution(arn)  # ExecutionNotRedrivable -> a 400 page
+        return Response(status=303, headers={"Location": pages.execution_url(arn)})
 
     def on_start(self, request: Request) -> Response:
         source = request.form if request.method == "POST" else request.args

@@ -240,6 +240,15 @@ def execution_main(view: ExecutionView, selection: Selection | None) -> str:
         if view.flow
         else h(view.machine_arn)
     )
+    redrive = ""
+    if view.redrive_status == "REDRIVABLE":
+        redrive = (
+            f'<form method="post" action="{BASE}/execution/redrive" class="redrive-execution">'
+            f'<input type="hidden" name="arn" value="{h(view.arn)}">'
+            '<button type="submit" id="redrive-execution">Redrive from the failed state</button>'
+            "</form>"
+        )
+    redriven = f" · redriven {view.redrive_count} time(s)" if view.redrive_count else ""
     problem = ""
     if view.error or view.cause:
         problem = f'<div class="problem"><b>{h(view.error)}</b>{cause_html(view.cause)}</div>'
@@ -249,9 +258,9 @@ def execution_main(view: ExecutionView, selection: Selection | None) -> str:
         f' data-poll="{h(poll)}">'
         f'<h1>{h(view.name)} <span id="execution-status">{badge(view.status)}</span></h1>'
         f'<p class="meta">{flow_link} · started {when(view.started)} · '
-        f"stopped {when(view.stopped)} · {duration(story.duration)}"
+        f"stopped {when(view.stopped)} · {duration(story.duration)}{redriven}"
         f"{' · <span class=live>live</span>' if view.status == 'RUNNING' else ''} {again}</p>"
-        f"{problem}"
+        f"{redrive}{problem}"
         f'<div class="split"><div class="graph-wrap" id="graph">{svg}</div>'
         f'<aside id="panel">{panel(view, selection)}</aside></div>'
         f'<details class="io"><summary>Execution input</summary><pre id="execution-input">'

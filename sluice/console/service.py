@@ -70,6 +70,8 @@ class ExecutionView:
     definition: str
     events: list[dict[str, Any]]
     story: ExecutionStory = field(repr=False)
+    redrive_status: str | None = None  # REDRIVABLE / NOT_REDRIVABLE (Standard only)
+    redrive_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -276,6 +278,10 @@ class ConsoleData:
         arn: str = self.sfn.start_execution(**kwargs)["executionArn"]
         return arn
 
+    def redrive_execution(self, arn: str) -> None:
+        """RedriveExecution: continue a failed Standard execution from the state that failed."""
+        self.sfn.redrive_execution(executionArn=arn)
+
     # -- dead-letter queues ------------------------------------------------------------------
 
     def dlqs(self) -> list[dict[str, Any]]:
@@ -315,6 +321,8 @@ def load_execution(
         definition=definition,
         events=events,
         story=summarize(events, definition),
+        redrive_status=desc.get("redriveStatus"),
+        redrive_count=desc.get("redriveCount") or 0,
     )
 
 

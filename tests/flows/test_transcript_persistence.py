@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -50,16 +47,6 @@ def executions_for(stack: StackProcess, call_id: str) -> list[dict[str, Any]]:
         if any(f"/{call_id}/" in k for k in keys):
             out.append(desc)
     return out
-
-
-def sluice_cli(stack: StackProcess, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "sluice", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "SLUICE_ENDPOINT": stack.gateway.url, "COLUMNS": "250"},
-    )
 
 
 def new_call_id(label: str = "call") -> str:
@@ -148,14 +135,14 @@ def test_malformed_result_reaches_the_dlq_after_three_receives_then_redrive_pers
     )
     wait_for(lambda: record(stack, call_id), what="the record after fixing (new S3 event)")
     # `sluice dlq list` shows the message and why it failed.
-    listing = sluice_cli(stack, "dlq", "list", dlq)
+    listing = stack.cli("dlq", "list", dlq)
     assert listing.returncode == 0, listing.stderr
     assert message["messageId"] in listing.stdout
     assert "MalformedResultError" in listing.stdout and "call_summary" in listing.stdout
 
     # Remove the record again so that only the redriven DLQ message can bring it back.
     stack.client("dynamodb").delete_item(TableName=table(stack), Key={"hash": {"S": call_id}})
-    redrive = sluice_cli(stack, "dlq", "redrive", dlq)
+    redrive = stack.cli("dlq", "redrive", dlq)
     assert redrive.returncode == 0, redrive.stderr
     assert "redriven" in redrive.stdout
     wait_for(lambda: not in_dlq(), what="the DLQ to drain")

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import uuid
 from typing import Any
 
@@ -161,13 +158,7 @@ def test_poison_record_is_isolated_into_the_dlq_and_shown(
         f"VIOLATION#{bad}"
     ]  # bisecting kept the good record out of the DLQ
     wait_for(lambda: title_of(lake, good) == "fine content", what="the good record")
-    listing = subprocess.run(
-        [sys.executable, "-m", "sluice", "dlq", "list", dlq],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "SLUICE_ENDPOINT": stack.gateway.url, "COLUMNS": "250"},
-    )
+    listing = stack.cli("dlq", "list", dlq)
     assert "PoisonRecordError" in listing.stdout and "generated_at" in listing.stdout
 
 

@@ -13,16 +13,6 @@ import pytest
 from sluice.testing import StackProcess
 
 
-def sluice(stack: StackProcess, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "sluice", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "SLUICE_ENDPOINT": stack.gateway.url, "COLUMNS": "200"},
-    )
-
-
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -36,7 +26,7 @@ def sluice(stack: StackProcess, *args: str) -> subprocess.CompletedProcess[str]:
 def test_bad_input_gives_one_clear_line_and_a_nonzero_exit(
     fixture_stack: StackProcess, args: list[str], message: str
 ) -> None:
-    result = sluice(fixture_stack, *args)
+    result = fixture_stack.cli(*args)
     assert result.returncode != 0
     assert message in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
@@ -61,8 +51,7 @@ def test_exec_wait_and_history_of_a_failed_execution(
 ) -> None:
     payload = tmp_path / "input.json"
     payload.write_text(json.dumps({"counter_file": str(tmp_path / "c"), "fail_times": 9}))
-    run = sluice(
-        fixture_stack,
+    run = fixture_stack.cli(
         "exec",
         "retry_catch",
         "--input",
@@ -74,7 +63,7 @@ def test_exec_wait_and_history_of_a_failed_execution(
     assert run.returncode == 1, run.stderr
     assert "FAILED" in run.stdout and "TransientError" in run.stdout
 
-    history = sluice(fixture_stack, "history", "cli-failed-run")
+    history = fixture_stack.cli("history", "cli-failed-run")
     assert history.returncode == 0, history.stderr
     text = history.stdout
     assert "FAILED" in text
@@ -83,6 +72,6 @@ def test_exec_wait_and_history_of_a_failed_execution(
     assert "TransientError" in text and "attempt 4 failed" in text  # error and cause
     assert "counter_file" in text  # the failed step's input
 
-    listing = sluice(fixture_stack, "executions", "retry_catch", "--status", "FAILED")
+    listing = fixture_stack.cli("executions", "retry_catch", "--status", "FAILED")
     assert listing.returncode == 0
     assert "cli-failed-run" in listing.stdout

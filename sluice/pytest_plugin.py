@@ -1,0 +1,210 @@
+"""pytest plugin: state coverage of the state machines the tests ran (`--sluice-coverage`).
+
+Every `sluice.testing.StackProcess` is read just before it stops (through
+`sluice.testing.BEFORE_STOP`): its state machines, their definitions and every execution's
+history, through the public Step Functions API. Coverage is merged per state machine name
+over all stacks, printed in the terminal summary and written as `coverage.json` and
+`coverage.md` to `--sluice-coverage-dir` (ini `sluice_coverage_dir`, default
+`build/sluice-coverage`). With a threshold (`--sluice-coverage-fail-under` or ini
+`sluice_coverage_fail_under`, percent per state machine), a session whose tests passed fails
+when a state machine is below it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sluice import testing
+from sluice.coverage import CoverageReport, collect, floor
+
+DEFAULT_DIR = "build/sluice-coverage"
+
+
+class Collector:
+    """Coverage gathered from the stacks of one session."""
+
+    def __init__(self) -> None:
+        self.report = CoverageReport()
+        self.seconds = 0.0  # spent reading stacks
+        self._lock = threading.Lock()
+
+    def collect_stack(self, stack: testing.StackProcess) -> None:
+        try:
+            stack.gateway.get("/_sluice/health")  # a stack that never came up has nothing
+        except Exception:
+            return
+        started = time.monotonic()
+        try:
+            found = collect(stack.client("stepfunctions"))
+        except Exception as exc:
+            found = CoverageReport(problems=[f"stack on port {stack.port}: {exc}"])
+        with self._lock:
+            self.report.merge(found)
+            self.seconds += time.monotonic() - started
+
+
+_COLLECTOR = pytest.StashKey[Collector]()
+_THRESHOLD = pytest.StashKey[float]()
+_FLOORS = pytest.StashKey[dict[str, float]]()
+_FAILED = pytest.StashKey[str]()
+
+
+def collector(config: pytest.Config) -> Collector | None:
+    """The session's collector, or None without --sluice-coverage."""
+    return config.stash.get(_COLLECTOR, None)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("sluice-coverage", "Sluice state coverage")
+    group.addoption(
+        "--sluice-coverage",
+        action="store_true",
+        default=False,
+        help="report which states, Choice branches, Retry and Catch paths the tests exercised",
+    )
+    group.addoption(
+        "--sluice-coverage-fail-under",
+        type=float,
+        default=None,
+        metavar="PERCENT",
+        help="fail when a state machine's coverage is below PERCENT "
+        "(default: ini sluice_coverage_fail_under)",
+    )
+    group.addoption(
+        "--sluice-coverage-dir",
+        default=None,
+        metavar="DIR",
+        help=f"where coverage.json and coverage.md go (default: ini sluice_coverage_dir, "
+        f"else {DEFAULT_DIR})",
+    )
+    parser.addini(
+        "sluice_coverage_fail_under",
+        "with --sluice-coverage: minimum coverage percent of every state machine (0 = none)",
+        default="0",
+    )
+    parser.addini(
+        "sluice_coverage_fail_under_machines",
+        "with --sluice-coverage: per-machine minimum percent, one 'NAME-PATTERN = PERCENT' a "
+        "line (fnmatch; first match wins; overrides sluice_coverage_fail_under)",
+        type="linelist",
+        default=[],
+    )
+    parser.addini(
+        "sluice_coverage_dir", "directory for the state coverage JSON and Markdown", default=""
+    )
+
+
+def _threshold(config: pytest.Config) -> float:
+    option = config.getoption("sluice_coverage_fail_under")
+    if option is not None:
+        return float(option)
+    raw = str(config.getini("sluice_coverage_fail_under") or "0")
+    try:
+        return float(raw)
+    except ValueError:
+        raise pytest.UsageError(f"sluice_coverage_fail_under: not a number: {raw!r}") from None
+
+
+def _floors(config: pytest.Config) -> dict[str, float]:
+    floors: dict[str, float] = {}
+    for line in config.getini("sluice_coverage_fail_under_machines"):
+        pattern, sep, value = str(line).rpartition("=")
+        try:
+            if not sep or not pattern.strip():
+                raise ValueError
+            floors[pattern.strip()] = float(value)
+        except ValueError:
+            raise pytest.UsageError(
+                f"sluice_coverage_fail_under_machines: expected 'NAME = PERCENT', got {line!r}"
+            ) from None
+    return floors
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not config.getoption("sluice_coverage"):
+        return
+    config.stash[_THRESHOLD] = _threshold(config)
+    # An explicit --sluice-coverage-fail-under applies to every machine.
+    explicit = config.getoption("sluice_coverage_fail_under") is not None
+    config.stash[_FLOORS] = {} if explicit else _floors(config)
+    found = Collector()
+    config.stash[_COLLECTOR] = found
+    testing.BEFORE_STOP.append(found.collect_stack)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    found = collector(config)
+    if found is not None and found.collect_stack in testing.BEFORE_STOP:
+        testing.BEFORE_STOP.remove(found.collect_stack)
+
+
+def _output_dir(config: pytest.Config) -> Path:
+    raw = config.getoption("sluice_coverage_dir") or config.getini("sluice_coverage_dir")
+    path = Path(str(raw or DEFAULT_DIR))
+    return path if path.is_absolute() else config.rootpath / path
+
+
+def failure_message(
+    report: CoverageReport, threshold: float, floors: dict[str, float] | None = None
+) -> str | None:
+    """Why the session fails, or None when every machine reaches its minimum (``threshold``,
+    or its entry in ``floors``)."""
+    below = report.below(threshold, floors)
+    if not below:
+        return None
+    if not floors:
+        names = ", ".join(f"{m.name} ({m.percent:.1f}%)" for m in below)
+        return f"Sluice state coverage below {threshold:g}%: {names}"
+    names = ", ".join(
+        f"{m.name} ({m.percent:.1f}% < {floor(m.name, threshold, floors):g}%)" for m in below
+    )
+    return f"Sluice state coverage below the minimum: {names}"
+
+
+@pytest.hookimpl(trylast=True)  # after the runner tears session fixtures (and stacks) down
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    found = collector(config)
+    if found is None:
+        return
+    threshold, floors = config.stash[_THRESHOLD], config.stash[_FLOORS]
+    report = found.report
+    out = _output_dir(config)
+    out.mkdir(parents=True, exist_ok=True)
+    document = report.to_json(threshold, floors)
+    (out / "coverage.json").write_text(json.dumps(document, indent=2) + "\n")
+    (out / "coverage.md").write_text(report.markdown(threshold, floors))
+    message = failure_message(report, threshold, floors)
+    if message is not None:
+        config.stash[_FAILED] = message
+        if session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    found = collector(config)
+    if found is None:
+        return
+    report = found.report
+    write = terminalreporter.write_line
+    terminalreporter.section("Sluice state coverage")
+    if not report.machines:
+        write("no stack was stopped during this session: nothing to report")
+    else:
+        covered, total = report.totals()
+        write(
+            f"{report.stacks} stack(s), {covered}/{total} paths exercised "
+            f"({100.0 * covered / total:.1f}%), read in {found.seconds:.1f} s"
+        )
+        for line in report.text().splitlines():
+            write(line)
+    write(f"written to {_output_dir(config)}/coverage.{{json,md}}")
+    message = config.stash.get(_FAILED, None)
+    if message is not None:
+        write(f"FAIL {message}", red=True, bold=True)

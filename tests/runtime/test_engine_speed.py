@@ -1,0 +1,153 @@
+"""The engine's speed adapters answer exactly as the slow paths they replace."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+from sluice import engine_speed
+from sluice.testing import StackProcess
+
+# Never contacted: requests are answered by the application in process.
+ENDPOINT = "http://127.0.0.1:1"
+
+
+@pytest.fixture()
+def dynamodb() -> Iterator[Any]:
+    """A boto3 DynamoDB client of moto's server application, answered in process."""
+    engine_speed.install()
+    engine_speed.use_in_process_services(DomainDispatcherApplication(create_backend_app))
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=ENDPOINT,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    client.meta.events.register("before-send", engine_speed._send_in_process)
+    name = f"t{id(client)}"
+    client.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    client.sluice_table = name
+    yield client
+    engine_speed.use_in_process_services(None)
+
+
+def test_plain_json_client_answers_as_botocore_does(dynamodb: Any) -> None:
+    plain = engine_speed.route_in_process(dynamodb)
+    assert isinstance(plain, engine_speed.PlainJsonClient)
+    table = dynamodb.sluice_table
+    item = {"pk": {"S": "a"}, "n": {"N": "1"}, "tags": {"SS": ["x", "y"]}}
+    assert "Attributes" not in plain.put_item(TableName=table, Item=item)
+
+    replaced = plain.put_item(
+        TableName=table, Item={"pk": {"S": "a"}, "n": {"N": "2"}}, ReturnValues="ALL_OLD"
+    )
+    got_plain = plain.get_item(TableName=table, Key={"pk": {"S": "a"}})
+    got_boto = dynamodb.get_item(TableName=table, Key={"pk": {"S": "a"}})
+
+    assert replaced["Attributes"] == item
+    assert got_plain["Item"] == got_boto["Item"] == {"pk": {"S": "a"}, "n": {"N": "2"}}
+    assert got_plain["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert got_plain["ResponseMetadata"]["RequestId"]
+
+
+def test_plain_json_client_raises_the_client_error_botocore_raises(dynamodb: Any) -> None:
+    plain = engine_speed.route_in_process(dynamodb)
+    table = dynamodb.sluice_table
+    plain.put_item(TableName=table, Item={"pk": {"S": "taken"}})
+    conditional = {
+        "TableName": table,
+        "Item": {"pk": {"S": "taken"}},
+        "ConditionExpression": "attribute_not_exists(pk)",
+    }
+
+    with pytest.raises(ClientError) as fast:
+        plain.put_item(**conditional)
+    with pytest.raises(ClientError) as slow:
+        dynamodb.put_item(**conditional)
+
+    assert fast.value.response["Error"] == slow.value.response["Error"]
+    assert fast.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+    assert fast.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert fast.value.operation_name == "PutItem"
+
+
+def test_plain_json_client_hands_non_json_values_to_botocore(dynamodb: Any) -> None:
+    plain = engine_speed.route_in_process(dynamodb)
+    table = dynamodb.sluice_table
+    plain.put_item(TableName=table, Item={"pk": {"S": "bin"}, "b": {"B": b"\x00\x01"}})
+
+    assert dynamodb.get_item(TableName=table, Key={"pk": {"S": "bin"}})["Item"]["b"] == {
+        "B": b"\x00\x01"
+    }
+
+
+def test_in_process_lambda_answers_as_the_invoke_api() -> None:
+    def invoke(function: str, event: Any) -> tuple[bytes, str | None, str]:
+        if function != "known":
+            raise KeyError(function)
+        if event.get("fail"):
+            return b'{"errorType": "Boom"}', "Unhandled", "req-2"
+        return json.dumps({"echo": event}).encode(), None, "req-1"
+
+    client = engine_speed.InProcessLambda(invoke)
+
+    ok = client.invoke(FunctionName="known", Payload=json.dumps({"a": 1}))
+    failed = client.invoke(FunctionName="known", Payload=b'{"fail": true}')
+    with pytest.raises(ClientError) as missing:
+        client.invoke(FunctionName="gone", Payload="{}")
+    with pytest.raises(ClientError) as not_json:
+        client.invoke(FunctionName="known", Payload="{not json")
+
+    assert (ok["StatusCode"], json.load(ok["Payload"])) == (200, {"echo": {"a": 1}})
+    assert "FunctionError" not in ok
+    assert failed["FunctionError"] == "Unhandled"
+    assert json.load(failed["Payload"]) == {"errorType": "Boom"}
+    assert missing.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    assert missing.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    assert not_json.value.response["Error"]["Code"] == "InvalidRequestContentException"
+
+
+def test_json_copy_is_a_deep_copy_and_leaves_other_objects_to_deepcopy() -> None:
+    value = {"a": [1, 2.5, {"b": None, "c": True}], "s": "x"}
+    other = {"when": Path("/tmp"), "nested": [{"k": "v"}]}
+
+    copied = engine_speed.json_copy(value)
+    copied_other = engine_speed.json_copy(other)
+    copied["a"][2]["b"] = "changed"
+    copied_other["nested"][0]["k"] = "changed"
+
+    assert value == {"a": [1, 2.5, {"b": None, "c": True}], "s": "x"}
+    assert other["nested"] == [{"k": "v"}]
+    assert copied_other["when"] == Path("/tmp")
+
+
+def test_executions_sharing_one_program_keep_their_own_retry_counts(
+    fixture_stack: StackProcess, tmp_path: Path
+) -> None:
+    """One parsed program serves concurrent executions: each counts its own attempts."""
+    fail_times = [0, 1, 2, 0, 1, 2]
+
+    def run(i: int) -> Any:
+        payload = {"counter_file": str(tmp_path / f"c{i}"), "fail_times": fail_times[i]}
+        return fixture_stack.run("retry_catch", payload)
+
+    with ThreadPoolExecutor(len(fail_times)) as pool:
+        executions = list(pool.map(run, range(len(fail_times))))
+
+    assert [e.status for e in executions] == ["SUCCEEDED"] * len(fail_times)
+    assert [e.output["result"]["attempts"] for e in executions] == [n + 1 for n in fail_times]
+    assert [e.attempts("Work") for e in executions] == [n + 1 for n in fail_times]
