@@ -15,8 +15,9 @@ $(STAMP): requirements.lock pyproject.toml
 demo: $(STAMP)
 	$(BIN)/sluice demo
 
+# --sluice-coverage: state coverage table + build/sluice-coverage/, thresholds in pyproject.toml.
 test: $(STAMP) lint browser
-	$(BIN)/pytest
+	$(BIN)/pytest --sluice-coverage
 
 # The console's browser tests drive Debian's Chromium; installed here when missing.
 browser:

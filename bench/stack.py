@@ -5,19 +5,22 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from sluice.testing import StackProcess
 
+T = TypeVar("T")
 PROJECT_TEMPLATE = Path(__file__).resolve().parent.parent / "infra" / "template.yaml"
 
 
 def on_fresh_stack(
-    measure: Callable[[StackProcess], str],
+    measure: Callable[[StackProcess], T],
     template: Path = PROJECT_TEMPLATE,
     overrides: dict[str, str] | None = None,
-) -> str:
+    env: dict[str, str] | None = None,
+) -> T:
     with tempfile.TemporaryDirectory() as tmp:
-        stack = StackProcess(template, Path(tmp), overrides=overrides)
+        stack = StackProcess(template, Path(tmp), overrides=overrides, env=env)
         try:
             return measure(stack)
         finally:
