@@ -17,7 +17,7 @@ from sluice.engine_speed import SWITCH
 from sluice.testing import StackProcess
 
 TEMPLATE = Path(__file__).parent / "runtime" / "template.yaml"
-EXECUTIONS = 300
+EXECUTIONS = 1000
 CONCURRENCY = 8
 
 

@@ -26,12 +26,16 @@
 
 from __future__ import annotations
 
+import contextvars
 import copy
 import io
 import json
 import os
+import queue
+import sys
 import threading
-from collections import OrderedDict
+import weakref
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -66,6 +70,8 @@ def install() -> None:
     _list_response_methods_once()
     _cache_programs()
     _copy_json_directly()
+    _index_execution_names()
+    _pool_engine_threads()
 
 
 def use_in_process_lambda(invoker: LambdaInvoker | None) -> None:
@@ -317,6 +323,158 @@ def _copy_json_directly() -> None:
     fast_copy = types.SimpleNamespace(deepcopy=json_copy, copy=copy.copy)
     for name in _JSON_COPYING_MODULES:
         importlib.import_module(name).copy = fast_copy  # type: ignore[attr-defined]
+
+
+_IDLE_SECONDS = 60.0
+# Modules whose per-execution and per-task threads are taken from the pool.
+_THREADED_MODULES = (
+    "moto.stepfunctions.parser.backend.execution_worker",
+    "moto.stepfunctions.parser.asl.component.program.program",
+    "moto.stepfunctions.parser.asl.component.state.exec.execute_state",
+)
+
+
+class _ThreadPool:
+    """Idle threads waiting for work; grows when none is idle, shrinks when idle a while."""
+
+    def __init__(self) -> None:
+        self._idle: list[queue.SimpleQueue[Callable[[], None]]] = []
+        self._lock = threading.Lock()
+
+    def run(self, job: Callable[[], None]) -> None:
+        with self._lock:
+            inbox = self._idle.pop() if self._idle else None
+        if inbox is None:
+            inbox = queue.SimpleQueue()
+            threading.Thread(target=self._serve, args=(inbox,), daemon=True).start()
+        inbox.put(job)
+
+    def _serve(self, inbox: queue.SimpleQueue[Callable[[], None]]) -> None:
+        while True:
+            try:
+                job = inbox.get(timeout=_IDLE_SECONDS)
+            except queue.Empty:
+                with self._lock:
+                    if inbox in self._idle:
+                        self._idle.remove(inbox)
+                        return
+                continue  # taken from the idle list just now: its job is on the way
+            contextvars.Context().run(job)  # a fresh context, as a new thread has
+            with self._lock:
+                self._idle.append(inbox)
+
+
+_POOL = _ThreadPool()
+
+
+class PooledThread:
+    """What moto's engine uses of `threading.Thread`, run on a pooled thread."""
+
+    def __init__(
+        self,
+        group: None = None,
+        target: Callable[..., Any] | None = None,
+        name: str | None = None,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        daemon: bool | None = None,
+    ) -> None:
+        self._job: tuple[Callable[..., Any] | None, tuple[Any, ...], dict[str, Any]] | None = (
+            target,
+            args,
+            kwargs or {},
+        )
+        self._started = False
+        self._done = threading.Event()
+        self.name = name or "sluice-pooled"
+        self.daemon = True
+
+    def start(self) -> None:
+        if self._started:
+            raise RuntimeError("threads can only be started once")
+        self._started = True
+        _POOL.run(self._run)
+
+    def _run(self) -> None:
+        target, args, kwargs = self._job or (None, (), {})
+        self._job = None  # like Thread: the finished thread holds no references
+        try:
+            if target is not None:
+                target(*args, **kwargs)
+        except BaseException:
+            threading.excepthook(threading.ExceptHookArgs((*sys.exc_info(), None)))
+        finally:
+            self._done.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._done.wait(timeout)
+
+    def is_alive(self) -> bool:
+        return self._started and not self._done.is_set()
+
+
+def _pool_engine_threads() -> None:
+    import importlib
+    import types
+
+    from moto.stepfunctions.parser import utils
+
+    if isinstance(utils.TMP_THREADS, deque):
+        return
+
+    threading_with_pool = types.SimpleNamespace(**vars(threading))
+    threading_with_pool.Thread = PooledThread
+    for name in _THREADED_MODULES:
+        module = importlib.import_module(name)
+        if getattr(module, "Thread", None) is threading.Thread:
+            module.Thread = PooledThread  # type: ignore[attr-defined]
+        if getattr(module, "threading", None) is threading:
+            module.threading = threading_with_pool  # type: ignore[attr-defined]
+    # moto appends every thread it starts to one module-level list that nothing reads.
+    utils.TMP_THREADS.clear()
+    kept: deque[Any] = deque(maxlen=256)
+    for name, module in list(sys.modules.items()):
+        if name.startswith("moto.stepfunctions.parser") and (
+            getattr(module, "TMP_THREADS", None) is utils.TMP_THREADS
+        ):
+            module.TMP_THREADS = kept  # type: ignore[attr-defined]
+    utils.TMP_THREADS = kept  # type: ignore[assignment]
+
+
+def _index_execution_names() -> None:
+    from moto.stepfunctions.models import StateMachine
+
+    if getattr(StateMachine, "_sluice_indexed", False):
+        return
+    original: Any = StateMachine._handle_name_input_idempotency
+    lock = threading.Lock()
+    # Kept beside the machines, not on them: moto deep-copies a machine for each execution.
+    indexes: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+    def handle_name_input_idempotency(self: Any, name: str, execution_input: str) -> Any:
+        with lock:
+            index = indexes.setdefault(self, {})
+            for execution in self.executions[len(index) :]:
+                index[execution.name] = execution
+            if len(index) != len(self.executions):  # not append-only after all: moto's scan
+                del indexes[self]
+                return original(self, name, execution_input)
+            known = index.get(name)
+        if known is None:
+            return None
+        # The earlier execution answers with moto's own rules (idempotent or already exists).
+        return original(_OneExecution(known), name, execution_input)
+
+    StateMachine._handle_name_input_idempotency = handle_name_input_idempotency  # type: ignore[method-assign]
+    StateMachine._sluice_indexed = True  # type: ignore[attr-defined]
+
+
+class _OneExecution:
+    """What moto's name check reads of a machine, holding only the execution of that name."""
+
+    def __init__(self, execution: Any) -> None:
+        self.executions = [execution]
 
 
 def _cache_programs() -> None:

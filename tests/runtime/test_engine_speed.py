@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -151,3 +152,21 @@ def test_executions_sharing_one_program_keep_their_own_retry_counts(
     assert [e.status for e in executions] == ["SUCCEEDED"] * len(fail_times)
     assert [e.output["result"]["attempts"] for e in executions] == [n + 1 for n in fail_times]
     assert [e.attempts("Work") for e in executions] == [n + 1 for n in fail_times]
+
+
+def test_execution_names_stay_unique_and_idempotent(fixture_stack: StackProcess) -> None:
+    """StartExecution's name check (an index here, a scan in moto) keeps AWS's rules."""
+    sfn = fixture_stack.client("stepfunctions")
+    arn = fixture_stack.flow_arn("retry_catch")
+    names = [f"named-{uuid.uuid4().hex}" for _ in range(5)]
+    started = [
+        sfn.start_execution(stateMachineArn=arn, name=name, input="{}")["executionArn"]
+        for name in names
+    ]
+
+    assert [a.rsplit(":", 1)[-1] for a in started] == names
+    with pytest.raises(ClientError) as taken:
+        sfn.start_execution(stateMachineArn=arn, name=names[2], input='{"other": 1}')
+
+    assert taken.value.response["Error"]["Code"] == "ExecutionAlreadyExists"
+    assert names[2] in taken.value.response["Error"]["Message"]
