@@ -240,13 +240,16 @@ def execution_main(view: ExecutionView, selection: Selection | None) -> str:
         if view.flow
         else h(view.machine_arn)
     )
-    redrive = ""
+    redrive_form = redrive_button = ""
     if view.redrive_status == "REDRIVABLE":
-        redrive = (
-            f'<form method="post" action="{BASE}/execution/redrive" class="redrive-execution">'
-            f'<input type="hidden" name="arn" value="{h(view.arn)}">'
-            '<button type="submit" id="redrive-execution">Redrive from the failed state</button>'
-            "</form>"
+        # The button sits in the line above, next to "Start again"; a form may not.
+        redrive_form = (
+            f'<form method="post" action="{BASE}/execution/redrive" id="redrive-form">'
+            f'<input type="hidden" name="arn" value="{h(view.arn)}"></form>'
+        )
+        redrive_button = (
+            ' <button type="submit" form="redrive-form" id="redrive-execution">'
+            "Redrive from the failed state</button>"
         )
     redriven = f" · redriven {view.redrive_count} time(s)" if view.redrive_count else ""
     problem = ""
@@ -259,8 +262,8 @@ def execution_main(view: ExecutionView, selection: Selection | None) -> str:
         f'<h1>{h(view.name)} <span id="execution-status">{badge(view.status)}</span></h1>'
         f'<p class="meta">{flow_link} · started {when(view.started)} · '
         f"stopped {when(view.stopped)} · {duration(story.duration)}{redriven}"
-        f"{' · <span class=live>live</span>' if view.status == 'RUNNING' else ''} {again}</p>"
-        f"{redrive}{problem}"
+        f"{' · <span class=live>live</span>' if view.status == 'RUNNING' else ''} {again}"
+        f"{redrive_button}</p>{redrive_form}{problem}"
         f'<div class="split"><div class="graph-wrap" id="graph">{svg}</div>'
         f'<aside id="panel">{panel(view, selection)}</aside></div>'
         f'<details class="io"><summary>Execution input</summary><pre id="execution-input">'
