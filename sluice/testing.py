@@ -251,3 +251,19 @@ class StackProcess:
         done = wait_for(finished, timeout=timeout, what=f"{count} finished {flow} executions")
         done.sort(key=lambda e: e["startDate"])
         return [self.execution(e["executionArn"]) for e in done]
+
+
+def module_stack(template: Path, **options: Any) -> Any:
+    """A module-scoped pytest fixture: TEMPLATE's stack, shared by the module's tests.
+
+    `my_stack = module_stack(HERE / "template.yaml", time_scale=0)` in a test module.
+    """
+    import pytest
+
+    @pytest.fixture(scope="module")
+    def fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
+        stack = StackProcess(template, tmp_path_factory.mktemp(template.parent.name), **options)
+        yield stack
+        stack.stop()
+
+    return fixture

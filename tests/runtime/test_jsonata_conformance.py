@@ -13,23 +13,16 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from sluice.testing import Execution, StackProcess
+from sluice.testing import Execution, StackProcess, module_stack
 
 FIXTURE = Path(__file__).resolve().parent / "jsonata"
 
 
-@pytest.fixture(scope="module")
-def jsonata_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
-    stack = StackProcess(FIXTURE / "template.yaml", tmp_path_factory.mktemp("jsonata-stack"))
-    yield stack
-    stack.stop()
+jsonata_stack = module_stack(FIXTURE / "template.yaml")
 
 
 def run_twins(stack: StackProcess, name: str, payload: Any) -> Execution:

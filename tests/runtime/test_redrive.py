@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from sluice.testing import StackProcess, wait_for
+from sluice.testing import StackProcess, module_stack, wait_for
 
 HERE = Path(__file__).resolve().parent / "redrive"
 
 
-@pytest.fixture(scope="module")
-def redrive_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
-    stack = StackProcess(HERE / "template.yaml", tmp_path_factory.mktemp("redrive-stack"))
-    yield stack
-    stack.stop()
+redrive_stack = module_stack(HERE / "template.yaml")
 
 
 def calls(work: Path, step: str) -> int:

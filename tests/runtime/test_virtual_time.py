@@ -14,22 +14,17 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from sluice.testing import StackProcess, free_port, wait_for
+from sluice.testing import StackProcess, free_port, module_stack, wait_for
 
 TEMPLATE = Path(__file__).resolve().parent / "virtual_time" / "template.yaml"
 
 
-@pytest.fixture(scope="module")
-def vt_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
-    stack = StackProcess(TEMPLATE, tmp_path_factory.mktemp("virtual-time"), time_scale=0)
-    yield stack
-    stack.stop()
+vt_stack = module_stack(TEMPLATE, time_scale=0)
 
 
 def _events(execution_events: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
