@@ -19,18 +19,23 @@ cause names the state, the expression and the JSONata error.
 from __future__ import annotations
 
 import collections
+import contextvars
 import hashlib
 import json
 import random
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from jsonata import timebox
 from jsonata.jsonata import Jsonata
 from jsonata.utils import Utils
+
+from sluice import virtual_time
 
 _MAX_EXPRESSIONS = 2048
 _MISSING = object()
@@ -215,8 +220,21 @@ def _binding(value: Any) -> Any:
     return Utils.NULL_VALUE if value is None else value
 
 
-def evaluate(expression: str, bindings: dict[str, Any] | None = None) -> Any:
-    """Evaluate EXPRESSION with `$name` bound to each binding.
+# Seconds the evaluating execution's virtual clock is ahead of real time (sluice/
+# virtual_time.py): `$now()` and `$millis()` read the same clock as the history.
+_clock_offset: contextvars.ContextVar[float] = contextvars.ContextVar(
+    "sluice_jsonata_clock_offset", default=0.0
+)
+
+
+def _virtual_milli_time() -> int:
+    return round((time.time() + _clock_offset.get()) * 1000)
+
+
+def evaluate(
+    expression: str, bindings: dict[str, Any] | None = None, clock_offset: float = 0.0
+) -> Any:
+    """Evaluate EXPRESSION with `$name` bound to each binding, `clock_offset` seconds ahead.
 
     Returns plain JSON values, or `UNDEFINED` when the expression yields nothing. Raises
     QueryError with the JSONata error code and message when it fails or yields a value JSON
@@ -224,6 +242,7 @@ def evaluate(expression: str, bindings: dict[str, Any] | None = None) -> Any:
     """
     entry = compiled(expression)
     frame = {name: _binding(value) for name, value in (bindings or {}).items()}
+    offset = _clock_offset.set(clock_offset)
     with entry.instance() as instance:
         previous = getattr(Jsonata.CURRENT, "jsonata", None)
         Jsonata.CURRENT.jsonata = instance  # $now()/$millis() read the current instance
@@ -236,6 +255,7 @@ def evaluate(expression: str, bindings: dict[str, Any] | None = None) -> Any:
         except Exception as exc:
             raise QueryError(_describe(exc)) from None
         finally:
+            _clock_offset.reset(offset)
             if previous is not None:
                 Jsonata.CURRENT.jsonata = previous
     if result is None:
@@ -310,7 +330,7 @@ def _eval_string_jsonata(self: Any, env: Any) -> None:
     """`StringJSONata._eval_body`: a `{% %}` expression of a JSONata state."""
     bindings = {**_variables(env), "states": _states(env)}
     try:
-        result = evaluate(self.expression, bindings)
+        result = evaluate(self.expression, bindings, virtual_time.clock_of(env).offset)
     except QueryError as exc:
         raise _query_evaluation_error(
             env,
@@ -365,4 +385,7 @@ def install() -> None:
             module.eval_jsonata_expression = eval_jsonata_expression  # type: ignore[attr-defined]
     string_expression.StringJSONata._eval_body = _eval_string_jsonata  # type: ignore[method-assign]
     string_expression.StringVariableSample._eval_body = _eval_variable_sample  # type: ignore[method-assign]
+    # Every clock read of an evaluation ($now, $millis, its time limit) is one constant
+    # offset from real time, so the time limit still measures real elapsed time.
+    timebox.Timebox.current_milli_time = staticmethod(_virtual_milli_time)
     moto_jsonata._sluice_jsonata = True  # type: ignore[attr-defined]

@@ -100,6 +100,16 @@ def test_scale_0_001_sleeps_a_thousandth_of_the_wait(vt_stack: StackProcess) -> 
     assert _seconds(exited["timestamp"], entered["timestamp"]) >= 1000
 
 
+def test_jsonata_now_and_millis_read_the_virtual_clock(vt_stack: StackProcess) -> None:
+    execution = vt_stack.run("wait_then_now", {"seconds": 7200})
+    assert execution.status == "SUCCEEDED"
+    out = execution.output
+    now = datetime.datetime.fromtimestamp(out["millis"] / 1000, datetime.UTC)
+    assert _seconds(now, _iso(out["started"])) >= 7200
+    assert abs(_seconds(now, _iso(out["entered"]))) < 5
+    assert abs(_seconds(_iso(out["now"]), now)) < 1
+
+
 def test_timestamp_wait_compares_against_virtual_now(vt_stack: StackProcess) -> None:
     until = datetime.datetime.now(datetime.UTC).replace(microsecond=0) + datetime.timedelta(hours=2)
     execution = vt_stack.run("wait_until", {"until": until.strftime("%Y-%m-%dT%H:%M:%SZ")})
