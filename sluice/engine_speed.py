@@ -331,6 +331,8 @@ _THREADED_MODULES = (
     "moto.stepfunctions.parser.backend.execution_worker",
     "moto.stepfunctions.parser.asl.component.program.program",
     "moto.stepfunctions.parser.asl.component.state.exec.execute_state",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.inline_iteration_component",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_parallel.branch_worker",
 )
 
 
@@ -387,6 +389,7 @@ class PooledThread:
         )
         self._started = False
         self._done = threading.Event()
+        self.native_id: int | None = None  # the pooled thread's, once running (moto logs it)
         self.name = name or "sluice-pooled"
         self.daemon = True
 
@@ -397,6 +400,7 @@ class PooledThread:
         _POOL.run(self._run)
 
     def _run(self) -> None:
+        self.native_id = threading.get_native_id()
         target, args, kwargs = self._job or (None, (), {})
         self._job = None  # like Thread: the finished thread holds no references
         try:
