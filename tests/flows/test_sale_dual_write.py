@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from typing import Any
 
@@ -206,6 +207,45 @@ def test_two_executions_at_once_for_one_sale_write_once(sales_stack: StackProces
     assert len(records(sales_stack, tenant)) == 1
     one_row(sales_stack, tenant)
     assert len(lake_rows(sales_stack, tenant)) == 1
+
+
+def test_a_sale_claimed_by_a_running_execution_waits_for_it_then_gives_up(
+    sales_stack: StackProcess,
+) -> None:
+    """Another execution holds the claim: ClaimSale retries with backoff (1+2+4+8+8+8 s of
+    virtual time, none of it slept), then fails with SaleInProgress and writes nothing; once
+    that claim is gone, the same sale is written."""
+    tenant = new_tenant()
+    detail = sale_event(5, tenant)
+    held_until = str(int(time.time()) + 86_400)
+    sales_stack.client("dynamodb").put_item(
+        TableName=claims_table(sales_stack),
+        Item={
+            "pk": {"S": claim_pk(tenant, sale_of(detail))},
+            "sk": {"S": "VERSION"},
+            "status": {"S": "IN_PROGRESS"},
+            "executionId": {"S": "arn:aws:states:us-east-1:123456789012:execution:other:run"},
+            "expiresAt": {"N": held_until},
+            "inProgressUntil": {"N": held_until},
+        },
+    )
+    with sales_stack.time_scale(0):
+        held = sales_stack.run(FLOW, sale_envelope(detail))
+
+    assert held.status == "FAILED" and held.error == "SaleInProgress"
+    assert held.attempts("ClaimSale") == 7  # the first try and 6 retries
+    assert held.state("HeldByAnotherExecution").status == "failed"
+    entered = [e for e in held.events if e["type"] == "ParallelStateStarted"]
+    assert (entered[-1]["timestamp"] - entered[0]["timestamp"]).total_seconds() >= 31
+    assert records(sales_stack, tenant) == []
+
+    sales_stack.client("dynamodb").delete_item(
+        TableName=claims_table(sales_stack),
+        Key={"pk": {"S": claim_pk(tenant, sale_of(detail))}, "sk": {"S": "VERSION"}},
+    )
+    written = sales_stack.run(FLOW, sale_envelope(detail))
+    assert written.status == "SUCCEEDED" and written.output["result"] == "written"
+    assert len(records(sales_stack, tenant)) == 1
 
 
 @pytest.mark.parametrize(
