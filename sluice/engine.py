@@ -34,7 +34,7 @@ from moto.stepfunctions.parser.models import (
     stepfunctions_parser_backends,
 )
 
-from sluice import engine_speed, jsonata, virtual_time
+from sluice import engine_speed, jsonata, redrive, virtual_time
 from sluice.template import ACCOUNT_ID, REGION
 
 MOCK_CONFIG_ENV = "SFN_MOCK_CONFIG"
@@ -130,7 +130,7 @@ def install() -> None:
     engine_speed.install()
     jsonata.install()
     virtual_time.install()
-    __import__("sluice.redrive").redrive.install()
+    redrive.install()
     StepFunctionsParserBackend._sluice_patched = True  # type: ignore[attr-defined]
 
 
