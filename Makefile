@@ -1,16 +1,36 @@
 # Every target bootstraps .venv from the pinned lock file first.
-PY ?= python3.11
+# One Python for the laptop and Lambda: 3.12, the python3.12 runtime (Amazon Linux 2023).
+# Found on PATH or under pyenv; `make PY=/path/to/python3.12 …` chooses another.
+PY ?= $(firstword $(shell command -v python3.12 2>/dev/null) \
+        $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) /usr/bin/python3.12)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Deploy tools pin their own boto3/pydantic, so each lives in its own environment.
+SAM_VENV := .venv-sam
+CHECKOV_VENV := .venv-checkov
 
-.PHONY: demo test lint up bench lock clean browser
+.PHONY: demo test lint up bench lock clean browser package python
 
-$(STAMP): requirements.lock pyproject.toml
-	$(PY) -m venv $(VENV)
+python:
+	@test -x "$(PY)" || { echo "Python 3.12 not found: install it (pyenv install 3.12) or run make PY=/path/to/python3.12"; exit 2; }
+	@$(PY) -c 'import sys; assert sys.version_info[:2] == (3, 12), sys.version' || { echo "$(PY) is not Python 3.12"; exit 2; }
+
+$(STAMP): requirements.lock pyproject.toml | python
+	$(PY) -m venv --clear $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements.lock
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
+
+$(SAM_VENV)/.installed: infra/tools/sam.lock | python
+	$(PY) -m venv --clear $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install -q --disable-pip-version-check -r infra/tools/sam.lock
+	touch $@
+
+$(CHECKOV_VENV)/.installed: infra/tools/checkov.lock | python
+	$(PY) -m venv --clear $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install -q --disable-pip-version-check -r infra/tools/checkov.lock
+	touch $@
 
 demo: $(STAMP)
 	$(BIN)/sluice demo
@@ -35,9 +55,20 @@ up: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
-# Regenerate the pinned lock after editing pyproject.toml dependencies.
+# sam build, without Docker: each function is built by the build-% rule below, then every
+# package's unzipped size is printed against Lambda's 250 MB limit.
+package: $(STAMP) $(SAM_VENV)/.installed
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(SAM_VENV)/bin/sam build -t infra/template.yaml
+	$(BIN)/python -m sluice.package report .aws-sam/build
+
+# Called by `sam build` (BuildMethod: makefile, build in source) once per function.
+build-%:
+	$(BIN)/python -m sluice.package stage infra/template.yaml $* "$(ARTIFACTS_DIR)"
+
+# Regenerate the pinned locks after editing pyproject.toml or infra/requirements/*.in.
 lock: $(STAMP)
-	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.12 -o requirements.lock
+	$(BIN)/python -m sluice.package lock
 
 clean:
-	rm -rf $(VENV) .sluice .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .sluice .aws-sam build .mypy_cache .ruff_cache .pytest_cache
