@@ -1,8 +1,10 @@
 # Every target bootstraps .venv from the pinned lock file first.
 # One Python for the laptop and Lambda: 3.12, the python3.12 runtime (Amazon Linux 2023).
 # Found on PATH or under pyenv; `make PY=/path/to/python3.12 …` chooses another.
-PY ?= $(firstword $(shell command -v python3.12 2>/dev/null) \
-        $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) /usr/bin/python3.12)
+PY ?= $(shell for p in python3.12 $(HOME)/.pyenv/versions/3.12*/bin/python3.12 \
+        /usr/local/bin/python3.12 /usr/bin/python3.12; do \
+        "$$p" -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null \
+        && { command -v "$$p"; break; }; done)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -13,8 +15,8 @@ CHECKOV_VENV := .venv-checkov
 .PHONY: demo test lint up bench lock clean browser package python
 
 python:
-	@test -x "$(PY)" || { echo "Python 3.12 not found: install it (pyenv install 3.12) or run make PY=/path/to/python3.12"; exit 2; }
-	@$(PY) -c 'import sys; assert sys.version_info[:2] == (3, 12), sys.version' || { echo "$(PY) is not Python 3.12"; exit 2; }
+	@test -n "$(PY)" || { echo "Python 3.12 not found: install it (pyenv install 3.12) or run make PY=/path/to/python3.12"; exit 2; }
+	@"$(PY)" -c 'import sys; assert sys.version_info[:2] == (3, 12), sys.version' || { echo "$(PY) is not Python 3.12"; exit 2; }
 
 $(STAMP): requirements.lock pyproject.toml | python
 	$(PY) -m venv --clear $(VENV)
