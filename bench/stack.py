@@ -13,7 +13,7 @@ T = TypeVar("T")
 PROJECT_TEMPLATE = Path(__file__).resolve().parent.parent / "infra" / "template.yaml"
 
 
-def on_fresh_stack(
+def on_fresh_stack[T](
     measure: Callable[[StackProcess], T],
     template: Path = PROJECT_TEMPLATE,
     overrides: dict[str, str] | None = None,

@@ -200,21 +200,7 @@ def affordable(config: BatchConfig) -> int:
     return cap
 
 
-# -- selection (DuckDB SQL over silver.violations) ---------------------------------------
-
-
-def _sql_text(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def tier_sql() -> str:
-    high = ", ".join(_sql_text(t) for t in HIGH_TYPES)
-    medium = ", ".join(_sql_text(t) for t in MEDIUM_TYPES)
-    return (
-        f"CASE WHEN violation_type IN ({high}) OR fine_amount >= {HIGH_FINE} THEN 3 "
-        f"WHEN violation_type IN ({medium}) OR fine_amount >= {MEDIUM_FINE} THEN 2 ELSE 1 END"
-    )
-
+# -- selection (over silver.violations; see tasks/bedrock_batch/select_violations.py) ------
 
 SELECT_COLUMNS = (
     "violation_id",
@@ -228,34 +214,6 @@ SELECT_COLUMNS = (
     "standard",
     "description",
 )
-
-
-def selection_sql(table: str, config: BatchConfig, limit: int) -> str:
-    """The query that picks a job's violations, highest priority first (values are literals
-    from a validated config, quoted; no free text reaches the SQL unquoted)."""
-    f = config.filters
-    where = ["bedrock_title IS NULL"]
-    if f.minFineAmount is not None:
-        where.append(f"fine_amount >= {float(f.minFineAmount)!r}")
-    if f.maxFineAmount is not None:
-        where.append(f"fine_amount <= {float(f.maxFineAmount)!r}")
-    if f.agencies:
-        where.append(f"upper(agency) IN ({', '.join(_sql_text(a) for a in f.agencies)})")
-    if f.violationTypes:
-        types = ", ".join(_sql_text(t.lower()) for t in f.violationTypes)
-        where.append(f"lower(violation_type) IN ({types})")
-    if f.dateRange and f.dateRange.start:
-        where.append(f"violation_date >= DATE '{f.dateRange.start.isoformat()}'")
-    if f.dateRange and f.dateRange.end:
-        where.append(f"violation_date <= DATE '{f.dateRange.end.isoformat()}'")
-    tier = tier_sql()
-    where.append(f"{tier} >= {PRIORITY_TIERS[config.limits.priority]}")
-    cols = ", ".join(SELECT_COLUMNS)
-    return (
-        f"SELECT {cols}, {tier} AS tier FROM {table} WHERE {' AND '.join(where)} "
-        f"ORDER BY tier DESC, fine_amount DESC, violation_date DESC, violation_id "
-        f"LIMIT {int(limit)}"
-    )
 
 
 class SelectedViolation(BaseModel):

@@ -277,7 +277,8 @@ def sql(query: str, data_dir: DataDirOpt = Path(".sluice"), limit: int = 50) -> 
     """Run DuckDB SQL over the lake's Iceberg tables (e.g. silver.violations)."""
     import duckdb
 
-    from tasks.common.lake import catalog_from_env, duckdb_connection
+    from tasks.common.lake import catalog_from_env
+    from tasks.common.lake_sql import duckdb_connection
 
     con = duckdb_connection(catalog_from_env(_lake_env(data_dir)))
     try:

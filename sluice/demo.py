@@ -113,7 +113,8 @@ def transcript_persistence(g: Gateway, console: Console) -> dict[str, Any]:
 def violations_sync(g: Gateway, console: Console, data_dir: Path) -> dict[str, Any]:
     """Bedrock content lands on violations in DynamoDB; the lake rows follow."""
     from sluice.lake_seed import seed_violations, violation_id
-    from tasks.common.lake import catalog_from_env, duckdb_connection
+    from tasks.common.lake import catalog_from_env
+    from tasks.common.lake_sql import duckdb_connection
 
     console.rule("violations_sync: DynamoDB stream → Pipe → Express SM → Iceberg MERGE")
     lake = {"LAKE_WAREHOUSE": str(data_dir / "lake"), "LAKE_CATALOG_URI": ""}

@@ -26,13 +26,15 @@ from pyiceberg.table import Table
 from schemas.violations_sync import (
     CONTENT_SK,
     PK_PREFIX,
-    UNMATCHED_SCHEMA,
     UNMATCHED_TABLE,
+    VIOLATIONS_TABLE,
+    sortable_sequence_number,
+)
+from schemas.violations_sync_lake import (
+    UNMATCHED_SCHEMA,
     VIOLATIONS_PARTITION_SPEC,
     VIOLATIONS_SCHEMA,
     VIOLATIONS_SORT_ORDER,
-    VIOLATIONS_TABLE,
-    sortable_sequence_number,
 )
 from tasks.common.lake import catalog_from_env, ensure_table, write_files
 

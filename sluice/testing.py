@@ -36,7 +36,7 @@ def free_port() -> int:
         return port
 
 
-def wait_for(
+def wait_for[T](
     probe: Callable[[], T | None],
     *,
     timeout: float = 30,

@@ -160,7 +160,8 @@ def demo_sale_dual_write(g: Gateway, console: Console) -> dict[str, Any]:
     """Four sales through EventBridge: one re-published (a duplicate), one invalid."""
     from sluice.demo import failed_execution
     from sluice.testing import wait_for
-    from tasks.common.lake import catalog_from_env, duckdb_connection
+    from tasks.common.lake import catalog_from_env
+    from tasks.common.lake_sql import duckdb_connection
 
     console.rule("sale_dual_write: EventBridge → Standard state machine → DynamoDB + SQS → lake")
     resources = g.stack()["resources"]

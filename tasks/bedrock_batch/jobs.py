@@ -13,7 +13,7 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 
-from schemas.bedrock_batch import JOB_SK, JOB_TTL_SECONDS
+from schemas.bedrock_batch import JOB_SK, JOB_TTL_SECONDS, SelectedViolation
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -117,3 +117,9 @@ def get_job(job_id: str) -> dict[str, Any] | None:
 
 def role_arn() -> str:
     return os.environ[ROLE_ENV]
+
+
+def read_manifest(key: str) -> list[SelectedViolation]:
+    """The violations SelectViolations wrote for a job (one JSON line each)."""
+    body = s3().get_object(Bucket=bucket(), Key=key)["Body"].read().decode()
+    return [SelectedViolation.model_validate_json(line) for line in body.splitlines() if line]

@@ -1,4 +1,4 @@
-"""SelectViolations: DuckDB over `silver.violations` -> count, estimate and an S3 manifest.
+"""SelectViolations: a scan of `silver.violations` -> count, estimate and an S3 manifest.
 
 Input: ``{"jobId", "config"}``. Output (`Selection`)::
 
@@ -9,13 +9,19 @@ Violations that already have Bedrock content are skipped; the rest are filtered,
 priority and capped by maxViolations and by what maxSpendUSD buys. The selected rows go to
 the manifest (one JSON line each), never into state: a large job's rows exceed 256 KB. A
 dry run or an empty selection writes nothing.
+
+The scan is pyiceberg's (partition pruning on the date range) and the filter, priority tier
+and order are Arrow compute, with SQL's semantics (a NULL never matches a filter; NULLs sort
+last). DuckDB would do the same in SQL, but with pyarrow it would push the package past
+Lambda's 250 MB.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -24,17 +30,22 @@ from pyiceberg.exceptions import NoSuchTableError
 
 from schemas.bedrock_batch import (
     FLOW,
+    HIGH_FINE,
+    HIGH_TYPES,
     MANIFEST_PREFIX,
+    MEDIUM_FINE,
+    MEDIUM_TYPES,
+    PRIORITY_TIERS,
+    SELECT_COLUMNS,
     BatchConfig,
     SelectedViolation,
     Selection,
     affordable,
     estimate,
-    selection_sql,
 )
 from schemas.violations_sync import VIOLATIONS_TABLE
 from tasks.bedrock_batch import jobs
-from tasks.common.lake import catalog_from_env, register_table
+from tasks.common.lake import catalog_from_env
 
 logger = Logger(service=FLOW)
 metrics = Metrics(namespace=f"Sluice/{FLOW}", service=FLOW)
@@ -67,29 +78,71 @@ def describe(rows: list[SelectedViolation], config: BatchConfig) -> Selection:
 
 def select(config: BatchConfig, catalog: Catalog | None = None) -> list[SelectedViolation]:
     """The job's violations, highest priority first."""
-    import duckdb
-
     catalog = catalog or catalog_from_env()
     try:
         table = catalog.load_table(VIOLATIONS_TABLE)
     except NoSuchTableError:
         logger.warning(f"{VIOLATIONS_TABLE} does not exist yet")
         return []
-    con = duckdb.connect()
-    view = register_table(con, table)
-    cursor = con.execute(selection_sql(view, config, affordable(config)))
-    names = [d[0] for d in cursor.description or []]
-    rows = []
-    for values in cursor.fetchall():
-        row = dict(zip(names, values, strict=True))
+    scan = table.scan(row_filter=_pushdown(config), selected_fields=SELECT_COLUMNS)
+    rows = scan.to_arrow()
+    rows = rows.append_column("tier", _tier(rows))
+    rows = rows.filter(_keep(rows, config))
+    rows = rows.sort_by(
+        [
+            ("tier", "descending"),
+            ("fine_amount", "descending"),
+            ("violation_date", "descending"),
+            ("violation_id", "ascending"),
+        ]
+    ).slice(0, affordable(config))
+    out = []
+    for row in rows.to_pylist():
         if row.get("fine_amount") is not None:
             row["fine_amount"] = float(row["fine_amount"])
-        rows.append(SelectedViolation.model_validate(row))
-    return rows
+        out.append(SelectedViolation.model_validate(row))
+    return out
 
 
-def read_manifest(key: str) -> list[SelectedViolation]:
-    body = jobs.s3().get_object(Bucket=jobs.bucket(), Key=key)["Body"].read().decode()
-    return [
-        SelectedViolation.model_validate(json.loads(line)) for line in body.splitlines() if line
-    ]
+def _pushdown(config: BatchConfig) -> str:
+    """What pyiceberg can evaluate against partitions and file statistics (dates are
+    validated `date`s, so the expression holds no free text)."""
+    parts = ["bedrock_title IS NULL"]
+    dates = config.filters.dateRange
+    if dates and dates.start:
+        parts.append(f"violation_date >= '{dates.start.isoformat()}'")
+    if dates and dates.end:
+        parts.append(f"violation_date <= '{dates.end.isoformat()}'")
+    return " AND ".join(parts)
+
+
+def _is_true(mask: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """SQL's WHERE: a NULL condition does not select the row."""
+    return pc.fill_null(mask, False)
+
+
+def _tier(rows: pa.Table) -> pa.ChunkedArray:
+    """3 high, 2 medium, 1 low: by violation type, or by fine when the type says less."""
+    kind, fine = rows["violation_type"], rows["fine_amount"]
+    high = pc.or_kleene(pc.is_in(kind, pa.array(HIGH_TYPES)), pc.greater_equal(fine, HIGH_FINE))
+    medium = pc.or_kleene(
+        pc.is_in(kind, pa.array(MEDIUM_TYPES)), pc.greater_equal(fine, MEDIUM_FINE)
+    )
+    return pc.if_else(_is_true(high), 3, pc.if_else(_is_true(medium), 2, 1))
+
+
+def _keep(rows: pa.Table, config: BatchConfig) -> pa.ChunkedArray:
+    f = config.filters
+    mask = pc.greater_equal(rows["tier"], PRIORITY_TIERS[config.limits.priority])
+    if f.minFineAmount is not None:
+        mask = pc.and_(mask, _is_true(pc.greater_equal(rows["fine_amount"], f.minFineAmount)))
+    if f.maxFineAmount is not None:
+        mask = pc.and_(mask, _is_true(pc.less_equal(rows["fine_amount"], f.maxFineAmount)))
+    if f.agencies:
+        agency = pc.utf8_upper(rows["agency"])
+        mask = pc.and_(mask, _is_true(pc.is_in(agency, pa.array(list(f.agencies)))))
+    if f.violationTypes:
+        kind = pc.utf8_lower(rows["violation_type"])
+        wanted = pa.array([t.lower() for t in f.violationTypes])
+        mask = pc.and_(mask, _is_true(pc.is_in(kind, wanted)))
+    return mask

@@ -16,7 +16,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from schemas.bedrock_batch import FLOW, INPUT_PREFIX, OUTPUT_PREFIX, input_record
 from tasks.bedrock_batch import jobs
 from tasks.bedrock_batch.errors import ManifestMissingError
-from tasks.bedrock_batch.select_violations import read_manifest
 
 logger = Logger(service=FLOW)
 
@@ -29,7 +28,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if not key:
         raise ManifestMissingError(f"{job_id}: the selection has no manifest")
     try:
-        rows = read_manifest(str(key))
+        rows = jobs.read_manifest(str(key))
     except jobs.s3().exceptions.NoSuchKey:
         raise ManifestMissingError(f"s3://{jobs.bucket()}/{key} does not exist") from None
     input_key = f"{INPUT_PREFIX}/{job_id}/input.jsonl"

@@ -1,4 +1,5 @@
-"""The lake: Iceberg tables behind one catalog, read with DuckDB, merged file by file.
+"""The lake: Iceberg tables behind one catalog, merged file by file (DuckDB reads them:
+`tasks.common.lake_sql`, which no Lambda function ships).
 
 Configuration is the only difference between a laptop and AWS:
 
@@ -18,7 +19,6 @@ Example::
     catalog = catalog_from_env()
     table = ensure_table(catalog, "silver.violations", SCHEMA, SPEC)
     result = merge_rows(table, updates, key="violation_id", columns=["bedrock_title"])
-    duckdb_connection(catalog).sql("SELECT count(*) FROM silver.violations").fetchall()
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlparse
 
 import pyarrow as pa
@@ -70,9 +70,6 @@ from pyiceberg.table.sorting import UNSORTED_SORT_ORDER, SortOrder
 from pyiceberg.typedef import Record
 from pyiceberg.types import PrimitiveType
 from pyiceberg.utils.properties import property_as_int
-
-if TYPE_CHECKING:
-    import duckdb
 
 ALWAYS_TRUE = AlwaysTrue()
 
@@ -191,60 +188,6 @@ def ensure_table(
         with table.update_schema() as update:
             update.union_by_name(schema)
     return table
-
-
-# -- DuckDB ------------------------------------------------------------------------
-
-
-def duckdb_connection(
-    catalog: Catalog, connection: duckdb.DuckDBPyConnection | None = None
-) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with every lake table as a view named like ``silver.violations``.
-
-    Each view is the table's current snapshot: local data files without delete files are
-    read in place with ``read_parquet``; anything else (object storage, merge-on-read
-    deletes written by other engines) is scanned through pyiceberg into Arrow first.
-    """
-    import duckdb  # only readers need it; the MERGE task ships without it
-
-    con = connection if connection is not None else duckdb.connect()
-    for namespace in catalog.list_namespaces():
-        for identifier in catalog.list_tables(namespace):
-            register_table(con, catalog.load_table(identifier))
-    return con
-
-
-def register_table(con: duckdb.DuckDBPyConnection, table: Table) -> str:
-    """Create or replace the view of one table; returns its qualified name."""
-    *namespace, name = table.name()
-    schema_name = ".".join(namespace) or "main"
-    view = f"{_quote(schema_name)}.{_quote(name)}"
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(schema_name)}")
-    tasks = list(table.scan().plan_files())
-    paths = [_local_path(t.file.file_path) for t in tasks]
-    if tasks and all(paths) and not any(t.delete_files for t in tasks):
-        files = ", ".join(_literal(str(p)) for p in paths)
-        source = f"read_parquet([{files}], union_by_name = true, hive_partitioning = false)"
-    else:
-        source = _quote(f"__lake__{schema_name}.{name}")
-        con.register(source.strip('"'), table.scan().to_arrow())
-    con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {source}")
-    return f"{schema_name}.{name}"
-
-
-def _local_path(location: str) -> str | None:
-    parsed = urlparse(location)
-    if parsed.scheme == "file":
-        return parsed.path
-    return location if parsed.scheme == "" else None
-
-
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 # -- writing -----------------------------------------------------------------------

@@ -42,14 +42,16 @@ from pyiceberg.table import Table
 from schemas.sale_dual_write import (
     FLOW,
     LAKE_KEY,
-    LAKE_PARTITION_SPEC,
-    LAKE_SCHEMA,
     LAKE_TABLE,
     LakeMessage,
     LoadSummary,
     SaleRecord,
     describe_validation_error,
     lake_row,
+)
+from schemas.sale_dual_write_lake import (
+    LAKE_PARTITION_SPEC,
+    LAKE_SCHEMA,
 )
 from tasks.common.lake import catalog_from_env, ensure_table, key_in, write_files
 from tasks.sale_dual_write.errors import InvalidLakeBatchError, SalesTableUnavailableError

@@ -1,10 +1,9 @@
 """Failures the state machine tells apart: each class name is the ASL error name (`errorType`).
 
-`LakeCommitConflict` (from `tasks.common.lake`) is retried with backoff and jitter; the rest
-fail the execution at once, so the Pipe retries the batch and finally dead-letters it.
+`LakeCommitConflict` (raised by `tasks.common.lake`, not re-exported here: Normalize imports
+this module and must not pull in the lake) is retried with backoff and jitter; the rest fail
+the execution at once, so the Pipe retries the batch and finally dead-letters it.
 """
-
-from tasks.common.lake import LakeCommitConflict
 
 
 class ViolationsSyncError(Exception):
@@ -21,7 +20,6 @@ class InvalidChangeSetError(ViolationsSyncError):
 
 __all__ = [
     "InvalidChangeSetError",
-    "LakeCommitConflict",
     "PoisonRecordError",
     "ViolationsSyncError",
 ]

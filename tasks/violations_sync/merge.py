@@ -38,17 +38,19 @@ from schemas.violations_sync import (
     FLOW,
     KEY,
     UNMATCHED_REASON,
-    UNMATCHED_SCHEMA,
     UNMATCHED_TABLE,
-    VIOLATIONS_PARTITION_SPEC,
-    VIOLATIONS_SCHEMA,
-    VIOLATIONS_SORT_ORDER,
     VIOLATIONS_TABLE,
     MergeSummary,
     NormalizeOutput,
     ViolationChange,
     describe_validation_error,
     sortable_sequence_number,
+)
+from schemas.violations_sync_lake import (
+    UNMATCHED_SCHEMA,
+    VIOLATIONS_PARTITION_SPEC,
+    VIOLATIONS_SCHEMA,
+    VIOLATIONS_SORT_ORDER,
 )
 from tasks.common.lake import catalog_from_env, ensure_table, key_in, merge_rows, replace_rows
 from tasks.violations_sync.errors import InvalidChangeSetError

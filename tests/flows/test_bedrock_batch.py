@@ -17,7 +17,8 @@ from sluice.history import iter_runs
 from sluice.lake_seed import seed_violations
 from sluice.testing import StackProcess, wait_for
 from tasks.bedrock_batch.select_violations import select
-from tasks.common.lake import catalog_from_env, duckdb_connection
+from tasks.common.lake import catalog_from_env
+from tasks.common.lake_sql import duckdb_connection
 
 FLOW = "bedrock_batch"
 ROOT = Path(__file__).resolve().parents[2]

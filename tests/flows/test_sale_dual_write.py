@@ -21,7 +21,8 @@ from schemas.sale_dual_write import (
 )
 from sluice.producers.sales import lake_warehouse, put_sales, sale_envelope, sale_event
 from sluice.testing import Execution, StackProcess, wait_for
-from tasks.common.lake import catalog_from_env, duckdb_connection, key_in
+from tasks.common.lake import catalog_from_env, key_in
+from tasks.common.lake_sql import duckdb_connection
 
 FLOW = "sale_dual_write"
 SEED_ATTRIBUTES = {

@@ -12,7 +12,8 @@ import pytest
 from schemas.violations_sync import UNMATCHED_TABLE, VIOLATIONS_TABLE
 from sluice.lake_seed import content_stream_record, seed_violations, violation_id
 from sluice.testing import StackProcess, wait_for
-from tasks.common.lake import catalog_from_env, duckdb_connection
+from tasks.common.lake import catalog_from_env
+from tasks.common.lake_sql import duckdb_connection
 
 FLOW = "violations_sync"
 SEEDED = 3000

@@ -110,7 +110,7 @@ def ids(catalog, cfg: BatchConfig) -> list[str]:  # type: ignore[no-untyped-def]
 def test_selection_skips_content_and_the_estimate_matches(catalog) -> None:  # type: ignore[no-untyped-def]
     rows = select(config(), catalog)
     assert 1500 < len(rows) < 2000  # ~10% of the seeded rows already have content
-    from tasks.common.lake import duckdb_connection
+    from tasks.common.lake_sql import duckdb_connection
 
     with_content = {
         r[0]

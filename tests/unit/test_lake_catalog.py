@@ -12,12 +12,14 @@ from pyiceberg.schema import Schema
 from pyiceberg.types import NestedField, StringType
 
 from schemas.violations_sync import (
-    UNMATCHED_SCHEMA,
     UNMATCHED_TABLE,
+    VIOLATIONS_TABLE,
+)
+from schemas.violations_sync_lake import (
+    UNMATCHED_SCHEMA,
     VIOLATIONS_PARTITION_SPEC,
     VIOLATIONS_SCHEMA,
     VIOLATIONS_SORT_ORDER,
-    VIOLATIONS_TABLE,
 )
 from sluice.lake_seed import month_files, seed_violations, violation_rows
 from tasks.common import lake
@@ -25,10 +27,10 @@ from tasks.common.lake import (
     LakeConfigError,
     catalog_from_env,
     catalog_properties,
-    duckdb_connection,
     ensure_table,
     write_files,
 )
+from tasks.common.lake_sql import duckdb_connection
 
 BUCKET_ARN = "arn:aws:s3tables:us-east-1:123456789012:bucket/sluice-lake"
 ENDPOINT = "https://s3tables.us-east-1.amazonaws.com/iceberg"

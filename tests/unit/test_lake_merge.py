@@ -16,18 +16,15 @@ from pyiceberg.table import Table
 from schemas.violations_sync import (
     BEDROCK_COLUMNS,
     KEY,
-    VIOLATIONS_SCHEMA,
     VIOLATIONS_TABLE,
     sortable_sequence_number,
 )
-from sluice.lake_seed import SEEDED_SEQUENCE_BASE, seed_violations, violation_id
-from tasks.common.lake import (
-    LakeCommitConflict,
-    MergeResult,
-    catalog_from_env,
-    duckdb_connection,
-    merge_rows,
+from schemas.violations_sync_lake import (
+    VIOLATIONS_SCHEMA,
 )
+from sluice.lake_seed import SEEDED_SEQUENCE_BASE, seed_violations, violation_id
+from tasks.common.lake import LakeCommitConflict, MergeResult, catalog_from_env, merge_rows
+from tasks.common.lake_sql import duckdb_connection
 
 ROWS = 20_000
 VERSION = "bedrock_sequence_number"

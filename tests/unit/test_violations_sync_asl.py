@@ -22,7 +22,8 @@ from moto import mock_aws
 from moto.awslambda.models import LambdaBackend
 
 from sluice.lake_seed import content_stream_record, seed_violations, violation_id
-from tasks.common.lake import LakeCommitConflict, catalog_from_env, duckdb_connection
+from tasks.common.lake import LakeCommitConflict, catalog_from_env
+from tasks.common.lake_sql import duckdb_connection
 from tasks.violations_sync import merge, normalize
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,7 +10,8 @@ from pyiceberg.catalog import Catalog
 
 from schemas.violations_sync import UNMATCHED_TABLE, VIOLATIONS_TABLE, MergeSummary
 from sluice.lake_seed import content_stream_record, seed_violations, violation_id
-from tasks.common.lake import catalog_from_env, duckdb_connection
+from tasks.common.lake import catalog_from_env
+from tasks.common.lake_sql import duckdb_connection
 from tasks.violations_sync.errors import InvalidChangeSetError
 from tasks.violations_sync.merge import handler, merge, redrive_unmatched
 from tasks.violations_sync.normalize import normalize
