@@ -61,10 +61,18 @@ def up(
             help="Wait/Retry sleeps take SCALE x their time (0 = no sleeping; default 1).",
         ),
     ] = None,
+    built: Annotated[
+        bool,
+        typer.Option(
+            "--built",
+            help="Run the functions from `make package`'s output (.aws-sam/build), each "
+            "seeing only its own package and the Lambda runtime's libraries.",
+        ),
+    ] = False,
 ) -> None:
     """Start the gateway on HOST:PORT, deploy the template, serve until Ctrl-C."""
     from sluice import virtual_time
-    from sluice.stack import LocalStack
+    from sluice.stack import BUILT_TEMPLATE, DEFAULT_TEMPLATE, BuildMissingError, LocalStack
 
     if time_scale is not None:
         try:
@@ -78,14 +86,20 @@ def up(
         if not sep:
             raise SluiceError(f"--parameter-overrides takes KEY=VALUE, got {item!r}")
         overrides[key] = value
-    stack = LocalStack(
-        template,
-        host=host,
-        port=port,
-        data_dir=data_dir,
-        config_env=config_env,
-        overrides=overrides,
-    )
+    if built and template == DEFAULT_TEMPLATE:
+        template = BUILT_TEMPLATE
+    try:
+        stack = LocalStack(
+            template,
+            host=host,
+            port=port,
+            data_dir=data_dir,
+            config_env=config_env,
+            overrides=overrides,
+            built=built,
+        )
+    except BuildMissingError as exc:
+        raise SluiceError(str(exc)) from None
     catalogue = stack.start()
     print_stack(catalogue)
     out.print(

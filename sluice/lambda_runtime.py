@@ -2,9 +2,13 @@
 
 Each function gets a pool of worker processes (`sluice.lambda_worker`) started with the
 function's own environment, so per-function env vars and module state never leak between
-functions. A worker that outlives the function's Timeout is killed, and the invoke
-answers with the payload AWS Lambda returns for a timeout (errorType `Sandbox.Timedout`),
-which Step Functions surfaces as the task's error.
+functions. For packages built by `sam build` (`sluice up --built`) a worker is isolated as
+on Lambda: it sees the standard library, its own package and the libraries the python3.12
+runtime provides (boto3, botocore, ...), never the laptop's site-packages, so a handler
+that imports something its package lacks fails with `Runtime.ImportModuleError` as it would
+on AWS. A worker that outlives the function's Timeout is killed, and the invoke answers
+with the payload AWS Lambda returns for a timeout (errorType `Sandbox.Timedout`), which
+Step Functions surfaces as the task's error.
 """
 
 from __future__ import annotations
@@ -58,7 +62,13 @@ class InvokeRecord:
 
 
 class _Worker:
-    def __init__(self, spec: FunctionSpec, log_dir: Path, base_env: dict[str, str]) -> None:
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        log_dir: Path,
+        base_env: dict[str, str],
+        runtime_libs: Path | None = None,
+    ) -> None:
         self.spec = spec
         stream = f"{time.strftime('%Y/%m/%d')}/[$LATEST]{uuid.uuid4().hex}"
         meta = {
@@ -70,6 +80,7 @@ class _Worker:
             "memory": spec.memory,
             "log_stream": stream,
             "log_file": str(log_dir / f"{spec.name}.log"),
+            "sys_path": [str(spec.code_dir), *([str(runtime_libs)] if runtime_libs else [])],
         }
         env = {
             **base_env,
@@ -83,8 +94,17 @@ class _Worker:
             "_HANDLER": spec.handler,
             "SLUICE_WORKER_META": json.dumps(meta),
         }
+        if runtime_libs is None:
+            command = [sys.executable, "-m", "sluice.lambda_worker"]
+        else:  # -I -S: no site-packages, no PYTHONPATH, no user site; the worker is one file
+            command = [
+                sys.executable,
+                "-I",
+                "-S",
+                str(Path(__file__).with_name("lambda_worker.py")),
+            ]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sluice.lambda_worker"],
+            command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
@@ -121,9 +141,17 @@ class _Pool:
 class LambdaRuntime:
     """The gateway's Lambda service: deploy functions, invoke them, keep recent invoke logs."""
 
-    def __init__(self, log_dir: Path, base_env: dict[str, str], history: int = 2000) -> None:
+    def __init__(
+        self,
+        log_dir: Path,
+        base_env: dict[str, str],
+        history: int = 2000,
+        runtime_libs: Path | None = None,
+    ) -> None:
         self.log_dir = log_dir
         self.base_env = base_env
+        # Set for built packages: the directory standing in for the Lambda runtime's libraries.
+        self.runtime_libs = runtime_libs
         log_dir.mkdir(parents=True, exist_ok=True)
         self._pools: dict[str, _Pool] = {}
         self._lock = threading.Lock()
@@ -153,7 +181,7 @@ class LambdaRuntime:
         with pool.lock:
             worker = pool.idle.pop() if pool.idle else None
         if worker is None:
-            worker = _Worker(spec, self.log_dir, self.base_env)
+            worker = _Worker(spec, self.log_dir, self.base_env, self.runtime_libs)
         request_id = str(uuid.uuid4())
         started = time.time()
         reply = worker.invoke(event, request_id)
@@ -214,3 +242,26 @@ def default_base_env(endpoint: str) -> dict[str, str]:
         "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
         "PYTHONDONTWRITEBYTECODE": "1",
     }
+
+
+# What the python3.12 Lambda runtime provides besides the standard library.
+RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
+
+
+def provide_runtime_libs(target: Path) -> Path:
+    """A directory holding only what the Lambda runtime provides, linked from this Python's
+    own installs (the versions differ from the runtime's; the set of names does not)."""
+    import importlib.util
+
+    target.mkdir(parents=True, exist_ok=True)
+    for name in RUNTIME_PROVIDED:
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            raise RuntimeError(f"{name} is not installed; the built packages need it at run time")
+        origin = Path(spec.origin)
+        source = origin.parent if origin.name == "__init__.py" else origin
+        link = target / source.name
+        if not link.is_symlink():
+            link.unlink(missing_ok=True)
+            link.symlink_to(source)
+    return target

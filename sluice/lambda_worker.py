@@ -69,7 +69,7 @@ def main() -> None:
     os.dup2(2, 1)
     sink = _LogSink(meta["log_file"])
     sys.stdout = sys.stderr = sink
-    sys.path.insert(0, meta["code_dir"])
+    sys.path[:0] = meta["sys_path"]
 
     handler = None
     import_error: dict[str, Any] | None = None

@@ -15,15 +15,31 @@ from cfn_flip import load_yaml
 from sluice import deploy as deployer
 from sluice.console import console_app
 from sluice.gateway import Gateway
+from sluice.lambda_runtime import provide_runtime_libs
 from sluice.trigger_service import Triggers
 
 DEFAULT_TEMPLATE = Path("infra/template.yaml")
+# Where `sam build` (make package) writes the built template and one directory per function.
+BUILT_TEMPLATE = Path(".aws-sam/build/template.yaml")
 DEFAULT_PORT = 4566
+
+
+class BuildMissingError(Exception):
+    """`--built` without a `sam build` output."""
+
+
+def project_root(template: Path) -> Path:
+    """The directory holding samconfig.toml: the template's project, whether the template is
+    the source (infra/template.yaml) or sam build's output (.aws-sam/build/template.yaml)."""
+    for directory in template.resolve().parents:
+        if (directory / "samconfig.toml").exists():
+            return directory
+    return template.resolve().parent.parent
 
 
 def samconfig_overrides(template: Path, env: str) -> tuple[str, dict[str, str]]:
     """Stack name and parameter overrides of one samconfig.toml environment."""
-    path = template.parent.parent / "samconfig.toml"
+    path = project_root(template) / "samconfig.toml"
     if not path.exists():
         return "sluice", {}
     config = tomllib.loads(path.read_text())
@@ -49,15 +65,22 @@ class LocalStack:
         data_dir: Path = Path(".sluice"),
         config_env: str = "local",
         overrides: dict[str, str] | None = None,
+        built: bool = False,
     ) -> None:
+        if built and not template.exists():
+            raise BuildMissingError(f"no built template at {template}: run `make package` first")
         self.template = template.resolve()
         # Step Functions Local's convention: mocked integrations come from SFN_MOCK_CONFIG.
-        mock_config = self.template.parent.parent / "statemachines" / "test" / "MockConfigFile.json"
+        root = project_root(self.template)
+        mock_config = root / "statemachines" / "test" / "MockConfigFile.json"
         if mock_config.exists():
             os.environ.setdefault("SFN_MOCK_CONFIG", str(mock_config))
         self.stack_name, params = samconfig_overrides(self.template, config_env)
         self.overrides = {**params, **(overrides or {})}
         self.gateway = Gateway(host, port, data_dir.resolve())
+        if built:  # each worker sees its own package and the Lambda runtime's libraries only
+            runtime_libs = data_dir.resolve() / "lambda-runtime" / "python"
+            self.gateway.lambdas.runtime_libs = provide_runtime_libs(runtime_libs)
         self.triggers = Triggers(self.gateway.endpoint, data_dir.resolve())
         self.gateway.on_deploy = self.deploy
         self.gateway.on_put_events = self.triggers.put_events

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sluice.testing import StackProcess
+from sluice.testing import StackProcess, project_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "runtime" / "fixture"
@@ -30,7 +30,8 @@ def fixture_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackPro
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
-    """The project's real template with its samconfig `local` parameters."""
-    stack = StackProcess(ROOT / "infra" / "template.yaml", tmp_path_factory.mktemp("stack"))
+    """The project's real template with its samconfig `local` parameters (SLUICE_BUILT=1:
+    its built packages)."""
+    stack = project_stack(ROOT, tmp_path_factory.mktemp("stack"))
     yield stack
     stack.stop()

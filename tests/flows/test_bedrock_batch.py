@@ -15,14 +15,13 @@ import pytest
 from schemas.bedrock_batch import BatchConfig
 from sluice.history import iter_runs
 from sluice.lake_seed import seed_violations
-from sluice.testing import StackProcess, wait_for
+from sluice.testing import StackProcess, project_stack, wait_for
 from tasks.bedrock_batch.select_violations import select
 from tasks.common.lake import catalog_from_env
 from tasks.common.lake_sql import duckdb_connection
 
 FLOW = "bedrock_batch"
 ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = ROOT / "infra" / "template.yaml"
 SEEDED_ROWS = 3000
 LARGE_JOB = 20_000
 LARGE_SEED_ROWS = 23_000  # ~10% already have content
@@ -32,34 +31,17 @@ CHUNK_BYTES = "65536"
 
 
 @pytest.fixture(scope="module")
-def template() -> Path:
-    return TEMPLATE
-
-
-@pytest.fixture(scope="module")
-def batch_stack(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, template: Path
-) -> Iterator[StackProcess]:
-    own: StackProcess | None = None
-    if template == TEMPLATE:
-        stack: StackProcess = request.getfixturevalue("stack")
-    else:
-        own = stack = StackProcess(
-            template,
-            tmp_path_factory.mktemp("bedrock-stack"),
-            overrides={"BedrockOutputChunkBytes": CHUNK_BYTES},
-        )
+def batch_stack(stack: StackProcess) -> Iterator[StackProcess]:
+    """The session's stack, seeded with violations; the emulator's defaults restored after."""
     seed_violations(catalog_from_env(lake_env(stack)), SEEDED_ROWS)
     try:
         yield stack
     finally:
         emulator(stack, DEFAULTS)
-        if own is not None:
-            own.stop()
 
 
 @pytest.fixture(scope="module")
-def large_stack(tmp_path_factory: pytest.TempPathFactory, template: Path) -> Iterator[StackProcess]:
+def large_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
     """A stack of its own: 20,000 content items stream on into violations_sync, and that
     backlog must not reach the shared stack the other modules use."""
     # The lake is not what this test checks: the Pipe gathers for longer than the test runs,
@@ -71,7 +53,7 @@ def large_stack(tmp_path_factory: pytest.TempPathFactory, template: Path) -> Ite
         "ViolationsPipeBatchingWindow": "300",
         "BedrockOutputChunkBytes": str(4 * 1024 * 1024),
     }
-    stack = StackProcess(template, tmp_path_factory.mktemp("bedrock-large"), overrides=overrides)
+    stack = project_stack(ROOT, tmp_path_factory.mktemp("bedrock-large"), overrides=overrides)
     try:
         seed_violations(catalog_from_env(lake_env(stack)), LARGE_SEED_ROWS)
         yield stack
