@@ -254,15 +254,22 @@ def report(build_dir: Path) -> int:
     return 1 if over else 0
 
 
+# The distributions of RUNTIME_PROVIDED: pinned by the runtime, never packaged.
+RUNTIME_DISTRIBUTIONS = (
+    "boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "urllib3", "six"
+)  # fmt: skip
+
+
 def lock() -> None:
     """Re-pin every group for the Lambda platform, at the versions the laptop runs."""
+    skip = [arg for name in RUNTIME_DISTRIBUTIONS for arg in ("--no-emit-package", name)]
     for source in sorted(REQUIREMENTS.glob("*.in")):
         subprocess.run(
             [
                 str(Path(sys.executable).with_name("uv")), "pip", "compile", str(source),
                 "--python-version", PYTHON_VERSION, "--python-platform", "x86_64-manylinux_2_28",
                 "--constraint", str(ROOT / "requirements.lock"),
-                "--custom-compile-command", "make lock", "--quiet",
+                "--custom-compile-command", "make lock", "--quiet", *skip,
                 "--output-file", str(source.with_suffix(".txt")),
             ],
             check=True,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
@@ -25,6 +25,7 @@ from tasks.artist_search_sync.errors import MalformedBatchError, SearchIndexWrit
 from tasks.common.search_index import SearchIndex, SearchIndexUnavailable, search_index_from_env
 
 logger = Logger(service=FLOW)
+tracer = Tracer(service=FLOW)
 metrics = Metrics(namespace=f"Sluice/{FLOW}", service=FLOW)
 
 
@@ -38,6 +39,7 @@ def search_index() -> SearchIndex:
 
 @metrics.log_metrics
 @logger.inject_lambda_context(correlation_id_path="correlationId")
+@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return apply_to_index(event).model_dump(mode="json")
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
@@ -42,11 +42,13 @@ from tasks.artist_search_sync.errors import (
 )
 
 logger = Logger(service=FLOW)
+tracer = Tracer(service=FLOW)
 metrics = Metrics(namespace=f"Sluice/{FLOW}", service=FLOW)
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context(correlation_id_path="correlationId")
+@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return prepare_batch(event).model_dump(mode="json")
 

@@ -15,7 +15,7 @@ import functools
 from http import HTTPStatus
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -25,6 +25,7 @@ from schemas.artist_search_sync import FLOW, SearchQuery, SearchResponse, Search
 from tasks.common.search_index import SearchIndex, SearchIndexUnavailable, search_index_from_env
 
 logger = Logger(service=FLOW)
+tracer = Tracer(service=FLOW)
 app = APIGatewayHttpResolver()
 
 
@@ -75,5 +76,6 @@ def search_artists() -> Response[dict[str, Any]]:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

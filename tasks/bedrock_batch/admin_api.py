@@ -20,7 +20,7 @@ from http import HTTPStatus
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -37,6 +37,7 @@ from tasks.bedrock_batch import jobs
 from tasks.bedrock_batch.select_violations import describe, select
 
 logger = Logger(service=FLOW)
+tracer = Tracer(service=FLOW)
 app = APIGatewayHttpResolver()
 STATE_MACHINE_ENV = "STATE_MACHINE_ARN"
 _JOB_ID = TypeAdapter(JobId)
@@ -152,5 +153,6 @@ def get_job(job_id: str) -> Response[Any]:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from schemas.bedrock_batch import FLOW, OUTPUT_PREFIX, ChunkResult, JobStats
 from tasks.bedrock_batch import jobs
 
 logger = Logger(service=FLOW)
+tracer = Tracer(service=FLOW)
 ERROR_IDS_IN_RECORD = 100
 
 
 @logger.inject_lambda_context
+@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     job_id = str(event["jobId"])
     chunks = [ChunkResult.model_validate(c) for c in event.get("chunks") or []]

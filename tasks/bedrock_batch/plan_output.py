@@ -12,7 +12,7 @@ import json
 import os
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
@@ -21,6 +21,7 @@ from tasks.bedrock_batch import jobs
 from tasks.bedrock_batch.errors import ManifestMissingError
 
 logger = Logger(service=FLOW)
+tracer = Tracer(service=FLOW)
 CHUNK_BYTES_ENV = "OUTPUT_CHUNK_BYTES"
 DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024
 
@@ -34,6 +35,7 @@ def output_keys(output_uri: str, bedrock_job_id: str, input_uri: str) -> tuple[s
 
 
 @logger.inject_lambda_context
+@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     job_id, job = str(event["jobId"]), event["job"]
     bucket, key, manifest_key = output_keys(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
@@ -20,10 +20,12 @@ from tasks.bedrock_batch.errors import BedrockJobMissingError, BedrockThrottledE
 from tasks.bedrock_batch.submit_job import TRANSIENT
 
 logger = Logger(service=FLOW)
+tracer = Tracer(service=FLOW)
 COUNTS = ("totalRecordCount", "processedRecordCount", "successRecordCount", "errorRecordCount")
 
 
 @logger.inject_lambda_context
+@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     job_id, job = str(event["jobId"]), event["job"]
     logger.append_keys(jobId=job_id)

@@ -21,7 +21,7 @@ import os
 import time
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -38,6 +38,7 @@ from tasks.bedrock_batch import jobs
 from tasks.bedrock_batch.errors import ViolationsTableUnavailableError
 
 logger = Logger(service=FLOW)
+tracer = Tracer(service=FLOW)
 metrics = Metrics(namespace=f"Sluice/{FLOW}", service=FLOW)
 BATCH_WRITE_LIMIT = 25
 UNPROCESSED_ATTEMPTS = 6
@@ -46,6 +47,7 @@ READ_AHEAD = 256 * 1024
 
 @metrics.log_metrics
 @logger.inject_lambda_context
+@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     chunk = ChunkDescriptor.model_validate(event)
     logger.append_keys(jobId=chunk.jobId, chunk=chunk.index)

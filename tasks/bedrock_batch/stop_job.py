@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
@@ -12,9 +12,11 @@ from schemas.bedrock_batch import FLOW
 from tasks.bedrock_batch import jobs
 
 logger = Logger(service=FLOW)
+tracer = Tracer(service=FLOW)
 
 
 @logger.inject_lambda_context
+@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     arn = str(event["job"]["jobArn"])
     try:

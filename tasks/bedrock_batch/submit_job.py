@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
@@ -22,6 +22,7 @@ from tasks.bedrock_batch import jobs
 from tasks.bedrock_batch.errors import BedrockJobRejectedError, BedrockThrottledError
 
 logger = Logger(service=FLOW)
+tracer = Tracer(service=FLOW)
 TRANSIENT = {
     "ThrottlingException",
     "ServiceUnavailableException",
@@ -31,6 +32,7 @@ TRANSIENT = {
 
 
 @logger.inject_lambda_context
+@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     job_id = str(event["jobId"])
     config, selection, written = event["config"], event["selection"], event["input"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
@@ -23,9 +23,11 @@ from schemas.bedrock_batch import (
 from tasks.bedrock_batch.errors import InvalidBatchConfigError
 
 logger = Logger(service=FLOW)
+tracer = Tracer(service=FLOW)
 
 
 @logger.inject_lambda_context
+@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return validate(event.get("input"), str(event.get("executionId") or ""))
 

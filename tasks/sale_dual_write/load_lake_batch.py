@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 import pyarrow as pa
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -64,6 +64,7 @@ BATCH_GET_LIMIT = 100
 UNPROCESSED_ATTEMPTS = 5
 
 logger = Logger(service=FLOW)
+tracer = Tracer(service=FLOW)
 metrics = Metrics(namespace=f"Sluice/{FLOW}", service=FLOW)
 _BATCH = TypeAdapter(list[SqsRecordModel])
 _ensured: set[int] = set()
@@ -76,6 +77,7 @@ def dynamodb_client() -> DynamoDBClient:
 
 @metrics.log_metrics
 @logger.inject_lambda_context
+@tracer.capture_lambda_handler
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     return load_batch(event).model_dump(mode="json")
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
@@ -38,11 +38,13 @@ from schemas.sale_dual_write import (
 from tasks.sale_dual_write.errors import InvalidSaleEventError
 
 logger = Logger(service=FLOW)
+tracer = Tracer(service=FLOW)
 metrics = Metrics(namespace=f"Sluice/{FLOW}", service=FLOW)
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context(correlation_id_path="executionId")
+@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return validate_sale(event).model_dump(mode="json")
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import boto3
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 TABLE_ENV = "CALL_RECORDINGS_TABLE"
 
 logger = Logger(service=FLOW)
+tracer = Tracer(service=FLOW)
 app = APIGatewayHttpResolver()
 _CALL_ID = re.compile(CALL_ID_PATTERN)
 
@@ -61,5 +62,6 @@ def get_analytics(call_id: str) -> Response[dict[str, Any]]:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

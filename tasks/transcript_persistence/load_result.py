@@ -18,7 +18,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 logger = Logger(service=FLOW)
+tracer = Tracer(service=FLOW)
 metrics = Metrics(namespace=f"Sluice/{FLOW}", service=FLOW)
 
 # Guards the worker's memory; real custom outputs are a few KiB.
@@ -65,6 +66,7 @@ def s3_client() -> S3Client:
 
 @metrics.log_metrics
 @logger.inject_lambda_context(correlation_id_path="messageId")
+@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return load_result(event).model_dump(mode="json", exclude_none=True)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import TypeAdapter, ValidationError
 
@@ -28,10 +28,12 @@ from schemas.transcript_persistence import (
 from tasks.transcript_persistence.errors import InvalidOutcomeError
 
 logger = Logger(service=FLOW)
+tracer = Tracer(service=FLOW)
 _OUTCOMES = TypeAdapter(list[MessageOutcome])
 
 
 @logger.inject_lambda_context
+@tracer.capture_lambda_handler
 def handler(event: list[dict[str, Any]], context: LambdaContext) -> dict[str, Any]:
     return report_failures(event).model_dump()
 

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
@@ -56,6 +56,7 @@ from tasks.common.lake import catalog_from_env, ensure_table, key_in, merge_rows
 from tasks.violations_sync.errors import InvalidChangeSetError
 
 logger = Logger(service=FLOW)
+tracer = Tracer(service=FLOW)
 metrics = Metrics(namespace=f"Sluice/{FLOW}", service=FLOW)
 
 VERSION_COLUMN = "bedrock_sequence_number"
@@ -65,6 +66,7 @@ _ensured: set[int] = set()
 
 @metrics.log_metrics
 @logger.inject_lambda_context
+@tracer.capture_lambda_handler
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     return merge(event).model_dump(mode="json")
 

@@ -1,0 +1,110 @@
+"""`make package`: what goes into a function's package, and the size check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sluice import package
+from sluice.package import LAMBDA_UNZIPPED_LIMIT, PackageError, closure, report
+
+
+def write(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def test_the_closure_follows_first_party_imports_and_skips_type_checking(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "tasks/__init__.py": "",
+            "tasks/flow/__init__.py": "",
+            "tasks/flow/step.py": (
+                "from typing import TYPE_CHECKING\n"
+                "import json\n"
+                "from aws_lambda_powertools import Logger\n"
+                "from schemas.flow import Model\n"
+                "from tasks.flow import jobs\n"
+                "if TYPE_CHECKING:\n"
+                "    from mypy_boto3_s3 import S3Client\n"
+                "    from tasks.flow import typing_only\n"
+            ),
+            "tasks/flow/jobs.py": "import boto3\n",
+            "tasks/flow/typing_only.py": "import pyarrow\n",
+            "tasks/flow/unused.py": "import duckdb\n",
+            "schemas/__init__.py": "",
+            "schemas/flow.py": "import pydantic\nclass Model: ...\n",
+        },
+    )
+    found = closure("tasks.flow.step", tmp_path)
+    assert found.modules == (
+        "schemas",
+        "schemas.flow",
+        "tasks",
+        "tasks.flow",
+        "tasks.flow.jobs",
+        "tasks.flow.step",
+    )
+    assert found.third_party == {"aws_lambda_powertools", "boto3", "pydantic"}
+
+
+def test_a_handler_that_reaches_the_local_runtime_is_refused(tmp_path: Path) -> None:
+    write(tmp_path, {"tasks/__init__.py": "", "tasks/bad.py": "from sluice.testing import x\n"})
+    with pytest.raises(PackageError, match=r"tasks\.bad imports sluice\.testing"):
+        closure("tasks.bad", tmp_path)
+
+
+def test_an_unknown_handler_module_is_named(tmp_path: Path) -> None:
+    with pytest.raises(PackageError, match=r"no module tasks\.nowhere"):
+        closure("tasks.nowhere", tmp_path)
+
+
+def test_no_group_providing_an_import_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(package, "groups", lambda: ["tiny"])
+    monkeypatch.setattr(package, "installed_deps", lambda group: Path("/nonexistent"))
+    monkeypatch.setattr(package, "provided", lambda site: {"pydantic"})
+    with pytest.raises(PackageError, match=r"StepFunction: no dependency group .* provides duckdb"):
+        package.choose_group("StepFunction", frozenset({"pydantic", "duckdb", "boto3"}))
+
+
+def test_trim_removes_only_what_trim_txt_lists(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "pyarrow/libarrow_flight.so.2600": "x",
+            "pyarrow/_flight.cpython-312-x86_64-linux-gnu.so": "x",
+            "pyarrow/include/arrow/api.h": "x",
+            "pyarrow/libarrow.so.2600": "x",
+            "pyarrow/libarrow_python.so.2600": "x",
+            "pyarrow/libarrow_python.so.2600.1.0": "x",
+            "pyarrow/parquet/__init__.py": "x",
+        },
+    )
+    package.trim(tmp_path)
+    left = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
+    assert left == [
+        "pyarrow/libarrow.so.2600",
+        "pyarrow/libarrow_python.so.2600",
+        "pyarrow/parquet/__init__.py",
+    ]
+
+
+def test_the_report_fails_a_package_over_lambdas_limit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name, size in (("SmallFunction", 1000), ("HugeFunction", LAMBDA_UNZIPPED_LIMIT + 1)):
+        write(
+            tmp_path,
+            {f"{name}/sluice-package.json": f'{{"function": "{name}", "group": "g"}}'},
+        )
+        with (tmp_path / name / "blob").open("wb") as blob:
+            blob.truncate(size)  # sparse: the size counts, the disk is not used
+    assert report(tmp_path) == 1
+    out = capsys.readouterr().out
+    assert "HugeFunction" in out and "OVER THE LIMIT" in out
+    (tmp_path / "HugeFunction" / "blob").unlink()
+    assert report(tmp_path) == 0
