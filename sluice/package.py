@@ -35,7 +35,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sluice.lambda_runtime import RUNTIME_PROVIDED
+from sluice.lambda_runtime import RUNTIME_PROVIDED, provide_runtime_libs
 from sluice.template import load_template
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,7 +43,7 @@ REQUIREMENTS = ROOT / "infra" / "requirements"
 DEPS_CACHE = ROOT / "build" / "deps"
 FIRST_PARTY = ("tasks", "schemas")
 FORBIDDEN = ("sluice",)
-# AWS's limit on a function's unzipped code, layers included.
+# AWS's limit on a function's unzipped code, layers included: 250 MiB.
 LAMBDA_UNZIPPED_LIMIT = 262_144_000
 PYTHON_VERSION = "3.12"
 PLATFORMS = (
@@ -234,24 +234,41 @@ def _size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
 
 
+def imports_alone(package: Path, handler: str, runtime_libs: Path) -> str | None:
+    """Import the handler as Lambda would: this Python with only the package and the
+    runtime's libraries on sys.path. None if it imports, else the error's last line."""
+    module = handler.rsplit(".", 1)[0]
+    code = f"import sys; sys.path[:0] = {[str(package), str(runtime_libs)]!r}; import {module}"
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, cwd=package
+    )
+    if done.returncode == 0:
+        return None
+    return (done.stderr.strip().splitlines() or ["exit status " + str(done.returncode)])[-1]
+
+
 def report(build_dir: Path) -> int:
-    """Print each package's unzipped size against the limit; 1 if any is over, else 0."""
-    rows = []
-    for manifest_path in sorted(build_dir.glob("*/sluice-package.json")):
-        manifest = json.loads(manifest_path.read_text())
-        rows.append((manifest["function"], manifest["group"], _size(manifest_path.parent)))
-    if not rows:
+    """Print each package's unzipped size against the limit and whether its handler imports
+    from the package alone; 1 if any is over the limit or fails to import, else 0."""
+    build_dir = build_dir.resolve()
+    manifests = [json.loads(p.read_text()) for p in sorted(build_dir.glob("*/sluice-package.json"))]
+    if not manifests:
         print(f"no packages under {build_dir}: run make package", file=sys.stderr)
         return 1
-    limit_mb = LAMBDA_UNZIPPED_LIMIT / 1e6
-    print(f"{'function':38} {'group':8} {'unzipped':>10}  of {limit_mb:.0f} MB")
-    over = 0
-    for function, group, size in rows:
-        share = size / LAMBDA_UNZIPPED_LIMIT
-        flag = "OVER THE LIMIT" if size > LAMBDA_UNZIPPED_LIMIT else f"{share:4.0%}"
-        over += size > LAMBDA_UNZIPPED_LIMIT
-        print(f"{function:38} {group:8} {size / 1e6:8.1f} MB  {flag}")
-    return 1 if over else 0
+    runtime_libs = provide_runtime_libs(build_dir.parent / "lambda-runtime" / "python")
+    print(f"{'function':34} {'group':7} {'unzipped':>9}  {'of 250 MiB':>10}  handler import")
+    failed = 0
+    for manifest in manifests:
+        package = build_dir / manifest["function"]
+        size = _size(package)
+        error = imports_alone(package, manifest["handler"], runtime_libs)
+        share = "OVER" if size > LAMBDA_UNZIPPED_LIMIT else f"{size / LAMBDA_UNZIPPED_LIMIT:.0%}"
+        failed += size > LAMBDA_UNZIPPED_LIMIT or error is not None
+        print(
+            f"{manifest['function']:34} {manifest['group']:7} {size / 2**20:5.1f} MiB  {share:>10}"
+            f"  {error or 'ok'}"
+        )
+    return 1 if failed else 0
 
 
 # The distributions of RUNTIME_PROVIDED: pinned by the runtime, never packaged.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -93,18 +94,44 @@ def test_trim_removes_only_what_trim_txt_lists(tmp_path: Path) -> None:
     ]
 
 
+def package_dir(build: Path, name: str, code: str, size: int = 0) -> Path:
+    write(
+        build,
+        {
+            f"{name}/app.py": code,
+            f"{name}/sluice-package.json": json.dumps(
+                {"function": name, "group": "g", "handler": "app.handler"}
+            ),
+        },
+    )
+    if size:
+        with (build / name / "blob").open("wb") as blob:
+            blob.truncate(size)  # sparse: the size counts, the disk is not used
+    return build / name
+
+
 def test_the_report_fails_a_package_over_lambdas_limit(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for name, size in (("SmallFunction", 1000), ("HugeFunction", LAMBDA_UNZIPPED_LIMIT + 1)):
-        write(
-            tmp_path,
-            {f"{name}/sluice-package.json": f'{{"function": "{name}", "group": "g"}}'},
-        )
-        with (tmp_path / name / "blob").open("wb") as blob:
-            blob.truncate(size)  # sparse: the size counts, the disk is not used
-    assert report(tmp_path) == 1
-    out = capsys.readouterr().out
-    assert "HugeFunction" in out and "OVER THE LIMIT" in out
-    (tmp_path / "HugeFunction" / "blob").unlink()
-    assert report(tmp_path) == 0
+    build = tmp_path / ".aws-sam" / "build"
+    package_dir(build, "SmallFunction", "def handler(e, c): ...\n", 1000)
+    huge = package_dir(build, "HugeFunction", "def handler(e, c): ...\n", LAMBDA_UNZIPPED_LIMIT + 1)
+    assert report(build) == 1
+    assert "OVER" in next(line for line in capsys.readouterr().out.splitlines() if "Huge" in line)
+    (huge / "blob").unlink()
+    assert report(build) == 0
+
+
+def test_the_report_fails_a_handler_that_needs_what_its_package_lacks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """pydantic is installed here, but not in the package: as on Lambda, the import fails."""
+    build = tmp_path / ".aws-sam" / "build"
+    package_dir(build, "NeedsBoto3Function", "import boto3\ndef handler(e, c): ...\n")
+    package_dir(build, "NeedsPydanticFunction", "import pydantic\ndef handler(e, c): ...\n")
+    assert report(build) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert next(line for line in lines if "NeedsBoto3" in line).endswith("ok")
+    assert next(line for line in lines if "NeedsPydantic" in line).endswith(
+        "ModuleNotFoundError: No module named 'pydantic'"
+    )
