@@ -124,6 +124,7 @@ def install() -> None:
 
     StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]
     Execution._get_start_execution_worker = get_worker  # type: ignore[method-assign]
+    _name_parser_errors()
     _keep_mocked_errors()
     _reuse_clients()
     _reuse_jsonpaths()
@@ -132,6 +133,28 @@ def install() -> None:
     virtual_time.install()
     redrive.install()
     StepFunctionsParserBackend._sluice_patched = True  # type: ignore[attr-defined]
+
+
+def _name_parser_errors() -> None:
+    """moto's Step Functions errors answer with their name, as AWS's do.
+
+    The engine's errors (`InvalidDefinition`, `TaskDoesNotExist`, `TaskTimedOut`, ...) are
+    moto AWSErrors that spell their name `code` (LocalStack's convention) where AWSError
+    reads `TYPE`, so they answered `{"__type": null}`, `X-Amzn-ErrorType: UnknownError`,
+    and boto3 saw an empty error code.
+    """
+    from moto.core.exceptions import AWSError
+    from moto.stepfunctions.parser import api
+
+    for error in vars(api).values():
+        if (
+            isinstance(error, type)
+            and issubclass(error, AWSError)
+            and error.TYPE is None
+            and isinstance(vars(error).get("code"), str)
+        ):
+            error.TYPE = vars(error)["code"]
+            error.STATUS = getattr(error, "status_code", error.STATUS)
 
 
 def _reuse_clients() -> None:
