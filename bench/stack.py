@@ -5,11 +5,9 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 from sluice.testing import StackProcess
 
-T = TypeVar("T")
 PROJECT_TEMPLATE = Path(__file__).resolve().parent.parent / "infra" / "template.yaml"
 
 

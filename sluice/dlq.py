@@ -8,8 +8,13 @@ redrive = deliver the records to the pipe's target again).
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from sluice.history import iter_runs, summarize
 from sluice.triggers.clients import ClientFactory
@@ -17,7 +22,9 @@ from sluice.triggers.failure_log import FailureLog
 from sluice.triggers.specs import PipeSpec
 from sluice.triggers.targets import StepFunctionsTarget
 
-PEEK_ROUNDS = 10
+# How long a listing or redrive keeps the messages it has received hidden, so that each
+# ReceiveMessage returns the next ones (it shows them again as soon as it is done).
+HIDE_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,11 @@ class DeadLetterQueues:
         self._clients = clients
         self._failure_log = failure_log
         self._queues: dict[str, DeadLetterQueue] = {}
+        # SQS counts every receive in ApproximateReceiveCount, the ones made here to look at
+        # or move a message too. Those are not deliveries, so they are counted here (per
+        # queue and message id) and left out of the count a listing reports.
+        self._own_receives: dict[str, dict[str, int]] = {}
+        self._lock = threading.Lock()  # one listing or redrive at a time
 
     def set_queues(self, resources: dict[str, dict[str, Any]], pipes: list[PipeSpec]) -> None:
         by_arn = {r["arn"]: r for r in resources.values() if r["type"] == "AWS::SQS::Queue"}
@@ -74,23 +86,66 @@ class DeadLetterQueues:
             )
         return out
 
-    def _peek(self, q: DeadLetterQueue) -> list[dict[str, Any]]:
-        """Every visible message, left in place (visibility timeout 0 on receive)."""
-        sqs = self._clients("sqs")
-        seen: dict[str, dict[str, Any]] = {}
-        for _ in range(PEEK_ROUNDS):
-            got = sqs.receive_message(
+    def _receive(self, q: DeadLetterQueue) -> list[dict[str, Any]]:
+        """Up to 10 visible messages, hidden for HIDE_SECONDS; counts the receives."""
+        got: list[dict[str, Any]] = (
+            self._clients("sqs")
+            .receive_message(
                 QueueUrl=q.url,
                 MaxNumberOfMessages=10,
-                VisibilityTimeout=0,
+                VisibilityTimeout=HIDE_SECONDS,
+                WaitTimeSeconds=0,
                 AttributeNames=["All"],
                 MessageAttributeNames=["All"],
-            ).get("Messages", [])
-            fresh = [m for m in got if m["MessageId"] not in seen]
-            if not fresh:
-                break
-            seen.update((m["MessageId"], m) for m in fresh)
-        return list(seen.values())
+            )
+            .get("Messages", [])
+        )
+        own = self._own_receives.setdefault(q.name, {})
+        for m in got:
+            own[m["MessageId"]] = own.get(m["MessageId"], 0) + 1
+        return got
+
+    @contextmanager
+    def _hidden(self, q: DeadLetterQueue) -> Iterator[dict[str, dict[str, Any]]]:
+        """Messages received in the block (by id, latest receipt) are shown again after it,
+        unless the block deletes them from the dict."""
+        held: dict[str, dict[str, Any]] = {}
+        try:
+            yield held
+        finally:
+            self._show(q, list(held.values()))
+
+    def _show(self, q: DeadLetterQueue, messages: list[dict[str, Any]]) -> None:
+        sqs = self._clients("sqs")
+        for start in range(0, len(messages), 10):
+            sqs.change_message_visibility_batch(
+                QueueUrl=q.url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                    for i, m in enumerate(messages[start : start + 10])
+                ],
+            )
+
+    def _peek(self, q: DeadLetterQueue) -> list[dict[str, Any]]:
+        """Every message, left in the queue: received page by page (each page stays hidden
+        so the next receive returns the next messages), then all shown again."""
+        with self._lock, self._hidden(q) as held:
+            while True:
+                got = self._receive(q)
+                fresh = [m for m in got if m["MessageId"] not in held]
+                held.update((m["MessageId"], m) for m in got)  # the latest receipt handles
+                if not fresh:
+                    break
+            own = self._own_receives.get(q.name, {})
+            # Messages gone from the queue need no count any more.
+            self._own_receives[q.name] = {i: n for i, n in own.items() if i in held}
+            return list(held.values())
+
+    def _receive_count(self, q: DeadLetterQueue, message: dict[str, Any]) -> int:
+        """ApproximateReceiveCount without the receives made here to list or move it."""
+        counted = int(message["Attributes"].get("ApproximateReceiveCount", 0))
+        own = self._own_receives.get(q.name, {}).get(message["MessageId"], 0)
+        return max(counted - own, 0)
 
     def messages(self, name: str) -> list[dict[str, Any]]:
         q = self._get(name)
@@ -100,7 +155,7 @@ class DeadLetterQueues:
                 {
                     "messageId": m["MessageId"],
                     "sentAt": int(m["Attributes"].get("SentTimestamp", 0)),
-                    "receiveCount": int(m["Attributes"].get("ApproximateReceiveCount", 0)),
+                    "receiveCount": self._receive_count(q, m),
                     "body": _maybe_json(m["Body"]),
                     "reason": self._reason(q, m),
                 }
@@ -149,29 +204,55 @@ class DeadLetterQueues:
         return None
 
     def redrive(self, name: str) -> dict[str, Any]:
-        """Send every message back where it came from; returns how many moved."""
+        """Send every message back where it came from, deleting each one that got there.
+
+        Received page by page until the queue has none left to give; a message that could
+        not be sent back stays hidden until the end (so it is tried once), then is shown
+        again and reported in `failed`. Returns how many moved.
+        """
         q = self._get(name)
         sqs = self._clients("sqs")
         moved, failed = 0, []
-        for m in self._peek(q):
-            if q.source_kind == "queue":
-                sqs.send_message(QueueUrl=q.source, MessageBody=m["Body"])
-                ok = True
-            else:
-                assert q.pipe is not None
-                records = (_maybe_json(m["Body"]) or {}).get("records") or []
-                target = StepFunctionsTarget(
-                    self._clients, q.pipe.target_arn, q.pipe.invocation_type
-                )
-                outcome = target.invoke(records)
-                ok = outcome.ok and not outcome.failed_item_ids
-                if not ok:
-                    failed.append({"messageId": m["MessageId"], "error": outcome.error})
-            if ok:
-                # Re-receive to get a fresh receipt handle (peeking used visibility 0).
-                sqs.delete_message(QueueUrl=q.url, ReceiptHandle=m["ReceiptHandle"])
-                moved += 1
+        with self._lock, self._hidden(q) as held:
+            while True:
+                got = self._receive(q)
+                fresh = [m for m in got if m["MessageId"] not in held]
+                held.update((m["MessageId"], m) for m in got if m["MessageId"] in held)
+                if not fresh:
+                    break
+                for m in fresh:
+                    error = self._send_back(q, m)
+                    if error is None:
+                        try:
+                            sqs.delete_message(QueueUrl=q.url, ReceiptHandle=m["ReceiptHandle"])
+                        except ClientError as exc:
+                            error = f"sent back, but not deleted from {name}: {exc}"
+                        else:
+                            moved += 1
+                            self._own_receives.get(q.name, {}).pop(m["MessageId"], None)
+                            continue
+                    held[m["MessageId"]] = m
+                    failed.append({"messageId": m["MessageId"], "error": error})
         return {"queue": name, "redriven": moved, "failed": failed}
+
+    def _send_back(self, q: DeadLetterQueue, m: dict[str, Any]) -> str | None:
+        """Deliver M where it came from; None when it got there, else why not."""
+        if q.source_kind == "queue":
+            extra = (
+                {"MessageAttributes": m["MessageAttributes"]} if m.get("MessageAttributes") else {}
+            )
+            try:
+                self._clients("sqs").send_message(QueueUrl=q.source, MessageBody=m["Body"], **extra)
+            except ClientError as exc:
+                return str(exc)
+            return None
+        assert q.pipe is not None
+        records = (_maybe_json(m["Body"]) or {}).get("records") or []
+        target = StepFunctionsTarget(self._clients, q.pipe.target_arn, q.pipe.invocation_type)
+        outcome = target.invoke(records)
+        if outcome.ok and not outcome.failed_item_ids:
+            return None
+        return str(outcome.error or f"{len(outcome.failed_item_ids or [])} record(s) failed again")
 
 
 def _maybe_json(text: str) -> Any:

@@ -124,6 +124,8 @@ def install() -> None:
 
     StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]
     Execution._get_start_execution_worker = get_worker  # type: ignore[method-assign]
+    _query_language_scopes_per_parse()
+    _name_parser_errors()
     _keep_mocked_errors()
     _reuse_clients()
     _reuse_jsonpaths()
@@ -132,6 +134,51 @@ def install() -> None:
     virtual_time.install()
     redrive.install()
     StepFunctionsParserBackend._sluice_patched = True  # type: ignore[attr-defined]
+
+
+def _query_language_scopes_per_parse() -> None:
+    """Give every parse its own stack of QueryLanguage scopes.
+
+    moto's Preprocessor keeps that stack in a class attribute: one list for every parse in
+    the process, on every thread. A definition that raises inside a JSONata scope (e.g. a
+    JSONata state with `Parameters`) leaves its scopes on the list, and every later
+    JSONPath definition is then read as JSONata and rejected until the process restarts;
+    CreateStateMachine calls on several threads also push and pop each other's scopes.
+    A list per Preprocessor (one is made per parse) fixes both, for every subclass too
+    (TestStatePreprocessor).
+    """
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+    if "__init__" in vars(Preprocessor):  # installed already (moto defines no __init__)
+        return
+
+    def __init__(self: Preprocessor, *args: Any, **kwargs: Any) -> None:
+        super(Preprocessor, self).__init__(*args, **kwargs)
+        self._query_language_per_scope = []
+
+    Preprocessor.__init__ = __init__  # type: ignore[method-assign,assignment]
+
+
+def _name_parser_errors() -> None:
+    """moto's Step Functions errors answer with their name, as AWS's do.
+
+    The engine's errors (`InvalidDefinition`, `TaskDoesNotExist`, `TaskTimedOut`, ...) are
+    moto AWSErrors that spell their name `code` (LocalStack's convention) where AWSError
+    reads `TYPE`, so they answered `{"__type": null}`, `X-Amzn-ErrorType: UnknownError`,
+    and boto3 saw an empty error code.
+    """
+    from moto.core.exceptions import AWSError
+    from moto.stepfunctions.parser import api
+
+    for error in vars(api).values():
+        if (
+            isinstance(error, type)
+            and issubclass(error, AWSError)
+            and error.TYPE is None
+            and isinstance(vars(error).get("code"), str)
+        ):
+            error.TYPE = vars(error)["code"]
+            error.STATUS = getattr(error, "status_code", error.STATUS)
 
 
 def _reuse_clients() -> None:

@@ -61,21 +61,43 @@ def _bad_request(errors: list[dict[str, str]]) -> Response[Any]:
     return _json(HTTPStatus.BAD_REQUEST, {"message": message, "errors": errors})
 
 
-def _body() -> tuple[ExecutionInput | None, Response[Any] | None]:
-    raw = app.current_event.decoded_body or "{}"
+_CONFIG_REQUIRED = {
+    "field": "config",
+    "message": 'required: a job needs an explicit config ({"config": {}} for the defaults)',
+}
+
+
+def _body(*, require_config: bool) -> tuple[ExecutionInput | None, Response[Any] | None]:
+    """The request's ExecutionInput, or the 400 to answer. With REQUIRE_CONFIG an empty body
+    or one without `config` is refused: a job runs only on a config someone wrote."""
+    try:
+        raw = app.current_event.decoded_body
+    except ValueError:  # a binary (base64) body that is not UTF-8 text
+        return None, _bad_request([{"field": "<body>", "message": "not UTF-8 text"}])
+    if not raw or not raw.strip():
+        if require_config:
+            return None, _bad_request([_CONFIG_REQUIRED])
+        raw = "{}"
     try:
         payload = json.loads(raw)
     except json.JSONDecodeError:
         return None, _bad_request([{"field": "<body>", "message": "not JSON"}])
+    if require_config and isinstance(payload, dict) and "config" not in payload:
+        return None, _bad_request([_CONFIG_REQUIRED])
     try:
         return ExecutionInput.model_validate(payload), None
     except ValidationError as exc:
         return None, _bad_request(field_errors(exc))
 
 
+def _execution_arn(job_id: str) -> str:
+    """A job's execution is named by its jobId."""
+    return os.environ[STATE_MACHINE_ENV].replace(":stateMachine:", ":execution:") + f":{job_id}"
+
+
 @app.post("/admin/bedrock/batch/estimate")
 def estimate_job() -> Response[Any]:
-    parsed, error = _body()
+    parsed, error = _body(require_config=False)  # writes nothing: {} estimates the defaults
     if parsed is None:
         return error  # type: ignore[return-value]
     selection = describe(select(parsed.config), parsed.config)
@@ -92,16 +114,34 @@ def estimate_job() -> Response[Any]:
 
 @app.post("/admin/bedrock/batch")
 def create_job() -> Response[Any]:
-    parsed, error = _body()
+    """Start a job. The body needs an explicit ``config`` (an empty body is a 400, not a job
+    with default limits). A jobId already used is a 409, except for the identical request
+    while that job's execution still runs, which answers with that job."""
+    parsed, error = _body(require_config=True)
     if parsed is None:
         return error  # type: ignore[return-value]
     selection = describe(select(parsed.config), parsed.config)
     job_id = parsed.jobId or new_job_id(jobs.now(), secrets.token_hex(6))
-    started = sfn().start_execution(
-        stateMachineArn=os.environ[STATE_MACHINE_ENV],
-        name=job_id,  # one execution per job: a retried POST with the same jobId is refused
-        input=json.dumps({"config": parsed.config.model_dump(mode="json"), "jobId": job_id}),
-    )
+    try:
+        # One execution per job, named by its jobId, so StartExecution's rules decide a
+        # repeated jobId: the identical request while that execution runs answers with it
+        # (a retried POST is idempotent); a different config, or a job that has ended, is
+        # ExecutionAlreadyExists, answered 409. Nothing is written before this call.
+        started = sfn().start_execution(
+            stateMachineArn=os.environ[STATE_MACHINE_ENV],
+            name=job_id,
+            input=json.dumps({"config": parsed.config.model_dump(mode="json"), "jobId": job_id}),
+        )
+    except sfn().exceptions.ExecutionAlreadyExists:
+        return _json(
+            HTTPStatus.CONFLICT,
+            {
+                "message": f"batch job {job_id} already exists with another config or has "
+                f"ended; GET /admin/bedrock/batch/{job_id} shows it, a new jobId starts another",
+                "jobId": job_id,
+                "executionArn": _execution_arn(job_id),
+            },
+        )
     logger.info("batch execution started", extra={"jobId": job_id})
     return _json(
         HTTPStatus.OK,
@@ -136,7 +176,7 @@ def get_job(job_id: str) -> Response[Any]:
     if record is not None:
         return _json(HTTPStatus.OK, record)
     # Not recorded yet: the execution may still be selecting violations.
-    arn = os.environ[STATE_MACHINE_ENV].replace(":stateMachine:", ":execution:") + f":{job_id}"
+    arn = _execution_arn(job_id)
     try:
         execution = sfn().describe_execution(executionArn=arn)
     except sfn().exceptions.ExecutionDoesNotExist:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,21 @@ def request(stack: StackProcess, method: str, path: str, body: Any = None) -> tu
             return resp.status, json.loads(resp.read() or b"null")
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"null")
+
+
+def post_bytes(stack: StackProcess, path: str, data: bytes) -> tuple[int, Any]:
+    """POST DATA as it is (e.g. bytes that are not UTF-8)."""
+    req = urllib.request.Request(stack.gateway.url + path, data=data, method="POST")
+    req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def executions_named(stack: StackProcess, name: str) -> list[dict[str, Any]]:
+    return [e for e in stack.executions(FLOW) if e["name"] == name]
 
 
 def selected(stack: StackProcess, **config: Any) -> list[str]:
@@ -264,6 +280,73 @@ def test_admin_api(batch_stack: StackProcess) -> None:
     assert status == 200 and job["status"] == "Completed" and job["stats"]["processed"] == 100
     status, listed = request(batch_stack, "GET", "/admin/bedrock/batch/jobs")
     assert status == 200 and job_id in [j["jobId"] for j in listed["jobs"]]
+
+
+def test_admin_api_starts_a_job_only_from_an_explicit_config(batch_stack: StackProcess) -> None:
+    started_before = len(batch_stack.executions(FLOW))
+    job_id = f"batch-noconfig-{uuid.uuid4().hex[:12]}"
+    # An empty body, {} and a body with only a jobId: no config, so no job (the defaults
+    # would select up to the default limits and spend real money on AWS).
+    for body in (None, {}, {"jobId": job_id}):
+        status, answer = request(batch_stack, "POST", "/admin/bedrock/batch", body)
+        assert status == 400, (body, answer)
+        assert [e["field"] for e in answer["errors"]] == ["config"]
+        assert "explicit config" in answer["message"]
+    # Bytes that are not UTF-8 are a bad request too, for the dry run as for a job.
+    latin1 = '{"config": {"filters": {"agencies": ["ÉPA"]}}}'.encode("latin-1")
+    for path in ("/admin/bedrock/batch", "/admin/bedrock/batch/estimate"):
+        status, answer = post_bytes(batch_stack, path, latin1)
+        assert status == 400, answer
+        assert answer["errors"] == [{"field": "<body>", "message": "not UTF-8 text"}]
+    # Nothing started, nothing recorded.
+    assert len(batch_stack.executions(FLOW)) == started_before
+    assert job_record(batch_stack, job_id) is None
+    # An explicit config, even an empty one ({} = the defaults), is what a dry run accepts.
+    status, answer = request(batch_stack, "POST", "/admin/bedrock/batch/estimate", {"config": {}})
+    assert status == 200 and answer["dryRun"] is True
+
+
+def test_admin_api_answers_a_used_job_id_with_409_unless_it_is_the_same_running_job(
+    batch_stack: StackProcess,
+) -> None:
+    job_id = f"batch-twice-{uuid.uuid4().hex[:12]}"
+    config = {"filters": {"agencies": ["MSHA"]}, "limits": {"maxViolations": 1}}
+    emulator(batch_stack, {**DEFAULTS, "runDelay": 120})  # the job runs until it is stopped
+    try:
+        status, first = request(
+            batch_stack, "POST", "/admin/bedrock/batch", {"config": config, "jobId": job_id}
+        )
+        assert status == 200, first
+        # The identical request again (a client retrying) while the job runs: the same job.
+        status, again = request(
+            batch_stack, "POST", "/admin/bedrock/batch", {"config": config, "jobId": job_id}
+        )
+        assert status == 200, again
+        assert (again["jobId"], again["executionArn"]) == (job_id, first["executionArn"])
+
+        # The same jobId with another config: 409 naming the job; the job keeps its config.
+        other = {**config, "limits": {"maxViolations": 2}}
+        status, conflict = request(
+            batch_stack, "POST", "/admin/bedrock/batch", {"config": other, "jobId": job_id}
+        )
+        assert status == 409, conflict
+        assert conflict["jobId"] == job_id and job_id in conflict["message"]
+        assert conflict["executionArn"] == first["executionArn"]
+        [execution] = executions_named(batch_stack, job_id)
+        sfn = batch_stack.client("stepfunctions")
+        running = sfn.describe_execution(executionArn=execution["executionArn"])
+        assert json.loads(running["input"])["config"]["limits"]["maxViolations"] == 1
+
+        # Once the job has ended, even the identical request is a 409: a jobId names one job.
+        sfn.stop_execution(executionArn=first["executionArn"])
+        assert batch_stack.execution(first["executionArn"]).status == "ABORTED"
+        status, ended = request(
+            batch_stack, "POST", "/admin/bedrock/batch", {"config": config, "jobId": job_id}
+        )
+        assert status == 409 and ended["jobId"] == job_id
+        assert len(executions_named(batch_stack, job_id)) == 1
+    finally:
+        emulator(batch_stack, DEFAULTS)
 
 
 def test_a_20000_violation_job_completes_within_the_payload_limit(
