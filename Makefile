@@ -38,8 +38,10 @@ demo: $(STAMP)
 	$(BIN)/sluice demo
 
 # --sluice-coverage: state coverage table + build/sluice-coverage/, thresholds in pyproject.toml.
-test: $(STAMP) lint browser
+# Then the flows' `built` tests again, every function running from its `make package` package.
+test: $(STAMP) lint browser package
 	$(BIN)/pytest --sluice-coverage
+	SLUICE_BUILT=1 $(BIN)/pytest -m built tests/flows
 
 # The console's browser tests drive Debian's Chromium; installed here when missing.
 browser:

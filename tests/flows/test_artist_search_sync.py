@@ -71,6 +71,7 @@ def new_id() -> str:
     return uuid.uuid4().hex[:10]
 
 
+@pytest.mark.built
 def test_insert_modify_remove_keep_the_index_in_step(stack: StackProcess) -> None:
     a = new_id()
     put(stack, artist(a, "Ada Inkwell", styles=["Fine Line"]))
@@ -154,6 +155,7 @@ def test_remove_of_a_never_indexed_artist_succeeds(stack: StackProcess) -> None:
     assert stack.gateway.get(f"/_sluice/dlq/{dlq}") == []
 
 
+@pytest.mark.built
 def test_bad_search_parameters_are_400(stack: StackProcess) -> None:
     assert search(stack, "limit=0&q=x")[0] == 400
     assert search(stack, "")[0] == 400

@@ -166,6 +166,7 @@ def test_invalid_config_fails_the_first_state_naming_the_field(batch_stack: Stac
     assert "config.limits.priority" in (run.cause or "")
 
 
+@pytest.mark.built
 def test_a_job_completes_and_its_content_reaches_violations_and_the_lake(
     batch_stack: StackProcess,
 ) -> None:
@@ -231,6 +232,7 @@ def test_malformed_outputs_are_counted_with_record_ids_and_never_written(
     assert sorted(v["S"] for v in record["errorRecordIds"]["L"]) == bad
 
 
+@pytest.mark.built
 def test_a_failed_job_fails_the_execution_and_its_record(batch_stack: StackProcess) -> None:
     # Bedrock refuses jobs below its minimum record count (100): five violations fail.
     config = {"filters": {"agencies": ["MSHA"]}, "limits": {"maxViolations": 5}}
@@ -244,6 +246,7 @@ def test_a_failed_job_fails_the_execution_and_its_record(batch_stack: StackProce
     assert "processedAt" in record
 
 
+@pytest.mark.built
 def test_admin_api(batch_stack: StackProcess) -> None:
     status, body = request(
         batch_stack,

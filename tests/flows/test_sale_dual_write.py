@@ -128,6 +128,7 @@ def one_row(stack: StackProcess, tenant: str) -> list[dict[str, Any]]:
 # -- tests ----------------------------------------------------------------------------------
 
 
+@pytest.mark.built
 def test_one_event_writes_the_seed_record_and_one_lake_row_in_its_partition(
     sales_stack: StackProcess,
 ) -> None:
@@ -280,6 +281,7 @@ def test_a_failed_write_releases_the_claim_and_a_retry_writes_both_once(
     assert row["sale_id"] == sale_of(detail)
 
 
+@pytest.mark.built
 def test_an_invalid_event_fails_at_validation_and_writes_nothing(
     sales_stack: StackProcess,
 ) -> None:

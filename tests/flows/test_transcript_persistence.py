@@ -61,6 +61,7 @@ def api(stack: StackProcess, path: str) -> tuple[int, Any]:
         return exc.code, json.loads(exc.read() or b"null")
 
 
+@pytest.mark.built
 def test_one_job_output_tree_gives_one_execution_and_one_record(stack: StackProcess) -> None:
     call_id = new_call_id()
     s3 = stack.client("s3")
@@ -109,6 +110,7 @@ def test_the_same_event_delivered_twice_leaves_one_record(stack: StackProcess) -
     assert [i for i in items if i["callId"]["S"] == call_id] == [first]
 
 
+@pytest.mark.built
 def test_malformed_result_reaches_the_dlq_after_three_receives_then_redrive_persists_it(
     stack: StackProcess,
 ) -> None:
@@ -150,6 +152,7 @@ def test_malformed_result_reaches_the_dlq_after_three_receives_then_redrive_pers
     assert item["s3Key"]["S"] == custom_key
 
 
+@pytest.mark.built
 def test_api_returns_the_record_404_and_400(stack: StackProcess) -> None:
     call_id = new_call_id()
     write_job_output(stack.client("s3"), bucket(stack), call_id)

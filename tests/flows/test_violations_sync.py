@@ -47,6 +47,7 @@ def title_of(lake: dict[str, str], vid: str) -> Any:
     return rows(lake).get(vid, {}).get("bedrock_title")
 
 
+@pytest.mark.built
 def test_put_modify_delete_change_the_lake_rows(stack: StackProcess, lake: dict[str, str]) -> None:
     before = rows(lake)
     vid = violation_id(11)
@@ -125,6 +126,7 @@ def test_two_versions_in_one_batch_keep_the_newest(
     assert title_of(lake, vid) == "second"
 
 
+@pytest.mark.built
 def test_unknown_violation_is_quarantined_and_counted(
     stack: StackProcess, lake: dict[str, str]
 ) -> None:
