@@ -5,15 +5,13 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 from sluice.testing import StackProcess
 
-T = TypeVar("T")
 PROJECT_TEMPLATE = Path(__file__).resolve().parent.parent / "infra" / "template.yaml"
 
 
-def on_fresh_stack(
+def on_fresh_stack[T](
     measure: Callable[[StackProcess], T],
     template: Path = PROJECT_TEMPLATE,
     overrides: dict[str, str] | None = None,

@@ -17,12 +17,10 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from sluice.client import TERMINAL, Gateway
 from sluice.history import ExecutionStory, StateRun, failed_state, iter_runs, summarize
-
-T = TypeVar("T")
 
 # Called with each running stack just before `StackProcess.stop` ends it (the pytest plugin
 # in sluice/pytest_plugin.py collects state coverage here). A hook must not raise.
@@ -36,7 +34,7 @@ def free_port() -> int:
         return port
 
 
-def wait_for(
+def wait_for[T](
     probe: Callable[[], T | None],
     *,
     timeout: float = 30,
