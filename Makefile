@@ -43,11 +43,14 @@ test: $(STAMP) lint browser
 browser:
 	scripts/install-browser.sh
 
-lint: $(STAMP)
+# cfn-lint no longer runs the SAM translator: check_sam_transform.py runs it (as `sam
+# validate` does, offline) with the translator `sam deploy` uses, from the SAM environment.
+lint: $(STAMP) $(SAM_VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/cfn-lint infra/template.yaml
+	$(SAM_VENV)/bin/python infra/tools/check_sam_transform.py infra/template.yaml
 
 up: $(STAMP)
 	$(BIN)/sluice up
