@@ -92,6 +92,7 @@ def deploy(
     template = load_template(
         template_path, stack_name=stack_name, overrides=overrides, lookup=lookup, endpoint=endpoint
     )
+    template.check_rules()
     unknown = [
         f"{r.logical_id} ({r.type})"
         for r in template.resources.values()
