@@ -60,6 +60,19 @@ def test_admin_routes_are_iam_authorized(transformed: dict[str, Any]) -> None:
     routes = route_auth(transformed)
     admin = {k: v for k, v in routes.items() if "/admin/" in k}
     assert len(admin) == 4 and set(admin.values()) == {"AWS_IAM"}, routes
+    assert routes["GET /analytics/{callId}"] == "AWS_IAM"
+    assert routes["GET /artists/search"] == "NONE"  # public by decision (see the template)
+
+
+def test_state_machine_roles_deliver_logs_and_write_traces(transformed: dict[str, Any]) -> None:
+    resources = transformed["Resources"]
+    machines = [k for k, r in resources.items() if r["Type"] == "AWS::StepFunctions::StateMachine"]
+    assert len(machines) == 6
+    for machine in machines:
+        arns = resources[f"{machine}Role"]["Properties"]["ManagedPolicyArns"]
+        assert {"Ref": "StateMachineLogDeliveryPolicy"} in arns, machine
+        assert "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess" in arns, machine
+        assert not any("CloudWatchLogsFullAccess" in str(a) for a in arns), machine
 
 
 def test_the_check_fails_with_the_translators_reason(tmp_path: Path) -> None:
