@@ -36,6 +36,9 @@ class Gateway:
         data = json.dumps(body or {}).encode()
         return self._call(urllib.request.Request(self.url + path, data=data, method="POST"))
 
+    def delete(self, path: str) -> Any:
+        return self._call(urllib.request.Request(self.url + path, method="DELETE"))
+
     def _call(self, request: urllib.request.Request) -> Any:
         try:
             with urllib.request.urlopen(request, timeout=120) as resp:

@@ -25,11 +25,14 @@ from sluice.triggers.specs import PipeSpec, RuleSpec, RuleTargetSpec
 
 FUNCTION_TYPES = ("AWS::Serverless::Function", "AWS::Lambda::Function")
 MACHINE_TYPES = ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine")
-# Types that only matter on AWS (permissions, alarms, the API object itself): nothing to run.
+# Types that only matter on AWS (permissions, keys, alarms and where they notify, log
+# groups, the API object itself): accepted and skipped, nothing to run.
 AWS_ONLY = {
     "AWS::IAM::Role",
     "AWS::IAM::Policy",
     "AWS::IAM::ManagedPolicy",
+    "AWS::KMS::Key",
+    "AWS::KMS::Alias",
     "AWS::SQS::QueuePolicy",
     "AWS::Lambda::Permission",
     "AWS::CloudWatch::Alarm",
@@ -39,6 +42,8 @@ AWS_ONLY = {
     "AWS::S3Tables::Namespace",
     "AWS::OpenSearchService::Domain",
     "AWS::SNS::Topic",
+    "AWS::SNS::Subscription",
+    "AWS::SNS::TopicPolicy",
 }
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/sluice-local"
 
@@ -92,6 +97,7 @@ def deploy(
     template = load_template(
         template_path, stack_name=stack_name, overrides=overrides, lookup=lookup, endpoint=endpoint
     )
+    template.check_rules()
     unknown = [
         f"{r.logical_id} ({r.type})"
         for r in template.resources.values()

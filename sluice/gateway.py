@@ -246,6 +246,8 @@ class Gateway:
                 return _json(start_response, 200, self.on_deploy())
             except Exception as exc:
                 return _json(start_response, 400, {"error": f"{type(exc).__name__}: {exc}"})
+        if path == "/_sluice/faults":
+            return self._faults(method, environ, start_response)
         if path == "/_sluice/invocations":
             return _json(
                 start_response,
@@ -256,6 +258,39 @@ class Gateway:
             if path.startswith(prefix):
                 return handler(environ, start_response)
         return _json(start_response, 404, {"error": f"no such endpoint: {path}"})
+
+    def _faults(
+        self, method: str, environ: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """Fault injection, like AWS FIS's Lambda actions. GET lists the pending faults;
+        POST {"function", "errorType", "errorMessage", "count"} makes the function's next
+        `count` (default 1; 0 removes its fault) invokes fail with that error; DELETE
+        removes every fault."""
+        if method == "GET":
+            return _json(start_response, 200, [vars(f) for f in self.lambdas.faults()])
+        if method == "DELETE":
+            self.lambdas.clear_faults()
+            return _json(start_response, 200, [])
+        if method != "POST":
+            return _json(start_response, 405, {"error": "/_sluice/faults takes GET, POST, DELETE"})
+        usage = (
+            'body must be JSON like {"function": "MyFunction", "errorType": "States.Timeout", '
+            '"errorMessage": "...", "count": 1}'
+        )
+        try:
+            req = json.loads(self._body(environ) or b"{}")
+            function, error_type = str(req["function"]), str(req["errorType"])
+            message = str(req.get("errorMessage") or f"Injected fault: {error_type}")
+            count = int(req.get("count", 1))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+            return _json(start_response, 400, {"error": usage})
+        try:
+            fault = self.lambdas.inject_fault(function, error_type, message, count)
+        except KeyError:
+            return _json(start_response, 404, {"error": f"Function not found: {function}"})
+        except ValueError as exc:
+            return _json(start_response, 400, {"error": f"{exc}; {usage}"})
+        return _json(start_response, 200, vars(fault))
 
 
 class _KeepAliveHandler(WSGIRequestHandler):

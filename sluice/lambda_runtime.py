@@ -9,6 +9,10 @@ that imports something its package lacks fails with `Runtime.ImportModuleError` 
 on AWS. A worker that outlives the function's Timeout is killed, and the invoke answers
 with the payload AWS Lambda returns for a timeout (errorType `Sandbox.Timedout`), which
 Step Functions surfaces as the task's error.
+
+Faults can be injected per function, like AWS FIS's Lambda invocation-error action: the
+next N invokes fail with a given errorType and errorMessage without running the handler,
+exactly as if the handler had raised that error (`inject_fault`, `POST /_sluice/faults`).
 """
 
 from __future__ import annotations
@@ -59,6 +63,16 @@ class InvokeRecord:
     duration_ms: float
     error_type: str | None
     logs: str
+
+
+@dataclass
+class Fault:
+    """The next `remaining` invokes of `function` fail with this error, the handler unrun."""
+
+    function: str
+    error_type: str
+    error_message: str
+    remaining: int
 
 
 class _Worker:
@@ -156,6 +170,7 @@ class LambdaRuntime:
         self._pools: dict[str, _Pool] = {}
         self._lock = threading.Lock()
         self.records: deque[InvokeRecord] = deque(maxlen=history)
+        self._faults: dict[str, Fault] = {}
 
     def deploy(self, specs: list[FunctionSpec]) -> None:
         """(Re)register functions; warm workers are dropped so edited handlers load fresh."""
@@ -173,10 +188,62 @@ class LambdaRuntime:
         pool = self._pools.get(name)
         return pool.spec if pool else None
 
+    def inject_fault(
+        self, name_or_arn: str, error_type: str, error_message: str, count: int = 1
+    ) -> Fault:
+        """Make the next COUNT invokes of a function fail with ERROR_TYPE (the error name a
+        state's Retry and Catch match) and ERROR_MESSAGE; replaces the function's previous
+        fault, and COUNT 0 removes it. Raises KeyError for an unknown function."""
+        spec = self.resolve(name_or_arn)
+        if spec is None:
+            raise KeyError(name_or_arn)
+        if not error_type or count < 0:
+            raise ValueError("a fault needs an errorType and a count of 0 or more")
+        fault = Fault(spec.name, error_type, error_message, count)
+        with self._lock:
+            if count:
+                self._faults[spec.name] = fault
+            else:
+                self._faults.pop(spec.name, None)
+        return fault
+
+    def faults(self) -> list[Fault]:
+        with self._lock:
+            return [Fault(**vars(f)) for f in self._faults.values()]
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def _take_fault(self, function: str) -> Fault | None:
+        with self._lock:
+            fault = self._faults.get(function)
+            if fault is None:
+                return None
+            fault.remaining -= 1
+            if fault.remaining <= 0:
+                del self._faults[function]
+            return Fault(**vars(fault))
+
+    def _faulted(self, spec: FunctionSpec, fault: Fault) -> InvokeResult:
+        request_id = str(uuid.uuid4())
+        logs = (
+            f"sluice: injected fault {fault.error_type}: {fault.error_message} "
+            f"({fault.remaining} more to fail)\n"
+        )
+        self.records.append(
+            InvokeRecord(spec.name, request_id, time.time(), 0.0, fault.error_type, logs)
+        )
+        body = {"errorType": fault.error_type, "errorMessage": fault.error_message}
+        return InvokeResult(json.dumps(body).encode(), "Unhandled", logs, request_id, 0.0)
+
     def invoke(self, name_or_arn: str, event: Any) -> InvokeResult:
         spec = self.resolve(name_or_arn)
         if spec is None:
             raise KeyError(name_or_arn)
+        fault = self._take_fault(spec.name)
+        if fault is not None:
+            return self._faulted(spec, fault)
         pool = self._pools[spec.name]
         with pool.lock:
             worker = pool.idle.pop() if pool.idle else None

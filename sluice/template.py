@@ -1,9 +1,9 @@
 """Load the SAM template and resolve it the way CloudFormation would for one stack.
 
-Only what the flows use is supported: Parameters, Globals (Function), Conditions with
-Fn::Equals/Not, and the intrinsics Ref, GetAtt, Sub, Join, Select, Split, If. Anything
-else raises `TemplateError` naming the resource and property, so a typo never turns
-into a silently half-deployed stack.
+Only what the flows use is supported: Parameters, Rules, Globals (Function), Conditions
+with Fn::Equals/Not/And/Or, and the intrinsics Ref, GetAtt, Sub, Join, Select, Split, If.
+Anything else raises `TemplateError` naming the resource and property, so a typo never
+turns into a silently half-deployed stack.
 """
 
 from __future__ import annotations
@@ -93,6 +93,55 @@ class Template:
     @property
     def base_dir(self) -> Path:
         return self.path.parent
+
+    def rule_failures(self) -> list[str]:
+        """Each failed assertion of the template's Rules, as CloudFormation checks them
+        before creating anything: "<rule>: <AssertDescription>"; empty when all hold."""
+        failures = []
+        for name, rule in (self.body.get("Rules") or {}).items():
+            where = f"Rules.{name}"
+            if "RuleCondition" in rule and not self._rule_value(
+                rule["RuleCondition"], f"{where}.RuleCondition"
+            ):
+                continue
+            for i, assertion in enumerate(rule.get("Assertions") or []):
+                if not self._rule_value(assertion.get("Assert"), f"{where}.Assertions[{i}]"):
+                    failures.append(
+                        f"{name}: {assertion.get('AssertDescription') or 'assertion failed'}"
+                    )
+        return failures
+
+    def check_rules(self) -> None:
+        """Refuse the stack, as CloudFormation would, when a rule's assertion fails."""
+        failures = self.rule_failures()
+        if failures:
+            raise TemplateError("template rules not met:\n  " + "\n  ".join(failures))
+
+    def _rule_value(self, node: Any, where: str) -> Any:
+        """The rule-specific functions the template's Rules use, over parameter values."""
+        if isinstance(node, list):
+            return [self._rule_value(v, where) for v in node]
+        if not isinstance(node, dict):
+            return node
+        if len(node) != 1:
+            raise TemplateError(f"{where}: expected one rule function, got {sorted(node)}")
+        ((key, arg),) = node.items()
+        if key == "Ref":
+            if arg not in self.parameters:
+                raise TemplateError(f"{where}: rules may only Ref parameters, not {arg!r}")
+            return self.parameters[arg]
+        args = self._rule_value(arg, where)
+        if key == "Fn::Equals":
+            return str(args[0]) == str(args[1])
+        if key == "Fn::Not":
+            return not args[0]
+        if key == "Fn::And":
+            return all(args)
+        if key == "Fn::Or":
+            return any(args)
+        if key == "Fn::Contains":
+            return str(args[1]) in [str(v) for v in args[0]]
+        raise TemplateError(f"{where}: rule function {key} is not supported locally")
 
     def of_type(self, *types: str) -> list[Resource]:
         return [r for r in self.resources.values() if r.type in types]
@@ -245,6 +294,8 @@ _INTRINSICS: dict[str, Callable[[Template, Any, str], Any]] = {
     "Fn::If": _if,
     "Fn::Equals": lambda t, a, w: str(t.resolve(a[0], w)) == str(t.resolve(a[1], w)),
     "Fn::Not": lambda t, a, w: not t.resolve(a[0], w),
+    "Fn::And": lambda t, a, w: all(t.resolve(v, w) for v in a),
+    "Fn::Or": lambda t, a, w: any(t.resolve(v, w) for v in a),
     "Condition": lambda t, a, w: t.conditions[a],
 }
 

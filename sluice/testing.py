@@ -174,6 +174,33 @@ class StackProcess:
         finally:
             self.gateway.post("/_sluice/time-scale", {"scale": previous})
 
+    def inject_fault(
+        self,
+        function: str,
+        error_type: str,
+        error_message: str | None = None,
+        *,
+        count: int = 1,
+    ) -> dict[str, Any]:
+        """Make FUNCTION's (logical id or name) next COUNT invokes fail with ERROR_TYPE, the
+        error name a state's Retry/Catch sees, without running its handler (like an AWS FIS
+        Lambda invocation-error action). Answers the pending fault."""
+        resource = self.gateway.stack()["resources"].get(function)
+        name = resource["name"] if resource else function
+        body = {"function": name, "errorType": error_type, "count": count}
+        if error_message is not None:
+            body["errorMessage"] = error_message
+        fault: dict[str, Any] = self.gateway.post("/_sluice/faults", body)
+        return fault
+
+    def faults(self) -> list[dict[str, Any]]:
+        """The faults still pending, with how many invokes each will still fail."""
+        faults: list[dict[str, Any]] = self.gateway.get("/_sluice/faults")
+        return faults
+
+    def clear_faults(self) -> None:
+        self.gateway.delete("/_sluice/faults")
+
     def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """Run `sluice ARGS…` against this stack, as a user would; wide, so lines don't wrap."""
         return subprocess.run(

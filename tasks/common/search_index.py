@@ -11,8 +11,6 @@ Configuration (env):
 - `SEARCH_INDEX_PATH`: the embedded index's SQLite file.
 - `OPENSEARCH_ENDPOINT`, `OPENSEARCH_INDEX` (default `artists`), optional
   `OPENSEARCH_SERVICE` (`es` or `aoss`; inferred from the endpoint's host) and `AWS_REGION`.
-- `SEARCH_INJECT_FAILURES`: embedded only; the next N `bulk` calls of this process raise
-  `SearchIndexUnavailable`, for fault tests and demos.
 
 Errors: `SearchIndexUnavailable` is transient (throttling, 5xx, connection, a locked
 database) and the state machine retries it; `SearchIndexError` is anything else.
@@ -41,7 +39,6 @@ from schemas.artist_search_sync import ArtistSearchDocument, normalize_key
 
 BACKEND_ENV = "SEARCH_BACKEND"
 INDEX_PATH_ENV = "SEARCH_INDEX_PATH"
-INJECT_FAILURES_ENV = "SEARCH_INJECT_FAILURES"
 OPENSEARCH_ENDPOINT_ENV = "OPENSEARCH_ENDPOINT"
 OPENSEARCH_INDEX_ENV = "OPENSEARCH_INDEX"
 OPENSEARCH_SERVICE_ENV = "OPENSEARCH_SERVICE"
@@ -180,12 +177,9 @@ class EmbeddedIndex:
     `BEGIN IMMEDIATE` transaction, so it applies whole or not at all.
     """
 
-    def __init__(
-        self, path: str | Path, *, inject_failures: int = 0, busy_timeout: float = 10.0
-    ) -> None:
+    def __init__(self, path: str | Path, *, busy_timeout: float = 10.0) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._injected_failures = inject_failures
         self._lock = threading.Lock()
         # The engine may call a task from another thread than the one that built it.
         self._conn = sqlite3.connect(
@@ -214,10 +208,7 @@ class EmbeddedIndex:
         path = os.environ.get(INDEX_PATH_ENV)
         if not path:
             raise SearchIndexError(f"{INDEX_PATH_ENV} is required for the embedded index")
-        raw = os.environ.get(INJECT_FAILURES_ENV, "0").strip() or "0"
-        if not raw.isdigit():
-            raise SearchIndexError(f"{INJECT_FAILURES_ENV} must be a whole number, got {raw!r}")
-        return cls(path, inject_failures=int(raw))
+        return cls(path)
 
     def close(self) -> None:
         with self._lock:
@@ -255,11 +246,6 @@ class EmbeddedIndex:
 
     def bulk(self, upserts: Sequence[ArtistSearchDocument], deletes: Sequence[str]) -> BulkResult:
         _check_disjoint(upserts, deletes)
-        if self._injected_failures > 0:
-            self._injected_failures -= 1
-            raise SearchIndexUnavailable(
-                f"injected failure ({INJECT_FAILURES_ENV}; {self._injected_failures} left)"
-            )
         deleted = not_found = 0
         with self._transaction() as conn:
             for doc in upserts:

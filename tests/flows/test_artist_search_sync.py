@@ -196,8 +196,10 @@ def test_random_operations_leave_the_index_equal_to_the_table(stack: StackProces
 
 @pytest.fixture
 def flaky_stack(tmp_path: Path) -> Iterator[StackProcess]:
-    stack = StackProcess(
-        ROOT / "infra" / "template.yaml", tmp_path, overrides={"SearchInjectFailures": "1"}
+    """A fresh stack whose index writer's next invoke fails as an index outage would."""
+    stack = StackProcess(ROOT / "infra" / "template.yaml", tmp_path)
+    stack.inject_fault(
+        "ArtistApplyToIndexFunction", "SearchIndexUnavailable", "index unavailable (injected)"
     )
     yield stack
     stack.stop()
@@ -211,3 +213,4 @@ def test_transient_index_failure_is_retried_and_ends_correct(flaky_stack: StackP
     apply = execution.state("ApplyToIndex")
     assert apply.attempts[0].error == "SearchIndexUnavailable"
     assert execution.status == "SUCCEEDED"
+    assert flaky_stack.faults() == []  # the one injected failure was used

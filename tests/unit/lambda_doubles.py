@@ -22,14 +22,21 @@ class FakeContext:
     aws_request_id: str = "00000000-0000-0000-0000-000000000000"
 
 
-def in_process_lambda(handlers: dict[str, Handler], calls: list[tuple[str, Any]]) -> Invoke:
+def in_process_lambda(
+    handlers: dict[str, Handler],
+    calls: list[tuple[str, Any]],
+    faults: dict[str, list[str]] | None = None,
+) -> Invoke:
     """A replacement for moto's `LambdaBackend.invoke` that runs the named handler here.
 
     One invocation at a time, like a single Lambda sandbox: handler module state (e.g. the
     Metrics buffer) belongs to one sandbox, not to concurrent invocations. Each call is
-    recorded as (function name, event).
+    recorded as (function name, event). `faults` maps a function name to error types its
+    next invokes fail with, one each, without running the handler (as `sluice up`'s
+    `/_sluice/faults` does).
     """
     sandbox = threading.Lock()
+    pending = faults if faults is not None else {}
 
     def invoke(
         self: LambdaBackend,
@@ -43,6 +50,10 @@ def in_process_lambda(handlers: dict[str, Handler], calls: list[tuple[str, Any]]
         event = json.loads(body)
         calls.append((name, event))
         context = FakeContext(function_name=name, invoked_function_arn=function_name)
+        if pending.get(name):
+            response_headers["x-amz-function-error"] = "Unhandled"
+            error = pending[name].pop(0)
+            return json.dumps({"errorType": error, "errorMessage": "injected fault"}).encode()
         try:
             with sandbox:
                 result = handlers[name](event, context)

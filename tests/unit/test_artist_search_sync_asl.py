@@ -160,6 +160,7 @@ class Stack:
     machine_arn: str
     index_path: Path
     calls: list[tuple[str, Any]]
+    faults: dict[str, list[str]]
     _iterator: str | None = None
 
     def stream_batches(self, size: int = 10) -> list[list[dict[str, Any]]]:
@@ -221,9 +222,9 @@ def stack(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Stack]:
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("SEARCH_INJECT_FAILURES", raising=False)
     calls: list[tuple[str, Any]] = []
-    monkeypatch.setattr(LambdaBackend, "invoke", in_process_lambda(HANDLERS, calls))
+    faults: dict[str, list[str]] = {}
+    monkeypatch.setattr(LambdaBackend, "invoke", in_process_lambda(HANDLERS, calls, faults))
     apply_to_index.search_index.cache_clear()
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         ddb = boto3.resource("dynamodb", region_name=REGION)
@@ -258,6 +259,7 @@ def stack(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Stack]:
             machine_arn=machine_arn,
             index_path=index_path,
             calls=calls,
+            faults=faults,
         )
     apply_to_index.search_index.cache_clear()
 
@@ -332,10 +334,8 @@ def test_a_batch_with_nothing_for_the_index_skips_it(stack: Stack) -> None:
     assert stack.called("ApplyToIndex") == []
 
 
-def test_a_transient_index_failure_is_retried_to_success(
-    stack: Stack, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("SEARCH_INJECT_FAILURES", "1")
+def test_a_transient_index_failure_is_retried_to_success(stack: Stack) -> None:
+    stack.faults["ApplyToIndex"] = ["SearchIndexUnavailable"]
     stack.table.put_item(Item=artist("a1"))
     [batch] = stack.stream_batches()
 
@@ -347,9 +347,7 @@ def test_a_transient_index_failure_is_retried_to_success(
     assert stack.index().all_ids() == {"a1"}
 
 
-def test_persistent_failures_fail_the_execution_for_the_pipe_to_retry(
-    stack: Stack, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_persistent_failures_fail_the_execution_for_the_pipe_to_retry(stack: Stack) -> None:
     stack.table.put_item(Item=artist("good"))
     stack.table.put_item(Item=artist("bad", rating=Decimal("11")))
     [batch] = stack.stream_batches()
@@ -363,8 +361,7 @@ def test_persistent_failures_fail_the_execution_for_the_pipe_to_retry(
     assert stack.index().count() == 0  # nothing partial
 
     # An index outage outlasting the retries fails too (MaxAttempts 1 keeps this fast).
-    monkeypatch.setenv("SEARCH_INJECT_FAILURES", "5")
-    apply_to_index.search_index.cache_clear()
+    stack.faults["ApplyToIndex"] = ["SearchIndexUnavailable"] * 5
     document = json.loads(definition())
     document["States"]["ApplyToIndex"]["Retry"][0]["MaxAttempts"] = 1
     impatient = stack.sfn.create_state_machine(
