@@ -29,12 +29,12 @@ class BuildMissingError(Exception):
 
 
 def project_root(template: Path) -> Path:
-    """The directory holding samconfig.toml: the template's project, whether the template is
-    the source (infra/template.yaml) or sam build's output (.aws-sam/build/template.yaml)."""
-    for directory in template.resolve().parents:
-        if (directory / "samconfig.toml").exists():
-            return directory
-    return template.resolve().parent.parent
+    """The project a template belongs to (where samconfig.toml is): the parent of the
+    template's directory (infra/template.yaml), or of `.aws-sam` for sam build's output."""
+    directory = template.resolve().parent
+    if directory.name == "build" and directory.parent.name == ".aws-sam":
+        return directory.parent.parent
+    return directory.parent
 
 
 def samconfig_overrides(template: Path, env: str) -> tuple[str, dict[str, str]]:
