@@ -77,19 +77,16 @@ def emulator(stack: StackProcess, settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def request(stack: StackProcess, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(stack.gateway.url + path, data=data, method=method)
-    req.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            return resp.status, json.loads(resp.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"null")
+    return send(stack, method, path, None if body is None else json.dumps(body).encode())
 
 
 def post_bytes(stack: StackProcess, path: str, data: bytes) -> tuple[int, Any]:
     """POST DATA as it is (e.g. bytes that are not UTF-8)."""
-    req = urllib.request.Request(stack.gateway.url + path, data=data, method="POST")
+    return send(stack, "POST", path, data)
+
+
+def send(stack: StackProcess, method: str, path: str, data: bytes | None) -> tuple[int, Any]:
+    req = urllib.request.Request(stack.gateway.url + path, data=data, method=method)
     req.add_header("Content-Type", "application/json")
     try:
         with urllib.request.urlopen(req, timeout=60) as resp:
