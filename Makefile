@@ -68,7 +68,7 @@ bench: $(STAMP)
 # sam build, without Docker: each function is built by the build-% rule below, then every
 # package's unzipped size is printed against Lambda's 250 MB limit.
 package: $(STAMP) $(SAM_VENV)/.installed
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(SAM_VENV)/bin/sam build -t infra/template.yaml --build-in-source
+	SAM_CLI_TELEMETRY=0 PATH="$(CURDIR)/$(BIN):$$PATH" $(SAM_VENV)/bin/sam build -t infra/template.yaml --build-in-source
 	$(BIN)/python -m sluice.package report .aws-sam/build
 
 # Called by `sam build` (BuildMethod: makefile, build in source) once per function.
