@@ -249,6 +249,10 @@ def test_a_rejected_jsonata_definition_leaves_jsonpath_definitions_valid(
     result = run(sync, arn, {"a": 4, "b": 5})
     assert json.loads(result["output"]) == {"sum": 9, "id": 8}
 
+    # A machine deployed before the rejections still runs.
+    deployed = parsing_stack.run("PassMachine", {"kept": True})
+    assert (deployed.status, deployed.output) == ("SUCCEEDED", {"kept": True})
+
 
 def test_a_rejected_jsonpath_definition_leaves_jsonata_definitions_valid(
     parsing_stack: StackProcess,
