@@ -136,6 +136,7 @@ def install() -> None:
     _query_language_scopes_per_parse()
     _name_parser_errors()
     _states_all_spares_terminal_errors()
+    _map_input_json_type()
     _keep_mocked_errors()
     _reuse_clients()
     _reuse_jsonpaths()
@@ -232,6 +233,47 @@ def _states_all_spares_terminal_errors() -> None:
 
     ErrorEqualsDecl._eval_body = _eval_body  # type: ignore[method-assign]
     ErrorEqualsDecl._sluice_terminal = terminal  # type: ignore[attr-defined]
+
+
+def _map_input_json_type() -> None:
+    """A Map whose items are not an array names the JSON type, not Python's class.
+
+    moto's cause read `Map state input must be an array but was: <class 'bool'>`. AWS names
+    JSON types (`boolean`, `number`, `string`, `object`, `null`) in its Items errors (see
+    moto's own ItemsJSONata, ported from AWS-recorded snapshots), so the cause is rewritten
+    with those names when the failure leaves the Map state.
+    """
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.state_map import StateMap
+
+    if getattr(StateMap, "_sluice_json_types", False):
+        return
+    prefix = "Map state input must be an array but was: "
+    json_types = {
+        "<class 'bool'>": "boolean",
+        "<class 'int'>": "number",
+        "<class 'float'>": "number",
+        "<class 'str'>": "string",
+        "<class 'dict'>": "object",
+        "<class 'NoneType'>": "null",
+    }
+    original = StateMap._eval_execution
+
+    def _eval_execution(self: StateMap, env: Any) -> None:
+        try:
+            original(self, env)
+        except FailureEventException as exc:
+            details = (exc.failure_event.event_details or {}).get("evaluationFailedEventDetails")
+            cause = str((details or {}).get("cause", ""))
+            if details is not None and cause.startswith(prefix):
+                python_type = cause[len(prefix) :]
+                details["cause"] = prefix + json_types.get(python_type, python_type)
+            raise
+
+    StateMap._eval_execution = _eval_execution  # type: ignore[method-assign]
+    StateMap._sluice_json_types = True  # type: ignore[attr-defined]
 
 
 def _reuse_clients() -> None:

@@ -163,3 +163,35 @@ def test_an_input_over_256_kib_is_rejected_at_start(
     fits = json.dumps({"s": "x" * (QUOTA - 100)})
     started = start(stateMachineArn=arn, input=fits)
     assert started["executionArn"]
+
+
+# -- 2. Map over something that is not an array ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("items", "json_type"),
+    [(True, "boolean"), (3, "number"), ("abc", "string"), ({"a": 1}, "object"), (None, "null")],
+)
+def test_a_map_over_a_non_array_names_the_json_type(
+    parity_stack: StackProcess, items: Any, json_type: str
+) -> None:
+    """The Map state iterates "over an array"; ItemsPath "must select an array"
+    ("Map state", https://docs.aws.amazon.com/step-functions/latest/dg/state-map.html), and
+    AWS's Items errors name the JSON type of what was found ("Expected 'array', but was
+    'object'", as AWS answers for JSONata `Items`), never a Python class."""
+    definition = {
+        "StartAt": "Each",
+        "States": {
+            "Each": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}},
+                "End": True,
+            }
+        },
+    }
+    execution = run(parity_stack, definition, {"items": items})
+    assert execution.status == "FAILED"
+    assert execution.error == "States.QueryEvaluationError"
+    assert execution.cause
+    assert execution.cause.endswith(f"Map state input must be an array but was: {json_type}")
