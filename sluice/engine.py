@@ -265,7 +265,8 @@ def _map_input_json_type() -> None:
         try:
             original(self, env)
         except FailureEventException as exc:
-            details = (exc.failure_event.event_details or {}).get("evaluationFailedEventDetails")
+            event_details: dict[str, Any] = dict(exc.failure_event.event_details or {})
+            details = event_details.get("evaluationFailedEventDetails")
             cause = str((details or {}).get("cause", ""))
             if details is not None and cause.startswith(prefix):
                 python_type = cause[len(prefix) :]
