@@ -195,3 +195,31 @@ def test_a_map_over_a_non_array_names_the_json_type(
     assert execution.error == "States.QueryEvaluationError"
     assert execution.cause
     assert execution.cause.endswith(f"Map state input must be an array but was: {json_type}")
+
+
+# -- 3. $$.Execution.RedriveCount -----------------------------------------------------------
+
+
+def test_the_context_object_has_redrive_count_0_before_any_redrive(
+    parity_stack: StackProcess,
+) -> None:
+    """The Context object's Execution node has `"RedriveCount": Number`; `RedriveTime` "is
+    only available if you've redriven an execution" ("Context object fields",
+    https://docs.aws.amazon.com/step-functions/latest/dg/input-output-contextobject.html), and
+    a redriveCount "is 0" if "you have not yet redriven an execution"
+    (https://docs.aws.amazon.com/step-functions/latest/apireference/API_ExecutionRedrivenEventDetails.html).
+    (The redriven run gets both from sluice/redrive.py; not asserted here.)"""
+    definition = {
+        "StartAt": "Context",
+        "States": {
+            "Context": {
+                "Type": "Pass",
+                "Parameters": {"execution.$": "$$.Execution"},
+                "End": True,
+            }
+        },
+    }
+    execution = run(parity_stack, definition)
+    assert execution.status == "SUCCEEDED"
+    assert execution.output["execution"]["RedriveCount"] == 0
+    assert "RedriveTime" not in execution.output["execution"]
