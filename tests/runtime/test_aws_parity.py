@@ -223,3 +223,23 @@ def test_the_context_object_has_redrive_count_0_before_any_redrive(
     assert execution.status == "SUCCEEDED"
     assert execution.output["execution"]["RedriveCount"] == 0
     assert "RedriveTime" not in execution.output["execution"]
+
+
+# -- 10. StartSyncExecution from an SDK or the CLI without code changes ---------------------
+
+
+def test_start_sync_execution_with_host_prefix_injection_disabled_by_environment(
+    parity_stack: StackProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """StartSyncExecution is sent to a `sync-` host prefix, which a local endpoint's host
+    cannot take; AWS's SDKs and the CLI drop the prefix with the `AWS_DISABLE_HOST_PREFIX_
+    INJECTION=true` environment variable or `disable_host_prefix_injection = true` in the
+    shared config file ("Host prefix injection", AWS SDKs and Tools Reference Guide,
+    https://docs.aws.amazon.com/sdkref/latest/guide/feature-host-prefix.html)."""
+    monkeypatch.setenv("AWS_DISABLE_HOST_PREFIX_INJECTION", "true")
+    sfn = parity_stack.client("stepfunctions")  # no Config(inject_host_prefix=False)
+    pass_machine = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
+    arn = create(parity_stack, pass_machine, "EXPRESS")
+    result = sfn.start_sync_execution(stateMachineArn=arn, input='{"a": 1}')
+    assert result["status"] == "SUCCEEDED"
+    assert json.loads(result["output"]) == {"a": 1}
