@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from moto.core.config import default_user_config
-from moto.stepfunctions.exceptions import ValidationException
+from moto.stepfunctions.exceptions import InvalidExecutionInput, ValidationException
 from moto.stepfunctions.parser.backend.execution import Execution
 from moto.stepfunctions.parser.mocking.mock_config import (
     MockedResponse,
@@ -38,6 +38,8 @@ from sluice import engine_speed, jsonata, redrive, virtual_time
 from sluice.template import ACCOUNT_ID, REGION
 
 MOCK_CONFIG_ENV = "SFN_MOCK_CONFIG"
+# StartExecution/StartSyncExecution `input`: at most 262,144 bytes as UTF-8 (API reference).
+MAX_INPUT_BYTES = 262_144
 _pending_mock: contextvars.ContextVar[MockTestCase | None] = contextvars.ContextVar(
     "sluice_pending_mock", default=None
 )
@@ -104,6 +106,13 @@ def install() -> None:
         trace_header: str | None = None,
     ) -> Any:
         arn, _, test_case = state_machine_arn.partition("#")
+        # AWS rejects an input over the API's length constraint before starting anything;
+        # moto accepted any size (the first state then failed with States.DataLimitExceeded).
+        size = len(execution_input.encode("utf-8")) if execution_input else 0
+        if size > MAX_INPUT_BYTES:
+            raise InvalidExecutionInput(
+                f"Input is {size} bytes as UTF-8; the maximum is {MAX_INPUT_BYTES} bytes"
+            )
         mock = None
         if test_case:
             machine_name = arn.rsplit(":", 1)[-1]
@@ -126,6 +135,8 @@ def install() -> None:
     Execution._get_start_execution_worker = get_worker  # type: ignore[method-assign]
     _query_language_scopes_per_parse()
     _name_parser_errors()
+    _states_all_spares_terminal_errors()
+    _map_input_json_type()
     _keep_mocked_errors()
     _reuse_clients()
     _reuse_jsonpaths()
@@ -179,6 +190,91 @@ def _name_parser_errors() -> None:
         ):
             error.TYPE = vars(error)["code"]
             error.STATUS = getattr(error, "status_code", error.STATUS)
+
+
+def _states_all_spares_terminal_errors() -> None:
+    """`States.ALL` in Retry or Catch does not match `States.DataLimitExceeded` or
+    `States.Runtime`, as AWS documents ("Error names",
+    https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html).
+
+    moto's ErrorEqualsDecl lets `States.ALL` match every error, so a task whose result is over
+    the 256 KiB payload quota was caught locally and the flow went on where AWS fails it.
+    Naming either error explicitly in ErrorEquals still matches it (moto's own rule).
+    This follows the documentation; LocalStack's snapshots recorded against AWS in 2024
+    (test_states_errors, "catch_state_all_data_limit_exceeded") show a Lambda result's
+    DataLimitExceeded caught by States.ALL, so AWS may be more lenient than documented: a
+    flow failing here for that reason may pass there, never the other way round.
+    """
+    from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import (
+        ErrorEqualsDecl,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+        StatesErrorName,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+
+    if getattr(ErrorEqualsDecl, "_sluice_terminal", None):
+        return
+    terminal = (
+        StatesErrorName(typ=StatesErrorNameType.StatesStatesDataLimitExceeded),
+        StatesErrorName(typ=StatesErrorNameType.StatesRuntime),
+    )
+    original = ErrorEqualsDecl._eval_body
+
+    def _eval_body(self: ErrorEqualsDecl, env: Any) -> None:
+        error_name = env.stack[-1]
+        if error_name in terminal and error_name not in self.error_names:
+            env.stack.pop()
+            env.stack.append(False)
+            return
+        original(self, env)
+
+    ErrorEqualsDecl._eval_body = _eval_body  # type: ignore[method-assign]
+    ErrorEqualsDecl._sluice_terminal = terminal  # type: ignore[attr-defined]
+
+
+def _map_input_json_type() -> None:
+    """A Map whose items are not an array names the JSON type, not Python's class.
+
+    moto's cause read `Map state input must be an array but was: <class 'bool'>`. AWS names
+    JSON types (`boolean`, `number`, `string`, `object`, `null`) in its Items errors (see
+    moto's own ItemsJSONata, ported from AWS-recorded snapshots), so the cause is rewritten
+    with those names when the failure leaves the Map state.
+    """
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.state_map import StateMap
+
+    if getattr(StateMap, "_sluice_json_types", False):
+        return
+    prefix = "Map state input must be an array but was: "
+    json_types = {
+        "<class 'bool'>": "boolean",
+        "<class 'int'>": "number",
+        "<class 'float'>": "number",
+        "<class 'str'>": "string",
+        "<class 'dict'>": "object",
+        "<class 'NoneType'>": "null",
+    }
+    original = StateMap._eval_execution
+
+    def _eval_execution(self: StateMap, env: Any) -> None:
+        try:
+            original(self, env)
+        except FailureEventException as exc:
+            event_details: dict[str, Any] = dict(exc.failure_event.event_details or {})
+            details = event_details.get("evaluationFailedEventDetails")
+            cause = str((details or {}).get("cause", ""))
+            if details is not None and cause.startswith(prefix):
+                python_type = cause[len(prefix) :]
+                details["cause"] = prefix + json_types.get(python_type, python_type)
+            raise
+
+    StateMap._eval_execution = _eval_execution  # type: ignore[method-assign]
+    StateMap._sluice_json_types = True  # type: ignore[attr-defined]
 
 
 def _reuse_clients() -> None:

@@ -274,12 +274,29 @@ def describe_fields(execution: Execution) -> dict[str, Any]:
     return out
 
 
+def _redrive_count_before_any_redrive() -> None:
+    """`$$.Execution.RedriveCount` is 0 in a run that was never redriven, as AWS's Context
+    object lists it (RedriveTime only exists once redriven; input-output-contextobject.html).
+    moto's first run had neither; redriven runs get both from RedriveWorker.prepare."""
+    original = ExecutionWorker._get_evaluation_environment
+
+    def _get_evaluation_environment(self: ExecutionWorker) -> Environment:
+        env = original(self)
+        execution = env.states.context_object.context_object_data.get("Execution")
+        if execution is not None:
+            cast(dict[str, Any], execution).setdefault("RedriveCount", 0)
+        return env
+
+    ExecutionWorker._get_evaluation_environment = _get_evaluation_environment  # type: ignore[method-assign]
+
+
 def install() -> None:
     """Add RedriveExecution and the redrive fields to moto's Step Functions response."""
     from moto.stepfunctions.responses import StepFunctionResponse
 
     if getattr(StepFunctionResponse, "_sluice_redrive", False):
         return
+    _redrive_count_before_any_redrive()
     original_describe = StepFunctionResponse.describe_execution
     original_list = StepFunctionResponse.list_executions
 

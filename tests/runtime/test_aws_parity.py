@@ -1,0 +1,245 @@
+"""Where moto's engine differed from AWS: each test expects what AWS documents.
+
+Every test creates its machine through CreateStateMachine and runs it through the public
+Step Functions API; the AWS page each expectation comes from is named in its docstring.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from sluice.testing import Execution, StackProcess, module_stack
+
+HERE = Path(__file__).resolve().parent / "aws_parity"
+ROLE = "arn:aws:iam::123456789012:role/sluice-aws-parity"
+QUOTA = 262_144  # 256 KiB as UTF-8, Step Functions' payload quota
+
+# No samconfig environment: the project's `local` overrides name parameters this template
+# does not declare.
+parity_stack = module_stack(HERE / "template.yaml", time_scale=0, config_env="aws-parity")
+
+
+def create(stack: StackProcess, definition: dict[str, Any], machine_type: str = "STANDARD") -> str:
+    arn: str = stack.client("stepfunctions").create_state_machine(
+        name=f"parity-{uuid.uuid4().hex[:12]}",
+        definition=json.dumps(definition),
+        roleArn=ROLE,
+        type=machine_type,
+    )["stateMachineArn"]
+    return arn
+
+
+def run(stack: StackProcess, definition: dict[str, Any], payload: Any = None) -> Execution:
+    sfn = stack.client("stepfunctions")
+    started = sfn.start_execution(
+        stateMachineArn=create(stack, definition), input=json.dumps(payload or {})
+    )
+    return stack.execution(started["executionArn"], timeout=30)
+
+
+def function_arn(stack: StackProcess, logical_id: str) -> str:
+    arn: str = stack.resource(logical_id)["arn"]
+    return arn
+
+
+# -- 1. payload limits ----------------------------------------------------------------------
+
+
+def _big_task(stack: StackProcess, error_equals: str, resource: str) -> dict[str, Any]:
+    if resource == "lambda:invoke":
+        task: dict[str, Any] = {
+            "Resource": "arn:aws:states:::lambda:invoke",
+            "Parameters": {"FunctionName": function_arn(stack, "BigFunction"), "Payload.$": "$"},
+        }
+    else:
+        task = {"Resource": function_arn(stack, "BigFunction")}
+    return {
+        "StartAt": "Big",
+        "States": {
+            "Big": {
+                "Type": "Task",
+                **task,
+                "Catch": [{"ErrorEquals": [error_equals], "Next": "Caught"}],
+                "End": True,
+            },
+            "Caught": {"Type": "Pass", "End": True},
+        },
+    }
+
+
+@pytest.mark.parametrize("resource", ["lambda:invoke", "function ARN"])
+def test_states_all_does_not_catch_a_result_over_the_payload_quota(
+    parity_stack: StackProcess, resource: str
+) -> None:
+    """ "States.ALL ... can't catch the States.DataLimitExceeded terminal error" and
+    DataLimitExceeded is reported when "the output of a connector is larger than payload
+    size quota" ("Error names", Handling errors in Step Functions workflows,
+    https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html)."""
+    execution = run(parity_stack, _big_task(parity_stack, "States.ALL", resource), {"bytes": QUOTA})
+    assert execution.status == "FAILED"
+    assert execution.error == "States.DataLimitExceeded"
+    assert "PassStateEntered" not in [event["type"] for event in execution.events]
+
+
+def test_data_limit_exceeded_named_explicitly_is_caught(parity_stack: StackProcess) -> None:
+    """A Catcher that names States.DataLimitExceeded catches it (same page: the error is a
+    named error; only the States.ALL wildcard leaves it out)."""
+    definition = _big_task(parity_stack, "States.DataLimitExceeded", "lambda:invoke")
+    execution = run(parity_stack, definition, {"bytes": QUOTA})
+    assert execution.status == "SUCCEEDED"
+    assert execution.output["Error"] == "States.DataLimitExceeded"
+
+
+def test_states_all_does_not_catch_states_runtime(parity_stack: StackProcess) -> None:
+    """ "States.ALL ... can't catch ... Runtime error types"; a JSONPath in Parameters that
+    matches nothing is a States.Runtime error (concepts-error-handling.html, States.Runtime)."""
+    definition = {
+        "StartAt": "Task",
+        "States": {
+            "Task": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {
+                    "FunctionName": function_arn(parity_stack, "BigFunction"),
+                    "Payload": {"bytes.$": "$.missing"},
+                },
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}],
+                "End": True,
+            },
+            "Caught": {"Type": "Pass", "End": True},
+        },
+    }
+    execution = run(parity_stack, definition)
+    assert execution.status == "FAILED"
+    assert execution.error == "States.Runtime"
+
+
+def test_other_errors_are_still_caught_by_states_all(parity_stack: StackProcess) -> None:
+    """States.ALL is "a wildcard that matches any known error name" (same page)."""
+    definition = {
+        "StartAt": "Task",
+        "States": {
+            "Task": {
+                "Type": "Task",
+                "Resource": function_arn(parity_stack, "BigFunction"),
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}],
+                "End": True,
+            },
+            "Caught": {"Type": "Pass", "End": True},
+        },
+    }
+    execution = run(parity_stack, definition, {"no_bytes": 1})  # KeyError in the handler
+    assert execution.status == "SUCCEEDED"
+    assert execution.output["Error"] == "KeyError"
+
+
+@pytest.mark.parametrize("machine_type", ["STANDARD", "EXPRESS"])
+def test_an_input_over_256_kib_is_rejected_at_start(
+    parity_stack: StackProcess, machine_type: str
+) -> None:
+    """StartExecution and StartSyncExecution: `input` "Length constraints apply to the payload
+    size, and are expressed as bytes in UTF-8 encoding ... Maximum length of 262144"; the
+    input error both actions declare is InvalidExecutionInput
+    (https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html,
+    .../API_StartSyncExecution.html)."""
+    # StartSyncExecution's host prefix (`sync-`) cannot resolve locally; see the README.
+    sfn = parity_stack.client("stepfunctions", inject_host_prefix=False)
+    pass_machine = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
+    arn = create(parity_stack, pass_machine, machine_type)
+    start = sfn.start_execution if machine_type == "STANDARD" else sfn.start_sync_execution
+    # 'é' is two bytes in UTF-8: fewer than 262,144 characters, more than 262,144 bytes.
+    too_big = json.dumps({"s": "é" * (QUOTA // 2)}, ensure_ascii=False)
+    assert len(too_big) < QUOTA < len(too_big.encode())
+    with pytest.raises(ClientError) as caught:
+        start(stateMachineArn=arn, input=too_big)
+    assert caught.value.response["Error"]["Code"] == "InvalidExecutionInput"
+
+    fits = json.dumps({"s": "x" * (QUOTA - 100)})
+    started = start(stateMachineArn=arn, input=fits)
+    assert started["executionArn"]
+
+
+# -- 2. Map over something that is not an array ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("items", "json_type"),
+    [(True, "boolean"), (3, "number"), ("abc", "string"), ({"a": 1}, "object"), (None, "null")],
+)
+def test_a_map_over_a_non_array_names_the_json_type(
+    parity_stack: StackProcess, items: Any, json_type: str
+) -> None:
+    """The Map state iterates "over an array"; ItemsPath "must select an array"
+    ("Map state", https://docs.aws.amazon.com/step-functions/latest/dg/state-map.html), and
+    AWS's Items errors name the JSON type of what was found ("Expected 'array', but was
+    'object'", as AWS answers for JSONata `Items`), never a Python class."""
+    definition = {
+        "StartAt": "Each",
+        "States": {
+            "Each": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}},
+                "End": True,
+            }
+        },
+    }
+    execution = run(parity_stack, definition, {"items": items})
+    assert execution.status == "FAILED"
+    assert execution.error == "States.QueryEvaluationError"
+    assert execution.cause
+    assert execution.cause.endswith(f"Map state input must be an array but was: {json_type}")
+
+
+# -- 3. $$.Execution.RedriveCount -----------------------------------------------------------
+
+
+def test_the_context_object_has_redrive_count_0_before_any_redrive(
+    parity_stack: StackProcess,
+) -> None:
+    """The Context object's Execution node has `"RedriveCount": Number`; `RedriveTime` "is
+    only available if you've redriven an execution" ("Context object fields",
+    https://docs.aws.amazon.com/step-functions/latest/dg/input-output-contextobject.html), and
+    a redriveCount "is 0" if "you have not yet redriven an execution"
+    (https://docs.aws.amazon.com/step-functions/latest/apireference/API_ExecutionRedrivenEventDetails.html).
+    (The redriven run gets both from sluice/redrive.py; not asserted here.)"""
+    definition = {
+        "StartAt": "Context",
+        "States": {
+            "Context": {
+                "Type": "Pass",
+                "Parameters": {"execution.$": "$$.Execution"},
+                "End": True,
+            }
+        },
+    }
+    execution = run(parity_stack, definition)
+    assert execution.status == "SUCCEEDED"
+    assert execution.output["execution"]["RedriveCount"] == 0
+    assert "RedriveTime" not in execution.output["execution"]
+
+
+# -- 10. StartSyncExecution from an SDK or the CLI without code changes ---------------------
+
+
+def test_start_sync_execution_with_host_prefix_injection_disabled_by_environment(
+    parity_stack: StackProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """StartSyncExecution is sent to a `sync-` host prefix, which a local endpoint's host
+    cannot take; AWS's SDKs and the CLI drop the prefix with the `AWS_DISABLE_HOST_PREFIX_
+    INJECTION=true` environment variable or `disable_host_prefix_injection = true` in the
+    shared config file ("Host prefix injection", AWS SDKs and Tools Reference Guide,
+    https://docs.aws.amazon.com/sdkref/latest/guide/feature-host-prefix.html)."""
+    monkeypatch.setenv("AWS_DISABLE_HOST_PREFIX_INJECTION", "true")
+    sfn = parity_stack.client("stepfunctions")  # no Config(inject_host_prefix=False)
+    pass_machine = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
+    arn = create(parity_stack, pass_machine, "EXPRESS")
+    result = sfn.start_sync_execution(stateMachineArn=arn, input='{"a": 1}')
+    assert result["status"] == "SUCCEEDED"
+    assert json.loads(result["output"]) == {"a": 1}
