@@ -31,10 +31,13 @@ class BuildMissingError(Exception):
 def project_root(template: Path) -> Path:
     """The directory holding samconfig.toml: the template's project, whether the template is
     the source (infra/template.yaml) or sam build's output (.aws-sam/build/template.yaml)."""
-    for directory in template.resolve().parents:
+    path = template.resolve()
+    # Only the two layouts' project directories: walking further up would hand a test's
+    # own template (tests/runtime/fixture/template.yaml) the repository's parameters.
+    for directory in (path.parent.parent, path.parent.parent.parent):
         if (directory / "samconfig.toml").exists():
             return directory
-    return template.resolve().parent.parent
+    return path.parent.parent
 
 
 def samconfig_overrides(template: Path, env: str) -> tuple[str, dict[str, str]]:
