@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from sluice.client import Gateway
 
 NAME = "bedrock_batch"
+MIN_BATCH_RECORDS = 100  # Bedrock batch inference's minimum input size
 EMULATOR_SETTINGS = "/_sluice/bedrock"
 
 
@@ -53,7 +54,9 @@ def wait_execution(g: Gateway, arn: str, timeout: float = 120) -> dict[str, Any]
 
 def produce(g: Gateway, count: int) -> str:
     """Start a job over (at most) COUNT violations of the lake (`sluice seed violations_sync`
-    fills it), as an operator does from the admin API."""
+    fills it), as an operator does from the admin API. Bedrock refuses a batch job of fewer
+    than 100 records, so a smaller COUNT is raised to that."""
+    count = max(count, MIN_BATCH_RECORDS)
     config = {"limits": {"maxViolations": count, "priority": "low"}, "pollIntervalSeconds": 1}
     status, body = admin(g, "POST", "/admin/bedrock/batch", {"config": config})
     if status >= 400:
