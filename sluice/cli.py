@@ -480,8 +480,10 @@ def _produce_command(name: str) -> None:
     ) -> None:
         flow = devkit.flow(name)
         assert flow is not None  # registered: its name is an entry point
+        g = gw(url)
+        g.flow_arn(name)  # the running stack must deploy the flow ("unknown flow" otherwise)
         try:
-            summary = flow.produce(gw(url), count)
+            summary = flow.produce(g, count)
         except devkit.DevkitError as exc:
             raise SluiceError(f"{name}: {exc}") from None
         out.print(summary, highlight=False, soft_wrap=True)

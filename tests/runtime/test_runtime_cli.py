@@ -31,6 +31,7 @@ from sluice.testing import StackProcess
         ),
         (["up", "--parameter-overrides", "NoEquals"], "takes KEY=VALUE", 2),
         (["seed", "no_such_flow"], "no lake seed for 'no_such_flow'", 2),
+        (["produce", "transcript_persistence"], "unknown flow 'transcript_persistence'", 1),
     ],
 )
 def test_bad_input_gives_one_clear_line_and_a_nonzero_exit(
