@@ -7,8 +7,8 @@ import time
 from typing import Any
 
 from bench.stack import on_fresh_stack
+from devkit.violations_sync import seed_violations
 from schemas.bedrock_batch import BatchConfig
-from sluice.lake_seed import seed_violations
 from sluice.testing import StackProcess
 from tasks.bedrock_batch.select_violations import select
 from tasks.common.lake import catalog_from_env

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyiceberg.catalog import Catalog
 
+from devkit.violations_sync import seed_violations, violation_id
 from schemas.violations_sync import (
     BEDROCK_COLUMNS,
     KEY,
@@ -28,7 +29,6 @@ from schemas.violations_sync import (
     VIOLATIONS_TABLE,
     sortable_sequence_number,
 )
-from sluice.lake_seed import seed_violations, violation_id
 from tasks.common.lake import MergeResult, catalog_from_env, key_in, merge_rows
 
 ROWS = 1_000_000

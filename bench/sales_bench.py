@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pyarrow.parquet as pq
 
 from bench.stack import on_fresh_stack
+from devkit.sale_dual_write import lake_warehouse, put_sales, sale_event
 from schemas.sale_dual_write import SaleSoldDetail, sale_id, sales_pk, sales_sk
-from sluice.producers.sales import lake_warehouse, put_sales, sale_event
 from sluice.testing import StackProcess
 from tasks.common.lake import catalog_from_env
 

@@ -7,7 +7,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from bench.stack import on_fresh_stack
-from sluice.producers.transcripts import write_job_output
+from devkit.transcript_persistence import write_job_output
 from sluice.testing import StackProcess
 
 UPLOADS = 1000

@@ -6,6 +6,7 @@ import json
 import signal
 import sys
 import threading
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,9 +14,17 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from sluice import devkit
 from sluice.cli_format import cause_message as _message
+from sluice.client import (
+    ENDPOINT_ENV,
+    STACK_FILE,
+    SluiceError,
+    UsageError,
+    catalogue_flows,
+    endpoint,
+)
 from sluice.client import Gateway as GatewayClient
-from sluice.client import SluiceError, endpoint
 
 app = typer.Typer(
     add_completion=False,
@@ -25,15 +34,55 @@ app = typer.Typer(
 )
 dlq_app = typer.Typer(help="Dead-letter queues: see why messages failed, send them back.")
 app.add_typer(dlq_app, name="dlq")
-produce_app = typer.Typer(help="Write realistic source data that starts the flows.")
+produce_app = typer.Typer(
+    no_args_is_help=True,
+    help="Write a flow's realistic source data through its real trigger (S3, a table, a bus, "
+    "an API), so the running stack starts it. One command per registered flow.",
+)
 app.add_typer(produce_app, name="produce")
 out = Console()
 err = Console(stderr=True)
 
 TemplateOpt = Annotated[Path, typer.Option(help="SAM template to deploy.")]
 EndpointOpt = Annotated[
-    str, typer.Option("--endpoint", envvar="SLUICE_ENDPOINT", help="Gateway URL.")
+    str,
+    typer.Option(
+        "--endpoint",
+        envvar=list(ENDPOINT_ENV),
+        help="Gateway URL (SLUICE_ENDPOINT, else AWS_ENDPOINT_URL).",
+        show_default=False,
+    ),
 ]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+TraceOpt = Annotated[
+    bool, typer.Option("--trace", help="Show Lambda errors' stack traces, not just the message.")
+]
+
+
+def print_table(table: Table) -> None:
+    """A table, full width: on a terminal it fits the screen; piped or redirected, no cell is
+    cut short (a script gets whole names and ARNs)."""
+    if out.is_terminal:
+        out.print(table)
+        return
+    caption, table.caption = table.caption, None  # a caption would wrap to the table's width
+    wide = Console(width=100_000, no_color=out.no_color, highlight=False)
+    wide.print(table, crop=False)
+    if caption:
+        wide.print(caption)
+
+
+def print_json(value: Any) -> None:
+    if out.is_terminal:
+        out.print_json(data=value, default=_json_default)
+    else:
+        print(json.dumps(value, default=_json_default, indent=2))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
 
 
 def gw(url: str | None = None) -> GatewayClient:
@@ -78,13 +127,13 @@ def up(
         try:
             virtual_time.set_scale(time_scale)
         except virtual_time.TimeScaleError as exc:
-            raise SluiceError(f"--time-scale / {virtual_time.ENV_VAR}: {exc}") from None
+            raise UsageError(f"--time-scale / {virtual_time.ENV_VAR}: {exc}") from None
 
     overrides = {}
     for item in parameter_overrides or []:
         key, sep, value = item.partition("=")
         if not sep:
-            raise SluiceError(f"--parameter-overrides takes KEY=VALUE, got {item!r}")
+            raise UsageError(f"--parameter-overrides takes KEY=VALUE, got {item!r}")
         overrides[key] = value
     if built and template == DEFAULT_TEMPLATE:
         template = BUILT_TEMPLATE
@@ -121,7 +170,7 @@ def print_stack(catalogue: dict[str, Any]) -> None:
         table.add_column(col)
     for lid, res in sorted(catalogue["resources"].items(), key=lambda kv: kv[1]["type"]):
         table.add_row(lid, res["type"].split("::")[-1], res["name"])
-    out.print(table)
+    print_table(table)
 
 
 @app.command()
@@ -137,11 +186,11 @@ def parse_input(text: str) -> str:
         try:
             text = path.read_text()
         except OSError as exc:
-            raise SluiceError(f"cannot read input file {path}: {exc.strerror}") from None
+            raise UsageError(f"cannot read input file {path}: {exc.strerror}") from None
     try:
         json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SluiceError(f"input is not valid JSON: {exc}") from None
+        raise UsageError(f"input is not valid JSON: {exc}") from None
     return text
 
 
@@ -151,6 +200,8 @@ def exec_(
     input: Annotated[str, typer.Option("--input", "-i", help="JSON, or @file.json")] = "{}",
     wait: Annotated[bool, typer.Option(help="Wait for the end and print the outcome.")] = False,
     name: Annotated[str | None, typer.Option(help="Execution name.")] = None,
+    json_: JsonOpt = False,
+    trace: TraceOpt = False,
     url: EndpointOpt = "",
 ) -> None:
     """Start an execution of FLOW."""
@@ -162,9 +213,15 @@ def exec_(
     if name:
         kwargs["name"] = name
     execution = sfn.start_execution(**kwargs)["executionArn"]
-    out.print(f"started {execution}")
-    if wait:
-        _print_outcome(g.wait_execution(execution))
+    if not wait:
+        if json_:
+            print_json({"executionArn": execution})
+        else:
+            out.print(f"started {execution}")
+        return
+    if not json_:
+        out.print(f"started {execution}")
+    _print_outcome(g.wait_execution(execution), json_=json_, trace=trace)
 
 
 @app.command()
@@ -172,6 +229,7 @@ def executions(
     flow: Annotated[str | None, typer.Argument()] = None,
     status: Annotated[str | None, typer.Option(help="RUNNING, SUCCEEDED, FAILED, ...")] = None,
     limit: int = 50,
+    json_: JsonOpt = False,
     url: EndpointOpt = "",
 ) -> None:
     """List executions, newest first."""
@@ -190,6 +248,21 @@ def executions(
         for page in sfn.get_paginator("list_executions").paginate(**kwargs):
             rows += [(fname, e) for e in page["executions"]]
     rows.sort(key=lambda r: r[1]["startDate"], reverse=True)
+    if json_:
+        print_json(
+            [
+                {
+                    "flow": fname,
+                    "name": e["name"],
+                    "executionArn": e["executionArn"],
+                    "status": e["status"],
+                    "startDate": e["startDate"],
+                    "stopDate": e.get("stopDate"),
+                }
+                for fname, e in rows[:limit]
+            ]
+        )
+        return
     table = Table()
     for col in ("flow", "name", "status", "started", "duration"):
         table.add_column(col)
@@ -204,11 +277,11 @@ def executions(
             e["startDate"].strftime("%H:%M:%S"),
             duration,
         )
-    out.print(table)
+    print_table(table)
 
 
 @app.command()
-def history(execution: str, url: EndpointOpt = "") -> None:
+def history(execution: str, trace: TraceOpt = False, url: EndpointOpt = "") -> None:
     """Show an execution step by step: attempts, retries, the failed step with its input."""
     from sluice.history import summarize
     from sluice.render_history import render
@@ -223,13 +296,15 @@ def history(execution: str, url: EndpointOpt = "") -> None:
         definition = sfn.describe_state_machine_for_execution(executionArn=arn)["definition"]
     except sfn.exceptions.ExecutionDoesNotExist:
         raise SluiceError(f"no execution {arn}") from None
-    render(summarize(events, definition), out)
+    render(summarize(events, definition), out, trace=trace)
 
 
 @app.command()
 def redrive(
     execution: str,
     wait: Annotated[bool, typer.Option(help="Wait for the end and print the outcome.")] = False,
+    json_: JsonOpt = False,
+    trace: TraceOpt = False,
     url: EndpointOpt = "",
 ) -> None:
     """Redrive a failed, aborted or timed-out Standard execution from the state that failed."""
@@ -243,19 +318,46 @@ def redrive(
     except sfn.exceptions.ExecutionNotRedrivable as exc:
         raise SluiceError(f"{arn} cannot be redriven: {exc.response['Error']['Message']}") from None
     desc = sfn.describe_execution(executionArn=arn)
-    out.print(f"redriven {arn} (redrive {desc.get('redriveCount', 1)}): {desc['status']}")
     if wait:
-        _print_outcome(g.wait_execution(arn))
+        if not json_:
+            out.print(f"redriven {arn} (redrive {desc.get('redriveCount', 1)}): {desc['status']}")
+        _print_outcome(g.wait_execution(arn), json_=json_, trace=trace)
+    elif json_:
+        print_json(_outcome(desc, trace))
+    else:
+        out.print(f"redriven {arn} (redrive {desc.get('redriveCount', 1)}): {desc['status']}")
 
 
-def _print_outcome(desc: dict[str, Any]) -> None:
+def _outcome(desc: dict[str, Any], trace: bool) -> dict[str, Any]:
+    output = desc.get("output")
+    return {
+        "executionArn": desc["executionArn"],
+        "name": desc.get("name"),
+        "status": desc["status"],
+        "startDate": desc.get("startDate"),
+        "stopDate": desc.get("stopDate"),
+        "redriveCount": desc.get("redriveCount", 0),
+        "output": json.loads(output) if output else None,
+        "error": desc.get("error"),
+        "cause": _message(desc["cause"], trace) if desc.get("cause") else None,
+    }
+
+
+def _print_outcome(desc: dict[str, Any], *, json_: bool = False, trace: bool = False) -> None:
     """A finished execution's status, output or error and cause; exit 1 unless it succeeded."""
-    colour = "green" if desc["status"] == "SUCCEEDED" else "red"
-    out.print(f"[{colour}]{desc['status']}[/]")
-    if desc.get("output"):
-        out.print_json(desc["output"])
-    if desc.get("error") or desc.get("cause"):
-        out.print(f"error: {desc.get('error')}\ncause: {_message(desc.get('cause'))}")
+    if json_:
+        print_json(_outcome(desc, trace))
+    else:
+        colour = "green" if desc["status"] == "SUCCEEDED" else "red"
+        out.print(f"[{colour}]{desc['status']}[/]")
+        if desc.get("output"):
+            out.print_json(desc["output"])
+        if desc.get("error") or desc.get("cause"):
+            out.print(
+                f"error: {desc.get('error')}\ncause: {_message(desc.get('cause'), trace)}",
+                highlight=False,
+                markup=False,
+            )
     if desc["status"] != "SUCCEEDED":
         raise typer.Exit(1)
 
@@ -279,88 +381,167 @@ DataDirOpt = Annotated[
 ]
 
 
-def _lake_env(data_dir: Path) -> dict[str, str]:
-    lake = data_dir / "lake"
-    if not (lake / "catalog.db").exists():
-        raise SluiceError(f"no lake at {lake} (start a stack with --data-dir {data_dir} first)")
-    return {"LAKE_WAREHOUSE": str(lake), "LAKE_CATALOG_URI": ""}
+def lake_connection(data_dir: Path) -> Any:
+    """DuckDB over the lake of the stack whose data directory is DATA_DIR: its tables as views
+    (``silver.violations``), and the tables its flows declare (`Flow.lake_tables`) that no
+    write has created yet as empty ones, so a fresh stack's lake can be queried at once."""
+    import duckdb
+
+    warehouse = data_dir / "lake"
+    lake = devkit.lake()
+    con = lake.connect(warehouse) if lake is not None else None
+    stack_file = data_dir / STACK_FILE
+    if con is None:
+        if not stack_file.exists():
+            raise SluiceError(
+                f"no lake at {warehouse} (start a stack with --data-dir {data_dir} first)"
+            )
+        con = duckdb.connect()
+    flows = devkit.flows()
+    if stack_file.exists():  # the stack's flows; else (a seeded lake alone) every flow's
+        deployed = catalogue_flows(json.loads(stack_file.read_text()))
+        flows = [f for f in flows if f.name in deployed]
+    for flow in flows:
+        for name, schema in (flow.lake_tables() if flow.lake_tables else {}).items():
+            namespace, _, table = name.rpartition(".")
+            namespace = namespace or "main"
+            exists = con.execute(
+                "SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+                [namespace, table],
+            ).fetchall()
+            if not exists:
+                con.register("__sluice_empty__", schema.empty_table())
+                con.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(namespace)}")
+                con.execute(
+                    f"CREATE TABLE {_quote(namespace)}.{_quote(table)} AS "
+                    "SELECT * FROM __sluice_empty__"
+                )
+                con.unregister("__sluice_empty__")
+    return con
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
 
 
 @app.command()
-def sql(query: str, data_dir: DataDirOpt = Path(".sluice"), limit: int = 50) -> None:
+def sql(
+    query: str, data_dir: DataDirOpt = Path(".sluice"), limit: int = 50, json_: JsonOpt = False
+) -> None:
     """Run DuckDB SQL over the lake's Iceberg tables (e.g. silver.violations)."""
     import duckdb
 
-    from tasks.common.lake import catalog_from_env
-    from tasks.common.lake_sql import duckdb_connection
-
-    con = duckdb_connection(catalog_from_env(_lake_env(data_dir)))
+    con = lake_connection(data_dir)
     try:
         result = con.sql(query)
     except duckdb.Error as exc:
         raise SluiceError(f"SQL failed: {str(exc).splitlines()[0]}") from None
     if result is None:
-        out.print("ok")
+        if json_:
+            print_json([])
+        else:
+            out.print("ok")
         return
     data = result.to_arrow_table()
+    rows = data.slice(0, limit).to_pylist()
+    if json_:
+        print_json(rows)
+        return
     table = Table(caption=f"{data.num_rows} row(s)")
     for name in data.column_names:
         table.add_column(name)
-    for row in data.slice(0, limit).to_pylist():
+    for row in rows:
         table.add_row(*(str(v) for v in row.values()))
-    out.print(table)
+    print_table(table)
 
 
-@app.command("seed-violations")
-def seed_violations_cmd(
-    rows: int = 100_000, data_dir: DataDirOpt = Path(".sluice"), seed: int = 7
+@app.command()
+def seed(
+    flow: Annotated[str, typer.Argument(help="A registered flow with a lake seed.")],
+    rows: int = 100_000,
+    data_dir: DataDirOpt = Path(".sluice"),
+    seed: int = 7,
 ) -> None:
-    """Load ROWS synthetic violations into silver.violations (replacing its rows)."""
-    import time
+    """Load ROWS deterministic rows into FLOW's lake tables (replacing their rows)."""
+    found = devkit.flow(flow)
+    seeded = [f.name for f in devkit.flows() if f.seed is not None]
+    if found is None or found.seed is None:
+        raise UsageError(f"no lake seed for {flow!r} (flows with one: {', '.join(seeded)})")
+    (data_dir / "lake").mkdir(parents=True, exist_ok=True)
+    with out.status(f"seeding {rows} rows for {flow}"):
+        summary = found.seed(data_dir, rows, seed)
+    out.print(summary, highlight=False)
 
-    from sluice.lake_seed import seed_violations
-    from tasks.common.lake import catalog_from_env
 
-    lake = data_dir / "lake"
-    lake.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    with out.status(f"writing {rows} violations"):
-        table = seed_violations(
-            catalog_from_env({"LAKE_WAREHOUSE": str(lake), "LAKE_CATALOG_URI": ""}), rows, seed
-        )
-    files = len(list(table.scan().plan_files()))
-    out.print(
-        f"silver.violations: {rows} rows in {files} files ({time.perf_counter() - started:.1f} s)"
-    )
+def _produce_command(name: str) -> None:
+    def produce(
+        count: Annotated[int, typer.Option("--count", "-n", min=1, help="How many.")] = 10,
+        url: EndpointOpt = "",
+    ) -> None:
+        flow = devkit.flow(name)
+        assert flow is not None  # registered: its name is an entry point
+        g = gw(url)
+        g.flow_arn(name)  # the running stack must deploy the flow ("unknown flow" otherwise)
+        try:
+            summary = flow.produce(g, count)
+        except devkit.DevkitError as exc:
+            raise SluiceError(f"{name}: {exc}") from None
+        out.print(summary, highlight=False, soft_wrap=True)
+
+    produce_app.command(
+        name, help=f"Write COUNT items of {name}'s source data through its trigger."
+    )(produce)
+
+
+for _name in devkit.flow_names():
+    _produce_command(_name)
 
 
 @dlq_app.command("list")
 def dlq_list(
     queue: Annotated[str | None, typer.Argument(help="DLQ name; all DLQs when omitted.")] = None,
+    json_: JsonOpt = False,
+    trace: TraceOpt = False,
     url: EndpointOpt = "",
 ) -> None:
     """Dead-lettered messages with the reason they failed."""
     g = gw(url)
     if queue is None:
+        queues = g.get("/_sluice/dlq")
+        if json_:
+            print_json(queues)
+            return
         table = Table(title="dead-letter queues")
         for col in ("queue", "fed by", "source", "messages"):
             table.add_column(col)
-        for q in g.get("/_sluice/dlq"):
+        for q in queues:
             table.add_row(q["name"], q["fed_by"], q["source"].rsplit("/", 1)[-1], str(q["depth"]))
-        out.print(table)
+        print_table(table)
         return
     messages = g.get(f"/_sluice/dlq/{queue}")
+    if json_:
+        for m in messages:
+            reason = m.get("reason") or {}
+            if reason.get("cause"):
+                reason["message"] = _message(reason["cause"], trace)
+        print_json(messages)
+        return
     if not messages:
         out.print(f"{queue} is empty")
     for m in messages:
         reason = m.get("reason") or {}
         out.print(f"[bold]{m['messageId']}[/]  received {m['receiveCount']}x")
         out.print(
-            f"  [red]{reason.get('error') or 'reason unknown'}[/]: {_message(reason.get('cause'))}"
+            f"  {reason.get('error') or 'reason unknown'}: {_message(reason.get('cause'), trace)}",
+            markup=False,
+            style="red",
         )
         if reason.get("execution"):
             out.print(f"  execution: {reason['execution']}")
-        out.print(f"  body: {json.dumps(m['body'])[:300]}", highlight=False, soft_wrap=True)
+        body = json.dumps(m["body"])
+        if out.is_terminal and len(body) > 300:
+            body = body[:300] + "…"
+        out.print(f"  body: {body}", highlight=False, soft_wrap=True, markup=False)
 
 
 @dlq_app.command("redrive")
@@ -386,13 +567,16 @@ def demo(
 
 
 def main() -> None:
+    """Exit 0 on success, 1 when the stack, a flow or the lake failed, 2 for a command line
+    the CLI cannot act on (click's own usage errors exit 2 too)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         app()
     except (SluiceError, ClientError, BotoCoreError) as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+        err.print("[red]error:[/] ", end="")
+        err.print(str(exc), highlight=False, soft_wrap=True, markup=False)
+        sys.exit(2 if isinstance(exc, UsageError) else 1)
 
 
 if __name__ == "__main__":

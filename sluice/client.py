@@ -15,14 +15,36 @@ from sluice.deploy import client as boto_client
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:4566"
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+# A running stack's catalogue, rewritten on each deploy, in its data directory.
+STACK_FILE = "stack.json"
 
 
 class SluiceError(Exception):
-    """A user-facing error: the CLI prints its message on one line and exits non-zero."""
+    """A user-facing error: the CLI prints its message on one line and exits 1."""
+
+
+class UsageError(SluiceError):
+    """A command line the CLI cannot act on (bad JSON input, KEY=VALUE, ...): exit 2."""
+
+
+ENDPOINT_ENV = ("SLUICE_ENDPOINT", "AWS_ENDPOINT_URL")  # the first one set wins
 
 
 def endpoint() -> str:
-    return os.environ.get("SLUICE_ENDPOINT", DEFAULT_ENDPOINT)
+    for name in ENDPOINT_ENV:
+        if os.environ.get(name):
+            return os.environ[name]
+    return DEFAULT_ENDPOINT
+
+
+def catalogue_flows(stack: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A deployed catalogue's state machines by flow name (the name without the stack prefix)."""
+    prefix = f"{stack['stack_name']}-"
+    return {
+        res["name"].removeprefix(prefix): res
+        for res in stack["resources"].values()
+        if res["type"] == "AWS::Serverless::StateMachine"
+    }
 
 
 @dataclass
@@ -65,14 +87,7 @@ class Gateway:
 
     def flows(self) -> dict[str, dict[str, Any]]:
         """Deployed state machines by flow name (the name without the stack prefix)."""
-        stack = self.stack()
-        prefix = f"{stack['stack_name']}-"
-        out = {}
-        for res in stack["resources"].values():
-            if res["type"] == "AWS::Serverless::StateMachine":
-                name = res["name"]
-                out[name.removeprefix(prefix)] = res
-        return out
+        return catalogue_flows(self.stack())
 
     def flow_arn(self, flow: str) -> str:
         flows = self.flows()

@@ -11,6 +11,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from sluice.cli_format import lambda_error
 from sluice.history import STATUS_PRIORITY, ExecutionStory, StateRun, StateStatus, failed_state
 
 INDENT = 2
@@ -50,11 +51,14 @@ def render(
     *,
     max_iterations: int = 10,
     max_input_lines: int = 20,
+    trace: bool = False,
 ) -> None:
     """Print ``story``. Map states show at most ``max_iterations`` iterations, keeping the
     ones that did not simply succeed; the highlighted step's input is cut after
-    ``max_input_lines`` lines."""
-    _Renderer(console, failed_state(story), max_iterations, max_input_lines).story(story)
+    ``max_input_lines`` lines. A Lambda function's error shows as its errorMessage, with its
+    stack trace when ``trace``."""
+    renderer = _Renderer(console, failed_state(story), max_iterations, max_input_lines, trace)
+    renderer.story(story)
 
 
 def format_duration(value: timedelta | None) -> str:
@@ -107,7 +111,9 @@ class _Renderer:
         highlighted: StateRun | None,
         max_iterations: int,
         max_input_lines: int,
+        trace: bool = False,
     ) -> None:
+        self.trace = trace
         self.console = console
         self.highlighted = highlighted
         self.max_iterations = max_iterations
@@ -189,7 +195,11 @@ class _Renderer:
 
     def cause(self, cause: str, depth: int) -> None:
         width = self.console.width - (depth * INDENT) - len("cause ")
-        if cause.lstrip().startswith(("{", "[")):
+        error = lambda_error(cause)
+        if error is not None:
+            message, stack = error
+            lines = [message, *(stack if self.trace else [])]
+        elif cause.lstrip().startswith(("{", "[")):
             lines = pretty_payload(cause, MAX_CAUSE_LINES, width)
         else:
             lines = [cause if len(cause) <= MAX_CAUSE_CHARS else cause[:MAX_CAUSE_CHARS] + "…"]

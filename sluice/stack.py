@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shlex
@@ -13,6 +14,7 @@ from typing import Any
 from cfn_flip import load_yaml
 
 from sluice import deploy as deployer
+from sluice.client import STACK_FILE
 from sluice.console import console_app
 from sluice.gateway import Gateway
 from sluice.lambda_runtime import provide_runtime_libs
@@ -117,6 +119,8 @@ class LocalStack:
             catalogue["endpoint"] = self.endpoint
             catalogue["data_dir"] = str(self.gateway.data_dir)
             self.gateway.stack = catalogue
+            # Tools that work on the data directory alone (`sluice sql`) read what is deployed.
+            (self.gateway.data_dir / STACK_FILE).write_text(json.dumps(catalogue, default=str))
             return catalogue
 
     def _overrides(self) -> dict[str, str]:

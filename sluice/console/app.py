@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from botocore.exceptions import ClientError
 from werkzeug.exceptions import HTTPException, NotFound
@@ -21,6 +21,7 @@ from sluice.console.runs import Selection, parse_path, path_of, select
 from sluice.console.service import (
     STATUSES,
     ConsoleData,
+    ConsoleStack,
     InvalidInput,
     UnknownFlow,
     json_schema,
@@ -28,9 +29,6 @@ from sluice.console.service import (
     schema_name,
 )
 from sluice.history import failed_state
-
-if TYPE_CHECKING:
-    from sluice.stack import LocalStack
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -56,7 +54,7 @@ URLS = Map(
 )
 
 
-def console_app(stack: LocalStack) -> WsgiApp:
+def console_app(stack: ConsoleStack) -> WsgiApp:
     """The console for STACK (a ``sluice.stack.LocalStack``) as a WSGI callable."""
     return Console(ConsoleData(stack)).wsgi
 

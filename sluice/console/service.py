@@ -13,15 +13,12 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from pydantic import TypeAdapter, ValidationError
 
 from sluice.deploy import client as boto_client
 from sluice.history import ExecutionStory, summarize
-
-if TYPE_CHECKING:
-    from sluice.stack import LocalStack
 
 STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 MACHINE_TYPES = ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine")
@@ -143,10 +140,22 @@ def json_schema(schema: TypeAdapter[Any] | None) -> str | None:
         return None
 
 
+class ConsoleStack(Protocol):
+    """What the console reads of a running stack (a ``sluice.stack.LocalStack``): its
+    gateway (catalogue, routes, functions) and triggers (rules, dead-letter queues). A
+    protocol, so the stack can mount the console without the two importing each other."""
+
+    @property
+    def gateway(self) -> Any: ...
+
+    @property
+    def triggers(self) -> Any: ...
+
+
 class ConsoleData:
     """Reads for the pages. Catalogue and triggers are read per call: a redeploy changes them."""
 
-    def __init__(self, stack: LocalStack, schemas_package: str = SCHEMAS_PACKAGE) -> None:
+    def __init__(self, stack: ConsoleStack, schemas_package: str = SCHEMAS_PACKAGE) -> None:
         self._stack = stack
         self.endpoint = stack.gateway.endpoint
         self.schemas_package = schemas_package

@@ -165,17 +165,23 @@ def redrive_unmatched(catalog: Catalog | None = None) -> MergeSummary:
     return merge(batch.model_dump(mode="json"), catalog)
 
 
+def ensure_lake_tables(catalog: Catalog) -> None:
+    """Create `silver.violations` and its quarantine if they are missing (their one definition:
+    the merge and the synthetic seed both create them here)."""
+    ensure_table(
+        catalog,
+        VIOLATIONS_TABLE,
+        VIOLATIONS_SCHEMA,
+        VIOLATIONS_PARTITION_SPEC,
+        VIOLATIONS_SORT_ORDER,
+    )
+    ensure_table(catalog, UNMATCHED_TABLE, UNMATCHED_SCHEMA)
+
+
 def lake_tables(catalog: Catalog) -> tuple[Table, Table]:
     """`silver.violations` and its quarantine, created on first use in this process."""
     if id(catalog) not in _ensured:
-        ensure_table(
-            catalog,
-            VIOLATIONS_TABLE,
-            VIOLATIONS_SCHEMA,
-            VIOLATIONS_PARTITION_SPEC,
-            VIOLATIONS_SORT_ORDER,
-        )
-        ensure_table(catalog, UNMATCHED_TABLE, UNMATCHED_SCHEMA)
+        ensure_lake_tables(catalog)
         _ensured.add(id(catalog))
     # Loaded fresh each batch: the MERGE commits against the snapshot it planned from.
     return catalog.load_table(VIOLATIONS_TABLE), catalog.load_table(UNMATCHED_TABLE)

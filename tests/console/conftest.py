@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from console_support import CHROMIUM, CHROMIUM_ARGS, DRILL_INPUT, FIXTURE, ROOT, ConsoleStack
 
-from sluice.producers.transcripts import write_job_output
+from devkit.transcript_persistence import write_job_output
 
 
 @pytest.fixture(scope="session")

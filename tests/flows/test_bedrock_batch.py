@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from devkit.violations_sync import seed_violations
 from schemas.bedrock_batch import BatchConfig
 from sluice.history import iter_runs
-from sluice.lake_seed import seed_violations
 from sluice.testing import StackProcess, project_stack, wait_for
 from tasks.bedrock_batch.select_violations import select
 from tasks.common.lake import catalog_from_env

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from devkit.sale_dual_write import lake_warehouse, put_sales, sale_envelope, sale_event
 from schemas.sale_dual_write import (
     EMBEDDING_DIMENSION,
     LAKE_TABLE,
@@ -19,7 +20,6 @@ from schemas.sale_dual_write import (
     sales_pk,
     sales_sk,
 )
-from sluice.producers.sales import lake_warehouse, put_sales, sale_envelope, sale_event
 from sluice.testing import Execution, StackProcess, wait_for
 from tasks.common.lake import catalog_from_env, key_in
 from tasks.common.lake_sql import duckdb_connection

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from sluice.producers.transcripts import sample_result, write_job_output
+from devkit.transcript_persistence import sample_result, write_job_output
 from sluice.testing import StackProcess, wait_for
 
 FLOW = "transcript_persistence"

@@ -9,8 +9,8 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
+from devkit.violations_sync import content_stream_record, seed_violations, violation_id
 from schemas.violations_sync import UNMATCHED_TABLE, VIOLATIONS_TABLE
-from sluice.lake_seed import content_stream_record, seed_violations, violation_id
 from sluice.testing import StackProcess, wait_for
 from tasks.common.lake import catalog_from_env
 from tasks.common.lake_sql import duckdb_connection

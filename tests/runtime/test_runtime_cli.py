@@ -6,7 +6,9 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,20 +16,30 @@ from sluice.testing import StackProcess
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "message", "code"),
     [
-        (["exec", "no_such_flow"], "unknown flow 'no_such_flow'"),
-        (["exec", "retry_catch", "--input", "{not json"], "input is not valid JSON"),
-        (["exec", "retry_catch", "--input", "@/nonexistent/input.json"], "cannot read input file"),
-        (["history", "no-such-execution"], "no execution named 'no-such-execution'"),
-        (["executions", "no_such_flow"], "unknown flow 'no_such_flow'"),
+        # what the stack answers is a runtime failure: exit 1
+        (["exec", "no_such_flow"], "unknown flow 'no_such_flow'", 1),
+        (["history", "no-such-execution"], "no execution named 'no-such-execution'", 1),
+        (["executions", "no_such_flow"], "unknown flow 'no_such_flow'", 1),
+        # a command line the CLI cannot act on is a usage error: exit 2
+        (["exec", "retry_catch", "--input", "{not json"], "input is not valid JSON", 2),
+        (
+            ["exec", "retry_catch", "--input", "@/nonexistent/input.json"],
+            "cannot read input file",
+            2,
+        ),
+        (["up", "--parameter-overrides", "NoEquals"], "takes KEY=VALUE", 2),
+        (["seed", "no_such_flow"], "no lake seed for 'no_such_flow'", 2),
+        (["produce", "transcript_persistence"], "unknown flow 'transcript_persistence'", 1),
     ],
 )
 def test_bad_input_gives_one_clear_line_and_a_nonzero_exit(
-    fixture_stack: StackProcess, args: list[str], message: str
+    fixture_stack: StackProcess, args: list[str], message: str, code: int
 ) -> None:
     result = fixture_stack.cli(*args)
     assert result.returncode != 0
+    assert result.returncode == code, result.stderr
     assert message in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert len(result.stderr.strip().splitlines()) == 1
@@ -42,8 +54,15 @@ def test_no_gateway_is_a_clear_error(tmp_path: Path) -> None:
         timeout=60,
     )
     assert result.returncode != 0
+    assert result.returncode == 1  # a runtime failure, not a usage error
     assert "no Sluice gateway at http://127.0.0.1:9" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_click_usage_errors_exit_2(fixture_stack: StackProcess) -> None:
+    for args in (["exec"], ["executions", "--no-such-option"], ["produce", "no_such_flow"]):
+        result = fixture_stack.cli(*args)
+        assert result.returncode == 2, (args, result.stderr)
 
 
 def test_exec_wait_and_history_of_a_failed_execution(
@@ -75,3 +94,175 @@ def test_exec_wait_and_history_of_a_failed_execution(
     listing = fixture_stack.cli("executions", "retry_catch", "--status", "FAILED")
     assert listing.returncode == 0
     assert "cli-failed-run" in listing.stdout
+
+
+def failing_run(fixture_stack: StackProcess, tmp_path: Path, *extra: str) -> Any:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    payload = tmp_path / "input.json"
+    payload.write_text(json.dumps({"counter_file": str(tmp_path / "c"), "fail_times": 9}))
+    return fixture_stack.cli("exec", "retry_catch", "--input", f"@{payload}", "--wait", *extra)
+
+
+def test_exec_wait_json_is_the_outcome_with_the_lambda_error_message(
+    fixture_stack: StackProcess, tmp_path: Path
+) -> None:
+    run = failing_run(fixture_stack, tmp_path, "--json", "--name", "cli-json-run")
+    assert run.returncode == 1, run.stderr
+    outcome = json.loads(run.stdout)  # nothing but the JSON on stdout
+    assert outcome["status"] == "FAILED"
+    assert outcome["name"] == "cli-json-run"
+    assert outcome["executionArn"].endswith(":cli-json-run")
+    assert outcome["error"] == "TransientError"
+    assert outcome["cause"] == "attempt 4 failed"  # the errorMessage, not the Lambda payload
+
+    ok = fixture_stack.cli(
+        "exec", "retry_catch", "--input", json.dumps({"counter_file": str(tmp_path / "ok")}),
+        "--wait", "--json",
+    )  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["status"] == "SUCCEEDED"
+    assert json.loads(ok.stdout)["output"] is not None
+
+
+def test_failure_causes_show_the_message_and_trace_shows_the_stack(
+    fixture_stack: StackProcess, tmp_path: Path
+) -> None:
+    plain = failing_run(fixture_stack, tmp_path / "a", "--name", "cli-trace-run")
+    assert plain.returncode == 1
+    assert "cause: attempt 4 failed" in plain.stdout
+    assert "errorMessage" not in plain.stdout and "fixture_tasks.py" not in plain.stdout
+
+    history = fixture_stack.cli("history", "cli-trace-run")
+    assert "attempt 4 failed" in history.stdout
+    assert "errorMessage" not in history.stdout and "fixture_tasks.py" not in history.stdout
+
+    traced = fixture_stack.cli("history", "cli-trace-run", "--trace")
+    assert "attempt 4 failed" in traced.stdout
+    assert "fixture_tasks.py" in traced.stdout and "in flaky" in traced.stdout
+
+    exec_traced = failing_run(fixture_stack, tmp_path / "b", "--trace")
+    assert "cause: attempt 4 failed" in exec_traced.stdout
+    assert "in flaky" in exec_traced.stdout
+
+
+def test_listings_print_json(fixture_stack: StackProcess, tmp_path: Path) -> None:
+    fixture_stack.cli("exec", "retry_catch", "--input", "{}", "--name", "cli-listed-run")
+    listing = fixture_stack.cli("executions", "retry_catch", "--json")
+    assert listing.returncode == 0, listing.stderr
+    rows = json.loads(listing.stdout)
+    [row] = [r for r in rows if r["name"] == "cli-listed-run"]
+    assert row["flow"] == "retry_catch"
+    assert row["executionArn"].endswith(":cli-listed-run")
+    assert row["startDate"].startswith("20")  # ISO 8601
+
+    queues = fixture_stack.cli("dlq", "list", "--json")
+    assert queues.returncode == 0, queues.stderr
+    assert json.loads(queues.stdout) == fixture_stack.gateway.get("/_sluice/dlq")
+
+
+def test_piped_output_keeps_full_values(fixture_stack: StackProcess) -> None:
+    name = "cli-a-long-execution-name-that-a-forty-column-table-would-cut-short"
+    fixture_stack.cli("exec", "retry_catch", "--input", "{}", "--name", name)
+    narrow = subprocess.run(
+        [sys.executable, "-m", "sluice", "executions", "retry_catch"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "SLUICE_ENDPOINT": fixture_stack.gateway.url, "COLUMNS": "40"},
+    )
+    assert narrow.returncode == 0, narrow.stderr
+    assert name in narrow.stdout
+    assert "…" not in narrow.stdout
+
+
+def cli_env(**env: str) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if k not in ("SLUICE_ENDPOINT", "AWS_ENDPOINT_URL")}
+    return {**base, **env}
+
+
+def test_aws_endpoint_url_is_honoured_and_sluice_endpoint_wins(
+    fixture_stack: StackProcess,
+) -> None:
+    def executions(**env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "sluice", "executions", "retry_catch"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=cli_env(**env),
+        )
+
+    url, nowhere = fixture_stack.gateway.url, "http://127.0.0.1:9"
+    assert executions(AWS_ENDPOINT_URL=url).returncode == 0
+    assert executions(SLUICE_ENDPOINT=url, AWS_ENDPOINT_URL=nowhere).returncode == 0
+    wrong = executions(SLUICE_ENDPOINT=nowhere, AWS_ENDPOINT_URL=url)
+    assert wrong.returncode == 1
+    assert f"no Sluice gateway at {nowhere}" in wrong.stderr
+
+
+# -- a sixth flow: app-side files and a template, nothing in the runtime -------------------
+
+EXAMPLE = Path(__file__).parent / "example_flow"
+EXAMPLE_ENV = {
+    "PYTHONPATH": os.pathsep.join(
+        [str(EXAMPLE), str(EXAMPLE / "site"), os.environ.get("PYTHONPATH", "")]
+    )
+}
+
+
+@pytest.fixture(scope="module")
+def example_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
+    stack = StackProcess(EXAMPLE / "template.yaml", tmp_path_factory.mktemp("example-flow"))
+    yield stack
+    stack.stop()
+
+
+def example_cli(stack: StackProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sluice", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=cli_env(SLUICE_ENDPOINT=stack.gateway.url, COLUMNS="200", **EXAMPLE_ENV),
+    )
+
+
+def test_a_registered_flow_is_produced_through_its_trigger(example_stack: StackProcess) -> None:
+    help_text = example_cli(example_stack, "produce", "--help")
+    assert help_text.returncode == 0, help_text.stderr
+    assert "greetings" in help_text.stdout
+    assert "transcript_persistence" in help_text.stdout  # the project's flows stay registered
+    assert "greetings" not in example_stack.cli("produce", "--help").stdout  # not registered
+
+    produced = example_cli(example_stack, "produce", "greetings", "--count", "3")
+    assert produced.returncode == 0, produced.stderr
+    assert "put 3 greeting(s)" in produced.stdout
+    runs = example_stack.wait_executions("greetings", 3, status="SUCCEEDED")
+    assert sorted(r.output["greeting"] for r in runs) == [
+        "hello, guest 1",
+        "hello, guest 2",
+        "hello, guest 3",
+    ]
+
+
+def test_sql_shows_a_fresh_stacks_declared_tables_empty(example_stack: StackProcess) -> None:
+    assert not (example_stack.data_dir / "lake").exists()  # nothing has written the lake
+    result = example_cli(
+        example_stack,
+        "sql",
+        "--data-dir",
+        str(example_stack.data_dir),
+        "SELECT count(*) AS n FROM example.greetings",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "1 row(s)" in result.stdout
+    rows = example_cli(
+        example_stack,
+        "sql",
+        "--json",
+        "--data-dir",
+        str(example_stack.data_dir),
+        "SELECT * FROM example.greetings",
+    )
+    assert rows.returncode == 0, rows.stderr
+    assert json.loads(rows.stdout) == []

@@ -7,6 +7,7 @@ import json
 import pytest
 from pydantic import ValidationError
 
+from devkit.violations_sync import seed_violations
 from schemas.bedrock_batch import (
     BATCH_DISCOUNT,
     ON_DEMAND_USD_PER_1K_TOKENS,
@@ -18,7 +19,6 @@ from schemas.bedrock_batch import (
     estimate,
     parse_generated,
 )
-from sluice.lake_seed import seed_violations
 from tasks.bedrock_batch.errors import InvalidBatchConfigError
 from tasks.bedrock_batch.select_violations import select
 from tasks.bedrock_batch.validate_config import validate

@@ -1,4 +1,4 @@
-"""`sluice seed-violations` and `sluice sql` over a local lake."""
+"""`sluice seed violations_sync` and `sluice sql` over a local lake."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def sluice(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_seed_then_query_the_lake(tmp_path: Path) -> None:
-    seeded = sluice("seed-violations", "--rows", "1200", "--data-dir", str(tmp_path))
+    seeded = sluice("seed", "violations_sync", "--rows", "1200", "--data-dir", str(tmp_path))
     assert seeded.returncode == 0, seeded.stderr
     assert "1200 rows" in seeded.stdout
     result = sluice(
@@ -34,7 +34,7 @@ def test_seed_then_query_the_lake(tmp_path: Path) -> None:
 def test_sql_errors_are_one_line(tmp_path: Path) -> None:
     missing = sluice("sql", "--data-dir", str(tmp_path), "SELECT 1")
     assert missing.returncode != 0 and "no lake at" in missing.stderr
-    sluice("seed-violations", "--rows", "10", "--data-dir", str(tmp_path))
+    sluice("seed", "violations_sync", "--rows", "10", "--data-dir", str(tmp_path))
     bad = sluice("sql", "--data-dir", str(tmp_path), "SELEC nonsense")
     assert bad.returncode != 0
     assert "SQL failed" in bad.stderr and "Traceback" not in bad.stderr

@@ -11,6 +11,7 @@ from pyiceberg.catalog.rest import RestCatalog
 from pyiceberg.schema import Schema
 from pyiceberg.types import NestedField, StringType
 
+from devkit.violations_sync import month_files, seed_violations, violation_rows
 from schemas.violations_sync import (
     UNMATCHED_TABLE,
     VIOLATIONS_TABLE,
@@ -21,7 +22,6 @@ from schemas.violations_sync_lake import (
     VIOLATIONS_SCHEMA,
     VIOLATIONS_SORT_ORDER,
 )
-from sluice.lake_seed import month_files, seed_violations, violation_rows
 from tasks.common import lake
 from tasks.common.lake import (
     LakeConfigError,

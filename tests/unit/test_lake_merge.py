@@ -13,6 +13,7 @@ import pytest
 from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
 
+from devkit.violations_sync import SEEDED_SEQUENCE_BASE, seed_violations, violation_id
 from schemas.violations_sync import (
     BEDROCK_COLUMNS,
     KEY,
@@ -22,7 +23,6 @@ from schemas.violations_sync import (
 from schemas.violations_sync_lake import (
     VIOLATIONS_SCHEMA,
 )
-from sluice.lake_seed import SEEDED_SEQUENCE_BASE, seed_violations, violation_id
 from tasks.common.lake import LakeCommitConflict, MergeResult, catalog_from_env, merge_rows
 from tasks.common.lake_sql import duckdb_connection
 

@@ -14,8 +14,8 @@ import pytest
 from moto import mock_aws
 from pyiceberg.catalog import Catalog
 
+from devkit.sale_dual_write import sale_envelope, sale_event
 from schemas.sale_dual_write import LAKE_TABLE, LakeMessage, SaleRecord, SaleSoldEvent
-from sluice.producers.sales import sale_envelope, sale_event
 from tasks.common.lake import LakeCommitConflict, catalog_from_env
 from tasks.sale_dual_write import load_lake_batch
 from tasks.sale_dual_write.errors import InvalidLakeBatchError

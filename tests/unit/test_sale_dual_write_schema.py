@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from devkit.sale_dual_write import sale_envelope, sale_event
 from schemas.sale_dual_write import (
     CLAIM_LOCK_SECONDS,
     CLAIM_WINDOW_SECONDS,
@@ -23,7 +24,6 @@ from schemas.sale_dual_write import (
     record_ttl,
     sale_id,
 )
-from sluice.producers.sales import sale_envelope, sale_event
 from tasks.sale_dual_write.errors import InvalidSaleEventError
 from tasks.sale_dual_write.validate_sale import validate_sale
 

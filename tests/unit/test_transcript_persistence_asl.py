@@ -21,7 +21,7 @@ from lambda_doubles import assert_engine_parses, in_process_lambda
 from moto import mock_aws
 from moto.awslambda.models import LambdaBackend
 
-from sluice.producers.transcripts import sample_result, write_job_output
+from devkit.transcript_persistence import sample_result, write_job_output
 from tasks.transcript_persistence import load_result, report_failures
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,7 +13,7 @@ import pytest
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from moto import mock_aws
 
-from sluice.producers.transcripts import sample_result, write_job_output
+from devkit.transcript_persistence import sample_result, write_job_output
 from tasks.transcript_persistence import load_result
 from tasks.transcript_persistence.errors import (
     MalformedEventError,

@@ -11,8 +11,8 @@ import pytest
 from moto import mock_aws
 from pydantic import ValidationError
 
+from devkit.transcript_persistence import default_job_id, sample_result, write_job_output
 from schemas.transcript_persistence import BdaCustomOutput, parse_result_key
-from sluice.producers.transcripts import default_job_id, sample_result, write_job_output
 
 REGION = "us-east-1"
 BUCKET = "outputs"

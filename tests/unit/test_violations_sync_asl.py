@@ -21,7 +21,7 @@ from lambda_doubles import assert_engine_parses, in_process_lambda
 from moto import mock_aws
 from moto.awslambda.models import LambdaBackend
 
-from sluice.lake_seed import content_stream_record, seed_violations, violation_id
+from devkit.violations_sync import content_stream_record, seed_violations, violation_id
 from tasks.common.lake import LakeCommitConflict, catalog_from_env
 from tasks.common.lake_sql import duckdb_connection
 from tasks.violations_sync import merge, normalize

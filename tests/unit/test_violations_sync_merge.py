@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from pyiceberg.catalog import Catalog
 
+from devkit.violations_sync import content_stream_record, seed_violations, violation_id
 from schemas.violations_sync import UNMATCHED_TABLE, VIOLATIONS_TABLE, MergeSummary
-from sluice.lake_seed import content_stream_record, seed_violations, violation_id
 from tasks.common.lake import catalog_from_env
 from tasks.common.lake_sql import duckdb_connection
 from tasks.violations_sync.errors import InvalidChangeSetError

@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from devkit.violations_sync import content_stream_record
 from schemas.violations_sync import (
     BedrockContentItem,
     NormalizeOutput,
     ViolationChange,
     sortable_sequence_number,
 )
-from sluice.lake_seed import content_stream_record
 from tasks.violations_sync.errors import PoisonRecordError
 from tasks.violations_sync.normalize import handler, normalize
 

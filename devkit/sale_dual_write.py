@@ -1,4 +1,5 @@
-"""Publish `carousel.product.sold` events, as the Carousel marketplace does.
+"""sale_dual_write's devkit: publish `carousel.product.sold` events, as the Carousel
+marketplace does, and the flow's demo.
 
 The sale_dual_write flow starts from the EventBridge rule on the stack's bus, so putting
 events there is all a run needs::
@@ -21,6 +22,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
+
+from devkit.lake import lake_connection
 from schemas.sale_dual_write import (
     DETAIL_TYPE,
     EMBEDDING_DIMENSION,
@@ -30,10 +34,12 @@ from schemas.sale_dual_write import (
     sale_id,
     sales_pk,
 )
+from schemas.sale_dual_write_lake import LAKE_SCHEMA
+from sluice.devkit import DemoContext, DemoResult, Flow, failed_execution
+from sluice.testing import wait_for
 
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
-    from rich.console import Console
 
     from sluice.client import Gateway
 
@@ -156,13 +162,17 @@ def lake_warehouse(g: Gateway) -> Path:
     return Path(g.stack()["data_dir"]) / "lake"
 
 
-def demo_sale_dual_write(g: Gateway, console: Console) -> dict[str, Any]:
-    """Four sales through EventBridge: one re-published (a duplicate), one invalid."""
-    from sluice.demo import failed_execution
-    from sluice.testing import wait_for
-    from tasks.common.lake import catalog_from_env
-    from tasks.common.lake_sql import duckdb_connection
+def produce(g: Gateway, count: int) -> str:
+    """COUNT sales of one new tenant on the stack's bus."""
+    bus = g.stack()["resources"]["SalesEventBus"]["name"]
+    tenant = f"tenant-{uuid.uuid4().hex[:6]}"
+    put_sales(g.client("events"), bus, [sale_event(i, tenant) for i in range(count)])
+    return f"published {count} {DETAIL_TYPE} event(s) for {tenant} on {bus}"
 
+
+def demo(ctx: DemoContext) -> DemoResult:
+    """Four sales through EventBridge: one re-published (a duplicate), one invalid."""
+    g, console = ctx.gateway, ctx.console
     console.rule("sale_dual_write: EventBridge → Standard state machine → DynamoDB + SQS → lake")
     resources = g.stack()["resources"]
     bus, table = resources["SalesEventBus"]["name"], resources["SalesIntelligenceTable"]["name"]
@@ -192,14 +202,14 @@ def demo_sale_dual_write(g: Gateway, console: Console) -> dict[str, Any]:
         wait_for(stored, timeout=60, what="the three sales records")
     console.print(f"  3 records in {table} after {time.time() - started:.1f} s")
 
-    catalog = catalog_from_env({"LAKE_WAREHOUSE": str(lake_warehouse(g))})
+    warehouse = lake_warehouse(g)
     ids = [str(k["SK"]["S"]).rsplit("#", 1)[-1] for k in keys]
     in_list = ", ".join(f"'{s}'" for s in ids)
 
     def lake_rows() -> list[tuple[Any, ...]] | None:
         try:
             rows = (
-                duckdb_connection(catalog)
+                lake_connection(warehouse)
                 .sql(
                     f"SELECT sale_id, tenant_id, year, month FROM {LAKE_TABLE} "
                     f"WHERE sale_id IN ({in_list})"
@@ -230,10 +240,20 @@ def demo_sale_dual_write(g: Gateway, console: Console) -> dict[str, Any]:
         key = json.loads(desc.get("output") or "{}").get("result") or desc.get("error", "?")
         outcomes[key] = outcomes.get(key, 0) + 1
     console.print("  executions: " + ", ".join(f"{n} {k}" for k, n in sorted(outcomes.items())))
-    return {
-        "flow": "sale_dual_write",
-        "written": f"{len(good)} sales records, {len(rows)} lake rows",
-        "dead_lettered": 0,
-        "api": {},
-        "failed_run": failed_execution(g, "sale_dual_write"),
-    }
+    return DemoResult(
+        written=f"{len(good)} sales records, {len(rows)} lake rows",
+        failed_run=failed_execution(g, "sale_dual_write"),
+    )
+
+
+def lake_tables() -> dict[str, pa.Schema]:
+    return {LAKE_TABLE: LAKE_SCHEMA.as_arrow()}
+
+
+FLOW = Flow(
+    name="sale_dual_write",
+    produce=produce,
+    demo=demo,
+    demo_order=50,
+    lake_tables=lake_tables,
+)

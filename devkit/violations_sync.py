@@ -1,11 +1,12 @@
-"""Synthetic `silver.violations`: deterministic rows for the demo, tests and the lake bench.
+"""violations_sync's devkit: synthetic `silver.violations` (deterministic rows for the demo,
+tests and the lake bench), Bedrock content written to the violations table, its demo.
 
 Ids are assigned in date order (``VIO-00000001`` is the oldest), like agency case numbers,
 and each month partition is written as several files sorted by id, so a file covers a narrow
 id range and MERGE's statistics pruning has something to prune. A share of the rows already
 carries Bedrock content, as after an earlier batch.
 
-    LAKE_WAREHOUSE=.sluice/lake python -m sluice.lake_seed --rows 100000
+    LAKE_WAREHOUSE=.sluice/lake python -m devkit.violations_sync --rows 100000
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ import random
 import time
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
 
+from devkit.lake import lake_catalog, lake_connection
 from schemas.violations_sync import (
     CONTENT_SK,
     PK_PREFIX,
@@ -30,13 +33,14 @@ from schemas.violations_sync import (
     VIOLATIONS_TABLE,
     sortable_sequence_number,
 )
-from schemas.violations_sync_lake import (
-    UNMATCHED_SCHEMA,
-    VIOLATIONS_PARTITION_SPEC,
-    VIOLATIONS_SCHEMA,
-    VIOLATIONS_SORT_ORDER,
-)
-from tasks.common.lake import catalog_from_env, ensure_table, write_files
+from schemas.violations_sync_lake import UNMATCHED_SCHEMA, VIOLATIONS_SCHEMA
+from sluice.devkit import DemoContext, DemoResult, Flow
+from sluice.testing import wait_for
+from tasks.common.lake import catalog_from_env, write_files
+from tasks.violations_sync.merge import ensure_lake_tables
+
+if TYPE_CHECKING:
+    from sluice.client import Gateway
 
 DEFAULT_ROWS = 100_000
 DEFAULT_SEED = 20260109
@@ -291,14 +295,8 @@ def seed_violations(
     Deterministic: the same arguments give the same rows. Creates the table (and the
     quarantine table) if needed.
     """
-    table = ensure_table(
-        catalog,
-        VIOLATIONS_TABLE,
-        VIOLATIONS_SCHEMA,
-        VIOLATIONS_PARTITION_SPEC,
-        VIOLATIONS_SORT_ORDER,
-    )
-    ensure_table(catalog, UNMATCHED_TABLE, UNMATCHED_SCHEMA)
+    ensure_lake_tables(catalog)
+    table = catalog.load_table(VIOLATIONS_TABLE)
     rows = violation_rows(n, seed, months=months, start=start, content_share=content_share)
     write_files(
         table,
@@ -361,6 +359,109 @@ def content_stream_record(
         "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/sluice-Violations"
         "/stream/2026-01-09T03:39:10.474",
     }
+
+
+DEMO_ROWS = 20_000
+
+
+def content_item(violation: str, title: str, tags: Any = ("safety",)) -> dict[str, Any]:
+    """The BEDROCK_CONTENT item a Bedrock job writes for VIOLATION (its stream record
+    starts the flow)."""
+    item: dict[str, Any] = {
+        "PK": {"S": f"{PK_PREFIX}{violation}"},
+        "SK": {"S": CONTENT_SK},
+        "title_bedrock": {"S": title},
+    }
+    if tags is not None:
+        item["tags"] = {"S": tags} if isinstance(tags, str) else {"L": [{"S": t} for t in tags]}
+    return item
+
+
+def produce(g: Gateway, count: int) -> str:
+    """Bedrock content for COUNT of the seeded violations (`sluice seed violations_sync`);
+    ids the lake does not hold end up in silver.violations_unmatched."""
+    table = g.stack()["resources"]["ViolationsTable"]["name"]
+    ddb = g.client("dynamodb")
+    rng = random.Random()
+    for n in range(count):
+        seq = rng.randrange(1, DEMO_ROWS + 1)
+        _, title = STANDARDS[seq % len(STANDARDS)]
+        ddb.put_item(
+            TableName=table,
+            Item=content_item(violation_id(seq), f"Summary {n + 1}: {title}", TAG_SETS[seq % 10]),
+        )
+    return f"Bedrock content written for {count} violation(s) in {table}"
+
+
+def seed(data_dir: Path, rows: int, seed: int) -> str:
+    started = time.perf_counter()
+    table = seed_violations(lake_catalog(data_dir / "lake"), rows, seed)
+    files = len(list(table.scan().plan_files()))
+    return (
+        f"{VIOLATIONS_TABLE}: {rows} rows in {files} files ({time.perf_counter() - started:.1f} s)"
+    )
+
+
+def demo(ctx: DemoContext) -> DemoResult:
+    """Bedrock content lands on violations in DynamoDB; the lake rows follow."""
+    g, console = ctx.gateway, ctx.console
+    console.rule("violations_sync: DynamoDB stream → Pipe → Express SM → Iceberg MERGE")
+    warehouse = Path(g.stack()["data_dir"]) / "lake"
+    with console.status(f"seeding {VIOLATIONS_TABLE} with {DEMO_ROWS:,} violations"):
+        seed_violations(lake_catalog(warehouse), DEMO_ROWS)
+    console.print(f"  {VIOLATIONS_TABLE} seeded: {DEMO_ROWS:,} rows, partitioned by month")
+    table = g.stack()["resources"]["ViolationsTable"]["name"]
+    ddb = g.client("dynamodb")
+    ids = [violation_id(n) for n in (42, 4242, 17_001)]
+    for n, vid in enumerate(ids):
+        tags = "safety" if n == 0 else ["fine", "repeat"]
+        ddb.put_item(TableName=table, Item=content_item(vid, f"Summary {n + 1}", tags))
+    ddb.put_item(
+        TableName=table,
+        Item=content_item("VIO-NOT-IN-LAKE", "content for an unknown violation", None),
+    )
+    console.print("  Bedrock content written for 3 violations and 1 unknown violation id")
+    quoted = ", ".join(f"'{v}'" for v in ids)
+    query = (
+        f"SELECT violation_id, agency, bedrock_title, tags FROM {VIOLATIONS_TABLE} "
+        f"WHERE violation_id IN ({quoted}) AND bedrock_title IS NOT NULL ORDER BY 1"
+    )
+
+    def merged() -> list[dict[str, Any]] | None:
+        con = lake_connection(warehouse)
+        found = con.sql(query).to_arrow_table().to_pylist()
+        quarantined = con.sql(f"SELECT count(*) AS n FROM {UNMATCHED_TABLE}")
+        return found if len(found) == 3 and quarantined.fetchall() == [(1,)] else None
+
+    with console.status("waiting for the MERGE (1 s batching window locally)"):
+        found = wait_for(merged, timeout=60, what="the merged rows")
+    for row in found:
+        console.print(
+            f"  {row['violation_id']} {row['agency']}: {row['bedrock_title']} tags={row['tags']}"
+        )
+    console.print(f"  VIO-NOT-IN-LAKE kept in {UNMATCHED_TABLE} (counted, not lost)")
+    console.print(
+        f'  try: sluice sql --data-dir {ctx.data_dir} "SELECT agency, count(*) FROM '
+        f'{VIOLATIONS_TABLE} WHERE bedrock_title IS NOT NULL GROUP BY 1"'
+    )
+    return DemoResult(written="3 rows merged, 1 quarantined")
+
+
+def lake_tables() -> dict[str, pa.Schema]:
+    return {
+        VIOLATIONS_TABLE: VIOLATIONS_SCHEMA.as_arrow(),
+        UNMATCHED_TABLE: UNMATCHED_SCHEMA.as_arrow(),
+    }
+
+
+FLOW = Flow(
+    name="violations_sync",
+    produce=produce,
+    demo=demo,
+    demo_order=30,
+    seed=seed,
+    lake_tables=lake_tables,
+)
 
 
 def main(argv: list[str] | None = None) -> None:

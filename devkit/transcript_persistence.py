@@ -1,4 +1,5 @@
-"""Write a transcription job's Bedrock Data Automation output tree, as BDA does.
+"""transcript_persistence's devkit: a transcription job's Bedrock Data Automation output
+tree, written as BDA does, and the flow's demo.
 
 The transcript_persistence flow starts from S3's notification for the custom output, so
 writing these objects to the stack's bucket is all a run needs::
@@ -17,13 +18,20 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import time
+import urllib.parse
 import uuid
 from typing import TYPE_CHECKING, Any
 
 from schemas.transcript_persistence import RESULT_KEY_PREFIX
+from sluice.cli_format import cause_message
+from sluice.devkit import DemoContext, DemoResult, Flow, failed_execution, http_status
+from sluice.testing import wait_for
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+    from sluice.client import Gateway
 
 BLUEPRINT_ARN = "arn:aws:bedrock:us-east-1:123456789012:blueprint/d68b41863f94"
 BLUEPRINT_NAME = "ConversationalAnalytics"
@@ -247,3 +255,69 @@ def write_job_output(
         },
     )
     return [access_check_key, standard_key, custom_key, metadata_key]
+
+
+def produce(g: Gateway, count: int) -> str:
+    """COUNT finished jobs, each under a new callId, in the stack's transcript bucket."""
+    bucket = g.stack()["resources"]["TranscriptBucket"]["name"]
+    s3 = g.client("s3")
+    batch = uuid.uuid4().hex[:8]
+    for n in range(count):
+        write_job_output(s3, bucket, f"call-{batch}-{n + 1:04d}")
+    return f"wrote the BDA output of {count} call(s) to s3://{bucket}/{RESULT_KEY_PREFIX}"
+
+
+def demo(ctx: DemoContext) -> DemoResult:
+    """Four Bedrock Data Automation jobs land in S3; one has a malformed result."""
+    g, console = ctx.gateway, ctx.console
+    console.rule("transcript_persistence: S3 → SQS → Pipe → Express state machine → DynamoDB")
+    stack = g.stack()["resources"]
+    bucket, table = stack["TranscriptBucket"]["name"], stack["CallRecordingsTable"]["name"]
+    dlq = stack["TranscriptDLQ"]["name"]
+    s3, ddb = g.client("s3"), g.client("dynamodb")
+    good = ["call-1001", "call-1002", "call 1003 (transfer)"]
+    started = time.time()
+    for call_id in good:
+        keys = write_job_output(s3, bucket, call_id)
+        console.print(f"  wrote {len(keys)} BDA output objects for [bold]{call_id}[/]")
+    write_job_output(s3, bucket, "call-1004", malformed=True)
+    console.print("  wrote a malformed result for [bold]call-1004[/]")
+
+    def stored() -> list[str] | None:
+        found = [
+            c for c in good if ddb.get_item(TableName=table, Key={"hash": {"S": c}}).get("Item")
+        ]
+        return found if len(found) == len(good) else None
+
+    with console.status("waiting for the records"):
+        wait_for(stored, timeout=60, what="the three call records")
+    console.print(f"  3 records in {table} after {time.time() - started:.1f} s")
+    with console.status("call-1004 is retried by SQS (3 receives), then dead-lettered"):
+        [dead] = wait_for(
+            lambda: g.get(f"/_sluice/dlq/{dlq}"), timeout=90, what="the malformed message"
+        )
+    reason = dead["reason"] or {}
+    console.print(
+        f"  [red]call-1004 → {dlq}[/] after {reason.get('failedDeliveries')} deliveries: "
+        f"{reason.get('error')}: {cause_message(reason.get('cause'))}"
+    )
+    api = {}
+    for call_id in (good[2], "call-9999", " bad"):
+        path = "/analytics/" + urllib.parse.quote(call_id)
+        api[path] = http_status(g.url + path)
+    for path, status in api.items():
+        console.print(f"  GET {path} → {status}")
+    return DemoResult(
+        written=f"{len(good)} call records",
+        dead_lettered=1,
+        api=api,
+        failed_run=failed_execution(g, FLOW.name),
+    )
+
+
+FLOW = Flow(
+    name="transcript_persistence",
+    produce=produce,
+    demo=demo,
+    demo_order=10,
+)

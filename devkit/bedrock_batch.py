@@ -1,9 +1,9 @@
-"""Drive bedrock_batch through its admin API, as an operator would.
+"""bedrock_batch's devkit: drive the flow through its admin API, as an operator would.
 
     status, body = admin(g, "POST", "/admin/bedrock/batch/estimate", {"config": {...}})
     status, body = admin(g, "POST", "/admin/bedrock/batch", {"config": {...}})
 
-`demo_bedrock_batch` is the `sluice demo` section: it expects `silver.violations` to be
+`demo` is the `sluice demo` section: it expects `silver.violations` to be
 seeded (the violations_sync section does that) and the local Bedrock emulator to answer.
 """
 
@@ -13,15 +13,15 @@ import json
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from rich.console import Console
+from sluice.devkit import DemoContext, DemoResult, DevkitError, Flow
 
+if TYPE_CHECKING:
     from sluice.client import Gateway
 
-FLOW = "bedrock_batch"
+NAME = "bedrock_batch"
+MIN_BATCH_RECORDS = 100  # Bedrock batch inference's minimum input size
 EMULATOR_SETTINGS = "/_sluice/bedrock"
 
 
@@ -52,8 +52,23 @@ def wait_execution(g: Gateway, arn: str, timeout: float = 120) -> dict[str, Any]
         time.sleep(0.5)
 
 
-def demo_bedrock_batch(g: Gateway, console: Console, data_dir: Path) -> dict[str, Any]:
+def produce(g: Gateway, count: int) -> str:
+    """Start a job over (at most) COUNT violations of the lake (`sluice seed violations_sync`
+    fills it), as an operator does from the admin API. Bedrock refuses a batch job of fewer
+    than 100 records, so a smaller COUNT is raised to that."""
+    count = max(count, MIN_BATCH_RECORDS)
+    config = {"limits": {"maxViolations": count, "priority": "low"}, "pollIntervalSeconds": 1}
+    status, body = admin(g, "POST", "/admin/bedrock/batch", {"config": config})
+    if status >= 400:
+        raise DevkitError(
+            f"POST /admin/bedrock/batch → {status}: {(body or {}).get('message', body)}"
+        )
+    return f"job {body['jobId']} started for up to {count} violation(s): {body['executionArn']}"
+
+
+def demo(ctx: DemoContext) -> DemoResult:
     """Estimate, run a job with three malformed model outputs, and one job Bedrock refuses."""
+    g, console, data_dir = ctx.gateway, ctx.console, ctx.data_dir
     console.rule("bedrock_batch: admin API → Standard SM → S3 JSONL → Bedrock batch → DynamoDB")
     config: dict[str, Any] = {
         "filters": {"agencies": ["OSHA"], "minFineAmount": 5000},
@@ -102,10 +117,16 @@ def demo_bedrock_batch(g: Gateway, console: Console, data_dir: Path) -> dict[str
         f'  try: sluice sql --data-dir {data_dir} "SELECT violation_id, bedrock_title FROM '
         'silver.violations WHERE generated_at > now() - INTERVAL 1 HOUR LIMIT 5"'
     )
-    return {
-        "flow": FLOW,
-        "written": f"{stats.get('processed')} content items, {stats.get('errors')} malformed",
-        "dead_lettered": 0,
-        "api": api,
-        "failed_run": refused["executionArn"],
-    }
+    return DemoResult(
+        written=f"{stats.get('processed')} content items, {stats.get('errors')} malformed",
+        api=api,
+        failed_run=refused["executionArn"],
+    )
+
+
+FLOW = Flow(
+    name=NAME,
+    produce=produce,
+    demo=demo,
+    demo_order=40,
+)

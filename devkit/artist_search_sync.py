@@ -1,0 +1,90 @@
+"""artist_search_sync's devkit: artists written to the tattoo directory table, and its demo."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from sluice.devkit import DemoContext, DemoResult, Flow, http_json, http_status
+from sluice.testing import wait_for
+
+if TYPE_CHECKING:
+    from sluice.client import Gateway
+
+ARTISTS = [
+    ("a-101", "Mara Quill", "Leeds", ["Fine Line", "Botanical"]),
+    ("a-102", "Otto Vance", "York", ["Blackwork"]),
+    ("a-103", "June Okafor", "Leeds", ["Neo Traditional", "Blackwork"]),
+    ("a-104", "Sol Reyes", "Bath", ["Realism"]),
+]
+FIRST_NAMES = ("Ada", "Bram", "Cleo", "Dev", "Esme", "Finn", "Greta", "Hugo", "Iris", "Jonah")
+LAST_NAMES = ("Marsh", "Holloway", "Achebe", "Lindqvist", "Moreau", "Tanaka", "Byrne", "Costa")
+CITIES = ("Leeds", "York", "Bath", "Bristol", "Manchester", "Glasgow")
+STYLES = ("Fine Line", "Blackwork", "Realism", "Neo Traditional", "Botanical", "Japanese")
+
+
+def artist_item(artist_id: str, name: str, city: str, styles: list[str]) -> dict[str, Any]:
+    """An artist's METADATA item in the directory table, as the directory app writes it."""
+    return {
+        "PK": {"S": f"ARTIST#{artist_id}"},
+        "SK": {"S": "METADATA"},
+        "artistName": {"S": name},
+        "locationCity": {"S": city},
+        "styles": {"L": [{"S": s} for s in styles]},
+        "rating": {"N": "4.7"},
+        "reviewCount": {"N": "31"},
+    }
+
+
+def produce(g: Gateway, count: int) -> str:
+    """COUNT new artists in the directory table, each with a city and one to three styles."""
+    table = g.stack()["resources"]["TattooDirectoryTable"]["name"]
+    ddb = g.client("dynamodb")
+    rng = random.Random()
+    for _ in range(count):
+        name = f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
+        styles = rng.sample(STYLES, rng.randint(1, 3))
+        item = artist_item(f"a-{uuid.uuid4().hex[:8]}", name, rng.choice(CITIES), styles)
+        ddb.put_item(TableName=table, Item=item)
+    return f"wrote {count} artist(s) to {table}"
+
+
+def demo(ctx: DemoContext) -> DemoResult:
+    """Artists change in the directory table; the search index follows."""
+    g, console = ctx.gateway, ctx.console
+    console.rule("artist_search_sync: DynamoDB stream → Pipe (filter) → Express SM → index")
+    table = g.stack()["resources"]["TattooDirectoryTable"]["name"]
+    ddb = g.client("dynamodb")
+    for artist_id, name, city, styles in ARTISTS:
+        ddb.put_item(TableName=table, Item=artist_item(artist_id, name, city, styles))
+    ddb.put_item(  # another item type in the same table: filtered out by the Pipe
+        TableName=table, Item={"PK": {"S": "STUDIO#s-1"}, "SK": {"S": "METADATA"}}
+    )
+    ddb.put_item(TableName=table, Item=artist_item("a-102", "Otto Vance", "Leeds", ["Blackwork"]))
+    ddb.delete_item(TableName=table, Key={"PK": {"S": "ARTIST#a-104"}, "SK": {"S": "METADATA"}})
+    console.print("  4 artists written, Otto Vance moved to Leeds, Sol Reyes removed, 1 studio")
+
+    def leeds_blackwork() -> list[str] | None:
+        body = http_json(g.url + "/artists/search?style=blackwork&city=leeds")
+        names = [r["artist"]["name"] for r in body.get("results", [])]
+        return names if len(names) == 2 else None
+
+    with console.status("waiting for the index"):
+        names = wait_for(leeds_blackwork, timeout=60, what="the index to follow the table")
+    console.print(f"  GET /artists/search?style=blackwork&city=leeds → {', '.join(names)}")
+    api = {
+        "/artists/search?q=mara": http_status(g.url + "/artists/search?q=mara"),
+        "/artists/search?limit=0": http_status(g.url + "/artists/search?limit=0&q=x"),
+    }
+    for path, status in api.items():
+        console.print(f"  GET {path} → {status}")
+    return DemoResult(written="3 documents indexed", api=api)
+
+
+FLOW = Flow(
+    name="artist_search_sync",
+    produce=produce,
+    demo=demo,
+    demo_order=20,
+)
