@@ -24,10 +24,10 @@ from pyiceberg.catalog import Catalog
 from schemas.violations_sync import (
     BEDROCK_COLUMNS,
     KEY,
-    VIOLATIONS_SCHEMA,
     VIOLATIONS_TABLE,
     sortable_sequence_number,
 )
+from schemas.violations_sync_lake import VIOLATIONS_SCHEMA
 from sluice.lake_seed import seed_violations, violation_id
 from tasks.common.lake import MergeResult, catalog_from_env, key_in, merge_rows
 
