@@ -78,13 +78,18 @@ class FunctionUsage:
     duration_ms: float = 0.0
     billed_ms: int = 0
     cpu_ms: float = 0.0
+    error_types: dict[str, int] = field(default_factory=dict)  # errorType -> invokes
 
     @property
     def gb_seconds(self) -> float:
         return self.memory_mb / 1024 * self.billed_ms / 1000
 
     def as_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "gb_seconds": self.gb_seconds}
+        return {
+            **self.__dict__,
+            "error_types": dict(self.error_types),
+            "gb_seconds": self.gb_seconds,
+        }
 
 
 class _Worker:
@@ -267,7 +272,11 @@ class LambdaRuntime:
                     record.function, record.memory_mb
                 )
             usage.invocations += 1
-            usage.errors += record.error_type is not None
+            if record.error_type is not None:
+                usage.errors += 1
+                usage.error_types[record.error_type] = (
+                    usage.error_types.get(record.error_type, 0) + 1
+                )
             usage.duration_ms += record.duration_ms
             usage.billed_ms += record.billed_ms
             usage.cpu_ms += record.cpu_ms
@@ -275,7 +284,10 @@ class LambdaRuntime:
     def usage(self) -> list[FunctionUsage]:
         """Per-function totals since the runtime started (copies), by function name."""
         with self._usage_lock:
-            return [FunctionUsage(**u.__dict__) for _, u in sorted(self._usage.items())]
+            return [
+                FunctionUsage(**{**u.__dict__, "error_types": dict(u.error_types)})
+                for _, u in sorted(self._usage.items())
+            ]
 
     def shutdown(self) -> None:
         self.deploy([])

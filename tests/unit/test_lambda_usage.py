@@ -52,6 +52,7 @@ def test_usage_adds_billed_milliseconds_and_gb_seconds_per_function(tmp_path: Pa
     assert all(r.memory_mb == 512 for r in records)
     assert usage.function == "UsageFunction" and usage.memory_mb == 512
     assert (usage.invocations, usage.errors) == (3, 1)
+    assert usage.error_types == {"ValueError": 1}
     assert usage.billed_ms == sum(r.billed_ms for r in records)
     assert usage.gb_seconds == 0.5 * usage.billed_ms / 1000
     # Billed time is the handler's run: never more than the invoke as the caller saw it.
