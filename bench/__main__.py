@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bench import (
     bedrock_bench,
+    cost_bench,
     lake_bench,
     runtime_bench,
     sales_bench,
@@ -30,6 +31,7 @@ SUITES = {
     "sale_dual_write": sales_bench.run,
     "artist_search_sync": search_bench.run,
     "bedrock_batch": bedrock_bench.run,
+    "cost": cost_bench.run,
 }
 
 

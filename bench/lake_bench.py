@@ -25,10 +25,10 @@ from devkit.violations_sync import seed_violations, violation_id
 from schemas.violations_sync import (
     BEDROCK_COLUMNS,
     KEY,
-    VIOLATIONS_SCHEMA,
     VIOLATIONS_TABLE,
     sortable_sequence_number,
 )
+from schemas.violations_sync_lake import VIOLATIONS_SCHEMA
 from tasks.common.lake import MergeResult, catalog_from_env, key_in, merge_rows
 
 ROWS = 1_000_000

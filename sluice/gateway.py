@@ -21,13 +21,15 @@ from urllib.parse import unquote
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from sluice import engine, engine_speed, virtual_time
+from sluice import engine, engine_speed, request_count, virtual_time
 from sluice.bedrock_emulator import BedrockEmulator
 from sluice.httpapi import Route, build_event, find_route, to_http_response
 from sluice.lambda_runtime import LambdaRuntime, default_base_env
 
 StartResponse = Callable[..., Any]
 INVOKE_PREFIX = "/2015-03-31/functions/"
+# Per-function totals of what Lambda bills (invocations, billed ms, GB-seconds), read-only.
+LAMBDA_USAGE = "/_sluice/lambda/usage"
 
 
 def _json(start_response: StartResponse, status: int, body: Any) -> list[bytes]:
@@ -61,6 +63,7 @@ class Gateway:
 
         self.moto_app = DomainDispatcherApplication(create_backend_app)
         self.lambdas = LambdaRuntime(data_dir / "logs", default_base_env(self.endpoint))
+        self.requests = request_count.RequestCounter()
         engine_speed.use_in_process_lambda(self._invoke_in_process)
         engine_speed.use_in_process_services(self)
         self.routes: list[Route] = []
@@ -99,6 +102,7 @@ class Gateway:
             return self._invoke(
                 unquote(path[len(INVOKE_PREFIX) : -len("/invocations")]), environ, start_response
             )
+        self.requests.count(environ)
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if target == "AWSStepFunctions.StartSyncExecution":
             return self._start_sync(environ, start_response)
@@ -254,6 +258,10 @@ class Gateway:
                 200,
                 [r.__dict__ for r in list(self.lambdas.records)[-200:]],
             )
+        if path == LAMBDA_USAGE:
+            return _json(start_response, 200, [u.as_dict() for u in self.lambdas.usage()])
+        if path == request_count.ENDPOINT:
+            return _json(start_response, 200, self.requests.snapshot())
         for prefix, handler in self.extra.items():
             if path.startswith(prefix):
                 return handler(environ, start_response)

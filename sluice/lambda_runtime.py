@@ -18,6 +18,7 @@ exactly as if the handler had raised that error (`inject_fault`, `POST /_sluice/
 from __future__ import annotations
 
 import json
+import math
 import os
 import select
 import subprocess
@@ -63,6 +64,36 @@ class InvokeRecord:
     duration_ms: float
     error_type: str | None
     logs: str
+    # As Lambda's REPORT line has it: the handler's run rounded up to the next millisecond
+    # (the whole timeout when the worker was killed), and the function's MemorySize.
+    billed_ms: int = 0
+    memory_mb: int = 0
+    cpu_ms: float = 0.0  # CPU time of the worker process during the handler (all threads)
+
+
+@dataclass
+class FunctionUsage:
+    """What one function has used since the stack started: the figures Lambda bills."""
+
+    function: str
+    memory_mb: int
+    invocations: int = 0
+    errors: int = 0
+    duration_ms: float = 0.0
+    billed_ms: int = 0
+    cpu_ms: float = 0.0
+    error_types: dict[str, int] = field(default_factory=dict)  # errorType -> invokes
+
+    @property
+    def gb_seconds(self) -> float:
+        return self.memory_mb / 1024 * self.billed_ms / 1000
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **self.__dict__,
+            "error_types": dict(self.error_types),
+            "gb_seconds": self.gb_seconds,
+        }
 
 
 @dataclass
@@ -171,6 +202,9 @@ class LambdaRuntime:
         self._lock = threading.Lock()
         self.records: deque[InvokeRecord] = deque(maxlen=history)
         self._faults: dict[str, Fault] = {}
+        # Totals per function, never trimmed (the records above are only the recent ones).
+        self._usage: dict[str, FunctionUsage] = {}
+        self._usage_lock = threading.Lock()
 
     def deploy(self, specs: list[FunctionSpec]) -> None:
         """(Re)register functions; warm workers are dropped so edited handlers load fresh."""
@@ -271,16 +305,22 @@ class LambdaRuntime:
         else:  # redeployed while this invoke ran: retire the stale worker
             worker.kill()
         error = reply.get("error")
-        self.records.append(
-            InvokeRecord(
-                spec.name,
-                request_id,
-                started,
-                duration_ms,
-                error["errorType"] if error else None,
-                reply.get("logs", ""),
-            )
+        handler_ms = reply.get("duration_ms")
+        if handler_ms is None:  # timed out or died: billed for all the time it ran
+            handler_ms = duration_ms
+        record = InvokeRecord(
+            spec.name,
+            request_id,
+            started,
+            duration_ms,
+            error["errorType"] if error else None,
+            reply.get("logs", ""),
+            billed_ms=max(1, math.ceil(handler_ms)),
+            memory_mb=spec.memory,
+            cpu_ms=float(reply.get("cpu_ms", 0.0)),
         )
+        self.records.append(record)
+        self._count(record)
         if error:
             body = {"errorType": error["errorType"], "errorMessage": error["errorMessage"]}
             if error.get("stackTrace"):
@@ -289,6 +329,32 @@ class LambdaRuntime:
                 json.dumps(body).encode(), "Unhandled", reply["logs"], request_id, duration_ms
             )
         return InvokeResult(reply["payload"].encode(), None, reply["logs"], request_id, duration_ms)
+
+    def _count(self, record: InvokeRecord) -> None:
+        with self._usage_lock:
+            usage = self._usage.get(record.function)
+            if usage is None or usage.memory_mb != record.memory_mb:
+                # A redeploy with another MemorySize starts a new tally for the function.
+                usage = self._usage[record.function] = FunctionUsage(
+                    record.function, record.memory_mb
+                )
+            usage.invocations += 1
+            if record.error_type is not None:
+                usage.errors += 1
+                usage.error_types[record.error_type] = (
+                    usage.error_types.get(record.error_type, 0) + 1
+                )
+            usage.duration_ms += record.duration_ms
+            usage.billed_ms += record.billed_ms
+            usage.cpu_ms += record.cpu_ms
+
+    def usage(self) -> list[FunctionUsage]:
+        """Per-function totals since the runtime started (copies), by function name."""
+        with self._usage_lock:
+            return [
+                FunctionUsage(**{**u.__dict__, "error_types": dict(u.error_types)})
+                for _, u in sorted(self._usage.items())
+            ]
 
     def shutdown(self) -> None:
         self.deploy([])

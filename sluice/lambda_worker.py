@@ -93,6 +93,7 @@ def main() -> None:
         else:
             assert handler is not None
             context = LambdaContext(meta, request["request_id"], deadline)
+            started, cpu = time.perf_counter(), time.process_time()
             try:
                 result = handler(request["event"], context)
                 reply = {"payload": json.dumps(result, default=str)}
@@ -102,6 +103,9 @@ def main() -> None:
                     file=sink,
                 )
                 reply = {"error": _error(exc)}
+            # What Lambda bills: the handler's run, not the worker's start or the pipe.
+            reply["duration_ms"] = (time.perf_counter() - started) * 1000
+            reply["cpu_ms"] = (time.process_time() - cpu) * 1000
         reply["logs"] = sink.take()
         proto.write(json.dumps(reply) + "\n")
 
