@@ -133,6 +133,7 @@ def install() -> None:
 
     StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]
     Execution._get_start_execution_worker = get_worker  # type: ignore[method-assign]
+    _express_execution_arns()
     _query_language_scopes_per_parse()
     _name_parser_errors()
     _states_all_spares_terminal_errors()
@@ -145,6 +146,43 @@ def install() -> None:
     virtual_time.install()
     redrive.install()
     StepFunctionsParserBackend._sluice_patched = True  # type: ignore[attr-defined]
+
+
+def _express_execution_arns() -> None:
+    """Executions of an EXPRESS machine get AWS's Express execution ARN,
+    `arn:<partition>:states:<region>:<account>:express:<machine>:<name>:<id>` (the `express`
+    resource type of the Service Authorization Reference), also as `$$.Execution.Id`.
+
+    moto names every execution `...:execution:<machine>:<name>`, the Standard form. The ARN is
+    rewritten as the Execution is built, before its worker makes the context object. AWS has
+    no Standard API for Express executions; locally DescribeExecution and
+    GetExecutionHistory still answer for them (history, coverage), so the backend's
+    execution-ARN check accepts the Express form too (the machine name is still field 6).
+    """
+    import re
+
+    from moto.stepfunctions.models import StepFunctionBackend
+    from moto.utilities.utils import ARN_PARTITION_REGEX
+
+    if getattr(Execution, "_sluice_express_arns", False):
+        return
+    original_init = Execution.__init__
+
+    def __init__(self: Execution, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        # The machine (a snapshot of it) keeps its declared type; moto's sm_type is STANDARD.
+        if getattr(self.state_machine, "type", None) == "EXPRESS" and ":execution:" in (
+            self.exec_arn or ""
+        ):
+            arn = self.exec_arn.replace(":execution:", ":express:", 1) + f":{uuid.uuid4()}"
+            self.exec_arn = self.execution_arn = arn
+
+    Execution.__init__ = __init__  # type: ignore[method-assign]
+    StepFunctionBackend.accepted_exec_arn_format = re.compile(
+        ARN_PARTITION_REGEX
+        + r":states:[-0-9a-zA-Z]+:(?P<account_id>[0-9]{12}):(execution|express):.+"
+    )
+    Execution._sluice_express_arns = True  # type: ignore[attr-defined]
 
 
 def _query_language_scopes_per_parse() -> None:

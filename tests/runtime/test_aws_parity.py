@@ -7,6 +7,7 @@ Step Functions API; the AWS page each expectation comes from is named in its doc
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -243,3 +244,31 @@ def test_start_sync_execution_with_host_prefix_injection_disabled_by_environment
     result = sfn.start_sync_execution(stateMachineArn=arn, input='{"a": 1}')
     assert result["status"] == "SUCCEEDED"
     assert json.loads(result["output"]) == {"a": 1}
+
+
+# -- 4. Express execution ARNs --------------------------------------------------------------
+
+
+def test_an_express_execution_has_an_express_execution_arn(parity_stack: StackProcess) -> None:
+    """Express executions are the `express` resource type,
+    `arn:${Partition}:states:${Region}:${Account}:express:${StateMachineName}:${ExecutionId}:
+    ${ExpressId}` ("Resource types defined by AWS Step Functions", Service Authorization
+    Reference, https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsstepfunctions.html);
+    `$$.Execution.Id` is the execution's ARN ("Context object fields",
+    https://docs.aws.amazon.com/step-functions/latest/dg/input-output-contextobject.html)."""
+    sfn = parity_stack.client("stepfunctions", inject_host_prefix=False)
+    definition = {
+        "StartAt": "Id",
+        "States": {"Id": {"Type": "Pass", "Parameters": {"id.$": "$$.Execution.Id"}, "End": True}},
+    }
+    arn = create(parity_stack, definition, "EXPRESS")
+    machine = arn.rsplit(":", 1)[-1]
+    result = sfn.start_sync_execution(stateMachineArn=arn, name="run-1", input="{}")
+    assert result["status"] == "SUCCEEDED"
+    express = rf"^arn:aws:states:us-east-1:123456789012:express:{machine}:run-1:[0-9a-f-]{{36}}$"
+    assert re.match(express, result["executionArn"])
+    assert json.loads(result["output"]) == {"id": result["executionArn"]}
+
+    started = sfn.start_execution(stateMachineArn=arn, name="run-2")["executionArn"]
+    assert re.match(express.replace("run-1", "run-2"), started)
+    assert parity_stack.execution(started, timeout=30).output == {"id": started}
