@@ -139,6 +139,7 @@ def install() -> None:
     _states_all_spares_terminal_errors()
     _map_input_json_type()
     _keep_mocked_errors()
+    _dynamodb_validates_requests()
     _reuse_clients()
     _reuse_jsonpaths()
     engine_speed.install()
@@ -313,6 +314,97 @@ def _map_input_json_type() -> None:
 
     StateMap._eval_execution = _eval_execution  # type: ignore[method-assign]
     StateMap._sluice_json_types = True  # type: ignore[attr-defined]
+
+
+# DynamoDB table names: 3 to 255 of a-z, A-Z, 0-9, `_`, `-`, `.` ("Naming rules",
+# https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html);
+# the item APIs also take a table ARN.
+_DYNAMODB_TABLE_NAME = r"[a-zA-Z0-9_.-]+"
+_DYNAMODB_REQUIRED = {"putitem": "Item", "getitem": "Key", "deleteitem": "Key", "updateitem": "Key"}
+
+
+def dynamodb_validation_errors(action: str, params: dict[str, Any]) -> list[str]:
+    """What DynamoDB's request validation says about an item request (empty: valid)."""
+    import re
+
+    errors = []
+    table = params.get("TableName")
+    if table is None:
+        errors.append(
+            "Value null at 'tableName' failed to satisfy constraint: Member must not be null"
+        )
+    elif not str(table).startswith("arn:"):
+        if len(str(table)) < 3:
+            errors.append(
+                f"Value '{table}' at 'tableName' failed to satisfy constraint: "
+                "Member must have length greater than or equal to 3"
+            )
+        if len(str(table)) > 255:
+            errors.append(
+                f"Value '{table}' at 'tableName' failed to satisfy constraint: "
+                "Member must have length less than or equal to 255"
+            )
+        if not re.fullmatch(_DYNAMODB_TABLE_NAME, str(table)):
+            errors.append(
+                f"Value '{table}' at 'tableName' failed to satisfy constraint: "
+                f"Member must satisfy regular expression pattern: {_DYNAMODB_TABLE_NAME}"
+            )
+    member = _DYNAMODB_REQUIRED.get(action.lower())
+    if member and params.get(member) is None:
+        errors.append(
+            f"Value null at '{member[0].lower()}{member[1:]}' failed to satisfy constraint: "
+            "Member must not be null"
+        )
+    return errors
+
+
+def _dynamodb_validates_requests() -> None:
+    """The optimised DynamoDB integration fails an invalid request with
+    `DynamoDB.ValidationException`, DynamoDB's own answer ("1 validation error detected: ...").
+
+    moto's DynamoDB looked a badly named table up (`DynamoDB.ResourceNotFoundException`) and
+    failed a null `Item` with a Python KeyError (`DynamoDB.AmazonDynamoDBException`, cause
+    `'Item'`). The request is checked before it is sent; the error goes through moto's own
+    ClientError naming (`DynamoDB.<code>`, cause with the service details).
+    """
+    from botocore.exceptions import ClientError
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_dynamodb as dynamodb,
+    )
+
+    cls = dynamodb.StateTaskServiceDynamoDB
+    if getattr(cls, "_sluice_validates", False):
+        return
+    original = cls._eval_service_task
+
+    def _eval_service_task(
+        self: Any,
+        env: Any,
+        resource_runtime_part: Any,
+        normalised_parameters: dict[str, Any],
+        state_credentials: Any,
+    ) -> Any:
+        errors = dynamodb_validation_errors(self.resource.api_action, normalised_parameters)
+        if errors:
+            count = f"{len(errors)} validation error{'s' if len(errors) > 1 else ''} detected"
+            response: Any = {
+                "Error": {
+                    "Code": "ValidationException",
+                    "Message": f"{count}: {'; '.join(errors)}",
+                },
+                "ResponseMetadata": {"HTTPStatusCode": 400, "RequestId": str(uuid.uuid4())},
+            }
+            raise ClientError(response, self.resource.api_action)
+        return original(
+            self,
+            env=env,
+            resource_runtime_part=resource_runtime_part,
+            normalised_parameters=normalised_parameters,
+            state_credentials=state_credentials,
+        )
+
+    cls._eval_service_task = _eval_service_task  # type: ignore[method-assign]
+    cls._sluice_validates = True  # type: ignore[attr-defined]
 
 
 def _reuse_clients() -> None:

@@ -272,3 +272,73 @@ def test_an_express_execution_has_an_express_execution_arn(parity_stack: StackPr
     started = sfn.start_execution(stateMachineArn=arn, name="run-2")["executionArn"]
     assert re.match(express.replace("run-1", "run-2"), started)
     assert parity_stack.execution(started, timeout=30).output == {"id": started}
+
+
+# -- 5. DynamoDB integration errors ---------------------------------------------------------
+
+
+def _task(resource: str, parameters: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "StartAt": "T",
+        "States": {
+            "T": {"Type": "Task", "Resource": resource, "Parameters": parameters, "End": True}
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("parameters", "constraint"),
+    [
+        (
+            {"TableName": "bad name!", "Item": {"id": {"S": "a"}}},
+            "Value 'bad name!' at 'tableName' failed to satisfy constraint: "
+            "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+",
+        ),
+        (
+            {"TableName": "ItemsTable", "Item": None},
+            "Value null at 'item' failed to satisfy constraint: Member must not be null",
+        ),
+    ],
+)
+def test_an_invalid_dynamodb_request_fails_with_validation_exception(
+    parity_stack: StackProcess, parameters: dict[str, Any], constraint: str
+) -> None:
+    """Table names are 3 to 255 of a-z, A-Z, 0-9, `_`, `-`, `.` ("Naming rules",
+    https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html)
+    and PutItem's `Item` is required (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_PutItem.html);
+    an input that fails a constraint is a ValidationException (DynamoDB's Common Errors,
+    https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/CommonErrors.html), which the
+    optimised integration names `DynamoDB.<error code>` as it does ConditionalCheckFailed."""
+    execution = run(parity_stack, _task("arn:aws:states:::dynamodb:putItem", parameters))
+    assert execution.status == "FAILED"
+    assert execution.error == "DynamoDB.ValidationException"
+    assert execution.cause
+    assert execution.cause.startswith(f"1 validation error detected: {constraint} (")
+
+
+@pytest.mark.parametrize(
+    ("parameters", "error"),
+    [
+        ({"TableName": "NoSuchTable", "Key": {"id": {"S": "a"}}}, "ResourceNotFoundException"),
+        (
+            {
+                "TableName": "ItemsTable",
+                "Key": {"id": {"S": "a"}},
+                "ConditionExpression": "id = :x",
+                "ExpressionAttributeValues": {":x": {"S": "other"}},
+            },
+            "ConditionalCheckFailedException",
+        ),
+    ],
+)
+def test_aws_sdk_dynamodb_errors_are_named_after_the_service_error(
+    parity_stack: StackProcess, parameters: dict[str, Any], error: str
+) -> None:
+    """An AWS SDK integration's error is `ServiceName.ErrorName` (e.g.
+    `AcmPca.ResourceNotFoundException`) ("Learning to use AWS service SDK integrations in Step
+    Functions", https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html);
+    DynamoDB's service name there is `DynamoDb` (moto's binding, recorded on AWS). The
+    in-process DynamoDB client raised a bare ClientError, named `DynamoDb.DynamoDbException`."""
+    execution = run(parity_stack, _task("arn:aws:states:::aws-sdk:dynamodb:deleteItem", parameters))
+    assert execution.status == "FAILED"
+    assert execution.error == f"DynamoDb.{error}"
