@@ -139,6 +139,8 @@ def install() -> None:
     _states_all_spares_terminal_errors()
     _map_input_json_type()
     _keep_mocked_errors()
+    _aws_sdk_error_names()
+    _aws_sdk_results_are_json()
     _dynamodb_validates_requests()
     _reuse_clients()
     _reuse_jsonpaths()
@@ -314,6 +316,81 @@ def _map_input_json_type() -> None:
 
     StateMap._eval_execution = _eval_execution  # type: ignore[method-assign]
     StateMap._sluice_json_types = True  # type: ignore[attr-defined]
+
+
+def _aws_sdk_error_names() -> None:
+    """`aws-sdk:<service>:*` errors are `ServiceName.ErrorName`, both in PascalCase, with an
+    `Exception` suffix even where the service's own name has none (`S3.NoSuchKeyException`)
+    ("Learning to use AWS service SDK integrations in Step Functions",
+    https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html).
+
+    moto knows the names of two services (DynamoDb, Sfn, as recorded on AWS) and used any
+    other lower-cased (`s3.NoSuchKeyException`). S3 is `S3` (the page's own example); other
+    services get an upper-case first letter, the nearest PascalCase without a list of names.
+    """
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_aws_sdk as aws_sdk,
+    )
+
+    if getattr(aws_sdk, "_sluice_names", False):
+        return
+    aws_sdk._SERVICE_ERROR_NAMES.setdefault("s3", "S3")
+
+    def normalise(service_name: str) -> str:
+        known = aws_sdk._SERVICE_ERROR_NAMES.get(service_name.lower())
+        return known or service_name[:1].upper() + service_name[1:]
+
+    sdk_state: Any = aws_sdk.StateTaskServiceAwsSdk
+    sdk_state._normalise_service_error_name = staticmethod(normalise)
+    aws_sdk._sluice_names = True  # type: ignore[attr-defined]
+
+
+def _aws_sdk_results_are_json() -> None:
+    """An `aws-sdk:*` task's result is JSON: timestamps in it (S3's `CreationDate` and
+    `LastModified`, ...) become ISO-8601 text, as `$$.Execution.StartTime` is.
+
+    moto handed on botocore's datetime objects: the next state could not serialise them and
+    DescribeExecution/GetExecutionHistory answered HTTP 500 (`datetime is not JSON
+    serializable`). States pass JSON only; AWS's exact timestamp spelling is not documented.
+    """
+    import datetime
+
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_aws_sdk as aws_sdk,
+    )
+
+    cls = aws_sdk.StateTaskServiceAwsSdk
+    if getattr(cls, "_sluice_json_results", False):
+        return
+    original = cls._eval_service_task
+
+    def as_json(value: Any) -> Any:
+        if isinstance(value, datetime.datetime | datetime.date):
+            return value.isoformat()
+        if isinstance(value, dict):
+            return {key: as_json(member) for key, member in value.items()}
+        if isinstance(value, list):
+            return [as_json(member) for member in value]
+        return value
+
+    def _eval_service_task(
+        self: Any,
+        env: Any,
+        resource_runtime_part: Any,
+        normalised_parameters: dict[str, Any],
+        state_credentials: Any,
+    ) -> Any:
+        original(
+            self,
+            env=env,
+            resource_runtime_part=resource_runtime_part,
+            normalised_parameters=normalised_parameters,
+            state_credentials=state_credentials,
+        )
+        env.stack.append(as_json(env.stack.pop()))
+
+    cls._eval_service_task = _eval_service_task  # type: ignore[method-assign]
+    cls._sluice_json_results = True  # type: ignore[attr-defined]
 
 
 # DynamoDB table names: 3 to 255 of a-z, A-Z, 0-9, `_`, `-`, `.` ("Naming rules",

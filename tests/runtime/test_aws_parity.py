@@ -342,3 +342,35 @@ def test_aws_sdk_dynamodb_errors_are_named_after_the_service_error(
     execution = run(parity_stack, _task("arn:aws:states:::aws-sdk:dynamodb:deleteItem", parameters))
     assert execution.status == "FAILED"
     assert execution.error == f"DynamoDb.{error}"
+
+
+# -- 6. S3 through the AWS SDK integration --------------------------------------------------
+
+
+def test_aws_sdk_s3_errors_are_pascal_cased_with_an_exception_suffix(
+    parity_stack: StackProcess,
+) -> None:
+    """AWS SDK integration errors are `ServiceName.ErrorName`, both PascalCase, with an
+    `Exception` suffix added where the service's error has none: S3's BucketAlreadyExists is
+    `S3.BucketAlreadyExistsException` ("Learning to use AWS service SDK integrations in Step
+    Functions", https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html).
+    GetObject of a missing key is S3's NoSuchKey."""
+    parameters = {"Bucket": parity_stack.resource("FilesBucket")["name"], "Key": "missing"}
+    execution = run(parity_stack, _task("arn:aws:states:::aws-sdk:s3:getObject", parameters))
+    assert execution.status == "FAILED"
+    assert execution.error == "S3.NoSuchKeyException"
+
+
+def test_an_aws_sdk_result_with_timestamps_is_json(parity_stack: StackProcess) -> None:
+    """State input and output are JSON text ("Processing input and output in Step Functions",
+    https://docs.aws.amazon.com/step-functions/latest/dg/concepts-input-output-filtering.html),
+    and DescribeExecution's `output` is "the JSON output data of the execution"
+    (https://docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeExecution.html):
+    ListBuckets' CreationDate comes out as text, and the execution can be described."""
+    definition = _task("arn:aws:states:::aws-sdk:s3:listBuckets", {})
+    execution = run(parity_stack, definition)  # DescribeExecution answered HTTP 500 before
+    assert execution.status == "SUCCEEDED"
+    bucket = next(b for b in execution.output["Buckets"] if b["Name"] == "FilesBucket")
+    assert isinstance(bucket["CreationDate"], str)
+    assert bucket["CreationDate"][:4].isdigit()
+    assert execution.events[-1]["type"] == "ExecutionSucceeded"
