@@ -133,11 +133,15 @@ def install() -> None:
 
     StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]
     Execution._get_start_execution_worker = get_worker  # type: ignore[method-assign]
+    _express_execution_arns()
     _query_language_scopes_per_parse()
     _name_parser_errors()
     _states_all_spares_terminal_errors()
     _map_input_json_type()
     _keep_mocked_errors()
+    _aws_sdk_error_names()
+    _aws_sdk_results_are_json()
+    _dynamodb_validates_requests()
     _reuse_clients()
     _reuse_jsonpaths()
     engine_speed.install()
@@ -145,6 +149,43 @@ def install() -> None:
     virtual_time.install()
     redrive.install()
     StepFunctionsParserBackend._sluice_patched = True  # type: ignore[attr-defined]
+
+
+def _express_execution_arns() -> None:
+    """Executions of an EXPRESS machine get AWS's Express execution ARN,
+    `arn:<partition>:states:<region>:<account>:express:<machine>:<name>:<id>` (the `express`
+    resource type of the Service Authorization Reference), also as `$$.Execution.Id`.
+
+    moto names every execution `...:execution:<machine>:<name>`, the Standard form. The ARN is
+    rewritten as the Execution is built, before its worker makes the context object. AWS has
+    no Standard API for Express executions; locally DescribeExecution and
+    GetExecutionHistory still answer for them (history, coverage), so the backend's
+    execution-ARN check accepts the Express form too (the machine name is still field 6).
+    """
+    import re
+
+    from moto.stepfunctions.models import StepFunctionBackend
+    from moto.utilities.utils import ARN_PARTITION_REGEX
+
+    if getattr(Execution, "_sluice_express_arns", False):
+        return
+    original_init = Execution.__init__
+
+    def __init__(self: Execution, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        # The machine (a snapshot of it) keeps its declared type; moto's sm_type is STANDARD.
+        if getattr(self.state_machine, "type", None) == "EXPRESS" and ":execution:" in (
+            self.exec_arn or ""
+        ):
+            arn = self.exec_arn.replace(":execution:", ":express:", 1) + f":{uuid.uuid4()}"
+            self.exec_arn = self.execution_arn = arn
+
+    Execution.__init__ = __init__  # type: ignore[method-assign]
+    StepFunctionBackend.accepted_exec_arn_format = re.compile(
+        ARN_PARTITION_REGEX
+        + r":states:[-0-9a-zA-Z]+:(?P<account_id>[0-9]{12}):(execution|express):.+"
+    )
+    Execution._sluice_express_arns = True  # type: ignore[attr-defined]
 
 
 def _query_language_scopes_per_parse() -> None:
@@ -275,6 +316,172 @@ def _map_input_json_type() -> None:
 
     StateMap._eval_execution = _eval_execution  # type: ignore[method-assign]
     StateMap._sluice_json_types = True  # type: ignore[attr-defined]
+
+
+def _aws_sdk_error_names() -> None:
+    """`aws-sdk:<service>:*` errors are `ServiceName.ErrorName`, both in PascalCase, with an
+    `Exception` suffix even where the service's own name has none (`S3.NoSuchKeyException`)
+    ("Learning to use AWS service SDK integrations in Step Functions",
+    https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html).
+
+    moto knows the names of two services (DynamoDb, Sfn, as recorded on AWS) and used any
+    other lower-cased (`s3.NoSuchKeyException`). S3 is `S3` (the page's own example); other
+    services get an upper-case first letter, the nearest PascalCase without a list of names.
+    """
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_aws_sdk as aws_sdk,
+    )
+
+    if getattr(aws_sdk, "_sluice_names", False):
+        return
+    aws_sdk._SERVICE_ERROR_NAMES.setdefault("s3", "S3")
+
+    def normalise(service_name: str) -> str:
+        known = aws_sdk._SERVICE_ERROR_NAMES.get(service_name.lower())
+        return known or service_name[:1].upper() + service_name[1:]
+
+    sdk_state: Any = aws_sdk.StateTaskServiceAwsSdk
+    sdk_state._normalise_service_error_name = staticmethod(normalise)
+    aws_sdk._sluice_names = True  # type: ignore[attr-defined]
+
+
+def _aws_sdk_results_are_json() -> None:
+    """An `aws-sdk:*` task's result is JSON: timestamps in it (S3's `CreationDate` and
+    `LastModified`, ...) become ISO-8601 text, as `$$.Execution.StartTime` is.
+
+    moto handed on botocore's datetime objects: the next state could not serialise them and
+    DescribeExecution/GetExecutionHistory answered HTTP 500 (`datetime is not JSON
+    serializable`). States pass JSON only; AWS's exact timestamp spelling is not documented.
+    """
+    import datetime
+
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_aws_sdk as aws_sdk,
+    )
+
+    cls = aws_sdk.StateTaskServiceAwsSdk
+    if getattr(cls, "_sluice_json_results", False):
+        return
+    original = cls._eval_service_task
+
+    def as_json(value: Any) -> Any:
+        if isinstance(value, datetime.datetime | datetime.date):
+            return value.isoformat()
+        if isinstance(value, dict):
+            return {key: as_json(member) for key, member in value.items()}
+        if isinstance(value, list):
+            return [as_json(member) for member in value]
+        return value
+
+    def _eval_service_task(
+        self: Any,
+        env: Any,
+        resource_runtime_part: Any,
+        normalised_parameters: dict[str, Any],
+        state_credentials: Any,
+    ) -> Any:
+        original(
+            self,
+            env=env,
+            resource_runtime_part=resource_runtime_part,
+            normalised_parameters=normalised_parameters,
+            state_credentials=state_credentials,
+        )
+        env.stack.append(as_json(env.stack.pop()))
+
+    cls._eval_service_task = _eval_service_task  # type: ignore[method-assign]
+    cls._sluice_json_results = True  # type: ignore[attr-defined]
+
+
+# DynamoDB table names: 3 to 255 of a-z, A-Z, 0-9, `_`, `-`, `.` ("Naming rules",
+# https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html);
+# the item APIs also take a table ARN.
+_DYNAMODB_TABLE_NAME = r"[a-zA-Z0-9_.-]+"
+_DYNAMODB_REQUIRED = {"putitem": "Item", "getitem": "Key", "deleteitem": "Key", "updateitem": "Key"}
+
+
+def dynamodb_validation_errors(action: str, params: dict[str, Any]) -> list[str]:
+    """What DynamoDB's request validation says about an item request (empty: valid)."""
+    import re
+
+    errors = []
+    table = params.get("TableName")
+    if table is None:
+        errors.append(
+            "Value null at 'tableName' failed to satisfy constraint: Member must not be null"
+        )
+    elif not str(table).startswith("arn:"):
+        if len(str(table)) < 3:
+            errors.append(
+                f"Value '{table}' at 'tableName' failed to satisfy constraint: "
+                "Member must have length greater than or equal to 3"
+            )
+        if len(str(table)) > 255:
+            errors.append(
+                f"Value '{table}' at 'tableName' failed to satisfy constraint: "
+                "Member must have length less than or equal to 255"
+            )
+        if not re.fullmatch(_DYNAMODB_TABLE_NAME, str(table)):
+            errors.append(
+                f"Value '{table}' at 'tableName' failed to satisfy constraint: "
+                f"Member must satisfy regular expression pattern: {_DYNAMODB_TABLE_NAME}"
+            )
+    member = _DYNAMODB_REQUIRED.get(action.lower())
+    if member and params.get(member) is None:
+        errors.append(
+            f"Value null at '{member[0].lower()}{member[1:]}' failed to satisfy constraint: "
+            "Member must not be null"
+        )
+    return errors
+
+
+def _dynamodb_validates_requests() -> None:
+    """The optimised DynamoDB integration fails an invalid request with
+    `DynamoDB.ValidationException`, DynamoDB's own answer ("1 validation error detected: ...").
+
+    moto's DynamoDB looked a badly named table up (`DynamoDB.ResourceNotFoundException`) and
+    failed a null `Item` with a Python KeyError (`DynamoDB.AmazonDynamoDBException`, cause
+    `'Item'`). The request is checked before it is sent; the error goes through moto's own
+    ClientError naming (`DynamoDB.<code>`, cause with the service details).
+    """
+    from botocore.exceptions import ClientError
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_dynamodb as dynamodb,
+    )
+
+    cls = dynamodb.StateTaskServiceDynamoDB
+    if getattr(cls, "_sluice_validates", False):
+        return
+    original = cls._eval_service_task
+
+    def _eval_service_task(
+        self: Any,
+        env: Any,
+        resource_runtime_part: Any,
+        normalised_parameters: dict[str, Any],
+        state_credentials: Any,
+    ) -> Any:
+        errors = dynamodb_validation_errors(self.resource.api_action, normalised_parameters)
+        if errors:
+            count = f"{len(errors)} validation error{'s' if len(errors) > 1 else ''} detected"
+            response: Any = {
+                "Error": {
+                    "Code": "ValidationException",
+                    "Message": f"{count}: {'; '.join(errors)}",
+                },
+                "ResponseMetadata": {"HTTPStatusCode": 400, "RequestId": str(uuid.uuid4())},
+            }
+            raise ClientError(response, self.resource.api_action)
+        return original(
+            self,
+            env=env,
+            resource_runtime_part=resource_runtime_part,
+            normalised_parameters=normalised_parameters,
+            state_credentials=state_credentials,
+        )
+
+    cls._eval_service_task = _eval_service_task  # type: ignore[method-assign]
+    cls._sluice_validates = True  # type: ignore[attr-defined]
 
 
 def _reuse_clients() -> None:

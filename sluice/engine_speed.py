@@ -106,7 +106,7 @@ class PlainJsonClient:
     The parameters an integration passes are already the API's JSON body, so they are
     posted as they are, with the operation's X-Amz-Target, to the gateway application
     (moto's own request handling and errors), and the JSON answer is returned as
-    botocore would return it; errors raise the ClientError botocore would raise. This
+    botocore would return it; errors raise the (modeled) ClientError botocore would raise. This
     skips botocore's serializer, signer and parser, most of a DynamoDB task's cost.
     Anything that is not JSON, or an app not set, goes through the boto3 client.
     """
@@ -162,7 +162,9 @@ class PlainJsonClient:
             code = str(data.get("__type") or headers.get("x-amzn-ErrorType", "")).rsplit("#")[-1]
             message = data.get("message") or data.get("Message") or ""
             error: Any = {"Error": {"Code": code, "Message": message}, "ResponseMetadata": metadata}
-            raise ClientError(error, operation)
+            # botocore raises the modeled class of the code (ResourceNotFoundException, ...),
+            # and aws-sdk integrations name their errors after that class.
+            raise self._client.exceptions.from_code(code)(error, operation)
         data["ResponseMetadata"] = metadata
         return data
 

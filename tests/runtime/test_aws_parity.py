@@ -7,6 +7,7 @@ Step Functions API; the AWS page each expectation comes from is named in its doc
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -243,3 +244,133 @@ def test_start_sync_execution_with_host_prefix_injection_disabled_by_environment
     result = sfn.start_sync_execution(stateMachineArn=arn, input='{"a": 1}')
     assert result["status"] == "SUCCEEDED"
     assert json.loads(result["output"]) == {"a": 1}
+
+
+# -- 4. Express execution ARNs --------------------------------------------------------------
+
+
+def test_an_express_execution_has_an_express_execution_arn(parity_stack: StackProcess) -> None:
+    """Express executions are the `express` resource type,
+    `arn:${Partition}:states:${Region}:${Account}:express:${StateMachineName}:${ExecutionId}:
+    ${ExpressId}` ("Resource types defined by AWS Step Functions", Service Authorization
+    Reference, https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsstepfunctions.html);
+    `$$.Execution.Id` is the execution's ARN ("Context object fields",
+    https://docs.aws.amazon.com/step-functions/latest/dg/input-output-contextobject.html)."""
+    sfn = parity_stack.client("stepfunctions", inject_host_prefix=False)
+    definition = {
+        "StartAt": "Id",
+        "States": {"Id": {"Type": "Pass", "Parameters": {"id.$": "$$.Execution.Id"}, "End": True}},
+    }
+    arn = create(parity_stack, definition, "EXPRESS")
+    machine = arn.rsplit(":", 1)[-1]
+    result = sfn.start_sync_execution(stateMachineArn=arn, name="run-1", input="{}")
+    assert result["status"] == "SUCCEEDED"
+    express = rf"^arn:aws:states:us-east-1:123456789012:express:{machine}:run-1:[0-9a-f-]{{36}}$"
+    assert re.match(express, result["executionArn"])
+    assert json.loads(result["output"]) == {"id": result["executionArn"]}
+
+    started = sfn.start_execution(stateMachineArn=arn, name="run-2")["executionArn"]
+    assert re.match(express.replace("run-1", "run-2"), started)
+    assert parity_stack.execution(started, timeout=30).output == {"id": started}
+
+
+# -- 5. DynamoDB integration errors ---------------------------------------------------------
+
+
+def _task(resource: str, parameters: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "StartAt": "T",
+        "States": {
+            "T": {"Type": "Task", "Resource": resource, "Parameters": parameters, "End": True}
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("parameters", "constraint"),
+    [
+        (
+            {"TableName": "bad name!", "Item": {"id": {"S": "a"}}},
+            "Value 'bad name!' at 'tableName' failed to satisfy constraint: "
+            "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+",
+        ),
+        (
+            {"TableName": "ItemsTable", "Item": None},
+            "Value null at 'item' failed to satisfy constraint: Member must not be null",
+        ),
+    ],
+)
+def test_an_invalid_dynamodb_request_fails_with_validation_exception(
+    parity_stack: StackProcess, parameters: dict[str, Any], constraint: str
+) -> None:
+    """Table names are 3 to 255 of a-z, A-Z, 0-9, `_`, `-`, `.` ("Naming rules",
+    https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html)
+    and PutItem's `Item` is required (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_PutItem.html);
+    an input that fails a constraint is a ValidationException (DynamoDB's Common Errors,
+    https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/CommonErrors.html), which the
+    optimised integration names `DynamoDB.<error code>` as it does ConditionalCheckFailed."""
+    execution = run(parity_stack, _task("arn:aws:states:::dynamodb:putItem", parameters))
+    assert execution.status == "FAILED"
+    assert execution.error == "DynamoDB.ValidationException"
+    assert execution.cause
+    assert execution.cause.startswith(f"1 validation error detected: {constraint} (")
+
+
+@pytest.mark.parametrize(
+    ("parameters", "error"),
+    [
+        ({"TableName": "NoSuchTable", "Key": {"id": {"S": "a"}}}, "ResourceNotFoundException"),
+        (
+            {
+                "TableName": "ItemsTable",
+                "Key": {"id": {"S": "a"}},
+                "ConditionExpression": "id = :x",
+                "ExpressionAttributeValues": {":x": {"S": "other"}},
+            },
+            "ConditionalCheckFailedException",
+        ),
+    ],
+)
+def test_aws_sdk_dynamodb_errors_are_named_after_the_service_error(
+    parity_stack: StackProcess, parameters: dict[str, Any], error: str
+) -> None:
+    """An AWS SDK integration's error is `ServiceName.ErrorName` (e.g.
+    `AcmPca.ResourceNotFoundException`) ("Learning to use AWS service SDK integrations in Step
+    Functions", https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html);
+    DynamoDB's service name there is `DynamoDb` (moto's binding, recorded on AWS). The
+    in-process DynamoDB client raised a bare ClientError, named `DynamoDb.DynamoDbException`."""
+    execution = run(parity_stack, _task("arn:aws:states:::aws-sdk:dynamodb:deleteItem", parameters))
+    assert execution.status == "FAILED"
+    assert execution.error == f"DynamoDb.{error}"
+
+
+# -- 6. S3 through the AWS SDK integration --------------------------------------------------
+
+
+def test_aws_sdk_s3_errors_are_pascal_cased_with_an_exception_suffix(
+    parity_stack: StackProcess,
+) -> None:
+    """AWS SDK integration errors are `ServiceName.ErrorName`, both PascalCase, with an
+    `Exception` suffix added where the service's error has none: S3's BucketAlreadyExists is
+    `S3.BucketAlreadyExistsException` ("Learning to use AWS service SDK integrations in Step
+    Functions", https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html).
+    GetObject of a missing key is S3's NoSuchKey."""
+    parameters = {"Bucket": parity_stack.resource("FilesBucket")["name"], "Key": "missing"}
+    execution = run(parity_stack, _task("arn:aws:states:::aws-sdk:s3:getObject", parameters))
+    assert execution.status == "FAILED"
+    assert execution.error == "S3.NoSuchKeyException"
+
+
+def test_an_aws_sdk_result_with_timestamps_is_json(parity_stack: StackProcess) -> None:
+    """State input and output are JSON text ("Processing input and output in Step Functions",
+    https://docs.aws.amazon.com/step-functions/latest/dg/concepts-input-output-filtering.html),
+    and DescribeExecution's `output` is "the JSON output data of the execution"
+    (https://docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeExecution.html):
+    ListBuckets' CreationDate comes out as text, and the execution can be described."""
+    definition = _task("arn:aws:states:::aws-sdk:s3:listBuckets", {})
+    execution = run(parity_stack, definition)  # DescribeExecution answered HTTP 500 before
+    assert execution.status == "SUCCEEDED"
+    bucket = next(b for b in execution.output["Buckets"] if b["Name"] == "FilesBucket")
+    assert isinstance(bucket["CreationDate"], str)
+    assert bucket["CreationDate"][:4].isdigit()
+    assert execution.events[-1]["type"] == "ExecutionSucceeded"
