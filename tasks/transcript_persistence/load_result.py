@@ -55,7 +55,8 @@ metrics = Metrics(namespace=f"Sluice/{FLOW}", service=FLOW)
 
 # Guards the worker's memory; real custom outputs are a few KiB.
 MAX_RESULT_BYTES = 5 * 1024 * 1024
-# The item travels through state input/output, capped at 256 KiB per payload.
+# The item travels through state input/output, capped at 256 KiB per payload, measured in
+# UTF-8 bytes: a summary in Japanese or Greek takes two or three bytes a character.
 MAX_ITEM_BYTES = 200 * 1024
 
 
@@ -141,8 +142,11 @@ def _load(event: Any) -> LoadResultOutput:
         item=recording.to_dynamodb_item(),
         expressionAttributeValues={":ts": {"N": str(recording.timestamp)}},
     )
-    if len(output.model_dump_json()) > MAX_ITEM_BYTES:
-        raise MalformedResultError(f"s3://{bucket}/{key}: record exceeds {MAX_ITEM_BYTES} bytes")
+    size = len(output.model_dump_json(exclude_none=True).encode("utf-8"))
+    if size > MAX_ITEM_BYTES:
+        raise MalformedResultError(
+            f"s3://{bucket}/{key}: record is {size} bytes of UTF-8, over {MAX_ITEM_BYTES}"
+        )
     return output
 
 

@@ -186,3 +186,29 @@ def test_throttled_put_is_retried_with_backoff_then_stored(stack: StackProcess) 
         "DynamoDB.ProvisionedThroughputExceededException"
     ] * 2
     assert put.status == "retried"
+
+
+def test_a_record_over_the_payload_limit_in_utf8_bytes_fails_its_message_not_the_batch(
+    stack: StackProcess,
+) -> None:
+    # 80,000 characters of Japanese are 240,000 bytes of UTF-8: under LoadResult's 200 KiB
+    # cap if characters were counted, but the record would not fit a 256 KiB state payload,
+    # which Step Functions measures in UTF-8 bytes (States.DataLimitExceeded, which no
+    # States.ALL catches, would fail the whole batch).
+    call_id = new_call_id("long")
+    result = sample_result(call_id)
+    result["inference_result"]["call_summary"] = "通話の要約" * 16_000
+    write_job_output(stack.client("s3"), bucket(stack), call_id, result=result)
+
+    first = wait_for(
+        lambda: (r := executions_for(stack, call_id)) and r[0]["status"] != "RUNNING" and r[0],
+        what="the first execution to finish",
+    )
+    run = stack.execution(first["executionArn"])
+    assert run.status == "SUCCEEDED"
+    [message] = run.input
+    assert run.output == {"batchItemFailures": [{"itemIdentifier": message["messageId"]}]}
+    load = run.state("LoadResult")
+    assert load.attempts[-1].error == "MalformedResultError"
+    assert "bytes of UTF-8" in (load.attempts[-1].cause or "")
+    assert record(stack, call_id) is None
