@@ -21,7 +21,7 @@ from urllib.parse import unquote
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from sluice import engine, engine_speed, virtual_time
+from sluice import engine, engine_speed, s3_notifications, virtual_time
 from sluice.bedrock_emulator import BedrockEmulator
 from sluice.httpapi import Route, build_event, find_route, to_http_response
 from sluice.lambda_runtime import LambdaRuntime, default_base_env
@@ -93,6 +93,9 @@ class Gateway:
         self.on_deploy: Callable[[], dict[str, Any]] | None = None
         self.extra: dict[str, Callable[[dict[str, Any], StartResponse], Iterable[bytes]]] = {}
         self.extra[virtual_time.ENDPOINT] = virtual_time.time_scale_endpoint
+        # S3 -> SQS notifications carry a sequencer; tests can hold them back.
+        s3_notifications.install()
+        self.extra[s3_notifications.ENDPOINT] = s3_notifications.endpoint
         # moto has no Bedrock batch inference: its control plane is emulated.
         self.bedrock = BedrockEmulator(self.endpoint)
         self._server: BaseWSGIServer | None = None
