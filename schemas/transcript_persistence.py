@@ -103,6 +103,31 @@ def parse_result_key(key: str) -> ResultKey:
         raise InvalidResultKey(f"key {key!r}: {describe_validation_error(exc)}") from exc
 
 
+# -- S3 sequencer ------------------------------------------------------------------------
+
+# S3's `sequencer` orders the events of one key: hexadecimal, and to compare two, right-pad
+# the shorter with zeros, then compare as strings (notification-content-structure). Padding
+# every sequencer to one width makes DynamoDB's string comparison that same comparison.
+SEQUENCER_WIDTH = 64
+_SEQUENCER = re.compile(rf"^[0-9A-Fa-f]{{1,{SEQUENCER_WIDTH}}}$")
+
+
+class InvalidSequencer(ValueError):
+    """The notification's sequencer is not hexadecimal, or longer than SEQUENCER_WIDTH."""
+
+
+def sequencer_order(sequencer: str | None) -> str:
+    """SEQUENCER as a string whose order is S3's order for one key: upper case, right-padded
+    with zeros to SEQUENCER_WIDTH. An event without one (not from S3) sorts first."""
+    if sequencer is None:
+        return "0" * SEQUENCER_WIDTH
+    if not _SEQUENCER.fullmatch(sequencer):
+        raise InvalidSequencer(
+            f"sequencer {sequencer!r} is not 1 to {SEQUENCER_WIDTH} hexadecimal digits"
+        )
+    return sequencer.upper().ljust(SEQUENCER_WIDTH, "0")
+
+
 # -- BDA custom output (result.json) -----------------------------------------------
 
 
@@ -226,6 +251,8 @@ _SERIALIZER = TypeSerializer()
 _DESERIALIZER = TypeDeserializer()
 
 HASH_KEY = "hash"
+# The stored record's S3 sequencer (`sequencer_order`), read only by the conditional put.
+SEQUENCER_ATTRIBUTE = "s3Sequencer"
 
 
 class CallRecording(BaseModel):

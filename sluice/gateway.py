@@ -21,7 +21,7 @@ from urllib.parse import unquote
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from sluice import engine, engine_speed, request_count, virtual_time
+from sluice import engine, engine_speed, request_count, s3_notifications, virtual_time
 from sluice.bedrock_emulator import BedrockEmulator
 from sluice.httpapi import Route, build_event, find_route, to_http_response
 from sluice.lambda_runtime import LambdaRuntime, default_base_env
@@ -30,6 +30,30 @@ StartResponse = Callable[..., Any]
 INVOKE_PREFIX = "/2015-03-31/functions/"
 # Per-function totals of what Lambda bills (invocations, billed ms, GB-seconds), read-only.
 LAMBDA_USAGE = "/_sluice/lambda/usage"
+# PutEvents: the entries of one request, measured as EventBridge documents it
+# (`entries_size`), may not exceed this. The limit was 256 KB until 29 January 2026, when
+# EventBridge event buses (with SQS and asynchronous Lambda) went to 1 MB:
+# https://aws.amazon.com/blogs/compute/more-room-to-build-serverless-services-now-support-payloads-up-to-1-mb
+PUT_EVENTS_MAX_BYTES = 1024 * 1024
+
+
+def entries_size(entries: list[Any]) -> int:
+    """The size of PutEvents entries as EventBridge calculates it (eb-putevent-size): 14
+    bytes for a `Time`, plus the UTF-8 bytes of `Source`, `DetailType`, `Detail` and each
+    of `Resources`. Other fields (`EventBusName`, `TraceHeader`) do not count."""
+    size = 0
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        if entry.get("Time") is not None:
+            size += 14
+        for name in ("Source", "DetailType", "Detail"):
+            if isinstance(entry.get(name), str):
+                size += len(entry[name].encode("utf-8"))
+        for resource in entry.get("Resources") or []:
+            if isinstance(resource, str):
+                size += len(resource.encode("utf-8"))
+    return size
 
 
 def _json(start_response: StartResponse, status: int, body: Any) -> list[bytes]:
@@ -72,6 +96,9 @@ class Gateway:
         self.on_deploy: Callable[[], dict[str, Any]] | None = None
         self.extra: dict[str, Callable[[dict[str, Any], StartResponse], Iterable[bytes]]] = {}
         self.extra[virtual_time.ENDPOINT] = virtual_time.time_scale_endpoint
+        # S3 -> SQS notifications carry a sequencer; tests can hold them back.
+        s3_notifications.install()
+        self.extra[s3_notifications.ENDPOINT] = s3_notifications.endpoint
         # moto has no Bedrock batch inference: its control plane is emulated.
         self.bedrock = BedrockEmulator(self.endpoint)
         self._server: BaseWSGIServer | None = None
@@ -114,7 +141,7 @@ class Gateway:
             found = find_route(self.routes, method, raw_path)
             if found is not None:
                 return self._http_api(*found, environ, start_response)
-        if target == "AWSEvents.PutEvents" and self.on_put_events is not None:
+        if target == "AWSEvents.PutEvents":
             return self._put_events(environ, start_response)
         return self.moto_app(environ, start_response)
 
@@ -201,6 +228,17 @@ class Gateway:
         self, environ: dict[str, Any], start_response: StartResponse
     ) -> Iterable[bytes]:
         body = self._body(environ)
+        try:
+            entries = json.loads(body or b"{}").get("Entries") or []
+        except (json.JSONDecodeError, AttributeError):
+            entries = []  # moto answers the malformed request
+        if isinstance(entries, list) and entries_size(entries) > PUT_EVENTS_MAX_BYTES:
+            return _aws_error(
+                start_response,
+                400,
+                "ValidationException",
+                "Total size of the entries in the request is over the limit.",
+            )
         captured: dict[str, Any] = {}
 
         def capture(status: str, headers: list[tuple[str, str]], *args: Any) -> Any:

@@ -201,6 +201,28 @@ class StackProcess:
     def clear_faults(self) -> None:
         self.gateway.delete("/_sluice/faults")
 
+    def hold_s3_notifications(self, bucket: str, prefix: str = "") -> None:
+        """Keep back the S3 -> SQS notifications of BUCKET's keys under PREFIX, so a test
+        can deliver them later, in any order (S3 guarantees none). Ends with
+        `clear_s3_notifications`."""
+        self.gateway.post("/_sluice/s3-notifications/hold", {"bucket": bucket, "prefix": prefix})
+
+    def held_s3_notifications(self) -> list[dict[str, Any]]:
+        """The notifications held so far, oldest first: `{"id", "queue", "body"}`, the body
+        being the S3 event as SQS would have received it."""
+        held: list[dict[str, Any]] = self.gateway.get("/_sluice/s3-notifications")["held"]
+        return held
+
+    def release_s3_notifications(self, ids: list[str] | None = None) -> None:
+        """Send held notifications to their queues in the order of IDS (all without)."""
+        self.gateway.post(
+            "/_sluice/s3-notifications/release", {"ids": ids} if ids is not None else {}
+        )
+
+    def clear_s3_notifications(self) -> None:
+        """End every hold; notifications still held are dropped."""
+        self.gateway.delete("/_sluice/s3-notifications")
+
     def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """Run `sluice ARGS…` against this stack, as a user would; wide, so lines don't wrap."""
         return subprocess.run(

@@ -1,14 +1,24 @@
 """LoadResult: one SQS record (an S3 notification) -> the CallRecording put to make, or a skip.
 
 The state machine writes the returned item with the direct `dynamodb:putItem` integration,
-conditioned on `attribute_not_exists(#h) OR #ts <= :ts`, so a redelivered event rewrites the
-same record and an older event never overwrites a newer one.
+conditioned so that a redelivered event rewrites the same record and an older result never
+overwrites a newer one, whatever order the events arrive in:
+
+- no record yet: written;
+- the stored record came from the same object key: the event with the larger S3
+  `sequencer` wins (S3's documented order for the events of one key; `eventTime` is not);
+- from another key (another transcription job of the call): sequencers of different keys
+  are not comparable, so the later `eventTime` wins, and on equal times the larger key.
 
 Example output::
 
     {"messageId": "...", "action": "PUT", "callId": "call-001",
-     "item": {"hash": {"S": "call-001"}, "timestamp": {"N": "1736468400000"}, ...},
-     "expressionAttributeValues": {":ts": {"N": "1736468400000"}}}
+     "item": {"hash": {"S": "call-001"}, "timestamp": {"N": "1736468400000"},
+              "s3Key": {"S": "transcription-outputs/..."}, "s3Sequencer": {"S": "0055AED6..."},
+              ...},
+     "expressionAttributeValues": {":ts": {"N": "1736468400000"},
+                                   ":key": {"S": "transcription-outputs/..."},
+                                   ":seq": {"S": "0055AED6..."}}}
 """
 
 from __future__ import annotations
@@ -27,16 +37,19 @@ from pydantic import ValidationError
 
 from schemas.transcript_persistence import (
     FLOW,
+    SEQUENCER_ATTRIBUTE,
     TEST_EVENT,
     BdaCustomOutput,
     CallRecording,
     InvalidResultKey,
+    InvalidSequencer,
     LoadResultOutput,
     S3Notification,
     S3TestEvent,
     decode_s3_key,
     describe_validation_error,
     parse_result_key,
+    sequencer_order,
 )
 from tasks.transcript_persistence.errors import (
     InvalidResultKeyError,
@@ -55,7 +68,8 @@ metrics = Metrics(namespace=f"Sluice/{FLOW}", service=FLOW)
 
 # Guards the worker's memory; real custom outputs are a few KiB.
 MAX_RESULT_BYTES = 5 * 1024 * 1024
-# The item travels through state input/output, capped at 256 KiB per payload.
+# The item travels through state input/output, capped at 256 KiB per payload, measured in
+# UTF-8 bytes: a summary in Japanese or Greek takes two or three bytes a character.
 MAX_ITEM_BYTES = 200 * 1024
 
 
@@ -125,6 +139,11 @@ def _load(event: Any) -> LoadResultOutput:
     except InvalidResultKey as exc:
         raise InvalidResultKeyError(str(exc)) from exc
 
+    try:
+        sequencer = sequencer_order(s3_record.s3.object.sequencer)
+    except InvalidSequencer as exc:
+        raise MalformedEventError(str(exc)) from exc
+
     result = _read_result(bucket, key)
     recording = CallRecording(
         callId=result_key.call_id,
@@ -138,11 +157,18 @@ def _load(event: Any) -> LoadResultOutput:
         messageId=message_id,
         action="PUT",
         callId=recording.callId,
-        item=recording.to_dynamodb_item(),
-        expressionAttributeValues={":ts": {"N": str(recording.timestamp)}},
+        item={**recording.to_dynamodb_item(), SEQUENCER_ATTRIBUTE: {"S": sequencer}},
+        expressionAttributeValues={
+            ":ts": {"N": str(recording.timestamp)},
+            ":key": {"S": key},
+            ":seq": {"S": sequencer},
+        },
     )
-    if len(output.model_dump_json()) > MAX_ITEM_BYTES:
-        raise MalformedResultError(f"s3://{bucket}/{key}: record exceeds {MAX_ITEM_BYTES} bytes")
+    size = len(output.model_dump_json(exclude_none=True).encode("utf-8"))
+    if size > MAX_ITEM_BYTES:
+        raise MalformedResultError(
+            f"s3://{bucket}/{key}: record is {size} bytes of UTF-8, over {MAX_ITEM_BYTES}"
+        )
     return output
 
 

@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from devkit.sale_dual_write import lake_warehouse, put_sales, sale_envelope, sale_event
 from schemas.sale_dual_write import (
@@ -298,3 +299,68 @@ def test_an_invalid_event_fails_at_validation_and_writes_nothing(
     claims = sales_stack.client("dynamodb").scan(TableName=claims_table(sales_stack))["Items"]
     assert not [c for c in claims if c["tenantId"]["S"] == tenant]
     assert lake_rows(sales_stack, tenant) == []
+
+
+def sale_events_dlq(stack: StackProcess, tenant: str) -> list[dict[str, Any]]:
+    """TENANT's messages in the rule target's DLQ, with their message attributes (received
+    with no visibility timeout, so they stay there for the next look)."""
+    sqs = stack.client("sqs")
+    received = sqs.receive_message(
+        QueueUrl=stack.resource("SaleEventsDLQ")["url"],
+        MaxNumberOfMessages=10,
+        VisibilityTimeout=0,
+        MessageAttributeNames=["All"],
+    ).get("Messages", [])
+    return [m for m in received if tenant in m["Body"]]
+
+
+def test_put_events_over_the_size_limit_is_refused_and_nothing_is_delivered(
+    sales_stack: StackProcess,
+) -> None:
+    tenant = new_tenant()
+    # EventBridge counts the Detail's UTF-8 bytes (eb-putevent-size): 360,000 "€" are
+    # 1,080,000 bytes, over the 1 MiB PutEvents limit, in far fewer characters.
+    detail = sale_event(0, tenant, description="€" * 360_000)
+    entry = {
+        "Source": "carousel.products",
+        "DetailType": "carousel.product.sold",
+        "Detail": json.dumps(detail, ensure_ascii=False),
+        "EventBusName": bus(sales_stack),
+    }
+    events = sales_stack.client("events")
+    with pytest.raises(ClientError) as refused:
+        events.put_events(Entries=[entry])
+    # What AWS answers: the whole request is refused, no entry gets an EventId.
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
+    assert "over the limit" in refused.value.response["Error"]["Message"]
+
+    # A small event of the same tenant afterwards is the only one that reaches the flow.
+    put_sales(events, bus(sales_stack), [sale_event(1, tenant)])
+    [run] = executions_for(sales_stack, tenant, 1)
+    assert run.status == "SUCCEEDED"
+    assert run.input["detail"]["productId"] == sale_event(1, tenant)["productId"]
+    assert sale_events_dlq(sales_stack, tenant) == []
+
+
+def test_an_event_over_the_execution_input_limit_is_accepted_then_dead_lettered(
+    sales_stack: StackProcess,
+) -> None:
+    tenant = new_tenant()
+    # 310 KB is within PutEvents' limit (1 MB since January 2026), but the event envelope
+    # is over StartExecution's 262,144-byte input: the rule's target cannot start, which
+    # EventBridge does not retry, so the event goes to the target's DLQ.
+    big = sale_event(0, tenant, description="x" * 310_000)
+    put_sales(sales_stack.client("events"), bus(sales_stack), [big])
+    [message] = wait_for(
+        lambda: sale_events_dlq(sales_stack, tenant), timeout=30, what="the event in the DLQ"
+    )
+    assert json.loads(message["Body"])["detail"]["tenantId"] == tenant
+    attributes = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
+    assert attributes["RETRY_ATTEMPTS"] == "0"  # a client error: not retried
+    assert records(sales_stack, tenant) == []
+    sfn = sales_stack.client("stepfunctions")
+    inputs = [
+        sfn.describe_execution(executionArn=e["executionArn"])["input"]
+        for e in sales_stack.executions(FLOW)
+    ]
+    assert not [i for i in inputs if tenant in i]

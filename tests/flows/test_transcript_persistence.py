@@ -102,8 +102,12 @@ def test_the_same_event_delivered_twice_leaves_one_record(stack: StackProcess) -
     sqs = stack.client("sqs")
     sqs.send_message(QueueUrl=stack.resource("TranscriptQueue")["url"], MessageBody=original)
     runs = wait_for(
-        lambda: len(executions_for(stack, call_id)) == 2 and executions_for(stack, call_id),
-        what="the redelivered execution",
+        lambda: (
+            len(r := executions_for(stack, call_id)) == 2
+            and all(e["status"] != "RUNNING" for e in r)
+            and r
+        ),
+        what="the redelivered execution to finish",
     )
     assert all(r["status"] == "SUCCEEDED" for r in runs)
     items = stack.client("dynamodb").scan(TableName=table(stack))["Items"]
@@ -186,3 +190,80 @@ def test_throttled_put_is_retried_with_backoff_then_stored(stack: StackProcess) 
         "DynamoDB.ProvisionedThroughputExceededException"
     ] * 2
     assert put.status == "retried"
+
+
+def test_a_record_over_the_payload_limit_in_utf8_bytes_fails_its_message_not_the_batch(
+    stack: StackProcess,
+) -> None:
+    # 80,000 characters of Japanese are 240,000 bytes of UTF-8: under LoadResult's 200 KiB
+    # cap if characters were counted, but the record would not fit a 256 KiB state payload,
+    # which Step Functions measures in UTF-8 bytes (States.DataLimitExceeded, which no
+    # States.ALL catches, would fail the whole batch).
+    call_id = new_call_id("long")
+    result = sample_result(call_id)
+    result["inference_result"]["call_summary"] = "通話の要約" * 16_000
+    write_job_output(stack.client("s3"), bucket(stack), call_id, result=result)
+
+    first = wait_for(
+        lambda: (r := executions_for(stack, call_id)) and r[0]["status"] != "RUNNING" and r[0],
+        what="the first execution to finish",
+    )
+    run = stack.execution(first["executionArn"])
+    assert run.status == "SUCCEEDED"
+    [message] = run.input
+    assert run.output == {"batchItemFailures": [{"itemIdentifier": message["messageId"]}]}
+    load = run.state("LoadResult")
+    assert load.attempts[-1].error == "MalformedResultError"
+    assert "bytes of UTF-8" in (load.attempts[-1].cause or "")
+    assert record(stack, call_id) is None
+
+
+def test_two_results_for_one_key_delivered_out_of_order_leave_the_newer_record(
+    stack: StackProcess,
+) -> None:
+    call_id = new_call_id("order")
+    s3 = stack.client("s3")
+    stack.hold_s3_notifications(bucket(stack), f"transcription-outputs/{call_id}/")
+    try:
+        keys = write_job_output(s3, bucket(stack), call_id)
+        custom_key = next(k for k in keys if "/custom_output/" in k)
+        newer = sample_result(call_id)
+        newer["inference_result"]["call_summary"] = "Re-run summary."
+        s3.put_object(Bucket=bucket(stack), Key=custom_key, Body=json.dumps(newer).encode())
+        older_event, newer_event = wait_for(
+            lambda: len(h := stack.held_s3_notifications()) >= 2 and h,
+            what="both notifications of the result key held",
+        )
+        objects = [e["body"]["Records"][0]["s3"]["object"] for e in (older_event, newer_event)]
+        assert objects[0]["sequencer"] < objects[1]["sequencer"]  # same length here
+
+        # S3 delivers in no guaranteed order: the newer result's event arrives first.
+        stack.release_s3_notifications([newer_event["id"]])
+        wait_for(
+            lambda: (r := record(stack, call_id)) and r["callSummary"]["S"] == "Re-run summary.",
+            what="the newer record",
+        )
+        # Then the stale one. S3 stamps eventTime to the millisecond when it finishes a
+        # request, and documents only the sequencer as the order of one key's events: two
+        # writes within one millisecond carry the same eventTime, as this one now does.
+        stale = older_event["body"]
+        stale["Records"][0]["eventTime"] = newer_event["body"]["Records"][0]["eventTime"]
+        stack.client("sqs").send_message(
+            QueueUrl=stack.resource("TranscriptQueue")["url"], MessageBody=json.dumps(stale)
+        )
+    finally:
+        stack.clear_s3_notifications()
+
+    runs = wait_for(
+        lambda: (
+            len(r := executions_for(stack, call_id)) == 2
+            and all(e["status"] != "RUNNING" for e in r)
+            and r
+        ),
+        what="both executions to finish",
+    )
+    late = stack.execution(max(runs, key=lambda e: e["startDate"])["executionArn"])
+    assert late.status == "SUCCEEDED" and late.output == {"batchItemFailures": []}
+    assert late.state("MarkSuperseded").status == "succeeded"
+    item = record(stack, call_id)
+    assert item is not None and item["callSummary"]["S"] == "Re-run summary."

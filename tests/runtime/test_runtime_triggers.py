@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from typing import Any
+from urllib.parse import unquote_plus
 
 from sluice.testing import StackProcess, wait_for
 
@@ -155,3 +156,60 @@ def test_sqs_event_source_mapping_invokes_the_function_and_honours_item_failures
     )
     assert stats["RecordMessagesFunction-FromQueue"]["records_delivered"] >= 1
     assert not ddb.get_item(TableName=table, Key={"PK": {"S": f"ESM#{run}-bad"}}).get("Item")
+
+
+def s3_sequencer_key(sequencer: str, width: int) -> str:
+    """AWS's rule for comparing two sequencers of one key: right-pad with zeros, then
+    compare as strings (notification-content-structure)."""
+    return sequencer.ljust(width, "0")
+
+
+def test_s3_notifications_carry_a_growing_sequencer_and_a_hold_delivers_them_reordered(
+    fixture_stack: StackProcess,
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    s3, sqs = fixture_stack.client("s3"), fixture_stack.client("sqs")
+    bucket = f"notify-{run}"
+    url = sqs.create_queue(QueueName=f"notify-{run}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]
+        },
+    )
+
+    def received(count: int) -> list[dict[str, Any]]:
+        bodies: list[dict[str, Any]] = []
+
+        def more() -> list[dict[str, Any]] | None:
+            for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+                body = json.loads(m["Body"])
+                if "Records" in body:  # not the s3:TestEvent
+                    bodies.append(body["Records"][0])
+            return bodies if len(bodies) >= count else None
+
+        return wait_for(more, what=f"{count} S3 notifications")
+
+    fixture_stack.hold_s3_notifications(bucket, "held/")
+    try:
+        s3.put_object(Bucket=bucket, Key="held/a.json", Body=b"1")
+        s3.put_object(Bucket=bucket, Key="held/a.json", Body=b"22")  # the newer write
+        s3.put_object(Bucket=bucket, Key="free/b.json", Body=b"333")  # not held
+        [free] = received(1)
+        assert unquote_plus(free["s3"]["object"]["key"]) == "free/b.json"
+        held = fixture_stack.held_s3_notifications()
+        assert [h["body"]["Records"][0]["s3"]["object"]["size"] for h in held] == [1, 2]
+        fixture_stack.release_s3_notifications([held[1]["id"], held[0]["id"]])
+    finally:
+        fixture_stack.clear_s3_notifications()
+    assert fixture_stack.held_s3_notifications() == []
+    # The newer write arrives first; its sequencer is still the larger one.
+    newer, older = (r["s3"]["object"] for r in received(2))
+    assert (newer["size"], older["size"]) == (2, 1)
+    width = max(len(newer["sequencer"]), len(older["sequencer"]))
+    assert s3_sequencer_key(newer["sequencer"], width) > s3_sequencer_key(older["sequencer"], width)
+    assert all(c in "0123456789ABCDEF" for c in newer["sequencer"] + older["sequencer"])

@@ -79,7 +79,11 @@ def test_definition_is_jsonpath_with_retries_aws_accepts() -> None:
         "DynamoDB.RequestLimitExceeded",
     }
     assert throttles["JitterStrategy"] == "FULL"
-    assert put["Parameters"]["ConditionExpression"] == "attribute_not_exists(#h) OR #ts <= :ts"
+    assert put["Parameters"]["ConditionExpression"] == (
+        "attribute_not_exists(#h)"
+        " OR (#k = :key AND (attribute_not_exists(#seq) OR #seq <= :seq))"
+        " OR (#k <> :key AND (#ts < :ts OR (#ts = :ts AND #k < :key)))"
+    )
     assert put["Catch"][0]["ErrorEquals"] == ["DynamoDB.ConditionalCheckFailedException"]
 
 

@@ -174,8 +174,13 @@ def test_good_result_becomes_a_conditional_put_in_dynamodb_json(env: Env) -> Non
             "callCategories": {"L": [{"S": c} for c in inference["call_categories"]]},
             "callSummary": {"S": inference["call_summary"]},
             "s3Key": {"S": keys[2]},
+            "s3Sequencer": {"S": "0" * 64},  # moto in process sends none
         },
-        "expressionAttributeValues": {":ts": {"N": str(expected_ms)}},
+        "expressionAttributeValues": {
+            ":ts": {"N": str(expected_ms)},
+            ":key": {"S": keys[2]},
+            ":seq": {"S": "0" * 64},
+        },
     }
     json.dumps(output)  # plain JSON for the state machine
 
@@ -284,6 +289,10 @@ def test_aws_shaped_notification_is_accepted(env: Env) -> None:
     assert output["action"] == "PUT"
     assert output["item"]["timestamp"] == {"N": "1768004400000"}
     assert output["item"]["s3Key"] == {"S": key}
+    # Padded to one width, so DynamoDB's string order is S3's sequencer order.
+    padded = "0055AED6DCD90281E5" + "0" * 46
+    assert output["item"]["s3Sequencer"] == {"S": padded}
+    assert output["expressionAttributeValues"][":seq"] == {"S": padded}
 
 
 def test_object_removed_event_is_skipped() -> None:

@@ -13,12 +13,14 @@ from schemas.transcript_persistence import (
     BdaCustomOutput,
     CallRecording,
     InvalidResultKey,
+    InvalidSequencer,
     MessageOutcome,
     S3Notification,
     decode_s3_key,
     describe_validation_error,
     epoch_millis,
     parse_result_key,
+    sequencer_order,
 )
 
 
@@ -234,3 +236,27 @@ def test_outcomes_and_batch_response_reject_empty_identifiers() -> None:
         MessageOutcome.model_validate({"messageId": "", "outcome": "FAILED"})
     with pytest.raises(ValidationError, match=r"batchItemFailures\.0\.itemIdentifier"):
         BatchResponse.model_validate({"batchItemFailures": [{"itemIdentifier": ""}]})
+
+
+@pytest.mark.parametrize(
+    ("earlier", "later"),
+    [
+        ("0055AED6DCD90281E5", "0055AED6DCD90281E6"),
+        # S3's rule: right-pad the shorter with zeros, then compare: "1" is "10", after "0F".
+        ("0F", "1"),
+        ("0055AED6DCD90281E5", "0055AED6DCD90281E50001"),
+        ("0055aed6dcd90281e5", "0055AED6DCD90281E6"),  # case does not matter
+        (None, "01"),  # no sequencer (not from S3) sorts first
+    ],
+)
+def test_sequencer_order_is_s3s_order_as_plain_string_order(
+    earlier: str | None, later: str
+) -> None:
+    assert sequencer_order(earlier) < sequencer_order(later)
+    assert len(sequencer_order(earlier)) == len(sequencer_order(later)) == 64
+
+
+@pytest.mark.parametrize("bad", ["", "XYZ", "0x55", "A" * 65])
+def test_a_sequencer_that_is_not_short_hex_is_refused(bad: str) -> None:
+    with pytest.raises(InvalidSequencer):
+        sequencer_order(bad)
