@@ -621,8 +621,9 @@ def floor(name: str, threshold: float, floors: Mapping[str, float] | None = None
 # -- collecting from an endpoint ---------------------------------------------------------------
 
 
-def collect(sfn: Any, *, workers: int = 8) -> CoverageReport:
-    """Coverage of every state machine and execution behind a Step Functions client.
+def collect(sfn: Any, *, workers: int = 8, only: set[str] | None = None) -> CoverageReport:
+    """Coverage of every state machine (or those whose ARN is in `only`) and its executions
+    behind a Step Functions client.
 
     Express executions are included where the engine lists them (moto keeps them like
     Standard ones; AWS itself has no ListExecutions or history for Express).
@@ -631,6 +632,8 @@ def collect(sfn: Any, *, workers: int = 8) -> CoverageReport:
     machines: list[dict[str, Any]] = []
     for page in sfn.get_paginator("list_state_machines").paginate():
         machines += page["stateMachines"]
+    if only is not None:
+        machines = [m for m in machines if m["stateMachineArn"] in only]
     jobs: list[tuple[str, str, str]] = []
     for machine in machines:
         name, arn = machine["name"], machine["stateMachineArn"]

@@ -354,6 +354,26 @@ def test_collect_reads_every_machine_and_execution_of_a_stack_express_included(
     }
 
 
+def test_collect_can_keep_to_the_templates_machines(fixture_stack: StackProcess) -> None:
+    """A test's own probe machine (made with CreateStateMachine) is not an application path:
+    the session report reads only the machines the template deployed."""
+    sfn = fixture_stack.client("stepfunctions")
+    probe = sfn.create_state_machine(
+        name="coverage-probe",
+        definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
+        roleArn="arn:aws:iam::123456789012:role/probe",
+    )["stateMachineArn"]
+    deployed = {fixture_stack.flow_arn("retry_catch"), fixture_stack.flow_arn("timeout")}
+    try:
+        assert "coverage-probe" in collect(sfn).machines
+        assert set(collect(sfn, only=deployed).machines) == {
+            "sluice-retry_catch",
+            "sluice-timeout",
+        }
+    finally:
+        sfn.delete_state_machine(stateMachineArn=probe)
+
+
 # -- merging and the threshold ----------------------------------------------------------------
 
 
