@@ -83,22 +83,8 @@ def merge_rows(
     started = time.perf_counter()
     columns = list(columns)
     schema = table.schema()
-    for name in (key, *columns):
-        schema.find_field(name)  # raises ValueError naming an unknown column
-        if name not in updates.column_names:
-            raise ValueError(f"updates lack column {name!r}")
-    if key in columns:
-        raise ValueError(f"the key {key!r} cannot be updated")
-    if version_column is not None and version_column not in columns:
-        raise ValueError(f"version column {version_column!r} must be one of the updated columns")
-
-    updates = _conform(updates.select([key, *columns]), schema.select(key, *columns).as_arrow())
-    updates = updates.combine_chunks()
+    updates = _checked_updates(schema, updates, key, columns, version_column)
     keys = updates.column(key)
-    if keys.null_count:
-        raise ValueError(f"updates have a null {key!r}")
-    if pc.count_distinct(keys).as_py() != len(keys):
-        raise ValueError(f"updates have duplicate {key!r} values; collapse them first")
     if updates.num_rows == 0:
         return MergeResult(seconds=time.perf_counter() - started)
     snapshot = table.current_snapshot()
@@ -107,34 +93,14 @@ def merge_rows(
 
     clock = _Clock()
     tasks = list(table.scan(row_filter=row_filter, snapshot_id=snapshot.snapshot_id).plan_files())
-    key_field = schema.find_field(key)
-    if not isinstance(key_field.field_type, PrimitiveType):
-        raise ValueError(f"the key {key!r} must be a primitive column")
     sorted_keys = sorted(keys.to_pylist())
-    candidates = [
-        t
-        for t in tasks
-        if _may_contain(t.file, key_field.field_id, key_field.field_type, sorted_keys)
-    ]
-
+    candidates = _candidates(tasks, schema, key, sorted_keys)
     key_array = keys.combine_chunks()
-    n_candidates = len(candidates)
     clock.lap("plan")
-    # Probing key columns first pays off only when some candidates surely hold no key
-    # (more candidates than keys); otherwise each candidate is read whole just once.
-    write_uuid, counter = uuid.uuid4(), itertools.count(0)
-    with _executor(table) as pool:
-        if len(candidates) > len(key_array):
-            probes = [pool.submit(_probe, table, t, key, key_array) for t in candidates]
-            candidates = [t for job in probes if (t := job.result()) is not None]
-            clock.lap("probe")
-        jobs = [
-            pool.submit(
-                _merge_file, table, task, updates, key, columns, version_column, write_uuid, counter
-            )
-            for task in candidates
-        ]
-        merges = [job.result() for job in jobs]
+
+    merges = _merge_files(
+        table, candidates, updates, key_array, key, columns, version_column, clock
+    )
     found = pa.chunked_array([m.found for m in merges], type=key_array.type)
     matched = pc.unique(found) if len(found) else found
     unmatched = pc.filter(key_array, pc.invert(pc.is_in(key_array, value_set=matched)))
@@ -159,13 +125,83 @@ def merge_rows(
         updated_keys=updated_keys,
         unmatched_keys=unmatched.to_pylist(),
         files_planned=len(tasks),
-        files_candidate=n_candidates,
+        files_candidate=len(candidates),
         files_rewritten=len(deleted),
         files_added=len(added),
         snapshot_id=snapshot_id,
         seconds=time.perf_counter() - started,
         timings=clock.laps,
     )
+
+
+def _checked_updates(
+    schema: Schema,
+    updates: pa.Table,
+    key: str,
+    columns: list[str],
+    version_column: str | None,
+) -> pa.Table:
+    """The key and `columns` of `updates` in the table's types, one chunk; ValueError when
+    a column is unknown or missing, the key is updated, or a key is null or repeated."""
+    for name in (key, *columns):
+        schema.find_field(name)  # raises ValueError naming an unknown column
+        if name not in updates.column_names:
+            raise ValueError(f"updates lack column {name!r}")
+    if key in columns:
+        raise ValueError(f"the key {key!r} cannot be updated")
+    if version_column is not None and version_column not in columns:
+        raise ValueError(f"version column {version_column!r} must be one of the updated columns")
+
+    updates = _conform(updates.select([key, *columns]), schema.select(key, *columns).as_arrow())
+    updates = updates.combine_chunks()
+    keys = updates.column(key)
+    if keys.null_count:
+        raise ValueError(f"updates have a null {key!r}")
+    if pc.count_distinct(keys).as_py() != len(keys):
+        raise ValueError(f"updates have duplicate {key!r} values; collapse them first")
+    return updates
+
+
+def _candidates(
+    tasks: list[FileScanTask], schema: Schema, key: str, sorted_keys: list[Any]
+) -> list[FileScanTask]:
+    """The planned files whose key statistics admit one of `sorted_keys`."""
+    key_field = schema.find_field(key)
+    if not isinstance(key_field.field_type, PrimitiveType):
+        raise ValueError(f"the key {key!r} must be a primitive column")
+    return [
+        t
+        for t in tasks
+        if _may_contain(t.file, key_field.field_id, key_field.field_type, sorted_keys)
+    ]
+
+
+def _merge_files(
+    table: Table,
+    candidates: list[FileScanTask],
+    updates: pa.Table,
+    key_array: pa.Array,
+    key: str,
+    columns: list[str],
+    version_column: str | None,
+    clock: _Clock,
+) -> list[_FileMerge]:
+    """Each candidate file merged (and rewritten where a row changes), in parallel."""
+    # Probing key columns first pays off only when some candidates surely hold no key
+    # (more candidates than keys); otherwise each candidate is read whole just once.
+    write_uuid, counter = uuid.uuid4(), itertools.count(0)
+    with _executor(table) as pool:
+        if len(candidates) > len(key_array):
+            probes = [pool.submit(_probe, table, t, key, key_array) for t in candidates]
+            candidates = [t for job in probes if (t := job.result()) is not None]
+            clock.lap("probe")
+        jobs = [
+            pool.submit(
+                _merge_file, table, task, updates, key, columns, version_column, write_uuid, counter
+            )
+            for task in candidates
+        ]
+        return [job.result() for job in jobs]
 
 
 class _Clock:
