@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from bench.stack import on_fresh_stack
 from sluice.testing import StackProcess
-from tasks.common.search_index import EmbeddedIndex
+from tasks.artist_search_sync.index.embedded import EmbeddedIndex
 
 ARTISTS = 2000
 WRITERS = 4

@@ -1,11 +1,11 @@
 """Failures the state machine tells apart: each class name is the ASL error name (`errorType`).
 
-`SearchIndexUnavailable` (from `tasks.common.search_index`) is the only one retried inside
+`SearchIndexUnavailable` (from `tasks.artist_search_sync.index`) is the only one retried inside
 an execution. The others fail the execution, so the Pipe retries the batch and, once its
 retries run out, sends it to the DLQ.
 """
 
-from tasks.common.search_index import SearchIndexError, SearchIndexUnavailable
+from tasks.artist_search_sync.index import SearchIndexError, SearchIndexUnavailable
 
 
 class ArtistSearchSyncError(Exception):

@@ -22,7 +22,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from schemas.artist_search_sync import FLOW, SearchQuery, SearchResponse, SearchResult
-from tasks.common.search_index import SearchIndex, SearchIndexUnavailable, search_index_from_env
+from tasks.artist_search_sync.index import SearchIndex, SearchIndexUnavailable
+from tasks.artist_search_sync.index.backends import search_index_from_env
 
 logger = Logger(service=FLOW)
 tracer = Tracer(service=FLOW)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from sluice.testing import StackProcess, wait_for
-from tasks.common.search_index import EmbeddedIndex
+from tasks.artist_search_sync.index.embedded import EmbeddedIndex
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 FLOW = "artist_search_sync"

@@ -29,7 +29,7 @@ from moto.events.models import EventPattern
 
 from schemas.artist_search_sync import PIPE_FILTER_PATTERN, artist_document
 from tasks.artist_search_sync import apply_to_index, prepare_batch
-from tasks.common.search_index import EmbeddedIndex
+from tasks.artist_search_sync.index.embedded import EmbeddedIndex
 
 ROOT = Path(__file__).resolve().parents[2]
 ASL = ROOT / "statemachines" / "artist_search_sync.asl.json"

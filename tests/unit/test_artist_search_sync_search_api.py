@@ -14,7 +14,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from schemas.artist_search_sync import ArtistSearchDocument
 from tasks.artist_search_sync import search_api
-from tasks.common.search_index import EmbeddedIndex, SearchIndexUnavailable
+from tasks.artist_search_sync.index import SearchIndexUnavailable
+from tasks.artist_search_sync.index.embedded import EmbeddedIndex
 
 
 @dataclass

@@ -40,13 +40,13 @@ from tasks.artist_search_sync.errors import (
     MalformedBatchError,
     SearchIndexWriteError,
 )
-from tasks.common.search_index import (
+from tasks.artist_search_sync.index import (
     BulkItemFailure,
     BulkResult,
-    EmbeddedIndex,
     SearchHit,
     SearchIndexUnavailable,
 )
+from tasks.artist_search_sync.index.embedded import EmbeddedIndex
 
 REGION = "eu-west-2"
 STREAM_ARN = (

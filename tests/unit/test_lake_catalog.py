@@ -22,7 +22,6 @@ from schemas.violations_sync_lake import (
     VIOLATIONS_SCHEMA,
     VIOLATIONS_SORT_ORDER,
 )
-from tasks.common import lake
 from tasks.common.lake import (
     LakeConfigError,
     catalog_from_env,
@@ -30,6 +29,7 @@ from tasks.common.lake import (
     ensure_table,
     write_files,
 )
+from tasks.common.lake import catalog as lake_catalog
 from tasks.common.lake_sql import duckdb_connection
 
 BUCKET_ARN = "arn:aws:s3tables:us-east-1:123456789012:bucket/sluice-lake"
@@ -87,11 +87,11 @@ def test_the_rest_catalog_is_built_from_the_same_properties(
         seen.update(properties, name=name)
 
     monkeypatch.setattr(RestCatalog, "__init__", fake_init)
-    lake._catalog.cache_clear()
+    lake_catalog._catalog.cache_clear()
     catalog = catalog_from_env(
         {"LAKE_WAREHOUSE": BUCKET_ARN, "LAKE_CATALOG_URI": ENDPOINT, "AWS_REGION": "eu-west-1"}
     )
-    lake._catalog.cache_clear()
+    lake_catalog._catalog.cache_clear()
     assert isinstance(catalog, RestCatalog)
     assert seen["rest.signing-region"] == "eu-west-1" and seen["name"] == "sluice"
 

@@ -13,14 +13,10 @@ from typing import Any
 import pytest
 
 from schemas.artist_search_sync import ArtistSearchDocument
-from tasks.common.search_index import (
-    EmbeddedIndex,
-    OpenSearchIndex,
-    SearchIndex,
-    SearchIndexError,
-    SearchIndexUnavailable,
-    search_index_from_env,
-)
+from tasks.artist_search_sync.index import SearchIndex, SearchIndexError, SearchIndexUnavailable
+from tasks.artist_search_sync.index.backends import search_index_from_env
+from tasks.artist_search_sync.index.embedded import EmbeddedIndex
+from tasks.artist_search_sync.index.opensearch import OpenSearchIndex
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -180,7 +176,7 @@ WRITER = textwrap.dedent(
     """
     import sys
     from schemas.artist_search_sync import ArtistSearchDocument
-    from tasks.common.search_index import EmbeddedIndex
+    from tasks.artist_search_sync.index.embedded import EmbeddedIndex
 
     path, prefix, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
     index = EmbeddedIndex(path)

@@ -21,16 +21,14 @@ import pytest
 from botocore.credentials import Credentials
 
 from schemas.artist_search_sync import ArtistSearchDocument
-from tasks.common import search_index
-from tasks.common.search_index import (
-    INDEX_BODY,
-    SEARCH_FIELDS,
+from tasks.artist_search_sync.index import (
     BulkItemFailure,
     BulkResult,
-    OpenSearchIndex,
     SearchIndexError,
     SearchIndexUnavailable,
 )
+from tasks.artist_search_sync.index import opensearch as opensearch_index
+from tasks.artist_search_sync.index.opensearch import INDEX_BODY, SEARCH_FIELDS, OpenSearchIndex
 
 REGION = "eu-west-2"
 CREDENTIALS = Credentials(
@@ -366,7 +364,7 @@ def test_get_count_and_all_ids(fake: FakeOpenSearch, monkeypatch: pytest.MonkeyP
     fake.answer(200, {"_index": "artists", "_id": "jo", "found": True, "_source": jo.model_dump()})
     fake.answer(404, {"_index": "artists", "_id": "nobody", "found": False})
     fake.answer(200, {"count": 3})
-    monkeypatch.setattr(search_index, "PAGE_SIZE", 2)
+    monkeypatch.setattr(opensearch_index, "PAGE_SIZE", 2)
     fake.answer(200, {"hits": {"hits": [{"_id": "a", "sort": ["a"]}, {"_id": "b", "sort": ["b"]}]}})
     fake.answer(200, {"hits": {"hits": [{"_id": "c", "sort": ["c"]}]}})
 
