@@ -1,9 +1,11 @@
 """One warm Lambda "container": a child process that imports a handler and serves invokes.
 
 The parent (`sluice.lambda_runtime`) starts it with the function's environment already
-set, then sends one JSON line per invoke on stdin and reads one JSON line back on the
-protocol fd. Handler prints and logging go to a per-invoke buffer (returned as the
-invoke's log) and to the function's log file, never into the protocol stream.
+set. Once the handler's module is imported (Lambda's Init phase, successful or not) the
+worker writes one "ready" line; then the parent sends one JSON line per invoke on stdin
+and reads one JSON line back on the protocol fd. Handler prints and logging go to a
+per-invoke buffer (returned as the invoke's log) and to the function's log file, never
+into the protocol stream.
 """
 
 from __future__ import annotations
@@ -83,6 +85,8 @@ def main() -> None:
             if not isinstance(exc, AttributeError)
             else f"Handler '{func_name}' missing on module '{module_name}'"
         )
+    # Init is over: the invoke's timeout starts when the parent sends the event.
+    proto.write(json.dumps({"ready": True}) + "\n")
 
     for line in sys.stdin:
         request = json.loads(line)
