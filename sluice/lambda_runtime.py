@@ -243,6 +243,8 @@ class LambdaRuntime:
             sent = time.time()  # the function's Timeout runs from here
             reply = worker.invoke(event, request_id, deadline or sent + spec.timeout)
         duration_ms = (time.time() - started) * 1000 - (init_ms or 0.0)
+        if reply is not None and reply.get("duration_ms", 0.0) > spec.timeout * 1000:
+            reply = None  # it answered, but after its Timeout by its own clock: timed out
         if reply is None or reply is _EXITED:
             worker.kill()  # the next invoke starts a fresh worker
         elif self._pools.get(spec.name) is pool:

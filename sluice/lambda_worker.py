@@ -90,6 +90,7 @@ def main() -> None:
 
     for line in sys.stdin:
         request = json.loads(line)
+        began = time.monotonic()
         deadline = time.time() + float(meta["timeout"])
         reply: dict[str, Any]
         if import_error is not None:
@@ -107,6 +108,8 @@ def main() -> None:
                 )
                 reply = {"error": _error(exc)}
         reply["logs"] = sink.take()
+        # By the worker's own clock: the parent may see the reply late when it is busy.
+        reply["duration_ms"] = (time.monotonic() - began) * 1000
         proto.write(json.dumps(reply) + "\n")
 
 
