@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,11 +22,12 @@ from schemas.sale_dual_write import (
     sales_sk,
 )
 from sluice.producers.sales import lake_warehouse, put_sales, sale_envelope, sale_event
-from sluice.testing import Execution, StackProcess, wait_for
+from sluice.testing import Execution, StackProcess, project_stack, wait_for
 from tasks.common.lake import catalog_from_env, key_in
 from tasks.common.lake_sql import duckdb_connection
 
 FLOW = "sale_dual_write"
+ROOT = Path(__file__).resolve().parents[2]
 SEED_ATTRIBUTES = {
     "PK", "SK", "productId", "tenantId", "saleId", "category", "brand", "condition",
     "description", "listedPrice", "salePrice", "discountPercent", "saleDate", "season",
@@ -37,6 +40,20 @@ SEED_ATTRIBUTES = {
 def sales_stack(stack: StackProcess) -> StackProcess:
     """The project stack (kept as its own name so the tests read as before)."""
     return stack
+
+
+@pytest.fixture(scope="module")
+def timing_out_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
+    """The project stack with ValidateSale's Timeout at 1 ms: every invoke of it times out,
+    as one did under load. Retry intervals are not slept (time scale 0)."""
+    stack = project_stack(
+        ROOT,
+        tmp_path_factory.mktemp("sales-timing-out"),
+        overrides={"SaleValidateTimeout": "0.001"},
+        time_scale=0,
+    )
+    yield stack
+    stack.stop()
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -123,6 +140,47 @@ def executions_for(stack: StackProcess, tenant: str, count: int) -> list[Executi
 
 def one_row(stack: StackProcess, tenant: str) -> list[dict[str, Any]]:
     return wait_for(lambda: lake_rows(stack, tenant), timeout=30, what=f"the lake row of {tenant}")
+
+
+def dead_letters(stack: StackProcess, tenant: str, count: int = 1) -> list[dict[str, Any]]:
+    """Wait for COUNT messages about TENANT's sales in the sale events DLQ and take them off
+    it (other tests' messages are shown again at once). Each is `{"event", "attributes"}`."""
+    sqs = stack.client("sqs")
+    url = str(stack.resource("SaleEventsDLQ")["url"])
+    taken: list[dict[str, Any]] = []
+
+    def poll() -> list[dict[str, Any]] | None:
+        others: list[dict[str, Any]] = []
+        while True:
+            got = sqs.receive_message(
+                QueueUrl=url,
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=30,
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            if not got:
+                break
+            for m in got:
+                event = json.loads(m["Body"])
+                if (event.get("detail") or {}).get("tenantId") != tenant:
+                    others.append(m)
+                    continue
+                attributes = {k: v["StringValue"] for k, v in m["MessageAttributes"].items()}
+                taken.append({"event": event, "attributes": attributes})
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        for m in others:
+            sqs.change_message_visibility(
+                QueueUrl=url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0
+            )
+        return taken if len(taken) >= count else None
+
+    return wait_for(poll, timeout=30, what=f"{count} dead letters of {tenant}")
+
+
+def republish(stack: StackProcess, event: dict[str, Any]) -> None:
+    """What a person does with a dead-lettered sale once the cause is fixed: publish the
+    event it holds to the bus again."""
+    put_sales(stack.client("events"), bus(stack), [event["detail"]])
 
 
 # -- tests ----------------------------------------------------------------------------------
@@ -215,8 +273,9 @@ def test_a_sale_claimed_by_a_running_execution_waits_for_it_then_gives_up(
     sales_stack: StackProcess,
 ) -> None:
     """Another execution holds the claim: ClaimSale retries with backoff (1+2+4+8+8+8 s of
-    virtual time, none of it slept), then fails with SaleInProgress and writes nothing; once
-    that claim is gone, the same sale is written."""
+    virtual time, none of it slept), then fails with SaleInProgress, leaves the other's claim
+    alone, writes nothing and dead-letters the event; once that claim is gone, re-publishing
+    the dead letter writes the sale."""
     tenant = new_tenant()
     detail = sale_event(5, tenant)
     held_until = str(int(time.time()) + 86_400)
@@ -240,12 +299,18 @@ def test_a_sale_claimed_by_a_running_execution_waits_for_it_then_gives_up(
     entered = [e for e in held.events if e["type"] == "ParallelStateStarted"]
     assert (entered[-1]["timestamp"] - entered[0]["timestamp"]).total_seconds() >= 31
     assert records(sales_stack, tenant) == []
+    # The release only deletes a claim of its own: the other execution still holds it.
+    assert claim(sales_stack, detail)["executionId"]["S"].endswith(":other:run")  # type: ignore[index]
+    [letter] = dead_letters(sales_stack, tenant)
+    assert letter["attributes"]["ERROR_CODE"] == "SaleInProgress"
+    assert letter["attributes"]["EXECUTION_ARN"] == held.arn
 
     sales_stack.client("dynamodb").delete_item(
         TableName=claims_table(sales_stack),
         Key={"pk": {"S": claim_pk(tenant, sale_of(detail))}, "sk": {"S": "VERSION"}},
     )
-    written = sales_stack.run(FLOW, sale_envelope(detail))
+    republish(sales_stack, letter["event"])
+    [written] = executions_for(sales_stack, tenant, 2)[1:]
     assert written.status == "SUCCEEDED" and written.output["result"] == "written"
     assert len(records(sales_stack, tenant)) == 1
 
@@ -269,8 +334,14 @@ def test_a_failed_write_releases_the_claim_and_a_retry_writes_both_once(
     assert failed.state(failed_state).attempts[-1].error == error
     assert failed.state("ReleaseClaim").status == "succeeded"
     assert claim(sales_stack, detail) is None  # released: the sale is not a "duplicate"
+    # The sale is where a person looks for failed sales: the event as it came, and why.
+    [letter] = dead_letters(sales_stack, tenant)
+    assert letter["event"] == failed.input
+    assert letter["attributes"]["ERROR_CODE"] == error
+    assert json.loads(letter["attributes"]["ERROR_MESSAGE"])["Error"] == error
+    assert letter["attributes"]["EXECUTION_ARN"] == failed.arn
 
-    put_sales(sales_stack.client("events"), bus(sales_stack), [detail])
+    republish(sales_stack, letter["event"])
     [retry] = executions_for(sales_stack, tenant, 2)[1:]
     assert retry.status == "SUCCEEDED" and retry.output["result"] == "written"
     [item] = records(sales_stack, tenant)
@@ -291,10 +362,47 @@ def test_an_invalid_event_fails_at_validation_and_writes_nothing(
 
     [run] = executions_for(sales_stack, tenant, 1)
     assert run.status == "FAILED" and run.error == "InvalidSaleEventError"
-    assert run.failed_state is not None and run.failed_state.name == "ValidateSale"
+    validate = run.state("ValidateSale")
+    assert validate.status == "caught" and len(validate.attempts) == 1  # not retried
     for field in ("detail.listedPrice", "detail.soldDate", "detail.embedding"):
         assert field in (run.cause or ""), field
+    # Dead-lettered like every failed sale, so the producer's bug is seen with its fields.
+    [letter] = dead_letters(sales_stack, tenant)
+    assert letter["attributes"]["ERROR_CODE"] == "InvalidSaleEventError"
+    assert "detail.listedPrice" in letter["attributes"]["ERROR_MESSAGE"]
     assert records(sales_stack, tenant) == []
     claims = sales_stack.client("dynamodb").scan(TableName=claims_table(sales_stack))["Items"]
     assert not [c for c in claims if c["tenantId"]["S"] == tenant]
     assert lake_rows(sales_stack, tenant) == []
+
+
+def test_a_sale_whose_validation_times_out_is_retried_then_dead_lettered_for_redrive(
+    timing_out_stack: StackProcess, sales_stack: StackProcess
+) -> None:
+    """A Lambda timeout is retried with backoff; when the retries run out the sale is not
+    lost: the execution fails and the event is in the sale events DLQ with why, from where
+    it is published again once the cause is fixed (here: on a stack with the usual 10 s)."""
+    tenant = new_tenant()
+    detail = sale_event(6, tenant)
+    put_sales(timing_out_stack.client("events"), bus(timing_out_stack), [detail])
+
+    [run] = executions_for(timing_out_stack, tenant, 1)
+    assert run.status == "FAILED" and run.error == "Sandbox.Timedout"
+    validate = run.state("ValidateSale")
+    assert [a.error for a in validate.attempts] == ["Sandbox.Timedout"] * 4  # 1 + 3 retries
+    assert validate.status == "caught"
+    assert records(timing_out_stack, tenant) == []
+    assert claim(timing_out_stack, detail) is None
+
+    [letter] = dead_letters(timing_out_stack, tenant)
+    assert letter["event"] == run.input
+    assert letter["attributes"]["ERROR_CODE"] == "Sandbox.Timedout"
+    assert "Task timed out" in letter["attributes"]["ERROR_MESSAGE"]
+    assert letter["attributes"]["EXECUTION_ARN"] == run.arn
+
+    republish(sales_stack, letter["event"])
+    [written] = executions_for(sales_stack, tenant, 1)
+    assert written.status == "SUCCEEDED" and written.output["result"] == "written"
+    assert len(records(sales_stack, tenant)) == 1
+    [row] = one_row(sales_stack, tenant)
+    assert row["sale_id"] == sale_of(detail)

@@ -112,13 +112,59 @@ def test_the_claim_follows_powertools_and_outlives_any_execution() -> None:
     assert document["TimeoutSeconds"] < CLAIM_LOCK_SECONDS
     release = states["ReleaseClaim"]["Parameters"]
     assert release["ConditionExpression"] == "#status = :inProgress AND executionId = :me"
-    # Any write failure after retries releases the claim, then fails the execution.
+    # Any write failure after retries releases the claim, then dead-letters the sale.
     assert states["WriteBoth"]["Catch"][0]["Next"] == "ReleaseClaim"
-    assert states["MarkCompleted"]["Catch"][0]["Next"] == "ReleaseClaim"
+    assert states["MarkCompleted"]["Catch"][-1]["Next"] == "ReleaseClaim"
     assert states["SaleNotWritten"]["Type"] == "Fail"
     branches = [b["StartAt"] for b in states["WriteBoth"]["Branches"]]
     assert branches == ["PutSaleRecord", "QueueLakeRow"]
     assert states["QueueLakeRow"]["Resource"] == "arn:aws:states:::sqs:sendMessage"
+
+
+def test_every_failure_ends_in_the_dlq_then_fails() -> None:
+    """Lambda timeouts are retried with backoff and jitter; every Catch leads, through the
+    release of our own claim where one may be held, to DeadLetterSale, then SaleNotWritten."""
+    document = json.loads(definition("SaleDualWriteStateMachine"))
+    states = dict(walk(document["States"]))
+    validate = states["ValidateSale"]
+    [timeouts] = [r for r in validate["Retry"] if "Sandbox.Timedout" in r["ErrorEquals"]]
+    assert timeouts["ErrorEquals"] == ["Sandbox.Timedout", "States.Timeout"]
+    assert timeouts["JitterStrategy"] == "FULL" and timeouts["BackoffRate"] > 1
+    assert timeouts["MaxAttempts"] >= 3
+    # Lambda's own Timeout (10 s) ends an invoke before the task's does.
+    assert validate["TimeoutSeconds"] > 10
+    caught_to = {
+        name: [c["Next"] for c in state.get("Catch", [])]
+        for name, state in states.items()
+        if state.get("Catch")
+    }
+    assert caught_to == {
+        "ValidateSale": ["DeadLetterSale"],
+        "PutClaim": ["ReadClaim"],
+        "ClaimSale": ["ReleaseClaim"],
+        "WriteBoth": ["ReleaseClaim"],
+        "MarkCompleted": ["ReleaseClaim"],
+        "ReleaseClaim": ["DeadLetterSale"],
+    }
+    assert states["ReleaseClaim"]["Next"] == "DeadLetterSale"
+    dlq = states["DeadLetterSale"]
+    assert dlq["Resource"] == "arn:aws:states:::sqs:sendMessage"
+    assert dlq["Parameters"]["MessageBody.$"] == "$$.Execution.Input"  # the event as it came
+    assert set(dlq["Parameters"]["MessageAttributes"]) == {
+        "ERROR_CODE",
+        "ERROR_MESSAGE",
+        "EXECUTION_ARN",
+    }
+    assert "Catch" not in dlq and dlq["Next"] == "SaleNotWritten"
+    assert "${SaleEventsDLQUrl}" in MACHINES["SaleDualWriteStateMachine"].read_text()
+    subs = substitutions("SaleDualWriteStateMachine")
+    assert subs["SaleEventsDLQUrl"] == {"Ref": "SaleEventsDLQ"}
+    policies = load_yaml(TEMPLATE.read_text())["Resources"]["SaleDualWriteStateMachine"][
+        "Properties"
+    ]["Policies"]
+    assert {
+        "SQSSendMessagePolicy": {"QueueName": {"Fn::GetAtt": ["SaleEventsDLQ", "QueueName"]}}
+    } in policies
 
 
 def test_moto_accepts_both_and_rejects_a_broken_one(monkeypatch: pytest.MonkeyPatch) -> None:
