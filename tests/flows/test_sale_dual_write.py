@@ -406,3 +406,41 @@ def test_a_sale_whose_validation_times_out_is_retried_then_dead_lettered_for_red
     assert len(records(sales_stack, tenant)) == 1
     [row] = one_row(sales_stack, tenant)
     assert row["sale_id"] == sale_of(detail)
+
+
+def test_a_dead_holders_claim_is_taken_over_once_its_lease_runs_out(
+    sales_stack: StackProcess,
+) -> None:
+    """Powertools' rule: an IN_PROGRESS claim whose in-progress expiry has passed may be taken
+    over. A dead execution's lease runs out 20 s after the sale is published again; the new
+    delivery finds it held, retries (1+2+4+8+8 s of virtual time) and, because every attempt
+    takes the time afresh, takes it over and writes the sale once."""
+    tenant = new_tenant()
+    detail = sale_event(8, tenant)
+    dead = "arn:aws:states:us-east-1:123456789012:execution:sluice-sale_dual_write:dead"
+    lease_end = int(time.time()) + 20
+    sales_stack.client("dynamodb").put_item(
+        TableName=claims_table(sales_stack),
+        Item={
+            "pk": {"S": claim_pk(tenant, sale_of(detail))},
+            "sk": {"S": "VERSION"},
+            "status": {"S": "IN_PROGRESS"},
+            "executionId": {"S": dead},
+            "expiresAt": {"N": str(lease_end + 86_400)},
+            "inProgressUntil": {"N": str(lease_end)},
+        },
+    )
+    with sales_stack.time_scale(0):
+        put_sales(sales_stack.client("events"), bus(sales_stack), [detail])
+        [run] = executions_for(sales_stack, tenant, 1)
+
+    assert run.status == "SUCCEEDED" and run.output["result"] == "written", (run.error, run.cause)
+    attempts = run.state("ClaimSale").attempts
+    assert attempts[0].error == "SaleInProgress" and len(attempts) >= 2
+    taken = claim(sales_stack, detail)
+    assert taken is not None and taken["executionId"]["S"] == run.arn
+    assert taken["status"]["S"] == "COMPLETED"
+    assert int(taken["inProgressUntil"]["N"]) > lease_end  # a lease of its own, from now
+    assert len(records(sales_stack, tenant)) == 1
+    [row] = one_row(sales_stack, tenant)
+    assert row["sale_id"] == sale_of(detail)

@@ -121,6 +121,26 @@ def test_the_claim_follows_powertools_and_outlives_any_execution() -> None:
     assert states["QueueLakeRow"]["Resource"] == "arn:aws:states:::sqs:sendMessage"
 
 
+def test_each_claim_attempt_takes_the_time_afresh() -> None:
+    """The claim's `now` and expiries come from the attempt's own EnteredTime, in a JSONata
+    state (a JSONPath machine may have JSONata states; JSONPath has no date arithmetic),
+    the first of the branch that ClaimSale retries as a whole."""
+    document = json.loads(definition("SaleDualWriteStateMachine"))
+    states = dict(walk(document["States"]))
+    [branch] = states["ClaimSale"]["Branches"]
+    assert branch["StartAt"] == "ClaimClock"
+    clock = states["ClaimClock"]
+    assert clock["Type"] == "Pass" and clock["QueryLanguage"] == "JSONata"
+    assert "$states.context.State.EnteredTime" in clock["Output"]
+    assert set(clock) <= {"Type", "QueryLanguage", "Comment", "Output", "Next"}
+    # Every other state is JSONPath.
+    assert [n for n, st in states.items() if "QueryLanguage" in st] == ["ClaimClock"]
+    put = states["PutClaim"]["Parameters"]
+    assert put["ExpressionAttributeValues"][":now"] == {"N.$": "$.clock.now"}
+    assert put["Item"]["inProgressUntil"] == {"N.$": "$.clock.inProgressUntil"}
+    assert put["Item"]["expiresAt"] == {"N.$": "$.clock.expiresAt"}
+
+
 def test_every_failure_ends_in_the_dlq_then_fails() -> None:
     """Lambda timeouts are retried with backoff and jitter; every Catch leads, through the
     release of our own claim where one may be held, to DeadLetterSale, then SaleNotWritten."""
