@@ -49,7 +49,8 @@ RECORD_TTL_YEARS = 2
 # a value computed once would go stale over the claim's retries and any redrive.
 CLAIM_WINDOW_SECONDS = 24 * 3600
 # Longer than the state machine's TimeoutSeconds (300) from the moment of the claim, so a
-# claim is only ever taken over from an execution that no longer runs.
+# claim is only ever taken over from an execution that no longer runs (a redriven one that
+# comes back cannot complete it: MarkCompleted is conditional on still holding it).
 CLAIM_LOCK_SECONDS = 600
 CLAIM_SK = "VERSION"
 

@@ -444,3 +444,81 @@ def test_a_dead_holders_claim_is_taken_over_once_its_lease_runs_out(
     assert len(records(sales_stack, tenant)) == 1
     [row] = one_row(sales_stack, tenant)
     assert row["sale_id"] == sale_of(detail)
+
+
+@pytest.mark.parametrize("held", ["COMPLETED", "IN_PROGRESS"])
+def test_an_execution_that_lost_its_claim_cannot_complete_it(
+    sales_stack: StackProcess, held: str
+) -> None:
+    """The claim's holder is the execution named in it. An execution whose claim was taken
+    over while it wrote (its lease ran out, e.g. because it was redriven long after) must not
+    mark the sale COMPLETED nor end `written`. Its conditional MarkCompleted fails; if the
+    other execution completed the sale this one is a duplicate, if the other still holds it
+    this one dead-letters the event (re-publishing it is safe).
+
+    Test case ClaimTakenOver answers this execution's PutClaim as if it had claimed, while
+    the stored claim belongs to another execution."""
+    tenant = new_tenant()
+    detail = sale_event(9, tenant)
+    other = "arn:aws:states:us-east-1:123456789012:execution:sluice-sale_dual_write:other"
+    now = int(time.time())
+    sales_stack.client("dynamodb").put_item(
+        TableName=claims_table(sales_stack),
+        Item={
+            "pk": {"S": claim_pk(tenant, sale_of(detail))},
+            "sk": {"S": "VERSION"},
+            "status": {"S": held},
+            "executionId": {"S": other},
+            "expiresAt": {"N": str(now + 86_400)},
+            "inProgressUntil": {"N": str(now + 600)},
+        },
+    )
+    run = sales_stack.run(FLOW, sale_envelope(detail), test_case="ClaimTakenOver")
+
+    completed = run.state("MarkCompleted").attempts
+    assert [a.error for a in completed] == ["DynamoDB.ConditionalCheckFailedException"]
+    assert run.state("Written").status == "not_reached"
+    kept = claim(sales_stack, detail)
+    assert kept is not None and kept["executionId"]["S"] == other
+    assert kept["status"]["S"] == held
+    if held == "COMPLETED":
+        assert run.status == "SUCCEEDED", (run.error, run.cause)
+        assert run.output["result"] == "duplicate"
+    else:
+        assert run.status == "FAILED" and run.error == "SaleClaimLost"
+        [letter] = dead_letters(sales_stack, tenant)
+        assert letter["attributes"]["ERROR_CODE"] == "SaleClaimLost"
+
+
+def test_an_execution_that_finds_its_own_claim_goes_on_as_its_holder(
+    sales_stack: StackProcess,
+) -> None:
+    """The re-entry branch: the claim names this very execution (its put landed but the
+    answer was lost and the retry's put is refused, or it is redriven). The claim is keyed
+    by execution, so it goes on as the holder and writes the sale once; any other execution
+    of the same event (EventBridge may start two for one event id) is someone else."""
+    tenant = new_tenant()
+    detail = sale_event(10, tenant)
+    name = f"reentry-{uuid.uuid4().hex[:8]}"
+    me = sales_stack.flow_arn(FLOW).replace(":stateMachine:", ":execution:") + f":{name}"
+    now = int(time.time())
+    sales_stack.client("dynamodb").put_item(
+        TableName=claims_table(sales_stack),
+        Item={
+            "pk": {"S": claim_pk(tenant, sale_of(detail))},
+            "sk": {"S": "VERSION"},
+            "status": {"S": "IN_PROGRESS"},
+            "executionId": {"S": me},
+            "expiresAt": {"N": str(now + 86_400)},
+            "inProgressUntil": {"N": str(now + 600)},
+        },
+    )
+    run = sales_stack.execution(sales_stack.start(FLOW, sale_envelope(detail), name=name))
+
+    assert run.arn == me
+    assert run.status == "SUCCEEDED" and run.output["result"] == "written", (run.error, run.cause)
+    assert run.state("ReadClaim").status == "succeeded"  # its put was refused: it read
+    assert run.state("Claimed").status == "succeeded"
+    done = claim(sales_stack, detail)
+    assert done is not None and done["status"]["S"] == "COMPLETED"
+    assert len(records(sales_stack, tenant)) == 1

@@ -141,6 +141,22 @@ def test_each_claim_attempt_takes_the_time_afresh() -> None:
     assert put["Item"]["expiresAt"] == {"N.$": "$.clock.expiresAt"}
 
 
+def test_only_the_holder_completes_the_claim() -> None:
+    document = json.loads(definition("SaleDualWriteStateMachine"))
+    states = dict(walk(document["States"]))
+    mark = states["MarkCompleted"]
+    assert mark["Parameters"]["ConditionExpression"] == (
+        "executionId = :me AND (#status = :inProgress OR #status = :completed)"
+    )
+    assert mark["Parameters"]["ExpressionAttributeValues"][":me"] == {"S.$": "$.executionId"}
+    lost = mark["Catch"][0]
+    assert lost["ErrorEquals"] == ["DynamoDB.ConditionalCheckFailedException"]
+    assert lost["Next"] == "ReadLostClaim"
+    rules = states["WhoHasTheLostClaim"]["Choices"]
+    assert [r["Next"] for r in rules] == ["ClaimLost", "Duplicate"]
+    assert states["WhoHasTheLostClaim"]["Default"] == "ClaimLost"
+
+
 def test_every_failure_ends_in_the_dlq_then_fails() -> None:
     """Lambda timeouts are retried with backoff and jitter; every Catch leads, through the
     release of our own claim where one may be held, to DeadLetterSale, then SaleNotWritten."""
@@ -163,7 +179,8 @@ def test_every_failure_ends_in_the_dlq_then_fails() -> None:
         "PutClaim": ["ReadClaim"],
         "ClaimSale": ["ReleaseClaim"],
         "WriteBoth": ["ReleaseClaim"],
-        "MarkCompleted": ["ReleaseClaim"],
+        "MarkCompleted": ["ReadLostClaim", "ReleaseClaim"],
+        "ReadLostClaim": ["DeadLetterSale"],
         "ReleaseClaim": ["DeadLetterSale"],
     }
     assert states["ReleaseClaim"]["Next"] == "DeadLetterSale"
