@@ -6,8 +6,13 @@ concurrently. The claim (a conditional PutItem, an execution as holder, a condit
 MarkCompleted) must let exactly one of them write and complete the sale, and every other
 copy must see it as a duplicate.
 
-The suite runs 20 sales x 10 copies (200 deliveries). The full size, 100 x 10 = 1,000
-deliveries, is marked `slow`: `pytest -m slow tests/flows/test_sale_dual_write_stress.py`.
+The suite runs 20 sales x 10 copies (200 deliveries, about 10 s here). The full size,
+100 x 10 = 1,000 deliveries (40-60 s here), is marked `slow`:
+`pytest -m slow tests/flows/test_sale_dual_write_stress.py`.
+
+The stack's time scale stays 1: a copy waiting for the holder must really wait. At scale 0
+its 31 s of backoff would pass in milliseconds while the holder is still writing, and it
+would give up (SaleInProgress, dead-lettered), which measures the laptop, not the claim.
 """
 
 from __future__ import annotations
