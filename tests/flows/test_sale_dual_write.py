@@ -522,3 +522,34 @@ def test_an_execution_that_finds_its_own_claim_goes_on_as_its_holder(
     done = claim(sales_stack, detail)
     assert done is not None and done["status"]["S"] == "COMPLETED"
     assert len(records(sales_stack, tenant)) == 1
+
+
+def test_a_dead_lettered_sale_is_listed_with_why_and_redriven_by_sluice_dlq(
+    sales_stack: StackProcess,
+) -> None:
+    """`sluice dlq` knows the rule's DLQ: it lists the failed sale with its error and the
+    execution, and redriving starts the flow with the event again, as the rule would."""
+    tenant = new_tenant()
+    detail = sale_event(11, tenant)
+    failed = sales_stack.run(FLOW, sale_envelope(detail), test_case="SalesTableDown")
+    assert failed.status == "FAILED"
+    queue = str(sales_stack.resource("SaleEventsDLQ")["name"])
+
+    [listed] = [q for q in sales_stack.gateway.get("/_sluice/dlq") if q["name"] == queue]
+    assert listed["fed_by"] == "rule" and listed["source"] == sales_stack.flow_arn(FLOW)
+    listing = sales_stack.cli("dlq", "list", queue)
+    assert listing.returncode == 0, listing.stderr
+    assert "DynamoDB.ResourceNotFoundException" in listing.stdout
+    assert failed.arn in listing.stdout
+
+    redrive = sales_stack.cli("dlq", "redrive", queue)
+    assert redrive.returncode == 0, redrive.stdout + redrive.stderr
+    [written] = executions_for(sales_stack, tenant, 2)[1:]
+    assert written.status == "SUCCEEDED" and written.output["result"] == "written"
+    assert written.input == failed.input
+    assert len(records(sales_stack, tenant)) == 1
+    assert not [
+        m
+        for m in sales_stack.gateway.get(f"/_sluice/dlq/{queue}")
+        if (m["body"].get("detail") or {}).get("tenantId") == tenant
+    ]
