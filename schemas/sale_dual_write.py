@@ -43,11 +43,14 @@ GSI2_SHARDS = 5
 RECORD_TTL_YEARS = 2
 
 # Idempotency (Powertools' scheme, in ASL): a claim is IN_PROGRESS until the writes finish,
-# then COMPLETED for the window. Expiry comes from these stored timestamps, compared in the
-# claim's ConditionExpression; DynamoDB TTL only cleans up (it can lag 48 h).
+# then COMPLETED for the window. Expiry comes from stored timestamps, compared in the
+# claim's ConditionExpression; DynamoDB TTL only cleans up (it can lag 48 h). The times are
+# taken by the state machine at each claim attempt (`$$.State.EnteredTime`), never here:
+# a value computed once would go stale over the claim's retries and any redrive.
 CLAIM_WINDOW_SECONDS = 24 * 3600
-# Longer than the state machine's TimeoutSeconds (300), so a claim is only ever taken over
-# from an execution that no longer runs.
+# Longer than the state machine's TimeoutSeconds (300) from the moment of the claim, so a
+# claim is only ever taken over from an execution that no longer runs (a redriven one that
+# comes back cannot complete it: MarkCompleted is conditional on still holding it).
 CLAIM_LOCK_SECONDS = 600
 CLAIM_SK = "VERSION"
 
@@ -331,25 +334,18 @@ class ValidateInput(BaseModel):
 
 
 class ClaimValues(BaseModel):
-    """The idempotency claim's key and times (epoch seconds as strings, for DynamoDB N)."""
+    """The idempotency claim's key and lengths; the state machine adds the times at each
+    claim attempt (now, now + windowSeconds, now + lockSeconds, in epoch seconds)."""
 
     pk: str
     sk: str = CLAIM_SK
     eventId: str = Field(description="the EventBridge id of the event that claimed")
-    now: str
-    expiresAt: str
-    inProgressUntil: str
+    windowSeconds: int = CLAIM_WINDOW_SECONDS
+    lockSeconds: int = CLAIM_LOCK_SECONDS
 
     @classmethod
-    def at(cls, tenant_id: str, sale: str, event_id: str, now: datetime) -> ClaimValues:
-        epoch = int(now.timestamp())
-        return cls(
-            pk=claim_pk(tenant_id, sale),
-            eventId=event_id,
-            now=str(epoch),
-            expiresAt=str(epoch + CLAIM_WINDOW_SECONDS),
-            inProgressUntil=str(epoch + CLAIM_LOCK_SECONDS),
-        )
+    def of(cls, tenant_id: str, sale: str, event_id: str) -> ClaimValues:
+        return cls(pk=claim_pk(tenant_id, sale), eventId=event_id)
 
 
 class ValidateOutput(BaseModel):

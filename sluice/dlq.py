@@ -1,8 +1,10 @@
 """Dead-letter queues of the deployed stack: list messages with why they failed, redrive them.
 
 A DLQ is known by who feeds it: an SQS queue's RedrivePolicy (redrive = send the message
-back to that queue), or a stream Pipe's DeadLetterConfig (the message carries the batch;
-redrive = deliver the records to the pipe's target again).
+back to that queue), a stream Pipe's DeadLetterConfig (the message carries the batch;
+redrive = deliver the records to the pipe's target again), or an EventBridge rule target's
+DeadLetterConfig (the message is the event, with why in its ERROR_CODE/ERROR_MESSAGE
+attributes; redrive = start the target state machine with it, as the rule would).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from botocore.exceptions import ClientError
 from sluice.history import iter_runs, summarize
 from sluice.triggers.clients import ClientFactory
 from sluice.triggers.failure_log import FailureLog
-from sluice.triggers.specs import PipeSpec
+from sluice.triggers.specs import PipeSpec, RuleSpec
 from sluice.triggers.targets import StepFunctionsTarget
 
 # How long a listing or redrive keeps the messages it has received hidden, so that each
@@ -32,8 +34,8 @@ class DeadLetterQueue:
     name: str
     arn: str
     url: str
-    source_kind: str  # "queue" | "pipe"
-    source: str  # source queue URL, or pipe name
+    source_kind: str  # "queue" | "pipe" | "rule"
+    source: str  # source queue URL, pipe name, or the rule target's state machine ARN
     pipe: PipeSpec | None = None
 
 
@@ -48,7 +50,12 @@ class DeadLetterQueues:
         self._own_receives: dict[str, dict[str, int]] = {}
         self._lock = threading.Lock()  # one listing or redrive at a time
 
-    def set_queues(self, resources: dict[str, dict[str, Any]], pipes: list[PipeSpec]) -> None:
+    def set_queues(
+        self,
+        resources: dict[str, dict[str, Any]],
+        pipes: list[PipeSpec],
+        rules: list[RuleSpec] | None = None,
+    ) -> None:
         by_arn = {r["arn"]: r for r in resources.values() if r["type"] == "AWS::SQS::Queue"}
         found: dict[str, DeadLetterQueue] = {}
         for res in by_arn.values():
@@ -63,6 +70,13 @@ class DeadLetterQueues:
                 found[dlq["name"]] = DeadLetterQueue(
                     dlq["name"], dlq["arn"], dlq["url"], "pipe", pipe.name, pipe
                 )
+        for rule in rules or []:
+            for target in rule.targets:
+                dlq = by_arn.get(target.dlq_arn or "")
+                if dlq and ":states:" in target.arn:
+                    found[dlq["name"]] = DeadLetterQueue(
+                        dlq["name"], dlq["arn"], dlq["url"], "rule", target.arn
+                    )
         self._queues = found
 
     def _get(self, name: str) -> DeadLetterQueue:
@@ -166,6 +180,17 @@ class DeadLetterQueues:
         if q.source_kind == "pipe":
             context = (_maybe_json(message["Body"]) or {}).get("requestContext", {})
             return {k: context.get(k) for k in ("condition", "error", "cause")}
+        if q.source_kind == "rule":
+            # EventBridge's attributes, which a state machine's own dead-lettering also sets.
+            attrs = {
+                k: v.get("StringValue") for k, v in message.get("MessageAttributes", {}).items()
+            }
+            return {
+                "error": attrs.get("ERROR_CODE"),
+                "cause": attrs.get("ERROR_MESSAGE"),
+                "execution": attrs.get("EXECUTION_ARN"),
+                "rule": attrs.get("RULE_ARN"),
+            }
         record = self._failure_log.get(message["MessageId"])
         if record is None:
             return None
@@ -243,6 +268,14 @@ class DeadLetterQueues:
             )
             try:
                 self._clients("sqs").send_message(QueueUrl=q.source, MessageBody=m["Body"], **extra)
+            except ClientError as exc:
+                return str(exc)
+            return None
+        if q.source_kind == "rule":
+            try:
+                self._clients("stepfunctions", inject_host_prefix=False).start_execution(
+                    stateMachineArn=q.source, input=m["Body"]
+                )
             except ClientError as exc:
                 return str(exc)
             return None

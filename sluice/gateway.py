@@ -21,7 +21,14 @@ from urllib.parse import unquote
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from sluice import engine, engine_speed, request_count, s3_notifications, virtual_time
+from sluice import (
+    dynamodb_atomic,
+    engine,
+    engine_speed,
+    request_count,
+    s3_notifications,
+    virtual_time,
+)
 from sluice.bedrock_emulator import BedrockEmulator
 from sluice.httpapi import Route, build_event, find_route, to_http_response
 from sluice.lambda_runtime import LambdaRuntime, default_base_env
@@ -83,6 +90,7 @@ class Gateway:
         # moto's ASL engine reaches Lambda and the integrations at localhost:MOTO_PORT.
         os.environ["MOTO_PORT"] = str(port)
         engine.install()
+        dynamodb_atomic.install()
         from moto.server import DomainDispatcherApplication, create_backend_app
 
         self.moto_app = DomainDispatcherApplication(create_backend_app)

@@ -13,6 +13,15 @@ Step Functions surfaces as the task's error.
 Faults can be injected per function, like AWS FIS's Lambda invocation-error action: the
 next N invokes fail with a given errorType and errorMessage without running the handler,
 exactly as if the handler had raised that error (`inject_fault`, `POST /_sluice/faults`).
+
+Start-up is Lambda's Init phase, not part of the invoke: a new worker says "ready" once its
+handler module is imported, and only then is the event sent and the function's Timeout
+started. Init has its own limit (`INIT_TIMEOUT_S`, 10 s on AWS); an init that runs past it
+goes on under the function's Timeout, as AWS re-runs a too-slow init inside the first
+invoke. At most `max_cold_starts` workers import at once (the host's CPUs; AWS gives each
+sandbox its own): an invoke that finds no idle worker waits for one to come free or for a
+start slot. That wait only adds latency, never counts against a timeout, and keeps a burst
+of a thousand executions from starting a thousand processes on a laptop.
 """
 
 from __future__ import annotations
@@ -32,6 +41,13 @@ from pathlib import Path
 from typing import Any
 
 TIMEOUT_ERROR = "Sandbox.Timedout"
+# Lambda's limit on the Init phase (extensions, runtime, the handler module's import).
+INIT_TIMEOUT_S = 10.0
+# The reply of a worker that exited (sys.exit or a crash) instead of answering.
+_EXITED: dict[str, Any] = {
+    "error": {"errorType": "Runtime.ExitError", "errorMessage": "worker exited"},
+    "logs": "",
+}
 
 
 @dataclass(frozen=True)
@@ -69,6 +85,7 @@ class InvokeRecord:
     billed_ms: int = 0
     memory_mb: int = 0
     cpu_ms: float = 0.0  # CPU time of the worker process during the handler (all threads)
+    init_ms: float | None = None  # a cold start's Init Duration, as Lambda's REPORT line
 
 
 @dataclass
@@ -156,18 +173,29 @@ class _Worker:
             cwd=str(spec.code_dir),
             text=True,
         )
+        self.spawned = time.time()
 
-    def invoke(self, event: Any, request_id: str) -> dict[str, Any] | None:
-        """The worker's reply, or None if it did not answer within the function's timeout."""
-        assert self.proc.stdin is not None and self.proc.stdout is not None
+    def _line(self, deadline: float) -> str | None:
+        """The worker's next protocol line ("" if it exited), or None if none by DEADLINE."""
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], max(0.0, deadline - time.time()))
+        return self.proc.stdout.readline() if ready else None
+
+    def init(self, deadline: float) -> str:
+        """Wait for the worker's import to finish: "ready", "timeout" or "exited"."""
+        line = self._line(deadline)
+        return "timeout" if line is None else "ready" if line else "exited"
+
+    def invoke(self, event: Any, request_id: str, deadline: float) -> dict[str, Any] | None:
+        """The worker's reply, or None if it did not answer by DEADLINE."""
+        assert self.proc.stdin is not None
         self.proc.stdin.write(json.dumps({"event": event, "request_id": request_id}) + "\n")
         self.proc.stdin.flush()
-        ready, _, _ = select.select([self.proc.stdout], [], [], self.spec.timeout)
-        if not ready:
+        line = self._line(deadline)
+        if line is None:
             return None
-        line = self.proc.stdout.readline()
         if not line:
-            return {"error": {"errorType": "Runtime.ExitError", "errorMessage": "worker exited"}}
+            return _EXITED
         reply: dict[str, Any] = json.loads(line)
         return reply
 
@@ -179,8 +207,7 @@ class _Worker:
 @dataclass
 class _Pool:
     spec: FunctionSpec
-    idle: list[_Worker] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    idle: list[_Worker] = field(default_factory=list)  # guarded by LambdaRuntime._cond
 
 
 class LambdaRuntime:
@@ -192,6 +219,7 @@ class LambdaRuntime:
         base_env: dict[str, str],
         history: int = 2000,
         runtime_libs: Path | None = None,
+        max_cold_starts: int | None = None,
     ) -> None:
         self.log_dir = log_dir
         self.base_env = base_env
@@ -200,6 +228,10 @@ class LambdaRuntime:
         log_dir.mkdir(parents=True, exist_ok=True)
         self._pools: dict[str, _Pool] = {}
         self._lock = threading.Lock()
+        # Guards every pool's idle list and the count of workers still importing.
+        self._cond = threading.Condition()
+        self._starting = 0
+        self.max_cold_starts = max_cold_starts or max(2, os.cpu_count() or 2)
         self.records: deque[InvokeRecord] = deque(maxlen=history)
         self._faults: dict[str, Fault] = {}
         # Totals per function, never trimmed (the records above are only the recent ones).
@@ -210,9 +242,12 @@ class LambdaRuntime:
         """(Re)register functions; warm workers are dropped so edited handlers load fresh."""
         with self._lock:
             old, self._pools = self._pools, {s.name: _Pool(s) for s in specs}
-        for pool in old.values():
-            for worker in pool.idle:
-                worker.kill()
+        with self._cond:
+            stale = [w for pool in old.values() for w in pool.idle]
+            for pool in old.values():
+                pool.idle.clear()
+        for worker in stale:
+            worker.kill()
 
     def functions(self) -> list[FunctionSpec]:
         return [p.spec for p in self._pools.values()]
@@ -279,16 +314,47 @@ class LambdaRuntime:
         if fault is not None:
             return self._faulted(spec, fault)
         pool = self._pools[spec.name]
-        with pool.lock:
-            worker = pool.idle.pop() if pool.idle else None
+        worker = self._warm_worker(pool)
+        fresh = worker is None
         if worker is None:
-            worker = _Worker(spec, self.log_dir, self.base_env, self.runtime_libs)
+            try:
+                worker = _Worker(spec, self.log_dir, self.base_env, self.runtime_libs)
+            except BaseException:
+                self._started_one()
+                raise
         request_id = str(uuid.uuid4())
         started = time.time()
-        reply = worker.invoke(event, request_id)
-        duration_ms = (time.time() - started) * 1000
-        if reply is None:
+        init_ms: float | None = None
+        deadline: float | None = None
+        state = "ready"
+        if fresh:
+            try:
+                state = worker.init(worker.spawned + INIT_TIMEOUT_S)
+                if state == "timeout":
+                    # AWS runs a too-slow init again inside the invoke, under its Timeout.
+                    deadline = time.time() + spec.timeout
+                    state = worker.init(deadline)
+            finally:
+                self._started_one()
+            init_ms = (time.time() - worker.spawned) * 1000
+        reply: dict[str, Any] | None = None  # None: timed out
+        if state == "exited":
+            reply = _EXITED
+        elif state == "ready":
+            sent = time.time()  # the function's Timeout runs from here
+            reply = worker.invoke(event, request_id, deadline or sent + spec.timeout)
+        duration_ms = (time.time() - started) * 1000 - (init_ms or 0.0)
+        if reply is not None and reply.get("duration_ms", 0.0) > spec.timeout * 1000:
+            reply = None  # it answered, but after its Timeout by its own clock: timed out
+        if reply is None or reply is _EXITED:
+            worker.kill()  # the next invoke starts a fresh worker
+        elif self._pools.get(spec.name) is pool:
+            with self._cond:
+                pool.idle.append(worker)
+                self._cond.notify_all()
+        else:  # redeployed while this invoke ran: retire the stale worker
             worker.kill()
+        if reply is None:
             reply = {
                 "error": {
                     "errorType": TIMEOUT_ERROR,
@@ -299,11 +365,6 @@ class LambdaRuntime:
                 },
                 "logs": "",
             }
-        elif self._pools.get(spec.name) is pool:
-            with pool.lock:
-                pool.idle.append(worker)
-        else:  # redeployed while this invoke ran: retire the stale worker
-            worker.kill()
         error = reply.get("error")
         handler_ms = reply.get("duration_ms")
         if handler_ms is None:  # timed out or died: billed for all the time it ran
@@ -318,6 +379,7 @@ class LambdaRuntime:
             billed_ms=max(1, math.ceil(handler_ms)),
             memory_mb=spec.memory,
             cpu_ms=float(reply.get("cpu_ms", 0.0)),
+            init_ms=init_ms,
         )
         self.records.append(record)
         self._count(record)
@@ -355,6 +417,23 @@ class LambdaRuntime:
                 FunctionUsage(**{**u.__dict__, "error_types": dict(u.error_types)})
                 for _, u in sorted(self._usage.items())
             ]
+
+    def _warm_worker(self, pool: _Pool) -> _Worker | None:
+        """An idle worker of POOL, or None once this caller may start a new one (a cold
+        start slot is then held until `_started_one`). Waits while neither is available."""
+        with self._cond:
+            while True:
+                if pool.idle:
+                    return pool.idle.pop()
+                if self._starting < self.max_cold_starts:
+                    self._starting += 1
+                    return None
+                self._cond.wait()
+
+    def _started_one(self) -> None:
+        with self._cond:
+            self._starting -= 1
+            self._cond.notify_all()
 
     def shutdown(self) -> None:
         self.deploy([])

@@ -1,9 +1,11 @@
 """One warm Lambda "container": a child process that imports a handler and serves invokes.
 
 The parent (`sluice.lambda_runtime`) starts it with the function's environment already
-set, then sends one JSON line per invoke on stdin and reads one JSON line back on the
-protocol fd. Handler prints and logging go to a per-invoke buffer (returned as the
-invoke's log) and to the function's log file, never into the protocol stream.
+set. Once the handler's module is imported (Lambda's Init phase, successful or not) the
+worker writes one "ready" line; then the parent sends one JSON line per invoke on stdin
+and reads one JSON line back on the protocol fd. Handler prints and logging go to a
+per-invoke buffer (returned as the invoke's log) and to the function's log file, never
+into the protocol stream.
 """
 
 from __future__ import annotations
@@ -83,9 +85,12 @@ def main() -> None:
             if not isinstance(exc, AttributeError)
             else f"Handler '{func_name}' missing on module '{module_name}'"
         )
+    # Init is over: the invoke's timeout starts when the parent sends the event.
+    proto.write(json.dumps({"ready": True}) + "\n")
 
     for line in sys.stdin:
         request = json.loads(line)
+        began = time.monotonic()
         deadline = time.time() + float(meta["timeout"])
         reply: dict[str, Any]
         if import_error is not None:
@@ -93,7 +98,7 @@ def main() -> None:
         else:
             assert handler is not None
             context = LambdaContext(meta, request["request_id"], deadline)
-            started, cpu = time.perf_counter(), time.process_time()
+            cpu = time.process_time()
             try:
                 result = handler(request["event"], context)
                 reply = {"payload": json.dumps(result, default=str)}
@@ -103,10 +108,12 @@ def main() -> None:
                     file=sink,
                 )
                 reply = {"error": _error(exc)}
-            # What Lambda bills: the handler's run, not the worker's start or the pipe.
-            reply["duration_ms"] = (time.perf_counter() - started) * 1000
             reply["cpu_ms"] = (time.process_time() - cpu) * 1000
         reply["logs"] = sink.take()
+        # The handler's run by the worker's own clock: what Lambda bills (not the worker's
+        # start or the pipe), and what the parent holds against the Timeout (a busy parent
+        # may read the reply late).
+        reply["duration_ms"] = (time.monotonic() - began) * 1000
         proto.write(json.dumps(reply) + "\n")
 
 

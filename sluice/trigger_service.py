@@ -68,7 +68,7 @@ class Triggers:
             self.group.start()
             self.pipes = pipes
             self.rules.set_rules(rules)
-            self.dlqs.set_queues(resources, pipes)
+            self.dlqs.set_queues(resources, pipes, rules)
 
     def put_events(self, events: Iterable[dict[str, Any]]) -> None:
         for event in events:

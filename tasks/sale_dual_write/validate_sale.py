@@ -6,7 +6,7 @@ Output (`ValidateOutput`)::
 
     {"saleId": "SALE-6f1c...", "tenantId": "tenant-a", "productId": "PROD-1", ...,
      "claim": {"pk": "IDEMPOTENCY#tenant-a#carousel.product.sold#SALE-6f1c...", "sk": "VERSION",
-               "now": "1767182400", "expiresAt": "1767268800", "inProgressUntil": "..."},
+               "eventId": "<EventBridge id>", "windowSeconds": 86400, "lockSeconds": 600},
      "record": {"PK": {"S": "TENANT#tenant-a#PRODUCT#PROD-1"}, ...},
      "lakeMessage": {"saleId": "SALE-6f1c...", "PK": "...", "SK": "...", ...}}
 
@@ -66,7 +66,7 @@ def validate_sale(event: Any, now: datetime | None = None) -> ValidateOutput:
         productId=record.productId,
         soldDate=record.saleDate,
         executionId=request.executionId,
-        claim=ClaimValues.at(record.tenantId, record.saleId, sale.id, now),
+        claim=ClaimValues.of(record.tenantId, record.saleId, sale.id),
         record=record.to_dynamodb_item(),
         lakeMessage=LakeMessage(
             saleId=record.saleId,

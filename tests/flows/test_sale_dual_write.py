@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,11 +23,12 @@ from schemas.sale_dual_write import (
     sales_pk,
     sales_sk,
 )
-from sluice.testing import Execution, StackProcess, wait_for
+from sluice.testing import Execution, StackProcess, project_stack, wait_for
 from tasks.common.lake import catalog_from_env, key_in
 from tasks.common.lake_sql import duckdb_connection
 
 FLOW = "sale_dual_write"
+ROOT = Path(__file__).resolve().parents[2]
 SEED_ATTRIBUTES = {
     "PK", "SK", "productId", "tenantId", "saleId", "category", "brand", "condition",
     "description", "listedPrice", "salePrice", "discountPercent", "saleDate", "season",
@@ -38,6 +41,20 @@ SEED_ATTRIBUTES = {
 def sales_stack(stack: StackProcess) -> StackProcess:
     """The project stack (kept as its own name so the tests read as before)."""
     return stack
+
+
+@pytest.fixture(scope="module")
+def timing_out_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
+    """The project stack with ValidateSale's Timeout at 1 ms: every invoke of it times out,
+    as one did under load. Retry intervals are not slept (time scale 0)."""
+    stack = project_stack(
+        ROOT,
+        tmp_path_factory.mktemp("sales-timing-out"),
+        overrides={"SaleValidateTimeout": "0.001"},
+        time_scale=0,
+    )
+    yield stack
+    stack.stop()
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -124,6 +141,47 @@ def executions_for(stack: StackProcess, tenant: str, count: int) -> list[Executi
 
 def one_row(stack: StackProcess, tenant: str) -> list[dict[str, Any]]:
     return wait_for(lambda: lake_rows(stack, tenant), timeout=30, what=f"the lake row of {tenant}")
+
+
+def dead_letters(stack: StackProcess, tenant: str, count: int = 1) -> list[dict[str, Any]]:
+    """Wait for COUNT messages about TENANT's sales in the sale events DLQ and take them off
+    it (other tests' messages are shown again at once). Each is `{"event", "attributes"}`."""
+    sqs = stack.client("sqs")
+    url = str(stack.resource("SaleEventsDLQ")["url"])
+    taken: list[dict[str, Any]] = []
+
+    def poll() -> list[dict[str, Any]] | None:
+        others: list[dict[str, Any]] = []
+        while True:
+            got = sqs.receive_message(
+                QueueUrl=url,
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=30,
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            if not got:
+                break
+            for m in got:
+                event = json.loads(m["Body"])
+                if (event.get("detail") or {}).get("tenantId") != tenant:
+                    others.append(m)
+                    continue
+                attributes = {k: v["StringValue"] for k, v in m["MessageAttributes"].items()}
+                taken.append({"event": event, "attributes": attributes})
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        for m in others:
+            sqs.change_message_visibility(
+                QueueUrl=url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0
+            )
+        return taken if len(taken) >= count else None
+
+    return wait_for(poll, timeout=30, what=f"{count} dead letters of {tenant}")
+
+
+def republish(stack: StackProcess, event: dict[str, Any]) -> None:
+    """What a person does with a dead-lettered sale once the cause is fixed: publish the
+    event it holds to the bus again."""
+    put_sales(stack.client("events"), bus(stack), [event["detail"]])
 
 
 # -- tests ----------------------------------------------------------------------------------
@@ -216,8 +274,9 @@ def test_a_sale_claimed_by_a_running_execution_waits_for_it_then_gives_up(
     sales_stack: StackProcess,
 ) -> None:
     """Another execution holds the claim: ClaimSale retries with backoff (1+2+4+8+8+8 s of
-    virtual time, none of it slept), then fails with SaleInProgress and writes nothing; once
-    that claim is gone, the same sale is written."""
+    virtual time, none of it slept), then fails with SaleInProgress, leaves the other's claim
+    alone, writes nothing and dead-letters the event; once that claim is gone, re-publishing
+    the dead letter writes the sale."""
     tenant = new_tenant()
     detail = sale_event(5, tenant)
     held_until = str(int(time.time()) + 86_400)
@@ -241,12 +300,18 @@ def test_a_sale_claimed_by_a_running_execution_waits_for_it_then_gives_up(
     entered = [e for e in held.events if e["type"] == "ParallelStateStarted"]
     assert (entered[-1]["timestamp"] - entered[0]["timestamp"]).total_seconds() >= 31
     assert records(sales_stack, tenant) == []
+    # The release only deletes a claim of its own: the other execution still holds it.
+    assert claim(sales_stack, detail)["executionId"]["S"].endswith(":other:run")  # type: ignore[index]
+    [letter] = dead_letters(sales_stack, tenant)
+    assert letter["attributes"]["ERROR_CODE"] == "SaleInProgress"
+    assert letter["attributes"]["EXECUTION_ARN"] == held.arn
 
     sales_stack.client("dynamodb").delete_item(
         TableName=claims_table(sales_stack),
         Key={"pk": {"S": claim_pk(tenant, sale_of(detail))}, "sk": {"S": "VERSION"}},
     )
-    written = sales_stack.run(FLOW, sale_envelope(detail))
+    republish(sales_stack, letter["event"])
+    [written] = executions_for(sales_stack, tenant, 2)[1:]
     assert written.status == "SUCCEEDED" and written.output["result"] == "written"
     assert len(records(sales_stack, tenant)) == 1
 
@@ -270,8 +335,14 @@ def test_a_failed_write_releases_the_claim_and_a_retry_writes_both_once(
     assert failed.state(failed_state).attempts[-1].error == error
     assert failed.state("ReleaseClaim").status == "succeeded"
     assert claim(sales_stack, detail) is None  # released: the sale is not a "duplicate"
+    # The sale is where a person looks for failed sales: the event as it came, and why.
+    [letter] = dead_letters(sales_stack, tenant)
+    assert letter["event"] == failed.input
+    assert letter["attributes"]["ERROR_CODE"] == error
+    assert json.loads(letter["attributes"]["ERROR_MESSAGE"])["Error"] == error
+    assert letter["attributes"]["EXECUTION_ARN"] == failed.arn
 
-    put_sales(sales_stack.client("events"), bus(sales_stack), [detail])
+    republish(sales_stack, letter["event"])
     [retry] = executions_for(sales_stack, tenant, 2)[1:]
     assert retry.status == "SUCCEEDED" and retry.output["result"] == "written"
     [item] = records(sales_stack, tenant)
@@ -292,9 +363,14 @@ def test_an_invalid_event_fails_at_validation_and_writes_nothing(
 
     [run] = executions_for(sales_stack, tenant, 1)
     assert run.status == "FAILED" and run.error == "InvalidSaleEventError"
-    assert run.failed_state is not None and run.failed_state.name == "ValidateSale"
+    validate = run.state("ValidateSale")
+    assert validate.status == "caught" and len(validate.attempts) == 1  # not retried
     for field in ("detail.listedPrice", "detail.soldDate", "detail.embedding"):
         assert field in (run.cause or ""), field
+    # Dead-lettered like every failed sale, so the producer's bug is seen with its fields.
+    [letter] = dead_letters(sales_stack, tenant)
+    assert letter["attributes"]["ERROR_CODE"] == "InvalidSaleEventError"
+    assert "detail.listedPrice" in letter["attributes"]["ERROR_MESSAGE"]
     assert records(sales_stack, tenant) == []
     claims = sales_stack.client("dynamodb").scan(TableName=claims_table(sales_stack))["Items"]
     assert not [c for c in claims if c["tenantId"]["S"] == tenant]
@@ -364,3 +440,182 @@ def test_an_event_over_the_execution_input_limit_is_accepted_then_dead_lettered(
         for e in sales_stack.executions(FLOW)
     ]
     assert not [i for i in inputs if tenant in i]
+
+
+def test_a_sale_whose_validation_times_out_is_retried_then_dead_lettered_for_redrive(
+    timing_out_stack: StackProcess, sales_stack: StackProcess
+) -> None:
+    """A Lambda timeout is retried with backoff; when the retries run out the sale is not
+    lost: the execution fails and the event is in the sale events DLQ with why, from where
+    it is published again once the cause is fixed (here: on a stack with the usual 10 s)."""
+    tenant = new_tenant()
+    detail = sale_event(6, tenant)
+    put_sales(timing_out_stack.client("events"), bus(timing_out_stack), [detail])
+
+    [run] = executions_for(timing_out_stack, tenant, 1)
+    assert run.status == "FAILED" and run.error == "Sandbox.Timedout"
+    validate = run.state("ValidateSale")
+    assert [a.error for a in validate.attempts] == ["Sandbox.Timedout"] * 4  # 1 + 3 retries
+    assert validate.status == "caught"
+    assert records(timing_out_stack, tenant) == []
+    assert claim(timing_out_stack, detail) is None
+
+    [letter] = dead_letters(timing_out_stack, tenant)
+    assert letter["event"] == run.input
+    assert letter["attributes"]["ERROR_CODE"] == "Sandbox.Timedout"
+    assert "Task timed out" in letter["attributes"]["ERROR_MESSAGE"]
+    assert letter["attributes"]["EXECUTION_ARN"] == run.arn
+
+    republish(sales_stack, letter["event"])
+    [written] = executions_for(sales_stack, tenant, 1)
+    assert written.status == "SUCCEEDED" and written.output["result"] == "written"
+    assert len(records(sales_stack, tenant)) == 1
+    [row] = one_row(sales_stack, tenant)
+    assert row["sale_id"] == sale_of(detail)
+
+
+def test_a_dead_holders_claim_is_taken_over_once_its_lease_runs_out(
+    sales_stack: StackProcess,
+) -> None:
+    """Powertools' rule: an IN_PROGRESS claim whose in-progress expiry has passed may be taken
+    over. A dead execution's lease runs out 20 s after the sale is published again; the new
+    delivery finds it held, retries (1+2+4+8+8 s of virtual time) and, because every attempt
+    takes the time afresh, takes it over and writes the sale once."""
+    tenant = new_tenant()
+    detail = sale_event(8, tenant)
+    dead = "arn:aws:states:us-east-1:123456789012:execution:sluice-sale_dual_write:dead"
+    lease_end = int(time.time()) + 20
+    sales_stack.client("dynamodb").put_item(
+        TableName=claims_table(sales_stack),
+        Item={
+            "pk": {"S": claim_pk(tenant, sale_of(detail))},
+            "sk": {"S": "VERSION"},
+            "status": {"S": "IN_PROGRESS"},
+            "executionId": {"S": dead},
+            "expiresAt": {"N": str(lease_end + 86_400)},
+            "inProgressUntil": {"N": str(lease_end)},
+        },
+    )
+    with sales_stack.time_scale(0):
+        put_sales(sales_stack.client("events"), bus(sales_stack), [detail])
+        [run] = executions_for(sales_stack, tenant, 1)
+
+    assert run.status == "SUCCEEDED" and run.output["result"] == "written", (run.error, run.cause)
+    attempts = run.state("ClaimSale").attempts
+    assert attempts[0].error == "SaleInProgress" and len(attempts) >= 2
+    taken = claim(sales_stack, detail)
+    assert taken is not None and taken["executionId"]["S"] == run.arn
+    assert taken["status"]["S"] == "COMPLETED"
+    assert int(taken["inProgressUntil"]["N"]) > lease_end  # a lease of its own, from now
+    assert len(records(sales_stack, tenant)) == 1
+    [row] = one_row(sales_stack, tenant)
+    assert row["sale_id"] == sale_of(detail)
+
+
+@pytest.mark.parametrize("held", ["COMPLETED", "IN_PROGRESS"])
+def test_an_execution_that_lost_its_claim_cannot_complete_it(
+    sales_stack: StackProcess, held: str
+) -> None:
+    """The claim's holder is the execution named in it. An execution whose claim was taken
+    over while it wrote (its lease ran out, e.g. because it was redriven long after) must not
+    mark the sale COMPLETED nor end `written`. Its conditional MarkCompleted fails; if the
+    other execution completed the sale this one is a duplicate, if the other still holds it
+    this one dead-letters the event (re-publishing it is safe).
+
+    Test case ClaimTakenOver answers this execution's PutClaim as if it had claimed, while
+    the stored claim belongs to another execution."""
+    tenant = new_tenant()
+    detail = sale_event(9, tenant)
+    other = "arn:aws:states:us-east-1:123456789012:execution:sluice-sale_dual_write:other"
+    now = int(time.time())
+    sales_stack.client("dynamodb").put_item(
+        TableName=claims_table(sales_stack),
+        Item={
+            "pk": {"S": claim_pk(tenant, sale_of(detail))},
+            "sk": {"S": "VERSION"},
+            "status": {"S": held},
+            "executionId": {"S": other},
+            "expiresAt": {"N": str(now + 86_400)},
+            "inProgressUntil": {"N": str(now + 600)},
+        },
+    )
+    run = sales_stack.run(FLOW, sale_envelope(detail), test_case="ClaimTakenOver")
+
+    completed = run.state("MarkCompleted").attempts
+    assert [a.error for a in completed] == ["DynamoDB.ConditionalCheckFailedException"]
+    assert run.state("Written").status == "not_reached"
+    kept = claim(sales_stack, detail)
+    assert kept is not None and kept["executionId"]["S"] == other
+    assert kept["status"]["S"] == held
+    if held == "COMPLETED":
+        assert run.status == "SUCCEEDED", (run.error, run.cause)
+        assert run.output["result"] == "duplicate"
+    else:
+        assert run.status == "FAILED" and run.error == "SaleClaimLost"
+        [letter] = dead_letters(sales_stack, tenant)
+        assert letter["attributes"]["ERROR_CODE"] == "SaleClaimLost"
+
+
+def test_an_execution_that_finds_its_own_claim_goes_on_as_its_holder(
+    sales_stack: StackProcess,
+) -> None:
+    """The re-entry branch: the claim names this very execution (its put landed but the
+    answer was lost and the retry's put is refused, or it is redriven). The claim is keyed
+    by execution, so it goes on as the holder and writes the sale once; any other execution
+    of the same event (EventBridge may start two for one event id) is someone else."""
+    tenant = new_tenant()
+    detail = sale_event(10, tenant)
+    name = f"reentry-{uuid.uuid4().hex[:8]}"
+    me = sales_stack.flow_arn(FLOW).replace(":stateMachine:", ":execution:") + f":{name}"
+    now = int(time.time())
+    sales_stack.client("dynamodb").put_item(
+        TableName=claims_table(sales_stack),
+        Item={
+            "pk": {"S": claim_pk(tenant, sale_of(detail))},
+            "sk": {"S": "VERSION"},
+            "status": {"S": "IN_PROGRESS"},
+            "executionId": {"S": me},
+            "expiresAt": {"N": str(now + 86_400)},
+            "inProgressUntil": {"N": str(now + 600)},
+        },
+    )
+    run = sales_stack.execution(sales_stack.start(FLOW, sale_envelope(detail), name=name))
+
+    assert run.arn == me
+    assert run.status == "SUCCEEDED" and run.output["result"] == "written", (run.error, run.cause)
+    assert run.state("ReadClaim").status == "succeeded"  # its put was refused: it read
+    assert run.state("Claimed").status == "succeeded"
+    done = claim(sales_stack, detail)
+    assert done is not None and done["status"]["S"] == "COMPLETED"
+    assert len(records(sales_stack, tenant)) == 1
+
+
+def test_a_dead_lettered_sale_is_listed_with_why_and_redriven_by_sluice_dlq(
+    sales_stack: StackProcess,
+) -> None:
+    """`sluice dlq` knows the rule's DLQ: it lists the failed sale with its error and the
+    execution, and redriving starts the flow with the event again, as the rule would."""
+    tenant = new_tenant()
+    detail = sale_event(11, tenant)
+    failed = sales_stack.run(FLOW, sale_envelope(detail), test_case="SalesTableDown")
+    assert failed.status == "FAILED"
+    queue = str(sales_stack.resource("SaleEventsDLQ")["name"])
+
+    [listed] = [q for q in sales_stack.gateway.get("/_sluice/dlq") if q["name"] == queue]
+    assert listed["fed_by"] == "rule" and listed["source"] == sales_stack.flow_arn(FLOW)
+    listing = sales_stack.cli("dlq", "list", queue)
+    assert listing.returncode == 0, listing.stderr
+    assert "DynamoDB.ResourceNotFoundException" in listing.stdout
+    assert failed.arn in listing.stdout
+
+    redrive = sales_stack.cli("dlq", "redrive", queue)
+    assert redrive.returncode == 0, redrive.stdout + redrive.stderr
+    [written] = executions_for(sales_stack, tenant, 2)[1:]
+    assert written.status == "SUCCEEDED" and written.output["result"] == "written"
+    assert written.input == failed.input
+    assert len(records(sales_stack, tenant)) == 1
+    assert not [
+        m
+        for m in sales_stack.gateway.get(f"/_sluice/dlq/{queue}")
+        if (m["body"].get("detail") or {}).get("tenantId") == tenant
+    ]

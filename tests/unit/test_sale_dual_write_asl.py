@@ -112,13 +112,96 @@ def test_the_claim_follows_powertools_and_outlives_any_execution() -> None:
     assert document["TimeoutSeconds"] < CLAIM_LOCK_SECONDS
     release = states["ReleaseClaim"]["Parameters"]
     assert release["ConditionExpression"] == "#status = :inProgress AND executionId = :me"
-    # Any write failure after retries releases the claim, then fails the execution.
+    # Any write failure after retries releases the claim, then dead-letters the sale.
     assert states["WriteBoth"]["Catch"][0]["Next"] == "ReleaseClaim"
-    assert states["MarkCompleted"]["Catch"][0]["Next"] == "ReleaseClaim"
+    assert states["MarkCompleted"]["Catch"][-1]["Next"] == "ReleaseClaim"
     assert states["SaleNotWritten"]["Type"] == "Fail"
     branches = [b["StartAt"] for b in states["WriteBoth"]["Branches"]]
     assert branches == ["PutSaleRecord", "QueueLakeRow"]
     assert states["QueueLakeRow"]["Resource"] == "arn:aws:states:::sqs:sendMessage"
+
+
+def test_each_claim_attempt_takes_the_time_afresh() -> None:
+    """The claim's `now` and expiries come from the attempt's own EnteredTime, in a JSONata
+    state (a JSONPath machine may have JSONata states; JSONPath has no date arithmetic),
+    the first of the branch that ClaimSale retries as a whole."""
+    document = json.loads(definition("SaleDualWriteStateMachine"))
+    states = dict(walk(document["States"]))
+    [branch] = states["ClaimSale"]["Branches"]
+    assert branch["StartAt"] == "ClaimClock"
+    clock = states["ClaimClock"]
+    assert clock["Type"] == "Pass" and clock["QueryLanguage"] == "JSONata"
+    assert "$states.context.State.EnteredTime" in clock["Output"]
+    assert set(clock) <= {"Type", "QueryLanguage", "Comment", "Output", "Next"}
+    # Every other state is JSONPath.
+    assert [n for n, st in states.items() if "QueryLanguage" in st] == ["ClaimClock"]
+    put = states["PutClaim"]["Parameters"]
+    assert put["ExpressionAttributeValues"][":now"] == {"N.$": "$.clock.now"}
+    assert put["Item"]["inProgressUntil"] == {"N.$": "$.clock.inProgressUntil"}
+    assert put["Item"]["expiresAt"] == {"N.$": "$.clock.expiresAt"}
+
+
+def test_only_the_holder_completes_the_claim() -> None:
+    document = json.loads(definition("SaleDualWriteStateMachine"))
+    states = dict(walk(document["States"]))
+    mark = states["MarkCompleted"]
+    assert mark["Parameters"]["ConditionExpression"] == (
+        "executionId = :me AND (#status = :inProgress OR #status = :completed)"
+    )
+    assert mark["Parameters"]["ExpressionAttributeValues"][":me"] == {"S.$": "$.executionId"}
+    lost = mark["Catch"][0]
+    assert lost["ErrorEquals"] == ["DynamoDB.ConditionalCheckFailedException"]
+    assert lost["Next"] == "ReadLostClaim"
+    rules = states["WhoHasTheLostClaim"]["Choices"]
+    assert [r["Next"] for r in rules] == ["ClaimLost", "Duplicate"]
+    assert states["WhoHasTheLostClaim"]["Default"] == "ClaimLost"
+
+
+def test_every_failure_ends_in_the_dlq_then_fails() -> None:
+    """Lambda timeouts are retried with backoff and jitter; every Catch leads, through the
+    release of our own claim where one may be held, to DeadLetterSale, then SaleNotWritten."""
+    document = json.loads(definition("SaleDualWriteStateMachine"))
+    states = dict(walk(document["States"]))
+    validate = states["ValidateSale"]
+    [timeouts] = [r for r in validate["Retry"] if "Sandbox.Timedout" in r["ErrorEquals"]]
+    assert timeouts["ErrorEquals"] == ["Sandbox.Timedout", "States.Timeout"]
+    assert timeouts["JitterStrategy"] == "FULL" and timeouts["BackoffRate"] > 1
+    assert timeouts["MaxAttempts"] >= 3
+    # Lambda's own Timeout (10 s) ends an invoke before the task's does.
+    assert validate["TimeoutSeconds"] > 10
+    caught_to = {
+        name: [c["Next"] for c in state.get("Catch", [])]
+        for name, state in states.items()
+        if state.get("Catch")
+    }
+    assert caught_to == {
+        "ValidateSale": ["DeadLetterSale"],
+        "PutClaim": ["ReadClaim"],
+        "ClaimSale": ["ReleaseClaim"],
+        "WriteBoth": ["ReleaseClaim"],
+        "MarkCompleted": ["ReadLostClaim", "ReleaseClaim"],
+        "ReadLostClaim": ["DeadLetterSale"],
+        "ReleaseClaim": ["DeadLetterSale"],
+    }
+    assert states["ReleaseClaim"]["Next"] == "DeadLetterSale"
+    dlq = states["DeadLetterSale"]
+    assert dlq["Resource"] == "arn:aws:states:::sqs:sendMessage"
+    assert dlq["Parameters"]["MessageBody.$"] == "$$.Execution.Input"  # the event as it came
+    assert set(dlq["Parameters"]["MessageAttributes"]) == {
+        "ERROR_CODE",
+        "ERROR_MESSAGE",
+        "EXECUTION_ARN",
+    }
+    assert "Catch" not in dlq and dlq["Next"] == "SaleNotWritten"
+    assert "${SaleEventsDLQUrl}" in MACHINES["SaleDualWriteStateMachine"].read_text()
+    subs = substitutions("SaleDualWriteStateMachine")
+    assert subs["SaleEventsDLQUrl"] == {"Ref": "SaleEventsDLQ"}
+    policies = load_yaml(TEMPLATE.read_text())["Resources"]["SaleDualWriteStateMachine"][
+        "Properties"
+    ]["Policies"]
+    assert {
+        "SQSSendMessagePolicy": {"QueueName": {"Fn::GetAtt": ["SaleEventsDLQ", "QueueName"]}}
+    } in policies
 
 
 def test_moto_accepts_both_and_rejects_a_broken_one(monkeypatch: pytest.MonkeyPatch) -> None:
