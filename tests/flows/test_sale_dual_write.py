@@ -105,6 +105,23 @@ def claim(stack: StackProcess, detail: dict[str, Any]) -> dict[str, Any] | None:
     return item
 
 
+def plant_claim(
+    stack: StackProcess, detail: dict[str, Any], holder: str, status: str, lease: str, expiry: str
+) -> None:
+    """Put DETAIL's claim item as an execution HOLDER left it (epoch seconds as text)."""
+    stack.client("dynamodb").put_item(
+        TableName=claims_table(stack),
+        Item={
+            "pk": {"S": claim_pk(detail["tenantId"], sale_of(detail))},
+            "sk": {"S": "VERSION"},
+            "status": {"S": status},
+            "executionId": {"S": holder},
+            "expiresAt": {"N": expiry},
+            "inProgressUntil": {"N": lease},
+        },
+    )
+
+
 def lake_rows(stack: StackProcess, tenant: str) -> list[dict[str, Any]]:
     catalog = catalog_from_env({"LAKE_WAREHOUSE": str(lake_warehouse(stack.gateway))})
     try:
@@ -280,16 +297,13 @@ def test_a_sale_claimed_by_a_running_execution_waits_for_it_then_gives_up(
     tenant = new_tenant()
     detail = sale_event(5, tenant)
     held_until = str(int(time.time()) + 86_400)
-    sales_stack.client("dynamodb").put_item(
-        TableName=claims_table(sales_stack),
-        Item={
-            "pk": {"S": claim_pk(tenant, sale_of(detail))},
-            "sk": {"S": "VERSION"},
-            "status": {"S": "IN_PROGRESS"},
-            "executionId": {"S": "arn:aws:states:us-east-1:123456789012:execution:other:run"},
-            "expiresAt": {"N": held_until},
-            "inProgressUntil": {"N": held_until},
-        },
+    plant_claim(
+        sales_stack,
+        detail,
+        "arn:aws:states:us-east-1:123456789012:execution:other:run",
+        "IN_PROGRESS",
+        held_until,
+        held_until,
     )
     with sales_stack.time_scale(0):
         held = sales_stack.run(FLOW, sale_envelope(detail))
@@ -491,17 +505,7 @@ def test_a_dead_holders_claim_is_taken_over_once_its_lease_runs_out(
     detail = sale_event(8, tenant)
     dead = "arn:aws:states:us-east-1:123456789012:execution:sluice-sale_dual_write:dead"
     lease_end = int(time.time()) + 20
-    sales_stack.client("dynamodb").put_item(
-        TableName=claims_table(sales_stack),
-        Item={
-            "pk": {"S": claim_pk(tenant, sale_of(detail))},
-            "sk": {"S": "VERSION"},
-            "status": {"S": "IN_PROGRESS"},
-            "executionId": {"S": dead},
-            "expiresAt": {"N": str(lease_end + 86_400)},
-            "inProgressUntil": {"N": str(lease_end)},
-        },
-    )
+    plant_claim(sales_stack, detail, dead, "IN_PROGRESS", str(lease_end), str(lease_end + 86_400))
     with sales_stack.time_scale(0):
         put_sales(sales_stack.client("events"), bus(sales_stack), [detail])
         [run] = executions_for(sales_stack, tenant, 1)
@@ -534,17 +538,7 @@ def test_an_execution_that_lost_its_claim_cannot_complete_it(
     detail = sale_event(9, tenant)
     other = "arn:aws:states:us-east-1:123456789012:execution:sluice-sale_dual_write:other"
     now = int(time.time())
-    sales_stack.client("dynamodb").put_item(
-        TableName=claims_table(sales_stack),
-        Item={
-            "pk": {"S": claim_pk(tenant, sale_of(detail))},
-            "sk": {"S": "VERSION"},
-            "status": {"S": held},
-            "executionId": {"S": other},
-            "expiresAt": {"N": str(now + 86_400)},
-            "inProgressUntil": {"N": str(now + 600)},
-        },
-    )
+    plant_claim(sales_stack, detail, other, held, str(now + 600), str(now + 86_400))
     run = sales_stack.run(FLOW, sale_envelope(detail), test_case="ClaimTakenOver")
 
     completed = run.state("MarkCompleted").attempts
@@ -574,17 +568,7 @@ def test_an_execution_that_finds_its_own_claim_goes_on_as_its_holder(
     name = f"reentry-{uuid.uuid4().hex[:8]}"
     me = sales_stack.flow_arn(FLOW).replace(":stateMachine:", ":execution:") + f":{name}"
     now = int(time.time())
-    sales_stack.client("dynamodb").put_item(
-        TableName=claims_table(sales_stack),
-        Item={
-            "pk": {"S": claim_pk(tenant, sale_of(detail))},
-            "sk": {"S": "VERSION"},
-            "status": {"S": "IN_PROGRESS"},
-            "executionId": {"S": me},
-            "expiresAt": {"N": str(now + 86_400)},
-            "inProgressUntil": {"N": str(now + 600)},
-        },
-    )
+    plant_claim(sales_stack, detail, me, "IN_PROGRESS", str(now + 600), str(now + 86_400))
     run = sales_stack.execution(sales_stack.start(FLOW, sale_envelope(detail), name=name))
 
     assert run.arn == me
