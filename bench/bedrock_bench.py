@@ -74,8 +74,8 @@ def _measure(stack: StackProcess) -> str:
     return (
         "\n## bedrock_batch: selection and output processing\n\n"
         f"`silver.violations` seeded with {ROWS:,} synthetic violations "
-        f"({seeded_s:.1f} s), 24 month partitions. Selection is the flow's own query "
-        "(DuckDB over the table's current Parquet files; skips violations with content, "
+        f"({seeded_s:.1f} s), 24 month partitions. Selection is the flow's own "
+        "(Arrow compute over pyiceberg's scan, pruned by month; skips violations with content, "
         "orders by priority tier, fine and date, caps by count and budget); median of 3.\n\n"
         "| selection | violations | time |\n|---|---|---|\n" + "\n".join(rows) + "\n\n"
         f"A {JOB:,}-violation job through the local Bedrock emulator:\n\n"
