@@ -25,9 +25,12 @@ MIN_BATCH_RECORDS = 100  # Bedrock batch inference's minimum input size
 EMULATOR_SETTINGS = "/_sluice/bedrock"
 
 
-def admin(g: Gateway, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    """One admin API call (unsigned locally; IAM-signed for execute-api on AWS)."""
-    data = None if body is None else json.dumps(body).encode()
+def admin(
+    g: Gateway, method: str, path: str, body: Any = None, *, raw: bytes | None = None
+) -> tuple[int, Any]:
+    """One admin API call (unsigned locally; IAM-signed for execute-api on AWS): BODY as
+    JSON, or RAW bytes as they are."""
+    data = raw if raw is not None else None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(g.url + path, data=data, method=method)
     req.add_header("Content-Type", "application/json")
     try:

@@ -15,6 +15,7 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -359,11 +360,6 @@ def _aws_sdk_results_are_json() -> None:
         state_task_service_aws_sdk as aws_sdk,
     )
 
-    cls = aws_sdk.StateTaskServiceAwsSdk
-    if getattr(cls, "_sluice_json_results", False):
-        return
-    original = cls._eval_service_task
-
     def as_json(value: Any) -> Any:
         if isinstance(value, datetime.datetime | datetime.date):
             return value.isoformat()
@@ -373,6 +369,24 @@ def _aws_sdk_results_are_json() -> None:
             return [as_json(member) for member in value]
         return value
 
+    def after(state: Any, env: Any) -> None:
+        env.stack.append(as_json(env.stack.pop()))
+
+    _wrap_service_task(aws_sdk.StateTaskServiceAwsSdk, "_sluice_json_results", after=after)
+
+
+def _wrap_service_task(
+    cls: Any,
+    flag: str,
+    before: Callable[[Any, dict[str, Any]], None] | None = None,
+    after: Callable[[Any, Any], None] | None = None,
+) -> None:
+    """Run BEFORE(state, parameters) ahead of a service task class's request and
+    AFTER(state, env) once its result is on the stack; FLAG marks the class as done."""
+    if getattr(cls, flag, False):
+        return
+    original = cls._eval_service_task
+
     def _eval_service_task(
         self: Any,
         env: Any,
@@ -380,6 +394,8 @@ def _aws_sdk_results_are_json() -> None:
         normalised_parameters: dict[str, Any],
         state_credentials: Any,
     ) -> Any:
+        if before is not None:
+            before(self, normalised_parameters)
         original(
             self,
             env=env,
@@ -387,10 +403,11 @@ def _aws_sdk_results_are_json() -> None:
             normalised_parameters=normalised_parameters,
             state_credentials=state_credentials,
         )
-        env.stack.append(as_json(env.stack.pop()))
+        if after is not None:
+            after(self, env)
 
-    cls._eval_service_task = _eval_service_task  # type: ignore[method-assign]
-    cls._sluice_json_results = True  # type: ignore[attr-defined]
+    cls._eval_service_task = _eval_service_task
+    setattr(cls, flag, True)
 
 
 # DynamoDB table names: 3 to 255 of a-z, A-Z, 0-9, `_`, `-`, `.` ("Naming rules",
@@ -449,19 +466,8 @@ def _dynamodb_validates_requests() -> None:
         state_task_service_dynamodb as dynamodb,
     )
 
-    cls = dynamodb.StateTaskServiceDynamoDB
-    if getattr(cls, "_sluice_validates", False):
-        return
-    original = cls._eval_service_task
-
-    def _eval_service_task(
-        self: Any,
-        env: Any,
-        resource_runtime_part: Any,
-        normalised_parameters: dict[str, Any],
-        state_credentials: Any,
-    ) -> Any:
-        errors = dynamodb_validation_errors(self.resource.api_action, normalised_parameters)
+    def before(state: Any, parameters: dict[str, Any]) -> None:
+        errors = dynamodb_validation_errors(state.resource.api_action, parameters)
         if errors:
             count = f"{len(errors)} validation error{'s' if len(errors) > 1 else ''} detected"
             response: Any = {
@@ -471,17 +477,9 @@ def _dynamodb_validates_requests() -> None:
                 },
                 "ResponseMetadata": {"HTTPStatusCode": 400, "RequestId": str(uuid.uuid4())},
             }
-            raise ClientError(response, self.resource.api_action)
-        return original(
-            self,
-            env=env,
-            resource_runtime_part=resource_runtime_part,
-            normalised_parameters=normalised_parameters,
-            state_credentials=state_credentials,
-        )
+            raise ClientError(response, state.resource.api_action)
 
-    cls._eval_service_task = _eval_service_task  # type: ignore[method-assign]
-    cls._sluice_validates = True  # type: ignore[attr-defined]
+    _wrap_service_task(dynamodb.StateTaskServiceDynamoDB, "_sluice_validates", before=before)
 
 
 def _reuse_clients() -> None:

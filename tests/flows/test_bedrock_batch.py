@@ -4,8 +4,6 @@ job (wait/poll) -> BEDROCK_CONTENT in Violations -> (violations_sync) -> the lak
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from devkit.bedrock_batch import admin
 from devkit.violations_sync import seed_violations
 from schemas.bedrock_batch import BatchConfig
 from sluice.history import iter_runs
@@ -77,22 +76,12 @@ def emulator(stack: StackProcess, settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def request(stack: StackProcess, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    return send(stack, method, path, None if body is None else json.dumps(body).encode())
+    return admin(stack.gateway, method, path, body)
 
 
 def post_bytes(stack: StackProcess, path: str, data: bytes) -> tuple[int, Any]:
     """POST DATA as it is (e.g. bytes that are not UTF-8)."""
-    return send(stack, "POST", path, data)
-
-
-def send(stack: StackProcess, method: str, path: str, data: bytes | None) -> tuple[int, Any]:
-    req = urllib.request.Request(stack.gateway.url + path, data=data, method=method)
-    req.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            return resp.status, json.loads(resp.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"null")
+    return admin(stack.gateway, "POST", path, raw=data)
 
 
 def executions_named(stack: StackProcess, name: str) -> list[dict[str, Any]]:
