@@ -21,12 +21,12 @@ from sluice.pytest_plugin import failure_message
 from sluice.testing import Execution, StackProcess
 
 ROOT = Path(__file__).resolve().parents[2]
-HISTORIES = ROOT / "tests" / "unit" / "fixtures" / "histories"
+HISTORIES = ROOT / "tests" / "runtime" / "histories"
 FIXTURE = ROOT / "tests" / "runtime" / "fixture"
 
 
 def recorded(name: str) -> dict[str, Any]:
-    """A history recorded from moto by tests/unit/test_history.py (definition + events)."""
+    """A history recorded from moto by tests/runtime/test_history.py (definition + events)."""
     document: dict[str, Any] = json.loads((HISTORIES / f"{name}.json").read_text())
     return document
 

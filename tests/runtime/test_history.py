@@ -1,9 +1,9 @@
 """Execution-history summaries, checked against histories captured from moto's ASL engine.
 
-The fixtures under ``fixtures/histories`` are real ``GetExecutionHistory`` output. Regenerate
+The fixtures under ``histories`` are real ``GetExecutionHistory`` output. Regenerate
 them (about 10 s) with::
 
-    .venv/bin/python tests/unit/test_history.py
+    .venv/bin/python tests/runtime/test_history.py
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from sluice.history import (
 )
 from sluice.render_history import pretty_payload, render
 
-FIXTURES = Path(__file__).parent / "fixtures" / "histories"
+FIXTURES = Path(__file__).parent / "histories"
 REGION = "us-east-1"
 ROLE_ARN = "arn:aws:iam::123456789012:role/sluice-history-fixtures"
 TABLE = "ledger"
