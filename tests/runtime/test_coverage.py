@@ -1,4 +1,4 @@
-"""State coverage (sluice/coverage.py) and its pytest plugin (sluice/pytest_plugin.py)."""
+"""State coverage (sluice/coverage/) and its pytest plugin (sluice/pytest_plugin.py)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,9 @@ from typing import Any
 
 import pytest
 
-from sluice.coverage import (
-    CannotEvaluate,
-    CoverageReport,
-    choice_rule_matches,
-    collect,
-    error_matches,
-    exercised,
-    machine_items,
-)
+from sluice.asl.choice import CannotEvaluate, rule_matches
+from sluice.asl.edges import error_matches
+from sluice.coverage import CoverageReport, collect, exercised, machine_items
 from sluice.pytest_plugin import failure_message
 from sluice.testing import Execution, StackProcess
 
@@ -146,7 +140,7 @@ def test_error_matching_follows_step_functions_wildcards() -> None:
 def test_choice_rules_are_evaluated_on_the_recorded_input(
     rule: dict[str, Any], value: Any, expected: bool
 ) -> None:
-    assert choice_rule_matches(rule, value) is expected
+    assert rule_matches(rule, value) is expected
 
 
 @pytest.mark.parametrize(
@@ -159,7 +153,7 @@ def test_choice_rules_are_evaluated_on_the_recorded_input(
 )
 def test_choice_rules_that_cannot_be_evaluated_say_so(rule: dict[str, Any]) -> None:
     with pytest.raises(CannotEvaluate):
-        choice_rule_matches(rule, {"n": 0})
+        rule_matches(rule, {"n": 0})
 
 
 # -- exercised paths from histories -----------------------------------------------------------
