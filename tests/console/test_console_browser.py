@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from itertools import combinations
 from typing import Any
 from urllib.parse import unquote
 
@@ -116,6 +117,37 @@ def test_state_machines_page_lists_flows_with_triggers_counts_and_asl(
     assert rows.count() >= 1
     assert {r.get_attribute("data-status") for r in rows.all()} == {"FAILED"}
     assert "UpstreamUnavailable" in rows.first.inner_text()
+
+
+LABEL_BOXES = """() => [...document.querySelectorAll('svg.graph text.elabel')].map(t => {
+    const box = t.getBBox();
+    return {x: box.x, y: box.y, w: box.width, h: box.height, edge: t.dataset.source + ' -> '
+        + t.dataset.target};
+})"""
+
+
+def test_edge_labels_of_every_flow_overlap_no_other_label_as_drawn(
+    real_console_stack: ConsoleStack, page: Any
+) -> None:
+    page.goto(real_console_stack.console)
+    flows = [row.get_attribute("data-flow") for row in page.locator("table.flows tr").all()]
+    flows = [flow for flow in flows if flow]
+    assert "sale_dual_write" in flows
+    drawn: dict[str, int] = {}
+    for flow in flows:
+        page.goto(f"{real_console_stack.console}/flow?flow={flow}")
+        boxes = page.evaluate(LABEL_BOXES)
+        drawn[flow] = len(boxes)
+        for a, b in combinations(boxes, 2):
+            apart = (
+                a["x"] + a["w"] <= b["x"]
+                or b["x"] + b["w"] <= a["x"]
+                or a["y"] + a["h"] <= b["y"]
+                or b["y"] + b["h"] <= a["y"]
+            )
+            assert apart, f"{flow}: the labels of {a['edge']} and {b['edge']} overlap"
+    # WhoHoldsTheClaim's four rules and default are among them.
+    assert drawn["sale_dual_write"] >= 5
 
 
 def test_start_with_invalid_input_shows_why_next_to_the_input(

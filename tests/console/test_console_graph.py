@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from sluice.console.graph import Layout, NodeBox, layout, render_svg
+from sluice.console.graph import LabelBox, Layout, NodeBox, layout, render_svg
 
 ROOT = Path(__file__).resolve().parents[2]
 MACHINES = sorted(
@@ -165,3 +165,35 @@ def test_svg_colours_states_by_status_and_marks_the_selected_one() -> None:
     assert link is not None and link.get("href") == "/console/x?run=Finish"
     catch_paths = [p for p in root.iter(f"{SVG}path") if "catch" in (p.get("class") or "")]
     assert catch_paths and all("arrow-catch" in (p.get("marker-end") or "") for p in catch_paths)
+
+
+def label_boxes_overlap(a: LabelBox, b: LabelBox) -> bool:
+    return a.x < b.x + b.w and b.x < a.x + a.w and a.y < b.y + b.h and b.y < a.y + a.h
+
+
+@pytest.mark.parametrize("path", MACHINES, ids=lambda p: p.name)
+def test_edge_labels_overlap_no_other_label_and_stay_in_the_graph(path: Path) -> None:
+    lay = layout(load(path))
+    labelled = [e for e in lay.edges if e.label]
+    boxes = [e.label_box for e in labelled if e.label_box is not None]
+    assert len(boxes) == len(labelled), "every labelled edge has its label drawn"
+    for a, b in combinations(boxes, 2):
+        assert not label_boxes_overlap(a, b), f"{a.text!r} and {b.text!r} overlap in {path.name}"
+    for box in boxes:
+        assert box.x >= 0 and box.x + box.w <= lay.width
+        assert box.y >= 0 and box.y + box.h <= lay.height
+
+
+def test_the_labels_of_a_choice_with_five_ways_out_are_all_apart() -> None:
+    lay = layout(load(ROOT / "statemachines" / "sale_dual_write.asl.json"))
+    source = "ClaimSale/0/WhoHoldsTheClaim"
+    edges = [e for e in lay.edges if e.source == source]
+    assert [e.kind for e in edges] == ["choice"] * 4 + ["default"]
+    boxes = [e.label_box for e in edges]
+    assert all(box is not None for box in boxes)
+    # Each label sits beside its own edge, below the Choice and above the states it leads to.
+    choice = lay.node(source)
+    for edge, box in zip(edges, boxes, strict=True):
+        assert box is not None
+        assert choice.y + choice.h <= box.y and box.y + box.h <= lay.node(edge.target).y
+    assert len({(b.x, b.y) for b in boxes if b is not None}) == 5
