@@ -12,7 +12,15 @@ from rich.table import Table
 from rich.text import Text
 
 from sluice.cli_format import lambda_error
-from sluice.history import STATUS_PRIORITY, ExecutionStory, StateRun, StateStatus, failed_state
+from sluice.history import (
+    STATUS_PRIORITY,
+    ExecutionStory,
+    StateRun,
+    StateStatus,
+    failed_state,
+    iter_runs,
+    worst,
+)
 
 INDENT = 2
 MAX_CAUSE_CHARS = 600
@@ -97,11 +105,6 @@ def pretty_payload(raw: str | None, max_lines: int, max_width: int) -> list[str]
     if len(lines) > max_lines:
         shown.append(f"… {len(lines) - max_lines} more lines")
     return shown
-
-
-def _worst(runs: list[StateRun]) -> StateStatus | None:
-    statuses = [run.status for run in runs if run.status != "not_reached"]
-    return min(statuses, key=STATUS_PRIORITY.index) if statuses else None
 
 
 class _Renderer:
@@ -215,9 +218,9 @@ class _Renderer:
             # Keep the highlighted iteration, then the most alarming ones, then fill up in order.
             def rank(index: int) -> tuple[bool, int, int]:
                 runs = iterations[index]
-                worst = _worst(runs) or "not_reached"
-                holds_highlight = any(r is self.highlighted for r in _flatten(runs))
-                return (not holds_highlight, STATUS_PRIORITY.index(worst), index)
+                status = worst(r.status for r in runs)
+                holds_highlight = any(r is self.highlighted for r in iter_runs(runs))
+                return (not holds_highlight, STATUS_PRIORITY.index(status), index)
 
             shown = sorted(sorted(range(len(iterations)), key=rank)[: self.max_iterations])
         for index in shown:
@@ -231,17 +234,8 @@ class _Renderer:
         if hidden:
             counts: dict[str, int] = {}
             for index in hidden:
-                worst = _worst(iterations[index])
-                key = _LABEL[worst] if worst is not None else "not started"
+                status = worst(r.status for r in iterations[index])
+                key = "not started" if status == "not_reached" else _LABEL[status]
                 counts[key] = counts.get(key, 0) + 1
             summary = ", ".join(f"{count} {label}" for label, count in counts.items())
             self.print(Text(f"… {len(hidden)} more iterations ({summary})", style="dim"), depth)
-
-
-def _flatten(runs: list[StateRun]) -> list[StateRun]:
-    out: list[StateRun] = []
-    for run in runs:
-        out.append(run)
-        for child in run.children():
-            out.extend(_flatten(child))
-    return out

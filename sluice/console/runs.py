@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sluice.history import STATUS_PRIORITY, StateRun, StateStatus
+from sluice.history import STATUS_PRIORITY, StateRun, StateStatus, worst
 
 RunPath = tuple[str, ...]
 
@@ -87,11 +87,6 @@ def path_of(states: list[StateRun], target: StateRun) -> RunPath | None:
             if inner is not None:
                 return (run.name, str(index), *inner)
     return None
-
-
-def worst(statuses: Sequence[StateStatus]) -> StateStatus:
-    reached: list[StateStatus] = [s for s in statuses if s != "not_reached"]
-    return min(reached, key=STATUS_PRIORITY.index) if reached else "not_reached"
 
 
 def graph_view(

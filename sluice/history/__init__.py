@@ -38,6 +38,7 @@ from sluice.history.story import (
     failed_state,
     iter_runs,
     state_statuses,
+    worst,
 )
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "iter_runs",
     "state_statuses",
     "summarize",
+    "worst",
 ]
 
 

@@ -3,7 +3,7 @@ questions asked of them (every run, the status per state, the run to blame for a
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
@@ -103,6 +103,13 @@ def iter_runs(runs: Sequence[StateRun]) -> Iterator[StateRun]:
         yield run
         for child in run.children():
             yield from iter_runs(child)
+
+
+def worst(statuses: Iterable[StateStatus]) -> StateStatus:
+    """The most alarming of ``statuses`` (see ``STATUS_PRIORITY``); ``not_reached`` when none
+    was reached."""
+    reached = [s for s in statuses if s != "not_reached"]
+    return min(reached, key=STATUS_PRIORITY.index) if reached else "not_reached"
 
 
 def state_statuses(story: ExecutionStory) -> dict[str, StateStatus]:
