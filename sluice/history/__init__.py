@@ -18,6 +18,10 @@ Statuses: ``succeeded``; ``retried`` (succeeded after at least one failed attemp
 (failed, but a Catch routed onward); ``failed``; ``in_progress``; ``aborted`` (entered, then
 cut short by something else: a sibling branch or iteration failing, or the execution being
 stopped); ``not_reached`` (in the definition but never entered; only with a definition).
+
+Events are read one by one into draft runs (``reading``, with ``attempts`` for tasks and
+Parallel/Map attempts and ``execution`` for the execution's own events), then frozen into the
+types of ``story`` (``freezing``, with ``failure`` choosing which error to show where).
 """
 
 from __future__ import annotations

@@ -4,9 +4,9 @@ Each label goes along its own edge: candidate spots are tried on each segment of
 order (the first segment first, beside it on the side the edge leaves to, or above/below a
 horizontal one). The first spot that overlaps no label placed before it, stays inside the
 lane or processor the edge belongs to, and covers no state wins; failing that, the first
-that only overlaps no label; failing that, a free row right of the graph. The width of a
-label is estimated per character for DejaVu Sans, the widest of the usual sans-serif fonts,
-so that the boxes hold the drawn text in any of them.
+that only overlaps no label; failing that, a free row right of the graph. Label widths are
+estimated per character on the generous side of DejaVu Sans (a wide sans-serif, and what
+``system-ui`` resolves to on a bare Linux), so a box holds its drawn text.
 """
 
 from __future__ import annotations
