@@ -12,6 +12,7 @@ estimated per character on the generous side of DejaVu Sans (a wide sans-serif, 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from itertools import pairwise
 
 from sluice.console.graph.boxes import Edge, LabelBox, NodeBox
@@ -52,33 +53,47 @@ def place_labels(
         source = by_id.get(edge.source)
         region = by_id.get(source.parent) if source and source.parent else None
         obstacles = [n for n in nodes if not _holds(n, source, by_id)]
-        box = _place(edge, text, region, obstacles, placed, width)
+        lines = [seg for other in edges if other is not edge for seg in pairwise(other.points)]
+        box = _place(edge, text, _Avoid(region, obstacles, lines), placed, width)
         placed.append(box)
         out.append(box)
     return out
 
 
-def _place(
-    edge: Edge,
-    text: str,
-    region: NodeBox | None,
-    obstacles: list[NodeBox],
-    placed: list[LabelBox],
-    width: float,
-) -> LabelBox:
+Point = tuple[float, float]
+
+
+@dataclass
+class _Avoid:
+    """What a label should keep clear of, beyond other labels: it stays in ``region`` (the lane
+    or processor of its edge), off ``nodes`` and off the ``lines`` of other edges."""
+
+    region: NodeBox | None
+    nodes: list[NodeBox]
+    lines: list[tuple[Point, Point]]
+
+    def clear(self, x: float, y: float, w: float, lines: bool) -> bool:
+        region = self.region
+        inside = region is None or (
+            region.x <= x <= region.x + region.w - w and region.y <= y <= region.y + region.h
+        )
+        if not inside or any(_covers(n, x, y, w) for n in self.nodes):
+            return False
+        return not lines or not any(_crosses(x, y, w, p, q) for p, q in self.lines)
+
+
+def _place(edge: Edge, text: str, avoid: _Avoid, placed: list[LabelBox], width: float) -> LabelBox:
     w = text_width(text)
 
     def free(x: float, y: float) -> bool:
         return x >= 0 and y >= 0 and not any(b.overlaps(x, y, w, LABEL_H, MARGIN) for b in placed)
 
-    def fits(x: float, y: float) -> bool:
-        inside = region is None or (
-            region.x <= x <= region.x + region.w - w and region.y <= y <= region.y + region.h
-        )
-        return inside and not any(_covers(n, x, y, w) for n in obstacles) and free(x, y)
-
-    spots = list(_spots(edge, w))
-    spot = next((s for s in spots if fits(*s)), None) or next((s for s in spots if free(*s)), None)
+    spots = [s for s in _spots(edge, w) if free(*s)]
+    spot = (
+        next((s for s in spots if avoid.clear(*s, w, lines=True)), None)
+        or next((s for s in spots if avoid.clear(*s, w, lines=False)), None)
+        or next(iter(spots), None)
+    )
     if spot is None:
         y = edge.points[0][1]
         while not free(width, y):
@@ -98,6 +113,23 @@ def _holds(node: NodeBox, source: NodeBox | None, by_id: dict[str, NodeBox]) -> 
 
 def _covers(node: NodeBox, x: float, y: float, w: float) -> bool:
     return node.x < x + w and x < node.x + node.w and node.y < y + LABEL_H and y < node.y + node.h
+
+
+def _crosses(x: float, y: float, w: float, p: Point, q: Point) -> bool:
+    """Whether segment ``p``-``q`` passes through the label box at ``x``, ``y`` (clipping the
+    segment to the box, one axis at a time)."""
+    low, high = 0.0, 1.0
+    for start, end, lo, hi in ((p[0], q[0], x, x + w), (p[1], q[1], y, y + LABEL_H)):
+        delta = end - start
+        if abs(delta) < 1e-9:
+            if not lo < start < hi:
+                return False
+            continue
+        a, b = sorted(((lo - start) / delta, (hi - start) / delta))
+        low, high = max(low, a), min(high, b)
+        if low >= high:
+            return False
+    return True
 
 
 def _spots(edge: Edge, w: float) -> Iterator[tuple[float, float]]:
