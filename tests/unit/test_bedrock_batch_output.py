@@ -116,20 +116,24 @@ def test_chunks_cover_every_line_once_and_count_errors(
 def test_unprocessed_items_are_retried(
     aws: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = jobs.dynamodb()
+    real = jobs.violations_table()
+    client = real.meta.client
+    write = client.batch_write_item
     calls = {"n": 0}
 
-    class Flaky:
-        def batch_write_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
-            calls["n"] += 1
-            requests = RequestItems[TABLE]
-            if calls["n"] == 1:  # first call: half the items come back unprocessed
-                real.batch_write_item(RequestItems={TABLE: requests[:1]})
-                return {"UnprocessedItems": {TABLE: requests[1:]}}
-            return dict(real.batch_write_item(RequestItems=RequestItems))
+    def flaky(RequestItems: dict[str, Any]) -> dict[str, Any]:
+        calls["n"] += 1
+        requests = RequestItems[TABLE]
+        if calls["n"] == 1:  # first call: half the items come back unprocessed
+            write(RequestItems={TABLE: requests[:1]})
+            return {"UnprocessedItems": {TABLE: requests[1:]}}
+        return dict(write(RequestItems=RequestItems))
 
-    monkeypatch.setattr(jobs, "dynamodb", lambda: Flaky())
-    items = [{"PK": {"S": f"VIOLATION#V{i}"}, "SK": {"S": "BEDROCK_CONTENT"}} for i in range(3)]
+    monkeypatch.setattr(client, "batch_write_item", flaky)
+    monkeypatch.setattr(jobs, "violations_table", lambda: real)
+    items: list[dict[str, Any]] = [
+        {"PK": f"VIOLATION#V{i}", "SK": "BEDROCK_CONTENT"} for i in range(3)
+    ]
     process_chunk.write_items(items)
     assert calls["n"] == 2
-    assert len(real.scan(TableName=TABLE)["Items"]) == 3
+    assert len(client.scan(TableName=TABLE)["Items"]) == 3
