@@ -320,4 +320,5 @@ FLOW = Flow(
     produce=produce,
     demo=demo,
     demo_order=10,
+    execution_input="schemas.transcript_persistence:ExecutionInput",
 )

@@ -150,7 +150,7 @@ class Console:
     def on_start(self, request: Request) -> Response:
         source = request.form if request.method == "POST" else request.args
         flow = self.data.flow(source.get("flow", ""))
-        schema = schema_for(flow.name, self.data.schemas_package)
+        schema = schema_for(flow.name)
         name = source.get("name", "")
         text = source.get("input")
         if text is None:
