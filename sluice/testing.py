@@ -13,7 +13,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 
 from sluice.client import TERMINAL, Gateway
 from sluice.history import ExecutionStory, StateRun, failed_state, iter_runs, summarize
+from sluice.waiting import wait_for
 
 # Called with each running stack just before `StackProcess.stop` ends it (the pytest plugin
 # in sluice/pytest_plugin.py collects state coverage here). A hook must not raise.
@@ -32,25 +32,6 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
-
-
-def wait_for[T](
-    probe: Callable[[], T | None],
-    *,
-    timeout: float = 30,
-    what: str = "condition",
-    interval: float = 0.05,
-) -> T:
-    """Poll `probe` until it returns something truthy; fail with `what` after `timeout`."""
-    deadline = time.time() + timeout
-    last: T | None = None
-    while time.time() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(interval)
-        interval = min(interval * 1.5, 0.5)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
 
 
 @dataclass
@@ -330,3 +311,11 @@ def module_stack(template: Path, **options: Any) -> Any:
         stack.stop()
 
     return fixture
+
+
+def in_process_aws(handlers: dict[str, Callable[[Any, Any], Any]], **options: Any) -> Any:
+    """moto and the embedded engine in this process, Lambda invokes running HANDLERS: a
+    context manager yielding a `sluice.in_process.InProcessAws` (see `in_process_aws` there)."""
+    from sluice.in_process import in_process_aws as start
+
+    return start(handlers, **options)
