@@ -64,7 +64,7 @@ def dead_letter_queues() -> set[str]:
 
 
 def test_the_template_has_what_these_tests_count() -> None:
-    assert len(of_type(FUNCTION)) == 21 and len(of_type(MACHINE)) == 6
+    assert len(of_type(FUNCTION)) == 20 and len(of_type(MACHINE)) == 6
     assert len(of_type("AWS::Pipes::Pipe")) == 4 and len(dead_letter_queues()) == 5
 
 
