@@ -154,7 +154,7 @@ def test_sees_writes_made_after_it_started(index: EmbeddedIndex) -> None:
         ({"q": "koi", "limit": "0"}, "limit", "greater than or equal to 1"),
         ({"q": "koi", "limit": "101"}, "limit", "less than or equal to 100"),
         ({"q": "koi", "limit": "ten"}, "limit", "valid integer"),
-        ("q=koi&limit=5&limit=6", "limit", "valid integer"),
+        ("q=koi&limit=5&limit=6", "limit", "give one value, not 2 (5,6)"),
         ({}, "q", "give at least one of q, style, city"),
         ({"q": "  ", "style": "", "city": ""}, "q", "give at least one of q, style, city"),
         ({"q": "x" * 201}, "q", "at most 200 characters"),
@@ -201,3 +201,17 @@ def test_unknown_route_is_404(index: EmbeddedIndex) -> None:
     event = http_event({"q": "koi"})
     event["rawPath"] = event["requestContext"]["http"]["path"] = "/artists/find"
     assert search_api.handler(event, CONTEXT)["statusCode"] == 404
+
+
+def test_the_api_publishes_its_openapi_document(index: EmbeddedIndex) -> None:
+    event = http_event({})
+    event["rawPath"] = event["requestContext"]["http"]["path"] = "/artists/openapi.json"
+    event["routeKey"] = event["requestContext"]["routeKey"] = "GET /artists/openapi.json"
+
+    response = search_api.handler(event, CONTEXT)
+
+    assert response["statusCode"] == 200
+    document = json.loads(response["body"])
+    assert document["openapi"].startswith("3.")
+    search = document["paths"]["/artists/search"]["get"]
+    assert {p["name"] for p in search["parameters"]} == {"q", "style", "city", "limit"}

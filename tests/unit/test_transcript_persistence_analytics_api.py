@@ -160,3 +160,11 @@ def test_table_comes_from_the_environment(table: Any, monkeypatch: pytest.Monkey
 
     with pytest.raises(ClientError, match="ResourceNotFoundException"):
         analytics_api.handler(http_event("/analytics/call-001"), CONTEXT)
+
+
+def test_the_api_publishes_its_openapi_document(table: Any) -> None:
+    status, document = _call(http_event("/analytics/openapi.json"))
+
+    assert status == 200
+    assert document["openapi"].startswith("3.")
+    assert "get" in document["paths"]["/analytics/{call_id}"]
