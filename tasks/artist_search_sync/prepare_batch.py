@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
@@ -40,15 +39,13 @@ from tasks.artist_search_sync.errors import (
     InvalidArtistItemError,
     MalformedBatchError,
 )
+from tasks.common.powertools import lambda_handler, powertools
+from tasks.common.validation import parsed
 
-logger = Logger(service=FLOW)
-tracer = Tracer(service=FLOW)
-metrics = Metrics(namespace=f"Sluice/{FLOW}", service=FLOW)
+logger, tracer, metrics = powertools(FLOW)
 
 
-@metrics.log_metrics
-@logger.inject_lambda_context(correlation_id_path="correlationId")
-@tracer.capture_lambda_handler
+@lambda_handler(logger, tracer, metrics, correlation_id_path="correlationId")
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return prepare_batch(event).model_dump(mode="json")
 
@@ -63,10 +60,7 @@ def prepare_batch(event: Any) -> IndexChanges:
 
 
 def _prepare(event: Any) -> IndexChanges:
-    try:
-        batch = PrepareBatchInput.model_validate(event)
-    except ValidationError as exc:
-        raise MalformedBatchError(describe_validation_error(exc)) from exc
+    batch = parsed(PrepareBatchInput, event, MalformedBatchError)
     logger.set_correlation_id(batch.correlationId)
 
     artist_records = 0

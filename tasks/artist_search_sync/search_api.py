@@ -16,29 +16,26 @@ import functools
 from http import HTTPStatus
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger, Tracer
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from schemas.artist_search_sync import FLOW, SearchQuery, SearchResponse, SearchResult
 from tasks.artist_search_sync.index import SearchIndex, SearchIndexUnavailable
 from tasks.artist_search_sync.index.backends import search_index_from_env
 from tasks.common.http_api import (
     bad_request,
+    http_app,
+    http_handler,
     json_response,
-    publish_openapi,
     repeated_parameters,
-    validation_errors_as_400,
 )
+from tasks.common.powertools import powertools
 
-logger = Logger(service=FLOW)
-tracer = Tracer(service=FLOW)
-app = APIGatewayHttpResolver(enable_validation=True)
+logger, tracer, metrics = powertools(FLOW)
 # The "at least one of" rule belongs to no single field; q is the main one.
-validation_errors_as_400(app, model_param="query", whole_request_field="q")
-publish_openapi(app, "/artists/openapi.json", title="Artist search")
+app = http_app(
+    "/artists/openapi.json", "Artist search", model_param="query", whole_request_field="q"
+)
 
 
 @functools.cache
@@ -67,7 +64,4 @@ def search_artists(query: Annotated[SearchQuery, Query()]) -> Response[Any]:
     return json_response(HTTPStatus.OK, response.model_dump(mode="json"))
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+handler = http_handler(app, logger, tracer)

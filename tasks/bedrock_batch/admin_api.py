@@ -23,10 +23,7 @@ from http import HTTPStatus
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger, Tracer
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from aws_lambda_powertools.event_handler import Response
 from pydantic import TypeAdapter, ValidationError
 
 from schemas.bedrock_batch import (
@@ -38,13 +35,11 @@ from schemas.bedrock_batch import (
 )
 from tasks.bedrock_batch import jobs
 from tasks.bedrock_batch.select_violations import describe, select
-from tasks.common.http_api import bad_request, json_response, publish_openapi
+from tasks.common.http_api import bad_request, http_app, http_handler, json_response
+from tasks.common.powertools import powertools
 
-logger = Logger(service=FLOW)
-tracer = Tracer(service=FLOW)
-app = APIGatewayHttpResolver(enable_validation=True)
-# Before the jobId route, which would otherwise take "openapi.json" for a jobId.
-publish_openapi(app, "/admin/bedrock/batch/openapi.json", title="Bedrock batch admin")
+logger, tracer, metrics = powertools(FLOW)
+app = http_app("/admin/bedrock/batch/openapi.json", "Bedrock batch admin")
 STATE_MACHINE_ENV = "STATE_MACHINE_ARN"
 _JOB_ID = TypeAdapter(JobId)
 
@@ -185,7 +180,4 @@ def get_job(job_id: str) -> Response[Any]:
     )
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+handler = http_handler(app, logger, tracer)

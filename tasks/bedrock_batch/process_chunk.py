@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
@@ -36,10 +35,9 @@ from schemas.bedrock_batch import (
 )
 from tasks.bedrock_batch import jobs
 from tasks.bedrock_batch.errors import ViolationsTableUnavailableError
+from tasks.common.powertools import lambda_handler, powertools
 
-logger = Logger(service=FLOW)
-tracer = Tracer(service=FLOW)
-metrics = Metrics(namespace=f"Sluice/{FLOW}", service=FLOW)
+logger, tracer, metrics = powertools(FLOW)
 # What DynamoDB answers when the table cannot take the writes right now.
 THROTTLED = {
     "ProvisionedThroughputExceededException",
@@ -49,9 +47,7 @@ THROTTLED = {
 READ_AHEAD = 256 * 1024
 
 
-@metrics.log_metrics
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@lambda_handler(logger, tracer, metrics)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     chunk = ChunkDescriptor.model_validate(event)
     logger.append_keys(jobId=chunk.jobId, chunk=chunk.index)

@@ -11,16 +11,48 @@ runs. `validation_errors_as_400` turns Powertools' 422 into this project's 400::
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs
 
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.logging import correlation_paths
+
+from tasks.common.powertools import lambda_handler
 
 # Where Powertools says a value came from: the first part of an error's location.
 _SOURCES = ("query", "body", "path", "header", "cookie")
+
+
+def http_app(
+    openapi_path: str,
+    title: str,
+    *,
+    model_param: str | None = None,
+    whole_request_field: str = "<request>",
+) -> APIGatewayHttpResolver:
+    """A validating resolver whose validation errors are 400s naming the field (see
+    `validation_errors_as_400`), serving its OpenAPI document at OPENAPI_PATH. That route
+    comes first, so a later ``/prefix/<param>`` route does not take it for a parameter."""
+    app = APIGatewayHttpResolver(enable_validation=True)
+    validation_errors_as_400(app, model_param=model_param, whole_request_field=whole_request_field)
+    publish_openapi(app, openapi_path, title=title)
+    return app
+
+
+def http_handler(
+    app: APIGatewayHttpResolver, logger: Logger, tracer: Tracer
+) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """The Lambda handler resolving APP's routes (correlation id: the API's request id)."""
+
+    @lambda_handler(logger, tracer, correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return app.resolve(event, context)
+
+    return handler
 
 
 def json_response(status: HTTPStatus, body: Any) -> Response[Any]:

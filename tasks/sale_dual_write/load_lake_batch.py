@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 import pyarrow as pa
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -54,6 +53,8 @@ from schemas.sale_dual_write_lake import (
     LAKE_SCHEMA,
 )
 from tasks.common.lake import catalog_from_env, ensure_table, key_in, write_files
+from tasks.common.powertools import lambda_handler, powertools
+from tasks.common.validation import parsed_as
 from tasks.sale_dual_write.errors import InvalidLakeBatchError, SalesTableUnavailableError
 
 if TYPE_CHECKING:
@@ -63,9 +64,7 @@ TABLE_ENV = "SALES_TABLE"
 BATCH_GET_LIMIT = 100
 UNPROCESSED_ATTEMPTS = 5
 
-logger = Logger(service=FLOW)
-tracer = Tracer(service=FLOW)
-metrics = Metrics(namespace=f"Sluice/{FLOW}", service=FLOW)
+logger, tracer, metrics = powertools(FLOW)
 _BATCH = TypeAdapter(list[SqsRecordModel])
 _ensured: set[int] = set()
 
@@ -75,9 +74,7 @@ def dynamodb_client() -> DynamoDBClient:
     return boto3.client("dynamodb")
 
 
-@metrics.log_metrics
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@lambda_handler(logger, tracer, metrics)
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     return load_batch(event).model_dump(mode="json")
 
@@ -85,10 +82,7 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
 def load_batch(
     event: Any, catalog: Catalog | None = None, ddb: DynamoDBClient | None = None
 ) -> LoadSummary:
-    try:
-        records = _BATCH.validate_python(event)
-    except ValidationError as exc:
-        raise InvalidLakeBatchError(describe_validation_error(exc)) from exc
+    records = parsed_as(_BATCH, event, InvalidLakeBatchError)
 
     failed: list[str] = []
     by_sale: dict[str, tuple[LakeMessage, list[str]]] = {}

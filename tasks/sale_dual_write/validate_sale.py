@@ -20,7 +20,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
@@ -35,16 +34,13 @@ from schemas.sale_dual_write import (
     ValidateOutput,
     describe_validation_error,
 )
+from tasks.common.powertools import lambda_handler, powertools
 from tasks.sale_dual_write.errors import InvalidSaleEventError
 
-logger = Logger(service=FLOW)
-tracer = Tracer(service=FLOW)
-metrics = Metrics(namespace=f"Sluice/{FLOW}", service=FLOW)
+logger, tracer, metrics = powertools(FLOW)
 
 
-@metrics.log_metrics
-@logger.inject_lambda_context(correlation_id_path="executionId")
-@tracer.capture_lambda_handler
+@lambda_handler(logger, tracer, metrics, correlation_id_path="executionId")
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return validate_sale(event).model_dump(mode="json")
 

@@ -19,24 +19,19 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import boto3
-from aws_lambda_powertools import Logger, Tracer
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from aws_lambda_powertools.event_handler import Response
 
 from schemas.transcript_persistence import CALL_ID_PATTERN, FLOW, HASH_KEY, CallRecording
-from tasks.common.http_api import json_response, publish_openapi
+from tasks.common.http_api import http_app, http_handler, json_response
+from tasks.common.powertools import powertools
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 TABLE_ENV = "CALL_RECORDINGS_TABLE"
 
-logger = Logger(service=FLOW)
-tracer = Tracer(service=FLOW)
-app = APIGatewayHttpResolver(enable_validation=True)
-# Before the callId route, which would otherwise take "openapi.json" for a callId.
-publish_openapi(app, "/analytics/openapi.json", title="Call analytics")
+logger, tracer, metrics = powertools(FLOW)
+app = http_app("/analytics/openapi.json", "Call analytics")
 _CALL_ID = re.compile(CALL_ID_PATTERN)
 
 
@@ -66,7 +61,4 @@ def get_analytics(call_id: str) -> Response[Any]:
     )
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+handler = http_handler(app, logger, tracer)

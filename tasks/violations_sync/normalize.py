@@ -29,7 +29,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
@@ -44,16 +43,13 @@ from schemas.violations_sync import (
     ViolationChange,
     describe_validation_error,
 )
+from tasks.common.powertools import lambda_handler, powertools
 from tasks.violations_sync.errors import PoisonRecordError
 
-logger = Logger(service=FLOW)
-tracer = Tracer(service=FLOW)
-metrics = Metrics(namespace=f"Sluice/{FLOW}", service=FLOW)
+logger, tracer, metrics = powertools(FLOW)
 
 
-@metrics.log_metrics
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@lambda_handler(logger, tracer, metrics)
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     return normalize(event).model_dump(mode="json")
 
