@@ -194,6 +194,33 @@ def _standard_output(bucket: str, call_id: str) -> dict[str, Any]:
     }
 
 
+def notified_bucket(s3: Any, sqs: Any, bucket: str, queue: str) -> tuple[str, str]:
+    """BUCKET and QUEUE, created, with the S3 -> SQS notification of result.json writes the
+    template configures (for tests on moto in-process); answers the queue's URL and ARN."""
+    s3.create_bucket(Bucket=bucket)
+    queue_url = sqs.create_queue(QueueName=queue)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    rules = [
+        {"Name": "prefix", "Value": RESULT_KEY_PREFIX},
+        {"Name": "suffix", "Value": "/custom_output/0/result.json"},
+    ]
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "QueueArn": queue_arn,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": rules}},
+                }
+            ]
+        },
+    )
+    return str(queue_url), str(queue_arn)
+
+
 def _put_json(s3: S3Client, bucket: str, key: str, document: dict[str, Any]) -> None:
     body = json.dumps(document, indent=2, ensure_ascii=False).encode("utf-8")
     s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")

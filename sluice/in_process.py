@@ -44,6 +44,17 @@ class FakeContext:
     aws_request_id: str = "00000000-0000-0000-0000-000000000000"
 
 
+def lambda_context(function_name: str) -> Any:
+    """A Lambda context object for calling FUNCTION_NAME's handler directly in a test."""
+    return FakeContext(
+        function_name=function_name, invoked_function_arn=function_arn(function_name)
+    )
+
+
+def function_arn(name: str) -> str:
+    return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+
+
 @dataclass
 class InProcessAws:
     """The running mock: its clients, the invokes made so far and the faults still pending.
@@ -60,13 +71,31 @@ class InProcessAws:
     def client(self, service: str, **kwargs: Any) -> Any:
         return boto3.client(service, region_name=REGION, **kwargs)  # type: ignore[call-overload]
 
-    @staticmethod
-    def function_arn(name: str) -> str:
-        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+    function_arn = staticmethod(function_arn)
 
     def called(self, name: str) -> list[Any]:
         """The events NAME was invoked with, oldest first."""
         return [event for called, event in self.calls if called == name]
+
+    def create_table(self, name: str, *keys: str, stream: bool = False) -> Any:
+        """A pay-per-request table keyed by KEYS (hash, then range; strings), as a boto3
+        resource; STREAM turns on its NEW_AND_OLD_IMAGES stream."""
+        options: dict[str, Any] = {}
+        if stream:
+            options["StreamSpecification"] = {
+                "StreamEnabled": True,
+                "StreamViewType": "NEW_AND_OLD_IMAGES",
+            }
+        return boto3.resource("dynamodb", region_name=REGION).create_table(
+            TableName=name,
+            KeySchema=[
+                {"AttributeName": k, "KeyType": "HASH" if n == 0 else "RANGE"}
+                for n, k in enumerate(keys)
+            ],
+            AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k in keys],
+            BillingMode="PAY_PER_REQUEST",
+            **options,
+        )
 
     def create_state_machine(self, name: str, definition: str, kind: str = "STANDARD") -> str:
         arn: str = self.client("stepfunctions").create_state_machine(

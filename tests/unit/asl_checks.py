@@ -1,13 +1,46 @@
-"""Does moto's ASL parser (the embedded engine's) accept a flow's definition?"""
+"""Checks every flow's ASL tests share: placeholders, transitions, the engine's parser."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 
-def _states(states: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+def substitute(text: str, values: Mapping[str, str]) -> str:
+    """TEXT with each ``${name}`` of VALUES replaced (DefinitionSubstitutions)."""
+    for name, value in values.items():
+        text = text.replace("${" + name + "}", value)
+    return text
+
+
+def targets(state: dict[str, Any]) -> list[str]:
+    """The states STATE can move to: Next, Default, its Choices' and Catchers' Next."""
+    found = [state[k] for k in ("Next", "Default") if k in state]
+    found += [choice["Next"] for choice in state.get("Choices", [])]
+    found += [catcher["Next"] for catcher in state.get("Catch", [])]
+    return found
+
+
+def assert_transitions_land(scope: dict[str, Any]) -> None:
+    """In SCOPE (a definition, branch or item processor): every transition names one of its
+    states, every state is reachable from StartAt, and every state ends or moves on."""
+    states: dict[str, Any] = scope["States"]
+    reachable, frontier = set(), [scope["StartAt"]]
+    while frontier:
+        name = frontier.pop()
+        assert name in states, f"transition to unknown state {name!r}"
+        if name not in reachable:
+            reachable.add(name)
+            frontier.extend(targets(states[name]))
+    assert reachable == set(states)
+    for name, state in states.items():
+        ends = state.get("End") is True or state["Type"] in ("Succeed", "Fail", "Choice")
+        assert ends or targets(state), name
+
+
+def walk(states: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(name, state) of STATES and of every branch and item processor inside them."""
     for name, state in states.items():
         yield name, state
         for scope in [
@@ -15,7 +48,7 @@ def _states(states: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
             *state.get("Branches", []),
         ]:
             if scope:
-                yield from _states(scope["States"])
+                yield from walk(scope["States"])
 
 
 def assert_engine_parses(definition: str, name: str, retry_state: str, retry: int = 0) -> None:
@@ -41,7 +74,7 @@ def assert_engine_parses(definition: str, name: str, retry_state: str, retry: in
     )
     assert created["stateMachineArn"].endswith(f":stateMachine:{name}")
     broken = json.loads(definition)
-    state = dict(_states(broken["States"]))[retry_state]
+    state = dict(walk(broken["States"]))[retry_state]
     state["Retry"][retry]["JitterStrategy"] = "SOMETIMES"
     with pytest.raises(ClientError, match="ASLParserException"):
         sfn.create_state_machine(

@@ -18,6 +18,7 @@ from typing import Any
 
 import boto3
 import pytest
+from asl_checks import assert_transitions_land, substitute
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto import mock_aws
@@ -46,17 +47,7 @@ FILTER = EventPattern.load(json.dumps(PIPE_FILTER_PATTERN))
 
 
 def definition(text: str | None = None) -> str:
-    text = ASL.read_text() if text is None else text
-    for name, value in SUBSTITUTIONS.items():
-        text = text.replace("${" + name + "}", value)
-    return text
-
-
-def _targets(state: dict[str, Any]) -> list[str]:
-    targets = [state[k] for k in ("Next", "Default") if k in state]
-    targets += [choice["Next"] for choice in state.get("Choices", [])]
-    targets += [catcher["Next"] for catcher in state.get("Catch", [])]
-    return targets
+    return substitute(ASL.read_text() if text is None else text, SUBSTITUTIONS)
 
 
 def test_placeholders_are_exactly_the_definition_substitutions() -> None:
@@ -91,19 +82,7 @@ def test_definition_is_jsonpath_and_retries_only_transient_index_errors() -> Non
 
 
 def test_every_transition_lands_and_every_state_is_reachable() -> None:
-    document = json.loads(ASL.read_text())
-    states: dict[str, Any] = document["States"]
-    reachable, frontier = set(), [document["StartAt"]]
-    while frontier:
-        name = frontier.pop()
-        assert name in states, f"transition to unknown state {name!r}"
-        if name not in reachable:
-            reachable.add(name)
-            frontier.extend(_targets(states[name]))
-    assert reachable == set(states)
-    for name, state in states.items():
-        terminal = state.get("End") is True or state["Type"] in ("Succeed", "Fail")
-        assert terminal or _targets(state), name
+    assert_transitions_land(json.loads(ASL.read_text()))
 
 
 def test_engine_accepts_the_definition_and_rejects_a_broken_one(
@@ -204,19 +183,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     env = {"SEARCH_BACKEND": "embedded", "SEARCH_INDEX_PATH": str(index_path)}
     apply_to_index.search_index.cache_clear()
     with in_process_aws(HANDLERS, env=env) as aws:
-        table = boto3.resource("dynamodb", region_name=REGION).create_table(
-            TableName=TABLE,
-            KeySchema=[
-                {"AttributeName": "PK", "KeyType": "HASH"},
-                {"AttributeName": "SK", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "PK", "AttributeType": "S"},
-                {"AttributeName": "SK", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-        )
+        table = aws.create_table(TABLE, "PK", "SK", stream=True)
         yield Stack(
             aws=aws,
             table=table,

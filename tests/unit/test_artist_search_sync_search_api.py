@@ -4,29 +4,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import pytest
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from schemas.artist_search_sync import ArtistSearchDocument
+from sluice.in_process import lambda_context
 from tasks.artist_search_sync import search_api
 from tasks.artist_search_sync.index import SearchIndexUnavailable
 from tasks.artist_search_sync.index.embedded import EmbeddedIndex
 
-
-@dataclass
-class FakeContext:
-    function_name: str = "ArtistSearchApi"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:eu-west-2:123456789012:function:ArtistSearchApi"
-    aws_request_id: str = "00000000-0000-0000-0000-000000000006"
-
-
-CONTEXT = cast(LambdaContext, FakeContext())
+CONTEXT = lambda_context("ArtistSearchApi")
 
 
 def http_event(params: dict[str, str] | str) -> dict[str, Any]:

@@ -8,11 +8,10 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from schemas.bedrock_batch import ChunkDescriptor
+from sluice.testing import in_process_aws
 from tasks.bedrock_batch import jobs, plan_output, process_chunk
 
 BUCKET, TABLE = "batches", "Violations"
@@ -21,28 +20,14 @@ KEY = "bedrock-batches/output/batch-test01/abc123abc123/input.jsonl.out"
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Any]]:
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv(jobs.BUCKET_ENV, BUCKET)
     monkeypatch.setenv(jobs.VIOLATIONS_TABLE_ENV, TABLE)
-    with mock_aws():
+    with in_process_aws({}) as moto:
         jobs.s3.cache_clear()
         jobs.dynamodb.cache_clear()
-        s3, ddb = boto3.client("s3"), boto3.client("dynamodb")
+        s3, ddb = moto.client("s3"), moto.client("dynamodb")
         s3.create_bucket(Bucket=BUCKET)
-        ddb.create_table(
-            TableName=TABLE,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": "PK", "AttributeType": "S"},
-                {"AttributeName": "SK", "AttributeType": "S"},
-            ],
-            KeySchema=[
-                {"AttributeName": "PK", "KeyType": "HASH"},
-                {"AttributeName": "SK", "KeyType": "RANGE"},
-            ],
-        )
+        moto.create_table(TABLE, "PK", "SK")
         yield s3, ddb
     jobs.s3.cache_clear()
     getattr(jobs.dynamodb, "cache_clear", lambda: None)()  # a test may have replaced it

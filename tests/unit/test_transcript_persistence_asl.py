@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from asl_parsing import assert_engine_parses
+from asl_checks import assert_engine_parses, assert_transitions_land, substitute, walk
 from moto import mock_aws
 
-from devkit.transcript_persistence import sample_result, write_job_output
+from devkit.transcript_persistence import notified_bucket, sample_result, write_job_output
 from sluice.in_process import InProcessAws
 from sluice.testing import in_process_aws
 from tasks.transcript_persistence import load_result
@@ -36,17 +36,7 @@ HANDLERS: dict[str, Callable[[Any, Any], Any]] = {"LoadResult": load_result.hand
 
 
 def definition() -> str:
-    text = ASL.read_text()
-    for name, value in SUBSTITUTIONS.items():
-        text = text.replace("${" + name + "}", value)
-    return text
-
-
-def _walk(states: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    for name, state in states.items():
-        yield name, state
-        if "ItemProcessor" in state:
-            yield from _walk(state["ItemProcessor"]["States"])
+    return substitute(ASL.read_text(), SUBSTITUTIONS)
 
 
 def test_placeholders_are_exactly_the_definition_substitutions() -> None:
@@ -56,7 +46,7 @@ def test_placeholders_are_exactly_the_definition_substitutions() -> None:
 
 def test_definition_is_jsonpath_with_retries_aws_accepts() -> None:
     document = json.loads(ASL.read_text())
-    states = dict(_walk(document["States"]))
+    states = dict(walk(document["States"]))
 
     assert "QueryLanguage" not in document
     assert states["PersistEachMessage"]["MaxConcurrency"] <= 10
@@ -80,30 +70,12 @@ def test_definition_is_jsonpath_with_retries_aws_accepts() -> None:
     assert put["Catch"][0]["ErrorEquals"] == ["DynamoDB.ConditionalCheckFailedException"]
 
 
-def _targets(state: dict[str, Any]) -> list[str]:
-    targets = [state[k] for k in ("Next", "Default") if k in state]
-    targets += [choice["Next"] for choice in state.get("Choices", [])]
-    targets += [catcher["Next"] for catcher in state.get("Catch", [])]
-    return targets
-
-
 @pytest.mark.parametrize("scope", ["top", "iteration"])
 def test_every_transition_lands_and_every_state_is_reachable(scope: str) -> None:
     document = json.loads(ASL.read_text())
     if scope == "iteration":
         document = document["States"]["PersistEachMessage"]["ItemProcessor"]
-    states: dict[str, Any] = document["States"]
-
-    reachable, frontier = set(), [document["StartAt"]]
-    while frontier:
-        name = frontier.pop()
-        assert name in states, f"transition to unknown state {name!r}"
-        if name not in reachable:
-            reachable.add(name)
-            frontier.extend(_targets(states[name]))
-    assert reachable == set(states)
-    for name, state in states.items():
-        assert state.get("End") is True or _targets(state) or state["Type"] == "Choice", name
+    assert_transitions_land(document)
 
 
 @dataclass
@@ -174,36 +146,8 @@ def stack() -> Iterator[Stack]:
     load_result.s3_client.cache_clear()
     with in_process_aws(HANDLERS) as aws:
         s3, sqs, ddb = aws.client("s3"), aws.client("sqs"), aws.client("dynamodb")
-        s3.create_bucket(Bucket=BUCKET)
-        queue_url = sqs.create_queue(QueueName="transcript-results")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        s3.put_bucket_notification_configuration(
-            Bucket=BUCKET,
-            NotificationConfiguration={
-                "QueueConfigurations": [
-                    {
-                        "QueueArn": queue_arn,
-                        "Events": ["s3:ObjectCreated:*"],
-                        "Filter": {
-                            "Key": {
-                                "FilterRules": [
-                                    {"Name": "prefix", "Value": "transcription-outputs/"},
-                                    {"Name": "suffix", "Value": "/custom_output/0/result.json"},
-                                ]
-                            }
-                        },
-                    }
-                ]
-            },
-        )
-        ddb.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "hash", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "hash", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        queue_url, queue_arn = notified_bucket(s3, sqs, BUCKET, "transcript-results")
+        aws.create_table(TABLE, "hash")
         machine_arn = aws.create_state_machine("transcript-persistence", definition())
         yield Stack(aws, s3, sqs, ddb, queue_url, queue_arn, machine_arn)
     load_result.s3_client.cache_clear()

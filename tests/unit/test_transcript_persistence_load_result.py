@@ -6,14 +6,13 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-import boto3
 import pytest
-from aws_lambda_powertools.utilities.typing import LambdaContext
-from moto import mock_aws
 
-from devkit.transcript_persistence import sample_result, write_job_output
+from devkit.transcript_persistence import notified_bucket, sample_result, write_job_output
+from sluice.in_process import lambda_context
+from sluice.testing import in_process_aws
 from tasks.transcript_persistence import load_result
 from tasks.transcript_persistence.errors import (
     MalformedEventError,
@@ -27,15 +26,7 @@ QUEUE = "sluice-transcript-results"
 JOB = "10b5e546-5e92-43a3-b6f5-9631c1a5e6a7"
 
 
-@dataclass
-class FakeContext:
-    function_name: str = "LoadResult"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:LoadResult"
-    aws_request_id: str = "00000000-0000-0000-0000-000000000001"
-
-
-CONTEXT = cast(LambdaContext, FakeContext())
+CONTEXT = lambda_context("LoadResult")
 
 
 @dataclass
@@ -95,41 +86,10 @@ def record_with_body(body: Any, message_id: str = "m-1") -> dict[str, Any]:
 
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     load_result.s3_client.cache_clear()
-    with mock_aws():
-        s3 = boto3.client("s3", region_name=REGION)
-        sqs = boto3.client("sqs", region_name=REGION)
-        s3.create_bucket(Bucket=BUCKET)
-        queue_url = sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        s3.put_bucket_notification_configuration(
-            Bucket=BUCKET,
-            NotificationConfiguration={
-                "QueueConfigurations": [
-                    {
-                        "QueueArn": queue_arn,
-                        "Events": ["s3:ObjectCreated:*"],
-                        "Filter": {
-                            "Key": {
-                                "FilterRules": [
-                                    {"Name": "prefix", "Value": "transcription-outputs/"},
-                                    {"Name": "suffix", "Value": "/custom_output/0/result.json"},
-                                ]
-                            }
-                        },
-                    }
-                ]
-            },
-        )
+    with in_process_aws({}) as moto:
+        s3, sqs = moto.client("s3"), moto.client("sqs")
+        queue_url, queue_arn = notified_bucket(s3, sqs, BUCKET, QUEUE)
         yield Env(s3, sqs, queue_url, queue_arn)
     load_result.s3_client.cache_clear()
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from asl_parsing import assert_engine_parses
+from asl_checks import assert_engine_parses, substitute
 from moto import mock_aws
 
 from devkit.violations_sync import content_stream_record, seed_violations, violation_id
@@ -40,10 +40,7 @@ LAMBDA_ERRORS = {
 
 
 def definition() -> str:
-    text = ASL.read_text()
-    for name, value in SUBSTITUTIONS.items():
-        text = text.replace("${" + name + "}", value)
-    return text
+    return substitute(ASL.read_text(), SUBSTITUTIONS)
 
 
 def test_placeholders_are_exactly_the_definition_substitutions() -> None:
