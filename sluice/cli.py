@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import signal
 import sys
-import threading
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -109,14 +107,7 @@ def up(
     out.print(
         f"[bold green]Sluice is up[/] at {stack.endpoint}  (console: {stack.endpoint}/console)"
     )
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        stack.stop()
+    stack.serve_until_stopped()
 
 
 def print_stack(catalogue: dict[str, Any]) -> None:

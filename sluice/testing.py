@@ -77,6 +77,8 @@ def project_stack(root: Path, data_dir: Path, **kwargs: Any) -> StackProcess:
 class StackProcess:
     """`sluice up` in a child process on a free port, torn down with the test session."""
 
+    cwd: Path | None = None  # the child's working directory (None: this process's)
+
     def __init__(
         self,
         template: Path,
@@ -94,24 +96,17 @@ class StackProcess:
         self.log_path = data_dir / "gateway.log"
         data_dir.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("w")
+        command = self.server_command(
+            template,
+            data_dir,
+            config_env=config_env,
+            overrides=overrides,
+            time_scale=time_scale,
+            built=built,
+        )
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "sluice",
-                "up",
-                "--template",
-                str(template),
-                "--port",
-                str(self.port),
-                "--data-dir",
-                str(data_dir),
-                "--config-env",
-                config_env,
-                *(f"--parameter-overrides={k}={v}" for k, v in (overrides or {}).items()),
-                *([f"--time-scale={time_scale}"] if time_scale is not None else []),
-                *(["--built"] if built else []),
-            ],
+            command,
+            cwd=self.cwd,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {}), "SLUICE_ENDPOINT": self.gateway.url},
@@ -123,6 +118,36 @@ class StackProcess:
             raise AssertionError(
                 f"stack did not start:\n{self.log_path.read_text()[-4000:]}"
             ) from None
+
+    def server_command(
+        self,
+        template: Path,
+        data_dir: Path,
+        *,
+        config_env: str,
+        overrides: dict[str, str] | None,
+        time_scale: float | None,
+        built: bool,
+    ) -> list[str]:
+        """The child process: `sluice up` on this stack's port (a subclass may serve the
+        template otherwise, e.g. with more mounted on the gateway)."""
+        return [
+            sys.executable,
+            "-m",
+            "sluice",
+            "up",
+            "--template",
+            str(template),
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(data_dir),
+            "--config-env",
+            config_env,
+            *(f"--parameter-overrides={k}={v}" for k, v in (overrides or {}).items()),
+            *([f"--time-scale={time_scale}"] if time_scale is not None else []),
+            *(["--built"] if built else []),
+        ]
 
     def _ready(self) -> bool:
         if self.proc.poll() is not None:

@@ -16,13 +16,12 @@ import functools
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from schemas.artist_search_sync import FLOW, ApplyResult, IndexChanges
 from tasks.artist_search_sync.errors import MalformedBatchError, SearchIndexWriteError
 from tasks.artist_search_sync.index import SearchIndex, SearchIndexUnavailable
 from tasks.artist_search_sync.index.backends import search_index_from_env
-from tasks.common.powertools import lambda_handler, powertools
+from tasks.common.powertools import model_handler, powertools
 from tasks.common.validation import parsed
 
 logger, tracer, metrics = powertools(FLOW)
@@ -34,11 +33,6 @@ def search_index() -> SearchIndex:
     index = search_index_from_env()
     index.ensure_index()
     return index
-
-
-@lambda_handler(logger, tracer, metrics, correlation_id_path="correlationId")
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return apply_to_index(event).model_dump(mode="json")
 
 
 def apply_to_index(event: Any, index: SearchIndex | None = None) -> ApplyResult:
@@ -71,3 +65,8 @@ def apply_to_index(event: Any, index: SearchIndex | None = None) -> ApplyResult:
     )
     logger.info("index updated", extra=applied.model_dump(exclude={"correlationId"}))
     return applied
+
+
+handler = model_handler(
+    apply_to_index, logger, tracer, metrics, correlation_id_path="correlationId"
+)

@@ -19,7 +19,6 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from schemas.artist_search_sync import (
@@ -39,15 +38,10 @@ from tasks.artist_search_sync.errors import (
     InvalidArtistItemError,
     MalformedBatchError,
 )
-from tasks.common.powertools import lambda_handler, powertools
+from tasks.common.powertools import model_handler, powertools
 from tasks.common.validation import parsed
 
 logger, tracer, metrics = powertools(FLOW)
-
-
-@lambda_handler(logger, tracer, metrics, correlation_id_path="correlationId")
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return prepare_batch(event).model_dump(mode="json")
 
 
 def prepare_batch(event: Any) -> IndexChanges:
@@ -132,3 +126,6 @@ def _document(artist_id: str, record: StreamRecord) -> ArtistSearchDocument:
         raise InvalidArtistItemError(
             f"artist {artist_id} (record {record.eventID}): {describe_validation_error(exc)}"
         ) from exc
+
+
+handler = model_handler(prepare_batch, logger, tracer, metrics, correlation_id_path="correlationId")

@@ -5,6 +5,9 @@
     @lambda_handler(logger, tracer, metrics, correlation_id_path="correlationId")
     def handler(event, context): ...
 
+A task that maps its event to a pydantic result is served by `model_handler` (after the
+task's definition): ``handler = model_handler(prepare_batch, logger, tracer, metrics)``.
+
 The decorator traces the invocation, adds the Lambda context (and the correlation id found
 at CORRELATION_ID_PATH in the event) to every log line, and, given METRICS, flushes the
 invocation's metrics as one EMF document.
@@ -16,6 +19,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from pydantic import BaseModel
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
@@ -45,3 +49,21 @@ def lambda_handler(
         return result
 
     return wrap
+
+
+def model_handler(
+    task: Callable[[Any], BaseModel],
+    logger: Logger,
+    tracer: Tracer,
+    metrics: Metrics | None = None,
+    *,
+    correlation_id_path: str | None = None,
+    exclude_none: bool = False,
+) -> Callable[[Any, Any], dict[str, Any]]:
+    """The Lambda handler answering TASK(event) as JSON-ready data."""
+
+    @lambda_handler(logger, tracer, metrics, correlation_id_path=correlation_id_path)
+    def handler(event: Any, context: Any) -> dict[str, Any]:
+        return task(event).model_dump(mode="json", exclude_none=exclude_none)
+
+    return handler

@@ -32,7 +32,6 @@ import boto3
 import pyarrow as pa
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import TypeAdapter, ValidationError
 from pyiceberg.catalog import Catalog
 from pyiceberg.expressions import And
@@ -53,8 +52,8 @@ from schemas.sale_dual_write_lake import (
     LAKE_SCHEMA,
 )
 from tasks.common.lake import catalog_from_env, ensure_table, key_in, write_files
-from tasks.common.powertools import lambda_handler, powertools
-from tasks.common.validation import parsed_as
+from tasks.common.powertools import model_handler, powertools
+from tasks.common.validation import parsed
 from tasks.sale_dual_write.errors import InvalidLakeBatchError, SalesTableUnavailableError
 
 if TYPE_CHECKING:
@@ -74,15 +73,10 @@ def dynamodb_client() -> DynamoDBClient:
     return boto3.client("dynamodb")
 
 
-@lambda_handler(logger, tracer, metrics)
-def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
-    return load_batch(event).model_dump(mode="json")
-
-
 def load_batch(
     event: Any, catalog: Catalog | None = None, ddb: DynamoDBClient | None = None
 ) -> LoadSummary:
-    records = parsed_as(_BATCH, event, InvalidLakeBatchError)
+    records = parsed(_BATCH, event, InvalidLakeBatchError)
 
     failed: list[str] = []
     by_sale: dict[str, tuple[LakeMessage, list[str]]] = {}
@@ -196,3 +190,6 @@ def _read_records(ddb: DynamoDBClient, messages: Sequence[LakeMessage]) -> dict[
                 f"{table}: {len(keys)} keys still unprocessed after {UNPROCESSED_ATTEMPTS} tries"
             )
     return out
+
+
+handler = model_handler(load_batch, logger, tracer, metrics)

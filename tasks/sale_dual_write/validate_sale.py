@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from schemas.sale_dual_write import (
@@ -34,15 +33,10 @@ from schemas.sale_dual_write import (
     ValidateOutput,
     describe_validation_error,
 )
-from tasks.common.powertools import lambda_handler, powertools
+from tasks.common.powertools import model_handler, powertools
 from tasks.sale_dual_write.errors import InvalidSaleEventError
 
 logger, tracer, metrics = powertools(FLOW)
-
-
-@lambda_handler(logger, tracer, metrics, correlation_id_path="executionId")
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return validate_sale(event).model_dump(mode="json")
 
 
 def validate_sale(event: Any, now: datetime | None = None) -> ValidateOutput:
@@ -78,3 +72,6 @@ def validate_sale(event: Any, now: datetime | None = None) -> ValidateOutput:
         extra={"saleId": record.saleId, "tenantId": record.tenantId, "eventId": sale.id},
     )
     return output
+
+
+handler = model_handler(validate_sale, logger, tracer, metrics, correlation_id_path="executionId")

@@ -27,7 +27,6 @@ from typing import Any
 
 import pyarrow as pa
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
 
@@ -50,7 +49,7 @@ from schemas.violations_sync_lake import (
     VIOLATIONS_SORT_ORDER,
 )
 from tasks.common.lake import catalog_from_env, ensure_table, key_in, merge_rows, replace_rows
-from tasks.common.powertools import lambda_handler, powertools
+from tasks.common.powertools import model_handler, powertools
 from tasks.common.validation import parsed
 from tasks.violations_sync.errors import InvalidChangeSetError
 
@@ -59,11 +58,6 @@ logger, tracer, metrics = powertools(FLOW)
 VERSION_COLUMN = "bedrock_sequence_number"
 UNMATCHED_IDS_SHOWN = 20
 _ensured: set[int] = set()
-
-
-@lambda_handler(logger, tracer, metrics)
-def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
-    return merge(event).model_dump(mode="json")
 
 
 def merge(event: Any, catalog: Catalog | None = None) -> MergeSummary:
@@ -255,3 +249,6 @@ def quarantined_changes(
 
 def _key(change: ViolationChange) -> str:
     return change.violation_id
+
+
+handler = model_handler(merge, logger, tracer, metrics)

@@ -30,7 +30,6 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from schemas.violations_sync import (
@@ -43,15 +42,10 @@ from schemas.violations_sync import (
     ViolationChange,
     describe_validation_error,
 )
-from tasks.common.powertools import lambda_handler, powertools
+from tasks.common.powertools import model_handler, powertools
 from tasks.violations_sync.errors import PoisonRecordError
 
 logger, tracer, metrics = powertools(FLOW)
-
-
-@lambda_handler(logger, tracer, metrics)
-def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
-    return normalize(event).model_dump(mode="json")
 
 
 def normalize(batch: Any) -> NormalizeOutput:
@@ -131,3 +125,6 @@ def _describe(raw: Any, position: int) -> str:
     dynamodb = raw.get("dynamodb")
     sequence = dynamodb.get("SequenceNumber") if isinstance(dynamodb, dict) else None
     return f"record {position} (eventID {raw.get('eventID')}, SequenceNumber {sequence})"
+
+
+handler = model_handler(normalize, logger, tracer, metrics)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -12,6 +13,13 @@ def substitute(text: str, values: Mapping[str, str]) -> str:
     for name, value in values.items():
         text = text.replace("${" + name + "}", value)
     return text
+
+
+def assert_placeholders_are(text: str, substitutions: Mapping[str, str]) -> None:
+    """TEXT's ``${name}`` placeholders are exactly SUBSTITUTIONS' names: none is left over
+    once they are substituted, and none of them is unused."""
+    assert set(re.findall(r"\$\{(\w+)\}", text)) == set(substitutions)
+    assert "${" not in substitute(text, substitutions)
 
 
 def targets(state: dict[str, Any]) -> list[str]:

@@ -8,7 +8,6 @@ pattern, and run through the definition on the embedded engine in this process
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,7 +17,7 @@ from typing import Any
 
 import boto3
 import pytest
-from asl_checks import assert_transitions_land, substitute
+from asl_checks import assert_placeholders_are, assert_transitions_land, substitute
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto import mock_aws
@@ -51,8 +50,7 @@ def definition(text: str | None = None) -> str:
 
 
 def test_placeholders_are_exactly_the_definition_substitutions() -> None:
-    assert set(re.findall(r"\$\{(\w+)\}", ASL.read_text())) == set(SUBSTITUTIONS)
-    assert "${" not in definition()
+    assert_placeholders_are(ASL.read_text(), SUBSTITUTIONS)
 
 
 def test_definition_is_jsonpath_and_retries_only_transient_index_errors() -> None:

@@ -8,14 +8,19 @@ putItem on moto DynamoDB; ReportFailures is JSONata, run by the engine.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from asl_checks import assert_engine_parses, assert_transitions_land, substitute, walk
+from asl_checks import (
+    assert_engine_parses,
+    assert_placeholders_are,
+    assert_transitions_land,
+    substitute,
+    walk,
+)
 from moto import mock_aws
 
 from devkit.transcript_persistence import notified_bucket, sample_result, write_job_output
@@ -40,8 +45,7 @@ def definition() -> str:
 
 
 def test_placeholders_are_exactly_the_definition_substitutions() -> None:
-    assert set(re.findall(r"\$\{(\w+)\}", ASL.read_text())) == set(SUBSTITUTIONS)
-    assert "${" not in definition()
+    assert_placeholders_are(ASL.read_text(), SUBSTITUTIONS)
 
 
 def test_definition_is_jsonpath_with_retries_aws_accepts() -> None:
