@@ -194,6 +194,47 @@ def _standard_output(bucket: str, call_id: str) -> dict[str, Any]:
     }
 
 
+def s3_event_record(
+    bucket: str,
+    key: str,
+    *,
+    event_name: str = "ObjectCreated:Put",
+    event_time: str = "2026-01-10T00:20:00.000Z",
+    sequencer: str = "0055AED6DCD90281E5",
+    region: str = "us-east-1",
+) -> dict[str, Any]:
+    """One record of an S3 event notification, as AWS documents its structure (KEY as S3
+    sends it: URL-encoded)."""
+    return {
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "awsRegion": region,
+        "eventTime": event_time,
+        "eventName": event_name,
+        "userIdentity": {"principalId": "AWS:AROAEXAMPLE:bedrock"},
+        "requestParameters": {"sourceIPAddress": "10.0.0.1"},
+        "responseElements": {
+            "x-amz-request-id": "C3D13FE58DE4C810",
+            "x-amz-id-2": "FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE5",
+        },
+        "s3": {
+            "s3SchemaVersion": "1.0",
+            "configurationId": "bedrock-output",
+            "bucket": {
+                "name": bucket,
+                "ownerIdentity": {"principalId": "A3NL1KOZZKExample"},
+                "arn": f"arn:aws:s3:::{bucket}",
+            },
+            "object": {
+                "key": key,
+                "size": 817,
+                "eTag": "d41d8cd98f00b204e9800998ecf8427e",
+                "sequencer": sequencer,
+            },
+        },
+    }
+
+
 def notified_bucket(s3: Any, sqs: Any, bucket: str, queue: str) -> tuple[str, str]:
     """BUCKET and QUEUE, created, with the S3 -> SQS notification of result.json writes the
     template configures (for tests on moto in-process); answers the queue's URL and ARN."""

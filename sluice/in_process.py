@@ -2,7 +2,8 @@
 
 For a flow's ASL unit tests: the definition runs on the same engine as `sluice up`, its
 Lambda tasks call the given handlers in this process (no worker, no gateway), and the
-service integrations reach moto's DynamoDB, S3, SQS... directly. Used through
+service integrations reach moto's DynamoDB, S3, SQS... directly; S3 event notifications
+carry the fields `sluice up` adds (`sluice.s3_notifications`). Used through
 `sluice.testing.in_process_aws`.
 """
 
@@ -21,7 +22,7 @@ import boto3
 from moto import mock_aws
 from moto.awslambda.models import LambdaBackend
 
-from sluice import engine, virtual_time
+from sluice import engine, s3_notifications, virtual_time
 from sluice.waiting import wait_for
 
 Handler = Callable[[Any, Any], Any]
@@ -167,6 +168,7 @@ def in_process_aws(
     os.environ.update({**_ENV, **(env or {})})
     os.environ.pop("AWS_ENDPOINT_URL", None)
     engine.install()
+    s3_notifications.install()  # S3 events as AWS documents them
     previous_scale = virtual_time.set_scale(time_scale)
     LambdaBackend.invoke = invoke  # type: ignore[assignment,method-assign]
     try:

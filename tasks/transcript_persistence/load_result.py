@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
 from schemas.transcript_persistence import (
@@ -42,13 +41,13 @@ from schemas.transcript_persistence import (
     InvalidResultKey,
     InvalidSequencer,
     LoadResultOutput,
-    S3Notification,
+    S3NotificationMessage,
     S3TestEvent,
     decode_s3_key,
     parse_result_key,
     sequencer_order,
 )
-from tasks.common.powertools import lambda_handler, powertools
+from tasks.common.powertools import model_handler, powertools
 from tasks.common.validation import parsed
 from tasks.transcript_persistence.errors import (
     InvalidResultKeyError,
@@ -73,11 +72,6 @@ MAX_ITEM_BYTES = 200 * 1024
 @functools.cache
 def s3_client() -> S3Client:
     return boto3.client("s3")
-
-
-@lambda_handler(logger, tracer, metrics, correlation_id_path="messageId")
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return load_result(event).model_dump(mode="json", exclude_none=True)
 
 
 def load_result(event: Any) -> LoadResultOutput:
@@ -108,8 +102,8 @@ def _load(event: Any) -> LoadResultOutput:
         )
 
     notification = parsed(
-        S3Notification, body, MalformedEventError, "body is not an S3 event notification: "
-    )
+        S3NotificationMessage, event, MalformedEventError, "not an S3 event notification: "
+    ).body
     # S3 puts one record in each notification; more would need one put per record.
     if len(notification.Records) != 1:
         raise MalformedEventError(
@@ -177,3 +171,8 @@ def _read_result(bucket: str, key: str) -> BdaCustomOutput:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MalformedResultError(f"{where} is not JSON: {exc}") from exc
     return parsed(BdaCustomOutput, document, MalformedResultError, f"{where}: ")
+
+
+handler = model_handler(
+    load_result, logger, tracer, metrics, correlation_id_path="messageId", exclude_none=True
+)

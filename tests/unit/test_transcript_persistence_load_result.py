@@ -10,7 +10,12 @@ from typing import Any
 
 import pytest
 
-from devkit.transcript_persistence import notified_bucket, sample_result, write_job_output
+from devkit.transcript_persistence import (
+    notified_bucket,
+    s3_event_record,
+    sample_result,
+    write_job_output,
+)
 from sluice.in_process import lambda_context
 from sluice.testing import in_process_aws
 from tasks.transcript_persistence import load_result
@@ -115,7 +120,10 @@ def test_good_result_becomes_a_conditional_put_in_dynamodb_json(env: Env) -> Non
     _drain_test_event(env)
     keys = write_job_output(env.s3, BUCKET, "call-001", job_id=JOB)
     [record] = env.receive()  # only the custom output notifies
-    event_time = json.loads(record["body"])["Records"][0]["eventTime"]
+    s3_record = json.loads(record["body"])["Records"][0]
+    event_time = s3_record["eventTime"]
+    # S3's rule for comparing sequencers: right-pad the shorter with zeros.
+    padded = s3_record["s3"]["object"]["sequencer"].upper().ljust(64, "0")
     expected_ms = round(datetime.fromisoformat(event_time).timestamp() * 1000)
     inference = sample_result("call-001")["inference_result"]
 
@@ -134,12 +142,12 @@ def test_good_result_becomes_a_conditional_put_in_dynamodb_json(env: Env) -> Non
             "callCategories": {"L": [{"S": c} for c in inference["call_categories"]]},
             "callSummary": {"S": inference["call_summary"]},
             "s3Key": {"S": keys[2]},
-            "s3Sequencer": {"S": "0" * 64},  # moto in process sends none
+            "s3Sequencer": {"S": padded},
         },
         "expressionAttributeValues": {
             ":ts": {"N": str(expected_ms)},
             ":key": {"S": keys[2]},
-            ":seq": {"S": "0" * 64},
+            ":seq": {"S": padded},
         },
     }
     json.dumps(output)  # plain JSON for the state machine
@@ -211,38 +219,7 @@ def test_encoded_keys_are_decoded_once_before_validation(
 def test_aws_shaped_notification_is_accepted(env: Env) -> None:
     key = f"transcription-outputs/call-007/{JOB}/0/custom_output/0/result.json"
     env.s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(sample_result("call-007")))
-    body = {
-        "Records": [
-            {
-                "eventVersion": "2.1",
-                "eventSource": "aws:s3",
-                "awsRegion": REGION,
-                "eventTime": "2026-01-10T00:20:00.000Z",
-                "eventName": "ObjectCreated:Put",
-                "userIdentity": {"principalId": "AWS:AROAEXAMPLE:bedrock"},
-                "requestParameters": {"sourceIPAddress": "10.0.0.1"},
-                "responseElements": {
-                    "x-amz-request-id": "C3D13FE58DE4C810",
-                    "x-amz-id-2": "FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE5",
-                },
-                "s3": {
-                    "s3SchemaVersion": "1.0",
-                    "configurationId": "bedrock-output",
-                    "bucket": {
-                        "name": BUCKET,
-                        "ownerIdentity": {"principalId": "A3NL1KOZZKExample"},
-                        "arn": f"arn:aws:s3:::{BUCKET}",
-                    },
-                    "object": {
-                        "key": key,
-                        "size": 817,
-                        "eTag": "d41d8cd98f00b204e9800998ecf8427e",
-                        "sequencer": "0055AED6DCD90281E5",
-                    },
-                },
-            }
-        ]
-    }
+    body = {"Records": [s3_event_record(BUCKET, key, region=REGION)]}
 
     output = load_result.handler(record_with_body(body), CONTEXT)
 
@@ -256,18 +233,8 @@ def test_aws_shaped_notification_is_accepted(env: Env) -> None:
 
 
 def test_object_removed_event_is_skipped() -> None:
-    body = {
-        "Records": [
-            {
-                "eventVersion": "2.1",
-                "eventSource": "aws:s3",
-                "awsRegion": REGION,
-                "eventTime": "2026-01-10T00:20:00.000Z",
-                "eventName": "ObjectRemoved:Delete",
-                "s3": {"bucket": {"name": BUCKET}, "object": {"key": "transcription-outputs/x"}},
-            }
-        ]
-    }
+    removed = s3_event_record(BUCKET, "transcription-outputs/x", event_name="ObjectRemoved:Delete")
+    body = {"Records": [removed]}
 
     output = load_result.handler(record_with_body(body), CONTEXT)
 
