@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from sluice.console import pages
+from sluice.console import execution_pages, pages
 from sluice.console.runs import Selection, parse_path, path_of, select
 from sluice.console.service import (
     STATUSES,
@@ -125,18 +125,18 @@ class Console:
 
     def on_execution(self, request: Request) -> Response:
         view, selection = self._execution(request)
-        return _html(pages.execution_page(view, selection))
+        return _html(execution_pages.execution_page(view, selection))
 
     def on_api_execution(self, request: Request) -> Response:
         view, selection = self._execution(request)
         body = {
             "arn": view.arn,
             "status": view.status,
-            "version": pages.execution_version(view),
+            "version": execution_pages.execution_version(view),
             "statuses": view.story.statuses,
             "error": view.error,
             "cause": view.cause,
-            "html": pages.execution_main(view, selection),
+            "html": execution_pages.execution_main(view, selection),
         }
         return Response(json.dumps(body), content_type="application/json")
 
