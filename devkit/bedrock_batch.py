@@ -132,4 +132,5 @@ FLOW = Flow(
     produce=produce,
     demo=demo,
     demo_order=40,
+    execution_input="schemas.bedrock_batch:ExecutionInput",
 )

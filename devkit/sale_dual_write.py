@@ -255,5 +255,6 @@ FLOW = Flow(
     produce=produce,
     demo=demo,
     demo_order=50,
+    execution_input="schemas.sale_dual_write:ExecutionInput",
     lake_tables=lake_tables,
 )

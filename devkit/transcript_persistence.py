@@ -194,6 +194,74 @@ def _standard_output(bucket: str, call_id: str) -> dict[str, Any]:
     }
 
 
+def s3_event_record(
+    bucket: str,
+    key: str,
+    *,
+    event_name: str = "ObjectCreated:Put",
+    event_time: str = "2026-01-10T00:20:00.000Z",
+    sequencer: str = "0055AED6DCD90281E5",
+    region: str = "us-east-1",
+) -> dict[str, Any]:
+    """One record of an S3 event notification, as AWS documents its structure (KEY as S3
+    sends it: URL-encoded)."""
+    return {
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "awsRegion": region,
+        "eventTime": event_time,
+        "eventName": event_name,
+        "userIdentity": {"principalId": "AWS:AROAEXAMPLE:bedrock"},
+        "requestParameters": {"sourceIPAddress": "10.0.0.1"},
+        "responseElements": {
+            "x-amz-request-id": "C3D13FE58DE4C810",
+            "x-amz-id-2": "FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE5",
+        },
+        "s3": {
+            "s3SchemaVersion": "1.0",
+            "configurationId": "bedrock-output",
+            "bucket": {
+                "name": bucket,
+                "ownerIdentity": {"principalId": "A3NL1KOZZKExample"},
+                "arn": f"arn:aws:s3:::{bucket}",
+            },
+            "object": {
+                "key": key,
+                "size": 817,
+                "eTag": "d41d8cd98f00b204e9800998ecf8427e",
+                "sequencer": sequencer,
+            },
+        },
+    }
+
+
+def notified_bucket(s3: Any, sqs: Any, bucket: str, queue: str) -> tuple[str, str]:
+    """BUCKET and QUEUE, created, with the S3 -> SQS notification of result.json writes the
+    template configures (for tests on moto in-process); answers the queue's URL and ARN."""
+    s3.create_bucket(Bucket=bucket)
+    queue_url = sqs.create_queue(QueueName=queue)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    rules = [
+        {"Name": "prefix", "Value": RESULT_KEY_PREFIX},
+        {"Name": "suffix", "Value": "/custom_output/0/result.json"},
+    ]
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "QueueArn": queue_arn,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": rules}},
+                }
+            ]
+        },
+    )
+    return str(queue_url), str(queue_arn)
+
+
 def _put_json(s3: S3Client, bucket: str, key: str, document: dict[str, Any]) -> None:
     body = json.dumps(document, indent=2, ensure_ascii=False).encode("utf-8")
     s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
@@ -320,4 +388,5 @@ FLOW = Flow(
     produce=produce,
     demo=demo,
     demo_order=10,
+    execution_input="schemas.transcript_persistence:ExecutionInput",
 )

@@ -369,14 +369,15 @@ def parse_generated(model_output: Any) -> GeneratedContent:
 def content_item(
     violation_id: str, content: GeneratedContent, job_id: str, now: datetime
 ) -> dict[str, Any]:
-    """The BEDROCK_CONTENT item (DynamoDB JSON) violations_sync merges into the lake."""
+    """The BEDROCK_CONTENT item violations_sync merges into the lake (as boto3's DynamoDB
+    resource writes it)."""
     return {
-        "PK": {"S": f"VIOLATION#{violation_id}"},
-        "SK": {"S": CONTENT_SK},
-        "title_bedrock": {"S": content.title},
-        "description_bedrock": {"S": content.description},
-        "tags": {"L": [{"S": t} for t in content.tags]},
-        "generated_at": {"S": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")},
-        "attribution": {"S": ATTRIBUTION},
-        "jobId": {"S": job_id},
+        "PK": f"VIOLATION#{violation_id}",
+        "SK": CONTENT_SK,
+        "title_bedrock": content.title,
+        "description_bedrock": content.description,
+        "tags": list(content.tags),
+        "generated_at": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "attribution": ATTRIBUTION,
+        "jobId": job_id,
     }

@@ -3,28 +3,27 @@
 from __future__ import annotations
 
 import json
-import signal
 import sys
-import threading
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from sluice import devkit
-from sluice.cli_format import cause_message as _message
-from sluice.client import (
-    ENDPOINT_ENV,
-    STACK_FILE,
-    SluiceError,
-    UsageError,
-    catalogue_flows,
-    endpoint,
+from sluice import cli_lake, devkit
+from sluice.cli_dlq import dlq_app
+from sluice.cli_format import (
+    EndpointOpt,
+    JsonOpt,
+    TraceOpt,
+    err,
+    gw,
+    out,
+    print_json,
+    print_table,
 )
-from sluice.client import Gateway as GatewayClient
+from sluice.cli_format import cause_message as _message
+from sluice.client import SluiceError, UsageError
 
 app = typer.Typer(
     add_completion=False,
@@ -32,7 +31,6 @@ app = typer.Typer(
     help="Run Sluice's Step Functions flows locally: one gateway, the real template.",
     pretty_exceptions_enable=False,
 )
-dlq_app = typer.Typer(help="Dead-letter queues: see why messages failed, send them back.")
 app.add_typer(dlq_app, name="dlq")
 produce_app = typer.Typer(
     no_args_is_help=True,
@@ -40,53 +38,8 @@ produce_app = typer.Typer(
     "an API), so the running stack starts it. One command per registered flow.",
 )
 app.add_typer(produce_app, name="produce")
-out = Console()
-err = Console(stderr=True)
 
 TemplateOpt = Annotated[Path, typer.Option(help="SAM template to deploy.")]
-EndpointOpt = Annotated[
-    str,
-    typer.Option(
-        "--endpoint",
-        envvar=list(ENDPOINT_ENV),
-        help="Gateway URL (SLUICE_ENDPOINT, else AWS_ENDPOINT_URL).",
-        show_default=False,
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-TraceOpt = Annotated[
-    bool, typer.Option("--trace", help="Show Lambda errors' stack traces, not just the message.")
-]
-
-
-def print_table(table: Table) -> None:
-    """A table, full width: on a terminal it fits the screen; piped or redirected, no cell is
-    cut short (a script gets whole names and ARNs)."""
-    if out.is_terminal:
-        out.print(table)
-        return
-    caption, table.caption = table.caption, None  # a caption would wrap to the table's width
-    wide = Console(width=100_000, no_color=out.no_color, highlight=False)
-    wide.print(table, crop=False)
-    if caption:
-        wide.print(caption)
-
-
-def print_json(value: Any) -> None:
-    if out.is_terminal:
-        out.print_json(data=value, default=_json_default)
-    else:
-        print(json.dumps(value, default=_json_default, indent=2))
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value)
-
-
-def gw(url: str | None = None) -> GatewayClient:
-    return GatewayClient(url or endpoint())
 
 
 @app.command()
@@ -154,14 +107,7 @@ def up(
     out.print(
         f"[bold green]Sluice is up[/] at {stack.endpoint}  (console: {stack.endpoint}/console)"
     )
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        stack.stop()
+    stack.serve_until_stopped()
 
 
 def print_stack(catalogue: dict[str, Any]) -> None:
@@ -376,101 +322,8 @@ def render(
     out.print(f"wrote {output}")
 
 
-DataDirOpt = Annotated[
-    Path, typer.Option(help="The stack's data directory (the lake is its lake/ folder).")
-]
-
-
-def lake_connection(data_dir: Path) -> Any:
-    """DuckDB over the lake of the stack whose data directory is DATA_DIR: its tables as views
-    (``silver.violations``), and the tables its flows declare (`Flow.lake_tables`) that no
-    write has created yet as empty ones, so a fresh stack's lake can be queried at once."""
-    import duckdb
-
-    warehouse = data_dir / "lake"
-    lake = devkit.lake()
-    con = lake.connect(warehouse) if lake is not None else None
-    stack_file = data_dir / STACK_FILE
-    if con is None:
-        if not stack_file.exists():
-            raise SluiceError(
-                f"no lake at {warehouse} (start a stack with --data-dir {data_dir} first)"
-            )
-        con = duckdb.connect()
-    flows = devkit.flows()
-    if stack_file.exists():  # the stack's flows; else (a seeded lake alone) every flow's
-        deployed = catalogue_flows(json.loads(stack_file.read_text()))
-        flows = [f for f in flows if f.name in deployed]
-    for flow in flows:
-        for name, schema in (flow.lake_tables() if flow.lake_tables else {}).items():
-            namespace, _, table = name.rpartition(".")
-            namespace = namespace or "main"
-            exists = con.execute(
-                "SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-                [namespace, table],
-            ).fetchall()
-            if not exists:
-                con.register("__sluice_empty__", schema.empty_table())
-                con.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(namespace)}")
-                con.execute(
-                    f"CREATE TABLE {_quote(namespace)}.{_quote(table)} AS "
-                    "SELECT * FROM __sluice_empty__"
-                )
-                con.unregister("__sluice_empty__")
-    return con
-
-
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-@app.command()
-def sql(
-    query: str, data_dir: DataDirOpt = Path(".sluice"), limit: int = 50, json_: JsonOpt = False
-) -> None:
-    """Run DuckDB SQL over the lake's Iceberg tables (e.g. silver.violations)."""
-    import duckdb
-
-    con = lake_connection(data_dir)
-    try:
-        result = con.sql(query)
-    except duckdb.Error as exc:
-        raise SluiceError(f"SQL failed: {str(exc).splitlines()[0]}") from None
-    if result is None:
-        if json_:
-            print_json([])
-        else:
-            out.print("ok")
-        return
-    data = result.to_arrow_table()
-    rows = data.slice(0, limit).to_pylist()
-    if json_:
-        print_json(rows)
-        return
-    table = Table(caption=f"{data.num_rows} row(s)")
-    for name in data.column_names:
-        table.add_column(name)
-    for row in rows:
-        table.add_row(*(str(v) for v in row.values()))
-    print_table(table)
-
-
-@app.command()
-def seed(
-    flow: Annotated[str, typer.Argument(help="A registered flow with a lake seed.")],
-    rows: int = 100_000,
-    data_dir: DataDirOpt = Path(".sluice"),
-    seed: int = 7,
-) -> None:
-    """Load ROWS deterministic rows into FLOW's lake tables (replacing their rows)."""
-    found = devkit.flow(flow)
-    seeded = [f.name for f in devkit.flows() if f.seed is not None]
-    if found is None or found.seed is None:
-        raise UsageError(f"no lake seed for {flow!r} (flows with one: {', '.join(seeded)})")
-    (data_dir / "lake").mkdir(parents=True, exist_ok=True)
-    with out.status(f"seeding {rows} rows for {flow}"):
-        summary = found.seed(data_dir, rows, seed)
-    out.print(summary, highlight=False)
+app.command()(cli_lake.sql)
+app.command()(cli_lake.seed)
 
 
 def _produce_command(name: str) -> None:
@@ -495,64 +348,6 @@ def _produce_command(name: str) -> None:
 
 for _name in devkit.flow_names():
     _produce_command(_name)
-
-
-@dlq_app.command("list")
-def dlq_list(
-    queue: Annotated[str | None, typer.Argument(help="DLQ name; all DLQs when omitted.")] = None,
-    json_: JsonOpt = False,
-    trace: TraceOpt = False,
-    url: EndpointOpt = "",
-) -> None:
-    """Dead-lettered messages with the reason they failed."""
-    g = gw(url)
-    if queue is None:
-        queues = g.get("/_sluice/dlq")
-        if json_:
-            print_json(queues)
-            return
-        table = Table(title="dead-letter queues")
-        for col in ("queue", "fed by", "source", "messages"):
-            table.add_column(col)
-        for q in queues:
-            table.add_row(q["name"], q["fed_by"], q["source"].rsplit("/", 1)[-1], str(q["depth"]))
-        print_table(table)
-        return
-    messages = g.get(f"/_sluice/dlq/{queue}")
-    if json_:
-        for m in messages:
-            reason = m.get("reason") or {}
-            if reason.get("cause"):
-                reason["message"] = _message(reason["cause"], trace)
-        print_json(messages)
-        return
-    if not messages:
-        out.print(f"{queue} is empty")
-    for m in messages:
-        reason = m.get("reason") or {}
-        out.print(f"[bold]{m['messageId']}[/]  received {m['receiveCount']}x")
-        out.print(
-            f"  {reason.get('error') or 'reason unknown'}: {_message(reason.get('cause'), trace)}",
-            markup=False,
-            style="red",
-        )
-        if reason.get("execution"):
-            out.print(f"  execution: {reason['execution']}")
-        body = json.dumps(m["body"])
-        if out.is_terminal and len(body) > 300:
-            body = body[:300] + "…"
-        out.print(f"  body: {body}", highlight=False, soft_wrap=True, markup=False)
-
-
-@dlq_app.command("redrive")
-def dlq_redrive(queue: str, url: EndpointOpt = "") -> None:
-    """Send every message of QUEUE back to where it came from."""
-    result = gw(url).post(f"/_sluice/dlq/{queue}/redrive")
-    out.print(f"redriven {result['redriven']} message(s) from {queue}")
-    for failure in result["failed"]:
-        out.print(f"[red]not redriven[/] {failure['messageId']}: {failure['error']}")
-    if result["failed"]:
-        raise typer.Exit(1)
 
 
 @app.command()

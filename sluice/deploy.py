@@ -18,10 +18,16 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from sluice.deploy_triggers import (
+    event_source_mapping,
+    pipe_spec,
+    rule_spec,
+    state_machine_rules,
+)
 from sluice.httpapi import Route
 from sluice.lambda_runtime import FunctionSpec
 from sluice.template import ACCOUNT_ID, REGION, Resource, Template, TemplateError, load_template
-from sluice.triggers.specs import PipeSpec, RuleSpec, RuleTargetSpec
+from sluice.triggers.specs import PipeSpec, RuleSpec
 
 FUNCTION_TYPES = ("AWS::Serverless::Function", "AWS::Lambda::Function")
 MACHINE_TYPES = ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine")
@@ -277,42 +283,12 @@ def _function(res: Resource, endpoint: str, out: Deployment) -> None:
                 )
             )
         elif event.get("Type") in ("SQS", "DynamoDB"):
-            out.pipes.append(_event_source_mapping(f"{res.physical_name}-{event_id}", arn, props))
+            out.pipes.append(event_source_mapping(f"{res.physical_name}-{event_id}", arn, props))
         else:
             raise TemplateError(
                 f"{res.logical_id}.Events.{event_id}: event type {event.get('Type')} is not "
                 "supported locally"
             )
-
-
-def _filters(criteria: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """FilterCriteria patterns; CloudFormation gives them as JSON strings."""
-    return [
-        json.loads(f["Pattern"]) if isinstance(f.get("Pattern"), str) else f.get("Pattern", {})
-        for f in (criteria or {}).get("Filters", [])
-    ]
-
-
-def _event_source_mapping(name: str, function_arn: str, props: dict[str, Any]) -> PipeSpec:
-    """A SAM SQS/DynamoDB function event: Lambda's event source mapping, with its defaults."""
-    source = str(props.get("Queue") or props.get("Stream"))
-    is_sqs = "Queue" in props
-    destination = (props.get("DestinationConfig") or {}).get("OnFailure") or {}
-    return PipeSpec(
-        name=name,
-        source_arn=source,
-        target_arn=function_arn,
-        batch_size=int(props.get("BatchSize", 10 if is_sqs else 100)),
-        batching_window_s=float(props.get("MaximumBatchingWindowInSeconds", 0)),
-        filters=_filters(props.get("FilterCriteria")),
-        starting_position=str(props.get("StartingPosition", "TRIM_HORIZON")),
-        max_retry_attempts=int(props.get("MaximumRetryAttempts", -1)),
-        max_record_age_s=int(props.get("MaximumRecordAgeInSeconds", -1)),
-        bisect_on_error=bool(props.get("BisectBatchOnFunctionError", False)),
-        dlq_arn=destination.get("Destination"),
-        report_item_failures="ReportBatchItemFailures"
-        in (props.get("FunctionResponseTypes") or []),
-    )
 
 
 def _state_machine(res: Resource, endpoint: str, out: Deployment) -> None:
@@ -329,32 +305,7 @@ def _state_machine(res: Resource, endpoint: str, out: Deployment) -> None:
             raise
         sfn.create_state_machine(name=name, definition=definition, roleArn=ROLE_ARN, type=kind)
     _record(out, res, arn=arn, kind=kind, definition_uri=res.prop("DefinitionUri"))
-    for event_id, event in (res.prop("Events") or {}).items():
-        if event.get("Type") != "EventBridgeRule":
-            raise TemplateError(
-                f"{res.logical_id}.Events.{event_id}: only EventBridgeRule events are supported"
-            )
-        props = event.get("Properties") or {}
-        retry = props.get("RetryPolicy") or {}
-        dlq = props.get("DeadLetterConfig") or {}
-        out.rules.append(
-            RuleSpec(
-                name=f"{name}-{event_id}",
-                bus_name=str(props.get("EventBusName", "default")),
-                pattern=props.get("Pattern") or {},
-                targets=[
-                    RuleTargetSpec(
-                        id=(props.get("Target") or {}).get("Id", f"{event_id}Target"),
-                        arn=arn,
-                        input_path=props.get("InputPath"),
-                        input=props.get("Input"),
-                        max_retry_attempts=int(retry.get("MaximumRetryAttempts", 185)),
-                        max_event_age_s=int(retry.get("MaximumEventAgeInSeconds", 86400)),
-                        dlq_arn=dlq.get("Arn"),
-                    )
-                ],
-            )
-        )
+    out.rules += state_machine_rules(res, name, arn)
 
 
 def _definition(res: Resource) -> str:
@@ -392,65 +343,19 @@ def _definition(res: Resource) -> str:
 
 
 def _rule(res: Resource, endpoint: str, out: Deployment) -> None:
+    rule = rule_spec(res)
     events = client(endpoint, "events")
-    bus = str(res.prop("EventBusName", default="default")).rsplit("/", 1)[-1]
-    pattern = res.prop("EventPattern") or {}
-    events.put_rule(Name=res.physical_name, EventBusName=bus, EventPattern=json.dumps(pattern))
-    targets = []
-    for t in res.prop("Targets") or []:
-        retry = t.get("RetryPolicy") or {}
-        targets.append(
-            RuleTargetSpec(
-                id=t["Id"],
-                arn=t["Arn"],
-                input_path=t.get("InputPath"),
-                input=t.get("Input"),
-                max_retry_attempts=int(retry.get("MaximumRetryAttempts", 185)),
-                max_event_age_s=int(retry.get("MaximumEventAgeInSeconds", 86400)),
-                dlq_arn=(t.get("DeadLetterConfig") or {}).get("Arn"),
-            )
-        )
-    out.rules.append(
-        RuleSpec(name=res.physical_name, bus_name=bus, pattern=pattern, targets=targets)
+    events.put_rule(
+        Name=rule.name, EventBusName=rule.bus_name, EventPattern=json.dumps(rule.pattern)
     )
+    out.rules.append(rule)
     _record(out, res, arn=res.template.get_att(res.logical_id, "Arn", res.logical_id))
 
 
 def _pipe(res: Resource, endpoint: str, out: Deployment) -> None:
-    source = str(res.prop("Source"))
-    target = str(res.prop("Target"))
-    params = res.prop("SourceParameters") or {}
-    if ":sqs:" in source:
-        src = params.get("SqsQueueParameters") or {}
-        default_batch = 10
-    elif ":dynamodb:" in source:
-        src = params.get("DynamoDBStreamParameters") or {}
-        default_batch = 100
-    else:
-        raise TemplateError(f"{res.logical_id}: pipe source {source} is not supported locally")
-    if ":states:" not in target:
-        raise TemplateError(f"{res.logical_id}: pipe target {target} is not supported locally")
-    filters = _filters(params.get("FilterCriteria"))
-    invocation = (
-        (res.prop("TargetParameters") or {}).get("StepFunctionStateMachineParameters") or {}
-    ).get("InvocationType", "REQUEST_RESPONSE")
-    out.pipes.append(
-        PipeSpec(
-            name=res.physical_name,
-            source_arn=source,
-            target_arn=target,
-            batch_size=int(src.get("BatchSize", default_batch)),
-            batching_window_s=float(src.get("MaximumBatchingWindowInSeconds", 0)),
-            filters=filters,
-            starting_position=str(src.get("StartingPosition", "LATEST")),
-            max_retry_attempts=int(src.get("MaximumRetryAttempts", -1)),
-            max_record_age_s=int(src.get("MaximumRecordAgeInSeconds", -1)),
-            bisect_on_error=src.get("OnPartialBatchItemFailure") == "AUTOMATIC_BISECT",
-            dlq_arn=(src.get("DeadLetterConfig") or {}).get("Arn"),
-            invocation_type=str(invocation),
-        )
-    )
-    _record(out, res, source=source, target=target)
+    pipe = pipe_spec(res)
+    out.pipes.append(pipe)
+    _record(out, res, source=pipe.source_arn, target=pipe.target_arn)
 
 
 _KNOWN = {

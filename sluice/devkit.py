@@ -17,6 +17,7 @@ The helpers below (`http_status`, `failed_execution`, ...) are for devkit module
 
 from __future__ import annotations
 
+import importlib
 import json
 import urllib.error
 import urllib.request
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
+    from pydantic import TypeAdapter
     from rich.console import Console
 
     from sluice.client import Gateway
@@ -67,6 +69,8 @@ class Flow:
         returns one line saying what was loaded.
     lake_tables(): the flow's lake tables (``namespace.table`` -> Arrow schema), which
         `sluice sql` shows empty until the flow's first write creates them.
+    execution_input: ``"module:attribute"`` of a pydantic model or TypeAdapter that the
+        console validates a hand-started execution's input against; loaded on first use.
     """
 
     name: str
@@ -75,6 +79,17 @@ class Flow:
     demo_order: int = 100
     seed: Callable[[Path, int, int], str] | None = None
     lake_tables: Callable[[], Mapping[str, pa.Schema]] | None = None
+    execution_input: str | None = None
+
+    def input_schema(self) -> TypeAdapter[Any] | None:
+        """The execution input's schema, or None when the flow registers none."""
+        if self.execution_input is None:
+            return None
+        from pydantic import TypeAdapter
+
+        module, _, attribute = self.execution_input.partition(":")
+        found = getattr(importlib.import_module(module), attribute)
+        return found if isinstance(found, TypeAdapter) else TypeAdapter(found)
 
 
 @dataclass(frozen=True)

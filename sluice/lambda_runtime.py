@@ -22,6 +22,10 @@ invoke. At most `max_cold_starts` workers import at once (the host's CPUs; AWS g
 sandbox its own): an invoke that finds no idle worker waits for one to come free or for a
 start slot. That wait only adds latency, never counts against a timeout, and keeps a burst
 of a thousand executions from starting a thousand processes on a laptop.
+
+One module on purpose: the pools, the cold-start slots, the pending faults and the usage
+counters share one lock and one invoke path, so a part on its own would need the others'
+state.
 """
 
 from __future__ import annotations

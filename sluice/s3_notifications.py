@@ -1,11 +1,14 @@
-"""S3 event notifications to SQS: the `sequencer` moto leaves out, and a hold for tests.
+"""S3 event notifications to SQS: the fields moto leaves out, and a hold for tests.
 
 moto builds notification bodies without `s3.object.sequencer`, the field AWS documents
 for ordering the events of one key (notification-content-structure: hexadecimal; to
 compare two, right-pad the shorter with zeros, then compare as strings). `install()` adds
 one to every event: a value that only grows (nanoseconds since the epoch, at least one
 more than the last, as 16 upper-case hex digits), so a later write of a key always has the
-larger sequencer. One event has one sequencer, whichever destinations it goes to.
+larger sequencer. One event has one sequencer, whichever destinations it goes to. It also
+adds the other fields that structure documents and moto omits (`userIdentity`,
+`requestParameters`, `responseElements`, the bucket's `ownerIdentity`), so a consumer
+parsing the documented shape (e.g. Powertools' S3 models) reads a local event as an AWS one.
 
 A notification reaches its queue while the PutObject request is still being answered, so
 a test cannot deliver two events of one key in another order than they happened. A *hold*
@@ -23,7 +26,9 @@ sequencer), SNS and Lambda destinations (no hold; they do get the sequencer).
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import threading
 import time
 import uuid
@@ -128,6 +133,20 @@ class Holds:
 HOLDS: Holds | None = None
 
 
+def documented_fields(record: dict[str, Any], account_id: str) -> None:
+    """Fill in RECORD's fields that notification-content-structure documents and moto omits."""
+    record.setdefault("userIdentity", {"principalId": f"AWS:{account_id}"})
+    record.setdefault("requestParameters", {"sourceIPAddress": "127.0.0.1"})
+    record.setdefault(
+        "responseElements",
+        {
+            "x-amz-request-id": os.urandom(8).hex().upper(),
+            "x-amz-id-2": base64.b64encode(os.urandom(48)).decode(),
+        },
+    )
+    record["s3"]["bucket"].setdefault("ownerIdentity", {"principalId": account_id})
+
+
 def install() -> None:
     """Wrap moto's notification functions (once per process)."""
     global HOLDS
@@ -148,11 +167,14 @@ def install() -> None:
         finally:
             _current.sequencer = None
 
-    def s3_event_with_sequencer(*args: Any, **kwargs: Any) -> dict[str, Any]:
-        event: dict[str, Any] = get_s3_event(*args, **kwargs)
+    def s3_event_with_sequencer(
+        event_name: str, bucket: Any, key: Any, notification_id: str
+    ) -> dict[str, Any]:
+        event: dict[str, Any] = get_s3_event(event_name, bucket, key, notification_id)
         sequencer = getattr(_current, "sequencer", None) or next_sequencer()
         for record in event.get("Records", []):
             record["s3"]["object"]["sequencer"] = sequencer
+            documented_fields(record, bucket.account_id)
         return event
 
     def send_sqs_message_unless_held(

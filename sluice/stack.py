@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import shlex
+import signal
 import threading
 import tomllib
 from pathlib import Path
@@ -137,3 +138,14 @@ class LocalStack:
     def stop(self) -> None:
         self.triggers.stop()
         self.gateway.stop()
+
+    def serve_until_stopped(self) -> None:
+        """Serve until SIGTERM or Ctrl-C, then stop."""
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()

@@ -13,7 +13,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 
 from sluice.client import TERMINAL, Gateway
 from sluice.history import ExecutionStory, StateRun, failed_state, iter_runs, summarize
+from sluice.waiting import wait_for
 
 # Called with each running stack just before `StackProcess.stop` ends it (the pytest plugin
 # in sluice/pytest_plugin.py collects state coverage here). A hook must not raise.
@@ -32,25 +32,6 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
-
-
-def wait_for[T](
-    probe: Callable[[], T | None],
-    *,
-    timeout: float = 30,
-    what: str = "condition",
-    interval: float = 0.05,
-) -> T:
-    """Poll `probe` until it returns something truthy; fail with `what` after `timeout`."""
-    deadline = time.time() + timeout
-    last: T | None = None
-    while time.time() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(interval)
-        interval = min(interval * 1.5, 0.5)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
 
 
 @dataclass
@@ -96,6 +77,8 @@ def project_stack(root: Path, data_dir: Path, **kwargs: Any) -> StackProcess:
 class StackProcess:
     """`sluice up` in a child process on a free port, torn down with the test session."""
 
+    cwd: Path | None = None  # the child's working directory (None: this process's)
+
     def __init__(
         self,
         template: Path,
@@ -113,24 +96,17 @@ class StackProcess:
         self.log_path = data_dir / "gateway.log"
         data_dir.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("w")
+        command = self.server_command(
+            template,
+            data_dir,
+            config_env=config_env,
+            overrides=overrides,
+            time_scale=time_scale,
+            built=built,
+        )
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "sluice",
-                "up",
-                "--template",
-                str(template),
-                "--port",
-                str(self.port),
-                "--data-dir",
-                str(data_dir),
-                "--config-env",
-                config_env,
-                *(f"--parameter-overrides={k}={v}" for k, v in (overrides or {}).items()),
-                *([f"--time-scale={time_scale}"] if time_scale is not None else []),
-                *(["--built"] if built else []),
-            ],
+            command,
+            cwd=self.cwd,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {}), "SLUICE_ENDPOINT": self.gateway.url},
@@ -142,6 +118,36 @@ class StackProcess:
             raise AssertionError(
                 f"stack did not start:\n{self.log_path.read_text()[-4000:]}"
             ) from None
+
+    def server_command(
+        self,
+        template: Path,
+        data_dir: Path,
+        *,
+        config_env: str,
+        overrides: dict[str, str] | None,
+        time_scale: float | None,
+        built: bool,
+    ) -> list[str]:
+        """The child process: `sluice up` on this stack's port (a subclass may serve the
+        template otherwise, e.g. with more mounted on the gateway)."""
+        return [
+            sys.executable,
+            "-m",
+            "sluice",
+            "up",
+            "--template",
+            str(template),
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(data_dir),
+            "--config-env",
+            config_env,
+            *(f"--parameter-overrides={k}={v}" for k, v in (overrides or {}).items()),
+            *([f"--time-scale={time_scale}"] if time_scale is not None else []),
+            *(["--built"] if built else []),
+        ]
 
     def _ready(self) -> bool:
         if self.proc.poll() is not None:
@@ -330,3 +336,11 @@ def module_stack(template: Path, **options: Any) -> Any:
         stack.stop()
 
     return fixture
+
+
+def in_process_aws(handlers: dict[str, Callable[[Any, Any], Any]], **options: Any) -> Any:
+    """moto and the embedded engine in this process, Lambda invokes running HANDLERS: a
+    context manager yielding a `sluice.in_process.InProcessAws` (see `in_process_aws` there)."""
+    from sluice.in_process import in_process_aws as start
+
+    return start(handlers, **options)

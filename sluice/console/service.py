@@ -7,7 +7,6 @@ the stack's ``DeadLetterQueues``.
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections import Counter
 from collections.abc import Callable
@@ -17,12 +16,12 @@ from typing import Any, Protocol
 
 from pydantic import TypeAdapter, ValidationError
 
+from sluice import devkit
 from sluice.deploy import client as boto_client
 from sluice.history import ExecutionStory, summarize
 
 STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 MACHINE_TYPES = ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine")
-SCHEMAS_PACKAGE = "schemas"
 
 
 @dataclass(frozen=True)
@@ -90,21 +89,10 @@ class UnknownFlow(KeyError):
     pass
 
 
-def schema_for(flow: str, package: str = SCHEMAS_PACKAGE) -> TypeAdapter[Any] | None:
-    """``<package>.<flow>.ExecutionInput`` (a model or a TypeAdapter), if the flow has one."""
-    module_name = f"{package}.{flow}"
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name in (package, module_name):
-            return None
-        raise
-    found = getattr(module, "ExecutionInput", None)
-    if found is None:
-        return None
-    if isinstance(found, TypeAdapter):
-        return found
-    return TypeAdapter(found)
+def schema_for(flow: str) -> TypeAdapter[Any] | None:
+    """The execution input schema FLOW registers (`sluice.devkit.Flow.execution_input`)."""
+    registered = devkit.flow(flow)
+    return registered.input_schema() if registered else None
 
 
 def validate_input(text: str, schema: TypeAdapter[Any] | None) -> list[InputProblem]:
@@ -126,9 +114,10 @@ def validate_input(text: str, schema: TypeAdapter[Any] | None) -> list[InputProb
 
 
 def schema_name(schema: TypeAdapter[Any] | None, flow: str) -> str | None:
-    if schema is None:
+    registered = devkit.flow(flow)
+    if schema is None or registered is None or registered.execution_input is None:
         return None
-    return f"{SCHEMAS_PACKAGE}.{flow}.ExecutionInput"
+    return registered.execution_input.replace(":", ".")
 
 
 def json_schema(schema: TypeAdapter[Any] | None) -> str | None:
@@ -155,10 +144,9 @@ class ConsoleStack(Protocol):
 class ConsoleData:
     """Reads for the pages. Catalogue and triggers are read per call: a redeploy changes them."""
 
-    def __init__(self, stack: ConsoleStack, schemas_package: str = SCHEMAS_PACKAGE) -> None:
+    def __init__(self, stack: ConsoleStack) -> None:
         self._stack = stack
         self.endpoint = stack.gateway.endpoint
-        self.schemas_package = schemas_package
         self._sfn: Any = None
 
     @property
@@ -278,7 +266,7 @@ class ConsoleData:
 
     def start(self, flow: Flow, text: str, name: str | None = None) -> str:
         """Validate TEXT against the flow's schema, then start; raises ``InvalidInput``."""
-        problems = validate_input(text, schema_for(flow.name, self.schemas_package))
+        problems = validate_input(text, schema_for(flow.name))
         if problems:
             raise InvalidInput(problems)
         kwargs: dict[str, Any] = {"stateMachineArn": flow.arn, "input": text}

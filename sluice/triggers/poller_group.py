@@ -29,6 +29,20 @@ class Poller(Protocol):
         ...
 
 
+class Stoppable:
+    """The stop flag a poller's waits watch: `request_stop` ends them early, `resume` lets
+    the poller run again."""
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def resume(self) -> None:
+        self._stop.clear()
+
+
 class PollerGroup:
     """``start()`` runs each poller's ``poll_once`` in a loop on its own daemon thread,
     pausing ``idle_wait_s`` when it was idle and backing off after an error; ``stop()``

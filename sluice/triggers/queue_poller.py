@@ -8,7 +8,6 @@ to its DLQ after maxReceiveCount receives.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from typing import Any
 
@@ -16,6 +15,7 @@ from sluice.triggers.clients import Arn, ClientFactory, QueueUrls, jsonable
 from sluice.triggers.counters import Counters
 from sluice.triggers.failure_log import FailureLog
 from sluice.triggers.filters import RecordFilter
+from sluice.triggers.poller_group import Stoppable
 from sluice.triggers.specs import PipeSpec
 from sluice.triggers.targets import Outcome, Target, check_outcome, outcome_from_exception
 
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 MAX_RECEIVE = 10  # SQS ReceiveMessage limit per call
 
 
-class QueuePoller:
+class QueuePoller(Stoppable):
     """Receives from one queue for a pipe and invokes ``target`` with batches of records
     in the Lambda/Pipes SQS shape. Drive it with ``poll_once()`` or a ``PollerGroup``.
 
@@ -55,13 +55,7 @@ class QueuePoller:
         self._queues = QueueUrls(client_factory)
         self._region = Arn.parse(spec.source_arn).region
         self._receive_wait_s = max(0, min(int(receive_wait_s), 20))
-        self._stop = threading.Event()
-
-    def request_stop(self) -> None:
-        self._stop.set()
-
-    def resume(self) -> None:
-        self._stop.clear()
+        super().__init__()
 
     def poll_once(self) -> int:
         """Gather one batch (up to batch_size, waiting up to the batching window once the

@@ -23,6 +23,7 @@ from sluice.triggers.clients import Arn, ClientFactory, jsonable
 from sluice.triggers.counters import Counters
 from sluice.triggers.dead_letter import DeadLetterSender, split_records_document
 from sluice.triggers.filters import RecordFilter
+from sluice.triggers.poller_group import Stoppable
 from sluice.triggers.specs import PipeSpec
 from sluice.triggers.targets import Outcome, Target, check_outcome, item_id, outcome_from_exception
 
@@ -56,7 +57,7 @@ class _Shard:
         return self.closed and not self.buffer and not self.work
 
 
-class StreamPoller:
+class StreamPoller(Stoppable):
     """Polls one DynamoDB stream for a pipe and invokes ``target`` with batches of records
     in the Pipes shape. Drive it with ``poll_once()`` (tests) or a ``PollerGroup``."""
 
@@ -89,13 +90,7 @@ class StreamPoller:
         self._discovered = False
         self._last_refresh = float("-inf")
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-
-    def request_stop(self) -> None:
-        self._stop.set()
-
-    def resume(self) -> None:
-        self._stop.clear()
+        super().__init__()
 
     def poll_once(self) -> int:
         """One pass: discover shards if due, read each ready shard once and deliver the

@@ -116,6 +116,28 @@ def check_outcome(outcome: Outcome, batch: Sequence[dict[str, Any]]) -> Outcome:
     return replace(outcome, failed_item_ids=failed)
 
 
+def outcome_of_output(
+    output: Any, batch: Sequence[dict[str, Any]], execution_arn: str | None = None
+) -> Outcome:
+    """A successful run's OUTPUT read per the ReportBatchItemFailures contract: success, the
+    failed items, or (a malformed answer) the whole batch failed."""
+    valid = {i for r in batch if (i := item_id(r)) is not None}
+    failed, reason = batch_item_failures(output, valid or None)
+    if reason is not None:
+        return Outcome(
+            ok=False, error="InvalidBatchItemFailures", cause=reason, execution_arn=execution_arn
+        )
+    if failed:
+        return Outcome(
+            ok=False,
+            failed_item_ids=failed,
+            error="BatchItemFailures",
+            cause=f"{len(failed)} of {len(batch)} items reported failed",
+            execution_arn=execution_arn,
+        )
+    return Outcome(ok=True, execution_arn=execution_arn)
+
+
 def outcome_from_exception(exc: Exception) -> Outcome:
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
@@ -183,24 +205,7 @@ class StepFunctionsTarget:
             output = json.loads(resp.get("output") or "null")
         except ValueError:
             output = None
-        valid = {i for r in batch if (i := item_id(r)) is not None}
-        failed, reason = batch_item_failures(output, valid or None)
-        if reason is not None:
-            return Outcome(
-                ok=False,
-                error="InvalidBatchItemFailures",
-                cause=reason,
-                execution_arn=execution_arn,
-            )
-        if failed:
-            return Outcome(
-                ok=False,
-                failed_item_ids=failed,
-                error="BatchItemFailures",
-                cause=f"{len(failed)} of {len(batch)} items reported failed",
-                execution_arn=execution_arn,
-            )
-        return Outcome(ok=True, execution_arn=execution_arn)
+        return outcome_of_output(output, batch, execution_arn)
 
 
 class LambdaTarget:
@@ -236,15 +241,4 @@ class LambdaTarget:
             )
         if not self.report_item_failures:
             return Outcome(ok=True)
-        valid = {i for r in batch if (i := item_id(r)) is not None}
-        failed, reason = batch_item_failures(output, valid or None)
-        if reason is not None:
-            return Outcome(ok=False, error="InvalidBatchItemFailures", cause=reason)
-        if failed:
-            return Outcome(
-                ok=False,
-                failed_item_ids=failed,
-                error="BatchItemFailures",
-                cause=f"{len(failed)} of {len(batch)} items reported failed",
-            )
-        return Outcome(ok=True)
+        return outcome_of_output(output, batch)

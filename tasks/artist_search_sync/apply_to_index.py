@@ -15,19 +15,16 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import ValidationError
 
-from schemas.artist_search_sync import FLOW, ApplyResult, IndexChanges, describe_validation_error
+from schemas.artist_search_sync import FLOW, ApplyResult, IndexChanges
 from tasks.artist_search_sync.errors import MalformedBatchError, SearchIndexWriteError
 from tasks.artist_search_sync.index import SearchIndex, SearchIndexUnavailable
 from tasks.artist_search_sync.index.backends import search_index_from_env
+from tasks.common.powertools import model_handler, powertools
+from tasks.common.validation import parsed
 
-logger = Logger(service=FLOW)
-tracer = Tracer(service=FLOW)
-metrics = Metrics(namespace=f"Sluice/{FLOW}", service=FLOW)
+logger, tracer, metrics = powertools(FLOW)
 
 
 @functools.cache
@@ -38,18 +35,8 @@ def search_index() -> SearchIndex:
     return index
 
 
-@metrics.log_metrics
-@logger.inject_lambda_context(correlation_id_path="correlationId")
-@tracer.capture_lambda_handler
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return apply_to_index(event).model_dump(mode="json")
-
-
 def apply_to_index(event: Any, index: SearchIndex | None = None) -> ApplyResult:
-    try:
-        changes = IndexChanges.model_validate(event)
-    except ValidationError as exc:
-        raise MalformedBatchError(describe_validation_error(exc)) from exc
+    changes = parsed(IndexChanges, event, MalformedBatchError)
     logger.set_correlation_id(changes.correlationId)
     index = index if index is not None else search_index()
 
@@ -78,3 +65,8 @@ def apply_to_index(event: Any, index: SearchIndex | None = None) -> ApplyResult:
     )
     logger.info("index updated", extra=applied.model_dump(exclude={"correlationId"}))
     return applied
+
+
+handler = model_handler(
+    apply_to_index, logger, tracer, metrics, correlation_id_path="correlationId"
+)

@@ -18,9 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from schemas.artist_search_sync import (
@@ -40,17 +38,10 @@ from tasks.artist_search_sync.errors import (
     InvalidArtistItemError,
     MalformedBatchError,
 )
+from tasks.common.powertools import model_handler, powertools
+from tasks.common.validation import parsed
 
-logger = Logger(service=FLOW)
-tracer = Tracer(service=FLOW)
-metrics = Metrics(namespace=f"Sluice/{FLOW}", service=FLOW)
-
-
-@metrics.log_metrics
-@logger.inject_lambda_context(correlation_id_path="correlationId")
-@tracer.capture_lambda_handler
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return prepare_batch(event).model_dump(mode="json")
+logger, tracer, metrics = powertools(FLOW)
 
 
 def prepare_batch(event: Any) -> IndexChanges:
@@ -63,10 +54,7 @@ def prepare_batch(event: Any) -> IndexChanges:
 
 
 def _prepare(event: Any) -> IndexChanges:
-    try:
-        batch = PrepareBatchInput.model_validate(event)
-    except ValidationError as exc:
-        raise MalformedBatchError(describe_validation_error(exc)) from exc
+    batch = parsed(PrepareBatchInput, event, MalformedBatchError)
     logger.set_correlation_id(batch.correlationId)
 
     artist_records = 0
@@ -138,3 +126,6 @@ def _document(artist_id: str, record: StreamRecord) -> ArtistSearchDocument:
         raise InvalidArtistItemError(
             f"artist {artist_id} (record {record.eventID}): {describe_validation_error(exc)}"
         ) from exc
+
+
+handler = model_handler(prepare_batch, logger, tracer, metrics, correlation_id_path="correlationId")

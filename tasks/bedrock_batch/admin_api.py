@@ -7,7 +7,10 @@
 - ``GET /admin/bedrock/batch/{jobId}``: one job's record (or, before the state machine has
   recorded it, its execution's status); 404 for an unknown job.
 
-A bad body is a 400 naming every bad field.
+A bad body is a 400 naming every bad field. The body is read here, not bound to a model by
+Powertools' validation: a job needs an explicit ``config`` although the model defaults it,
+and a body that is not JSON (or not UTF-8) has its own answer. ``GET
+/admin/bedrock/batch/openapi.json`` is the API's OpenAPI document.
 """
 
 from __future__ import annotations
@@ -20,10 +23,7 @@ from http import HTTPStatus
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger, Tracer
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from aws_lambda_powertools.event_handler import Response
 from pydantic import TypeAdapter, ValidationError
 
 from schemas.bedrock_batch import (
@@ -35,10 +35,11 @@ from schemas.bedrock_batch import (
 )
 from tasks.bedrock_batch import jobs
 from tasks.bedrock_batch.select_violations import describe, select
+from tasks.common.http_api import bad_request, http_app, http_handler, json_response
+from tasks.common.powertools import powertools
 
-logger = Logger(service=FLOW)
-tracer = Tracer(service=FLOW)
-app = APIGatewayHttpResolver()
+logger, tracer, metrics = powertools(FLOW)
+app = http_app("/admin/bedrock/batch/openapi.json", "Bedrock batch admin")
 STATE_MACHINE_ENV = "STATE_MACHINE_ARN"
 _JOB_ID = TypeAdapter(JobId)
 
@@ -46,19 +47,6 @@ _JOB_ID = TypeAdapter(JobId)
 @functools.cache
 def sfn() -> Any:
     return boto3.client("stepfunctions")
-
-
-def _json(status: HTTPStatus, body: Any) -> Response[Any]:
-    return Response(
-        status_code=status.value,
-        content_type=content_types.APPLICATION_JSON,
-        body=json.dumps(body, default=str),
-    )
-
-
-def _bad_request(errors: list[dict[str, str]]) -> Response[Any]:
-    message = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-    return _json(HTTPStatus.BAD_REQUEST, {"message": message, "errors": errors})
 
 
 _CONFIG_REQUIRED = {
@@ -73,21 +61,21 @@ def _body(*, require_config: bool) -> tuple[ExecutionInput | None, Response[Any]
     try:
         raw = app.current_event.decoded_body
     except ValueError:  # a binary (base64) body that is not UTF-8 text
-        return None, _bad_request([{"field": "<body>", "message": "not UTF-8 text"}])
+        return None, bad_request([{"field": "<body>", "message": "not UTF-8 text"}])
     if not raw or not raw.strip():
         if require_config:
-            return None, _bad_request([_CONFIG_REQUIRED])
+            return None, bad_request([_CONFIG_REQUIRED])
         raw = "{}"
     try:
         payload = json.loads(raw)
     except json.JSONDecodeError:
-        return None, _bad_request([{"field": "<body>", "message": "not JSON"}])
+        return None, bad_request([{"field": "<body>", "message": "not JSON"}])
     if require_config and isinstance(payload, dict) and "config" not in payload:
-        return None, _bad_request([_CONFIG_REQUIRED])
+        return None, bad_request([_CONFIG_REQUIRED])
     try:
         return ExecutionInput.model_validate(payload), None
     except ValidationError as exc:
-        return None, _bad_request(field_errors(exc))
+        return None, bad_request(field_errors(exc))
 
 
 def _execution_arn(job_id: str) -> str:
@@ -101,7 +89,7 @@ def estimate_job() -> Response[Any]:
     if parsed is None:
         return error  # type: ignore[return-value]
     selection = describe(select(parsed.config), parsed.config)
-    return _json(
+    return json_response(
         HTTPStatus.OK,
         {
             "message": selection.message,
@@ -133,7 +121,7 @@ def create_job() -> Response[Any]:
             input=json.dumps({"config": parsed.config.model_dump(mode="json"), "jobId": job_id}),
         )
     except sfn().exceptions.ExecutionAlreadyExists:
-        return _json(
+        return json_response(
             HTTPStatus.CONFLICT,
             {
                 "message": f"batch job {job_id} already exists with another config or has "
@@ -143,7 +131,7 @@ def create_job() -> Response[Any]:
             },
         )
     logger.info("batch execution started", extra={"jobId": job_id})
-    return _json(
+    return json_response(
         HTTPStatus.OK,
         {
             "message": "batch job started" if selection.violationCount else selection.message,
@@ -163,7 +151,7 @@ def list_jobs() -> Response[Any]:
     for page in jobs.dynamodb().get_paginator("scan").paginate(TableName=jobs.jobs_table()):
         found += [jobs.plain(item) for item in page.get("Items", [])]
     found.sort(key=lambda j: str(j.get("createdAt", "")), reverse=True)
-    return _json(HTTPStatus.OK, {"jobs": found, "count": len(found)})
+    return json_response(HTTPStatus.OK, {"jobs": found, "count": len(found)})
 
 
 @app.get("/admin/bedrock/batch/<job_id>")
@@ -171,17 +159,17 @@ def get_job(job_id: str) -> Response[Any]:
     try:
         job_id = _JOB_ID.validate_python(job_id)
     except ValidationError as exc:
-        return _bad_request([{"field": "jobId", "message": e["msg"]} for e in exc.errors()])
+        return bad_request([{"field": "jobId", "message": e["msg"]} for e in exc.errors()])
     record = jobs.get_job(job_id)
     if record is not None:
-        return _json(HTTPStatus.OK, record)
+        return json_response(HTTPStatus.OK, record)
     # Not recorded yet: the execution may still be selecting violations.
     arn = _execution_arn(job_id)
     try:
         execution = sfn().describe_execution(executionArn=arn)
     except sfn().exceptions.ExecutionDoesNotExist:
-        return _json(HTTPStatus.NOT_FOUND, {"message": f"no batch job {job_id}"})
-    return _json(
+        return json_response(HTTPStatus.NOT_FOUND, {"message": f"no batch job {job_id}"})
+    return json_response(
         HTTPStatus.OK,
         {
             "jobId": job_id,
@@ -192,7 +180,4 @@ def get_job(job_id: str) -> Response[Any]:
     )
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+handler = http_handler(app, logger, tracer)

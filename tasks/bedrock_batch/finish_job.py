@@ -9,19 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from schemas.bedrock_batch import FLOW, OUTPUT_PREFIX, ChunkResult, JobStats
 from tasks.bedrock_batch import jobs
+from tasks.common.powertools import lambda_handler, powertools
 
-logger = Logger(service=FLOW)
-tracer = Tracer(service=FLOW)
+logger, tracer, metrics = powertools(FLOW)
 ERROR_IDS_IN_RECORD = 100
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@lambda_handler(logger, tracer)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     job_id = str(event["jobId"])
     chunks = [ChunkResult.model_validate(c) for c in event.get("chunks") or []]

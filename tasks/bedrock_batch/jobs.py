@@ -17,6 +17,7 @@ from schemas.bedrock_batch import JOB_SK, JOB_TTL_SECONDS, SelectedViolation
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.service_resource import Table
     from mypy_boto3_s3 import S3Client
 
 BUCKET_ENV = "BATCH_BUCKET"
@@ -36,6 +37,11 @@ def s3() -> S3Client:
 @functools.cache
 def dynamodb() -> DynamoDBClient:
     return boto3.client("dynamodb")
+
+
+def violations_table() -> Table:
+    """The Violations table as a boto3 resource, for its batch writer."""
+    return boto3.resource("dynamodb").Table(os.environ[VIOLATIONS_TABLE_ENV])
 
 
 @functools.cache

@@ -12,16 +12,15 @@ import json
 import os
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
 from schemas.bedrock_batch import FLOW, ChunkDescriptor
 from tasks.bedrock_batch import jobs
 from tasks.bedrock_batch.errors import ManifestMissingError
+from tasks.common.powertools import lambda_handler, powertools
 
-logger = Logger(service=FLOW)
-tracer = Tracer(service=FLOW)
+logger, tracer, metrics = powertools(FLOW)
 CHUNK_BYTES_ENV = "OUTPUT_CHUNK_BYTES"
 DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024
 
@@ -34,8 +33,7 @@ def output_keys(output_uri: str, bedrock_job_id: str, input_uri: str) -> tuple[s
     return bucket, f"{base}{name}.out", f"{base}manifest.json.out"
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@lambda_handler(logger, tracer)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     job_id, job = str(event["jobId"]), event["job"]
     bucket, key, manifest_key = output_keys(

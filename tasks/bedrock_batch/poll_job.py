@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
@@ -18,14 +17,13 @@ from schemas.bedrock_batch import FLOW
 from tasks.bedrock_batch import jobs
 from tasks.bedrock_batch.errors import BedrockJobMissingError, BedrockThrottledError
 from tasks.bedrock_batch.submit_job import TRANSIENT
+from tasks.common.powertools import lambda_handler, powertools
 
-logger = Logger(service=FLOW)
-tracer = Tracer(service=FLOW)
+logger, tracer, metrics = powertools(FLOW)
 COUNTS = ("totalRecordCount", "processedRecordCount", "successRecordCount", "errorRecordCount")
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@lambda_handler(logger, tracer)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     job_id, job = str(event["jobId"]), event["job"]
     logger.append_keys(jobId=job_id)

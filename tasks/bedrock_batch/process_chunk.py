@@ -9,21 +9,20 @@ A chunk owns the lines that *start* inside its range (it reads on past `end` to 
 last one), so every line is processed by exactly one chunk. Each line's model output is
 validated (title, description, tags); a record error or a malformed output is counted with
 its recordId (all of them in the chunk's errors object, the first 50 in state) and never
-written. Good items are written 25 per BatchWriteItem; unprocessed items are retried with
-backoff, then `ViolationsTableUnavailableError` lets the state machine retry the chunk
-(puts of the same content are idempotent).
+written. Good items go through boto3's batch writer (25 per BatchWriteItem, unprocessed
+items resent); throttling that outlasts the client's retries raises
+`ViolationsTableUnavailableError`, so the state machine retries the chunk (puts of the same
+content are idempotent).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import time
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
 
 from schemas.bedrock_batch import (
     ERROR_IDS_IN_STATE,
@@ -36,18 +35,19 @@ from schemas.bedrock_batch import (
 )
 from tasks.bedrock_batch import jobs
 from tasks.bedrock_batch.errors import ViolationsTableUnavailableError
+from tasks.common.powertools import lambda_handler, powertools
 
-logger = Logger(service=FLOW)
-tracer = Tracer(service=FLOW)
-metrics = Metrics(namespace=f"Sluice/{FLOW}", service=FLOW)
-BATCH_WRITE_LIMIT = 25
-UNPROCESSED_ATTEMPTS = 6
+logger, tracer, metrics = powertools(FLOW)
+# What DynamoDB answers when the table cannot take the writes right now.
+THROTTLED = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+}
 READ_AHEAD = 256 * 1024
 
 
-@metrics.log_metrics
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@lambda_handler(logger, tracer, metrics)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     chunk = ChunkDescriptor.model_validate(event)
     logger.append_keys(jobId=chunk.jobId, chunk=chunk.index)
@@ -120,20 +120,12 @@ def process(chunk: ChunkDescriptor, lines: list[str]) -> ChunkResult:
 
 
 def write_items(items: list[dict[str, Any]]) -> None:
-    table = os.environ[jobs.VIOLATIONS_TABLE_ENV]
-    ddb = jobs.dynamodb()
-    for start in range(0, len(items), BATCH_WRITE_LIMIT):
-        requests: list[Any] = [
-            {"PutRequest": {"Item": item}} for item in items[start : start + BATCH_WRITE_LIMIT]
-        ]
-        for attempt in range(UNPROCESSED_ATTEMPTS):
-            response = ddb.batch_write_item(RequestItems={table: requests})
-            requests = list((response.get("UnprocessedItems") or {}).get(table) or [])
-            if not requests:
-                break
-            time.sleep(min(0.05 * 2**attempt, 2.0))
-        if requests:
-            raise ViolationsTableUnavailableError(
-                f"{table}: {len(requests)} items still unprocessed after "
-                f"{UNPROCESSED_ATTEMPTS} tries"
-            )
+    table = jobs.violations_table()
+    try:
+        with table.batch_writer() as batch:
+            for item in items:
+                batch.put_item(Item=item)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in THROTTLED:
+            raise
+        raise ViolationsTableUnavailableError(f"{table.name}: {exc}") from exc

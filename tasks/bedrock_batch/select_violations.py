@@ -22,7 +22,6 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pyiceberg.catalog import Catalog
@@ -46,16 +45,13 @@ from schemas.bedrock_batch import (
 from schemas.violations_sync import VIOLATIONS_TABLE
 from tasks.bedrock_batch import jobs
 from tasks.common.lake import catalog_from_env
+from tasks.common.powertools import lambda_handler, powertools
 
-logger = Logger(service=FLOW)
-tracer = Tracer(service=FLOW)
-metrics = Metrics(namespace=f"Sluice/{FLOW}", service=FLOW)
+logger, tracer, metrics = powertools(FLOW)
 NO_VIOLATIONS = "no violations to process"
 
 
-@metrics.log_metrics
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@lambda_handler(logger, tracer, metrics)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     config = BatchConfig.model_validate(event["config"])
     job_id = str(event["jobId"])

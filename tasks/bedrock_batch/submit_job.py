@@ -13,16 +13,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
 from schemas.bedrock_batch import FLOW
 from tasks.bedrock_batch import jobs
 from tasks.bedrock_batch.errors import BedrockJobRejectedError, BedrockThrottledError
+from tasks.common.powertools import lambda_handler, powertools
 
-logger = Logger(service=FLOW)
-tracer = Tracer(service=FLOW)
+logger, tracer, metrics = powertools(FLOW)
 TRANSIENT = {
     "ThrottlingException",
     "ServiceUnavailableException",
@@ -31,8 +30,7 @@ TRANSIENT = {
 }
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@lambda_handler(logger, tracer)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     job_id = str(event["jobId"])
     config, selection, written = event["config"], event["selection"], event["input"]

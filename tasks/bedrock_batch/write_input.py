@@ -10,19 +10,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from schemas.bedrock_batch import FLOW, INPUT_PREFIX, OUTPUT_PREFIX, input_record
 from tasks.bedrock_batch import jobs
 from tasks.bedrock_batch.errors import ManifestMissingError
+from tasks.common.powertools import lambda_handler, powertools
 
-logger = Logger(service=FLOW)
-tracer = Tracer(service=FLOW)
+logger, tracer, metrics = powertools(FLOW)
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@lambda_handler(logger, tracer)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     job_id = str(event["jobId"])
     model_id = str(event["config"]["modelId"])

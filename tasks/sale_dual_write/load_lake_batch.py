@@ -30,10 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 import pyarrow as pa
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import TypeAdapter, ValidationError
 from pyiceberg.catalog import Catalog
 from pyiceberg.expressions import And
@@ -54,6 +52,8 @@ from schemas.sale_dual_write_lake import (
     LAKE_SCHEMA,
 )
 from tasks.common.lake import catalog_from_env, ensure_table, key_in, write_files
+from tasks.common.powertools import model_handler, powertools
+from tasks.common.validation import parsed
 from tasks.sale_dual_write.errors import InvalidLakeBatchError, SalesTableUnavailableError
 
 if TYPE_CHECKING:
@@ -63,9 +63,7 @@ TABLE_ENV = "SALES_TABLE"
 BATCH_GET_LIMIT = 100
 UNPROCESSED_ATTEMPTS = 5
 
-logger = Logger(service=FLOW)
-tracer = Tracer(service=FLOW)
-metrics = Metrics(namespace=f"Sluice/{FLOW}", service=FLOW)
+logger, tracer, metrics = powertools(FLOW)
 _BATCH = TypeAdapter(list[SqsRecordModel])
 _ensured: set[int] = set()
 
@@ -75,20 +73,10 @@ def dynamodb_client() -> DynamoDBClient:
     return boto3.client("dynamodb")
 
 
-@metrics.log_metrics
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
-    return load_batch(event).model_dump(mode="json")
-
-
 def load_batch(
     event: Any, catalog: Catalog | None = None, ddb: DynamoDBClient | None = None
 ) -> LoadSummary:
-    try:
-        records = _BATCH.validate_python(event)
-    except ValidationError as exc:
-        raise InvalidLakeBatchError(describe_validation_error(exc)) from exc
+    records = parsed(_BATCH, event, InvalidLakeBatchError)
 
     failed: list[str] = []
     by_sale: dict[str, tuple[LakeMessage, list[str]]] = {}
@@ -202,3 +190,6 @@ def _read_records(ddb: DynamoDBClient, messages: Sequence[LakeMessage]) -> dict[
                 f"{table}: {len(keys)} keys still unprocessed after {UNPROCESSED_ATTEMPTS} tries"
             )
     return out
+
+
+handler = model_handler(load_batch, logger, tracer, metrics)

@@ -20,9 +20,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from schemas.sale_dual_write import (
@@ -35,18 +33,10 @@ from schemas.sale_dual_write import (
     ValidateOutput,
     describe_validation_error,
 )
+from tasks.common.powertools import model_handler, powertools
 from tasks.sale_dual_write.errors import InvalidSaleEventError
 
-logger = Logger(service=FLOW)
-tracer = Tracer(service=FLOW)
-metrics = Metrics(namespace=f"Sluice/{FLOW}", service=FLOW)
-
-
-@metrics.log_metrics
-@logger.inject_lambda_context(correlation_id_path="executionId")
-@tracer.capture_lambda_handler
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return validate_sale(event).model_dump(mode="json")
+logger, tracer, metrics = powertools(FLOW)
 
 
 def validate_sale(event: Any, now: datetime | None = None) -> ValidateOutput:
@@ -82,3 +72,6 @@ def validate_sale(event: Any, now: datetime | None = None) -> ValidateOutput:
         extra={"saleId": record.saleId, "tenantId": record.tenantId, "eventId": sale.id},
     )
     return output
+
+
+handler = model_handler(validate_sale, logger, tracer, metrics, correlation_id_path="executionId")

@@ -23,7 +23,3 @@ class ResultNotFoundError(TranscriptPersistenceError):
 
 class MalformedResultError(TranscriptPersistenceError):
     """result.json is not JSON, or not the call-analytics blueprint's output; names the field."""
-
-
-class InvalidOutcomeError(TranscriptPersistenceError):
-    """ReportFailures got something other than the Map's list of per-message outcomes."""

@@ -28,12 +28,9 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
-from pydantic import ValidationError
 
 from schemas.transcript_persistence import (
     FLOW,
@@ -44,13 +41,14 @@ from schemas.transcript_persistence import (
     InvalidResultKey,
     InvalidSequencer,
     LoadResultOutput,
-    S3Notification,
+    S3NotificationMessage,
     S3TestEvent,
     decode_s3_key,
-    describe_validation_error,
     parse_result_key,
     sequencer_order,
 )
+from tasks.common.powertools import model_handler, powertools
+from tasks.common.validation import parsed
 from tasks.transcript_persistence.errors import (
     InvalidResultKeyError,
     MalformedEventError,
@@ -62,9 +60,7 @@ from tasks.transcript_persistence.errors import (
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-logger = Logger(service=FLOW)
-tracer = Tracer(service=FLOW)
-metrics = Metrics(namespace=f"Sluice/{FLOW}", service=FLOW)
+logger, tracer, metrics = powertools(FLOW)
 
 # Guards the worker's memory; real custom outputs are a few KiB.
 MAX_RESULT_BYTES = 5 * 1024 * 1024
@@ -76,13 +72,6 @@ MAX_ITEM_BYTES = 200 * 1024
 @functools.cache
 def s3_client() -> S3Client:
     return boto3.client("s3")
-
-
-@metrics.log_metrics
-@logger.inject_lambda_context(correlation_id_path="messageId")
-@tracer.capture_lambda_handler
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return load_result(event).model_dump(mode="json", exclude_none=True)
 
 
 def load_result(event: Any) -> LoadResultOutput:
@@ -99,10 +88,7 @@ def load_result(event: Any) -> LoadResultOutput:
 
 
 def _load(event: Any) -> LoadResultOutput:
-    try:
-        record = SqsRecordModel.model_validate(event)
-    except ValidationError as exc:
-        raise MalformedEventError(f"not an SQS record: {describe_validation_error(exc)}") from exc
+    record = parsed(SqsRecordModel, event, MalformedEventError, "not an SQS record: ")
     message_id = record.messageId
     try:
         body = json.loads(str(record.body))
@@ -115,12 +101,9 @@ def _load(event: Any) -> LoadResultOutput:
             messageId=message_id, action="SKIP", reason=f"{TEST_EVENT} for {test_event.Bucket}"
         )
 
-    try:
-        notification = S3Notification.model_validate(body)
-    except ValidationError as exc:
-        raise MalformedEventError(
-            f"body is not an S3 event notification: {describe_validation_error(exc)}"
-        ) from exc
+    notification = parsed(
+        S3NotificationMessage, event, MalformedEventError, "not an S3 event notification: "
+    ).body
     # S3 puts one record in each notification; more would need one put per record.
     if len(notification.Records) != 1:
         raise MalformedEventError(
@@ -187,7 +170,9 @@ def _read_result(bucket: str, key: str) -> BdaCustomOutput:
         document = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MalformedResultError(f"{where} is not JSON: {exc}") from exc
-    try:
-        return BdaCustomOutput.model_validate(document)
-    except ValidationError as exc:
-        raise MalformedResultError(f"{where}: {describe_validation_error(exc)}") from exc
+    return parsed(BdaCustomOutput, document, MalformedResultError, f"{where}: ")
+
+
+handler = model_handler(
+    load_result, logger, tracer, metrics, correlation_id_path="messageId", exclude_none=True
+)

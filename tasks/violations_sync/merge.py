@@ -26,10 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import ValidationError
 from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
 
@@ -43,7 +40,6 @@ from schemas.violations_sync import (
     MergeSummary,
     NormalizeOutput,
     ViolationChange,
-    describe_validation_error,
     sortable_sequence_number,
 )
 from schemas.violations_sync_lake import (
@@ -53,29 +49,19 @@ from schemas.violations_sync_lake import (
     VIOLATIONS_SORT_ORDER,
 )
 from tasks.common.lake import catalog_from_env, ensure_table, key_in, merge_rows, replace_rows
+from tasks.common.powertools import model_handler, powertools
+from tasks.common.validation import parsed
 from tasks.violations_sync.errors import InvalidChangeSetError
 
-logger = Logger(service=FLOW)
-tracer = Tracer(service=FLOW)
-metrics = Metrics(namespace=f"Sluice/{FLOW}", service=FLOW)
+logger, tracer, metrics = powertools(FLOW)
 
 VERSION_COLUMN = "bedrock_sequence_number"
 UNMATCHED_IDS_SHOWN = 20
 _ensured: set[int] = set()
 
 
-@metrics.log_metrics
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
-    return merge(event).model_dump(mode="json")
-
-
 def merge(event: Any, catalog: Catalog | None = None) -> MergeSummary:
-    try:
-        batch = NormalizeOutput.model_validate(event)
-    except ValidationError as exc:
-        raise InvalidChangeSetError(describe_validation_error(exc)) from exc
+    batch = parsed(NormalizeOutput, event, InvalidChangeSetError)
     summary = MergeSummary(
         records=batch.records,
         ignored=batch.ignored,
@@ -263,3 +249,6 @@ def quarantined_changes(
 
 def _key(change: ViolationChange) -> str:
     return change.violation_id
+
+
+handler = model_handler(merge, logger, tracer, metrics)

@@ -29,9 +29,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from schemas.violations_sync import (
@@ -44,18 +42,10 @@ from schemas.violations_sync import (
     ViolationChange,
     describe_validation_error,
 )
+from tasks.common.powertools import model_handler, powertools
 from tasks.violations_sync.errors import PoisonRecordError
 
-logger = Logger(service=FLOW)
-tracer = Tracer(service=FLOW)
-metrics = Metrics(namespace=f"Sluice/{FLOW}", service=FLOW)
-
-
-@metrics.log_metrics
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
-    return normalize(event).model_dump(mode="json")
+logger, tracer, metrics = powertools(FLOW)
 
 
 def normalize(batch: Any) -> NormalizeOutput:
@@ -135,3 +125,6 @@ def _describe(raw: Any, position: int) -> str:
     dynamodb = raw.get("dynamodb")
     sequence = dynamodb.get("SequenceNumber") if isinstance(dynamodb, dict) else None
     return f"record {position} (eventID {raw.get('eventID')}, SequenceNumber {sequence})"
+
+
+handler = model_handler(normalize, logger, tracer, metrics)

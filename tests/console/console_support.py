@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from sluice.client import Gateway
-from sluice.testing import StackProcess, free_port, wait_for
+from sluice.testing import StackProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -35,35 +32,11 @@ class ConsoleStack(StackProcess):
 
     drill_arn = ""  # the failing drill execution started with the stack
 
-    def __init__(self, template: Path, data_dir: Path) -> None:
-        self.port = free_port()
-        self.gateway = Gateway(f"http://127.0.0.1:{self.port}")
-        self.log_path = data_dir / "gateway.log"
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self._log = self.log_path.open("w")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                str(HERE / "serve.py"),
-                "--template",
-                str(template),
-                "--port",
-                str(self.port),
-                "--data-dir",
-                str(data_dir),
-            ],
-            cwd=ROOT,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "SLUICE_ENDPOINT": self.gateway.url},
-        )
-        try:
-            wait_for(self._ready, timeout=90, what=f"the console stack on port {self.port}")
-        except AssertionError:
-            self.stop()
-            raise AssertionError(
-                f"stack did not start:\n{self.log_path.read_text()[-4000:]}"
-            ) from None
+    cwd = ROOT
+
+    def server_command(self, template: Path, data_dir: Path, **options: Any) -> list[str]:
+        args = ["--template", str(template), "--port", str(self.port), "--data-dir", str(data_dir)]
+        return [sys.executable, str(HERE / "serve.py"), *args]
 
     @property
     def console(self) -> str:

@@ -6,8 +6,6 @@
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
 from pathlib import Path
 
 from sluice.console import console_app
@@ -24,14 +22,7 @@ def main() -> None:
     stack.gateway.extra.setdefault("/console", console_app(stack))
     stack.start()
     print(f"console at {stack.endpoint}/console", flush=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        stack.stop()
+    stack.serve_until_stopped()
 
 
 if __name__ == "__main__":

@@ -59,9 +59,13 @@ def route_auth(transformed: dict[str, Any]) -> dict[str, str]:
 def test_admin_routes_are_iam_authorized(transformed: dict[str, Any]) -> None:
     routes = route_auth(transformed)
     admin = {k: v for k, v in routes.items() if "/admin/" in k}
-    assert len(admin) == 4 and set(admin.values()) == {"AWS_IAM"}, routes
+    assert len(admin) == 5 and set(admin.values()) == {"AWS_IAM"}, routes
     assert routes["GET /analytics/{callId}"] == "AWS_IAM"
     assert routes["GET /artists/search"] == "NONE"  # public by decision (see the template)
+    # An API's OpenAPI document is authorized like the API it describes.
+    assert routes["GET /admin/bedrock/batch/openapi.json"] == "AWS_IAM"
+    assert routes["GET /analytics/openapi.json"] == "AWS_IAM"
+    assert routes["GET /artists/openapi.json"] == "NONE"
 
 
 def test_state_machine_roles_deliver_logs_and_write_traces(transformed: dict[str, Any]) -> None:

@@ -64,7 +64,7 @@ def dead_letter_queues() -> set[str]:
 
 
 def test_the_template_has_what_these_tests_count() -> None:
-    assert len(of_type(FUNCTION)) == 21 and len(of_type(MACHINE)) == 6
+    assert len(of_type(FUNCTION)) == 20 and len(of_type(MACHINE)) == 6
     assert len(of_type("AWS::Pipes::Pipe")) == 4 and len(dead_letter_queues()) == 5
 
 
@@ -188,7 +188,8 @@ def test_api_functions_answer_within_the_http_api_timeout() -> None:
 
 def test_route_auth_is_decided_for_every_route() -> None:
     """IAM for the admin and analytics routes; /artists/search is public by decision (the
-    comment above SluiceHttpApi says why and what protects it)."""
+    comment above SluiceHttpApi says why and what protects it), and so is its OpenAPI
+    document."""
     auth = {
         (e["Properties"]["Method"], e["Properties"]["Path"]): e["Properties"].get("Auth", {})
         for fn in of_type(FUNCTION).values()
@@ -196,6 +197,6 @@ def test_route_auth_is_decided_for_every_route() -> None:
         if e["Type"] == "HttpApi"
     }
     public = {route for route, a in auth.items() if a.get("Authorizer") != "AWS_IAM"}
-    assert public == {("GET", "/artists/search")}
+    assert public == {("GET", "/artists/search"), ("GET", "/artists/openapi.json")}
     text = (ROOT / "infra" / "template.yaml").read_text()
     assert "GET /artists/search is public on purpose" in text

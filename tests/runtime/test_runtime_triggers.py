@@ -201,6 +201,12 @@ def test_s3_notifications_carry_a_growing_sequencer_and_a_hold_delivers_them_reo
         s3.put_object(Bucket=bucket, Key="free/b.json", Body=b"333")  # not held
         [free] = received(1)
         assert unquote_plus(free["s3"]["object"]["key"]) == "free/b.json"
+        # Every field of the structure AWS documents (notification-content-structure).
+        assert isinstance(free["userIdentity"]["principalId"], str)
+        assert isinstance(free["requestParameters"]["sourceIPAddress"], str)
+        assert set(free["responseElements"]) == {"x-amz-request-id", "x-amz-id-2"}
+        assert isinstance(free["s3"]["bucket"]["ownerIdentity"]["principalId"], str)
+        assert free["s3"]["bucket"]["arn"] == f"arn:aws:s3:::{bucket}"
         held = fixture_stack.held_s3_notifications()
         assert [h["body"]["Records"][0]["s3"]["object"]["size"] for h in held] == [1, 2]
         fixture_stack.release_s3_notifications([held[1]["id"], held[0]["id"]])

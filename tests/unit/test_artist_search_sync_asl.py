@@ -1,16 +1,13 @@
 """The artist_search_sync ASL: valid for moto's engine, and correct when it runs there.
 
 Records come from a real moto table stream (NEW_AND_OLD_IMAGES), pass the Pipe's filter
-pattern, and run through the definition on moto's interpreter with the real task handlers
-(Lambda invokes dispatched in-process) into an EmbeddedIndex on disk.
+pattern, and run through the definition on the embedded engine in this process
+(`sluice.testing.in_process_aws`) with the real task handlers into an EmbeddedIndex on disk.
 """
 
 from __future__ import annotations
 
 import json
-import re
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,26 +17,26 @@ from typing import Any
 
 import boto3
 import pytest
+from asl_checks import assert_placeholders_are, assert_transitions_land, substitute
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from lambda_doubles import in_process_lambda
 from moto import mock_aws
-from moto.awslambda.models import LambdaBackend
 from moto.events.models import EventPattern
 
 from schemas.artist_search_sync import PIPE_FILTER_PATTERN, artist_document
+from sluice.in_process import InProcessAws
+from sluice.testing import in_process_aws
 from tasks.artist_search_sync import apply_to_index, prepare_batch
 from tasks.artist_search_sync.index.embedded import EmbeddedIndex
 
 ROOT = Path(__file__).resolve().parents[2]
 ASL = ROOT / "statemachines" / "artist_search_sync.asl.json"
 REGION = "us-east-1"
-ACCOUNT = "123456789012"
 TABLE = "TattooDirectory"
-ROLE = f"arn:aws:iam::{ACCOUNT}:role/sluice-artist-search-sync"
+ROLE = "arn:aws:iam::123456789012:role/sluice-artist-search-sync"
 SUBSTITUTIONS = {
-    "PrepareBatchFunctionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:PrepareBatch",
-    "ApplyToIndexFunctionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:ApplyToIndex",
+    "PrepareBatchFunctionArn": InProcessAws.function_arn("PrepareBatch"),
+    "ApplyToIndexFunctionArn": InProcessAws.function_arn("ApplyToIndex"),
 }
 HANDLERS: dict[str, Callable[[Any, Any], Any]] = {
     "PrepareBatch": prepare_batch.handler,
@@ -49,22 +46,11 @@ FILTER = EventPattern.load(json.dumps(PIPE_FILTER_PATTERN))
 
 
 def definition(text: str | None = None) -> str:
-    text = ASL.read_text() if text is None else text
-    for name, value in SUBSTITUTIONS.items():
-        text = text.replace("${" + name + "}", value)
-    return text
-
-
-def _targets(state: dict[str, Any]) -> list[str]:
-    targets = [state[k] for k in ("Next", "Default") if k in state]
-    targets += [choice["Next"] for choice in state.get("Choices", [])]
-    targets += [catcher["Next"] for catcher in state.get("Catch", [])]
-    return targets
+    return substitute(ASL.read_text() if text is None else text, SUBSTITUTIONS)
 
 
 def test_placeholders_are_exactly_the_definition_substitutions() -> None:
-    assert set(re.findall(r"\$\{(\w+)\}", ASL.read_text())) == set(SUBSTITUTIONS)
-    assert "${" not in definition()
+    assert_placeholders_are(ASL.read_text(), SUBSTITUTIONS)
 
 
 def test_definition_is_jsonpath_and_retries_only_transient_index_errors() -> None:
@@ -94,19 +80,7 @@ def test_definition_is_jsonpath_and_retries_only_transient_index_errors() -> Non
 
 
 def test_every_transition_lands_and_every_state_is_reachable() -> None:
-    document = json.loads(ASL.read_text())
-    states: dict[str, Any] = document["States"]
-    reachable, frontier = set(), [document["StartAt"]]
-    while frontier:
-        name = frontier.pop()
-        assert name in states, f"transition to unknown state {name!r}"
-        if name not in reachable:
-            reachable.add(name)
-            frontier.extend(_targets(states[name]))
-    assert reachable == set(states)
-    for name, state in states.items():
-        terminal = state.get("End") is True or state["Type"] in ("Succeed", "Fail")
-        assert terminal or _targets(state), name
+    assert_transitions_land(json.loads(ASL.read_text()))
 
 
 def test_engine_accepts_the_definition_and_rejects_a_broken_one(
@@ -152,16 +126,17 @@ def _jsonable(value: Any) -> Any:
 
 @dataclass
 class Stack:
-    ddb: Any
+    aws: InProcessAws
     table: Any
     streams: Any
-    sfn: Any
     stream_arn: str
     machine_arn: str
     index_path: Path
-    calls: list[tuple[str, Any]]
-    faults: dict[str, list[str]]
     _iterator: str | None = None
+
+    @property
+    def faults(self) -> dict[str, list[str]]:
+        return self.aws.faults
 
     def stream_batches(self, size: int = 10) -> list[list[dict[str, Any]]]:
         """New stream records as the Pipe delivers them: filtered, then batched in order."""
@@ -182,27 +157,17 @@ class Stack:
         return [passed[i : i + size] for i in range(0, len(passed), size)]
 
     def run(self, batch: list[dict[str, Any]], machine_arn: str | None = None) -> dict[str, Any]:
-        arn = self.sfn.start_execution(
-            stateMachineArn=machine_arn or self.machine_arn,
-            name=str(uuid.uuid4()),
-            input=json.dumps(batch),
-        )["executionArn"]
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            execution: dict[str, Any] = self.sfn.describe_execution(executionArn=arn)
-            if execution["status"] != "RUNNING":
-                return execution
-            time.sleep(0.02)
-        raise AssertionError(f"{arn} still running")
+        return self.aws.run(machine_arn or self.machine_arn, batch)
 
     def index(self) -> EmbeddedIndex:
         return EmbeddedIndex(self.index_path)
 
     def called(self, name: str) -> list[Any]:
-        return [event for called, event in self.calls if called == name]
+        return self.aws.called(name)
 
     def failed_task_errors(self, execution_arn: str) -> list[str]:
-        events = self.sfn.get_execution_history(executionArn=execution_arn)["events"]
+        sfn = self.aws.client("stepfunctions")
+        events = sfn.get_execution_history(executionArn=execution_arn)["events"]
         return [
             e["lambdaFunctionFailedEventDetails"]["error"]
             for e in events
@@ -211,55 +176,22 @@ class Stack:
 
 
 @pytest.fixture
-def stack(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Stack]:
+def stack(tmp_path: Path) -> Iterator[Stack]:
     index_path = tmp_path / "search" / "artists.db"
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "SEARCH_BACKEND": "embedded",
-        "SEARCH_INDEX_PATH": str(index_path),
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    calls: list[tuple[str, Any]] = []
-    faults: dict[str, list[str]] = {}
-    monkeypatch.setattr(LambdaBackend, "invoke", in_process_lambda(HANDLERS, calls, faults))
+    env = {"SEARCH_BACKEND": "embedded", "SEARCH_INDEX_PATH": str(index_path)}
     apply_to_index.search_index.cache_clear()
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        ddb = boto3.resource("dynamodb", region_name=REGION)
-        table = ddb.create_table(
-            TableName=TABLE,
-            KeySchema=[
-                {"AttributeName": "PK", "KeyType": "HASH"},
-                {"AttributeName": "SK", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "PK", "AttributeType": "S"},
-                {"AttributeName": "SK", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-        )
-        sfn = boto3.client("stepfunctions", region_name=REGION)
-        machine_arn = sfn.create_state_machine(
-            name="artist-search-sync", definition=definition(), roleArn=ROLE, type="STANDARD"
-        )["stateMachineArn"]
+    with in_process_aws(HANDLERS, env=env) as aws:
+        table = aws.create_table(TABLE, "PK", "SK", stream=True)
         yield Stack(
-            ddb=ddb,
+            aws=aws,
             table=table,
             # Account-based stream endpoints ({account}.streams-ddb...) are not routed by moto.
-            streams=boto3.client(
-                "dynamodbstreams",
-                region_name=REGION,
-                config=Config(account_id_endpoint_mode="disabled"),
+            streams=aws.client(
+                "dynamodbstreams", config=Config(account_id_endpoint_mode="disabled")
             ),
-            sfn=sfn,
             stream_arn=table.latest_stream_arn,
-            machine_arn=machine_arn,
+            machine_arn=aws.create_state_machine("artist-search-sync", definition()),
             index_path=index_path,
-            calls=calls,
-            faults=faults,
         )
     apply_to_index.search_index.cache_clear()
 
@@ -364,9 +296,7 @@ def test_persistent_failures_fail_the_execution_for_the_pipe_to_retry(stack: Sta
     stack.faults["ApplyToIndex"] = ["SearchIndexUnavailable"] * 5
     document = json.loads(definition())
     document["States"]["ApplyToIndex"]["Retry"][0]["MaxAttempts"] = 1
-    impatient = stack.sfn.create_state_machine(
-        name="impatient", definition=json.dumps(document), roleArn=ROLE, type="STANDARD"
-    )["stateMachineArn"]
+    impatient = stack.aws.create_state_machine("impatient", json.dumps(document))
     execution = stack.run(batch[:1], machine_arn=impatient)
     assert execution["status"] == "FAILED"
     assert execution["error"] == "SearchIndexUnavailable"

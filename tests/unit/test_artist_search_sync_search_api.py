@@ -4,29 +4,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import pytest
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from schemas.artist_search_sync import ArtistSearchDocument
+from sluice.in_process import lambda_context
 from tasks.artist_search_sync import search_api
 from tasks.artist_search_sync.index import SearchIndexUnavailable
 from tasks.artist_search_sync.index.embedded import EmbeddedIndex
 
-
-@dataclass
-class FakeContext:
-    function_name: str = "ArtistSearchApi"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:eu-west-2:123456789012:function:ArtistSearchApi"
-    aws_request_id: str = "00000000-0000-0000-0000-000000000006"
-
-
-CONTEXT = cast(LambdaContext, FakeContext())
+CONTEXT = lambda_context("ArtistSearchApi")
 
 
 def http_event(params: dict[str, str] | str) -> dict[str, Any]:
@@ -154,7 +144,7 @@ def test_sees_writes_made_after_it_started(index: EmbeddedIndex) -> None:
         ({"q": "koi", "limit": "0"}, "limit", "greater than or equal to 1"),
         ({"q": "koi", "limit": "101"}, "limit", "less than or equal to 100"),
         ({"q": "koi", "limit": "ten"}, "limit", "valid integer"),
-        ("q=koi&limit=5&limit=6", "limit", "valid integer"),
+        ("q=koi&limit=5&limit=6", "limit", "give one value, not 2 (5,6)"),
         ({}, "q", "give at least one of q, style, city"),
         ({"q": "  ", "style": "", "city": ""}, "q", "give at least one of q, style, city"),
         ({"q": "x" * 201}, "q", "at most 200 characters"),
@@ -201,3 +191,17 @@ def test_unknown_route_is_404(index: EmbeddedIndex) -> None:
     event = http_event({"q": "koi"})
     event["rawPath"] = event["requestContext"]["http"]["path"] = "/artists/find"
     assert search_api.handler(event, CONTEXT)["statusCode"] == 404
+
+
+def test_the_api_publishes_its_openapi_document(index: EmbeddedIndex) -> None:
+    event = http_event({})
+    event["rawPath"] = event["requestContext"]["http"]["path"] = "/artists/openapi.json"
+    event["routeKey"] = event["requestContext"]["routeKey"] = "GET /artists/openapi.json"
+
+    response = search_api.handler(event, CONTEXT)
+
+    assert response["statusCode"] == 200
+    document = json.loads(response["body"])
+    assert document["openapi"].startswith("3.")
+    search = document["paths"]["/artists/search"]["get"]
+    assert {p["name"] for p in search["parameters"]} == {"q", "style", "city", "limit"}

@@ -14,10 +14,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from boto3.dynamodb.types import TypeSerializer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -34,6 +33,7 @@ from schemas.artist_search_sync import (
     deserialize_image,
     normalize_key,
 )
+from sluice.in_process import lambda_context
 from tasks.artist_search_sync import apply_to_index, prepare_batch
 from tasks.artist_search_sync.errors import (
     InvalidArtistItemError,
@@ -57,15 +57,7 @@ SERIALIZER = TypeSerializer()
 FILTER = EventPattern.load(json.dumps(PIPE_FILTER_PATTERN))
 
 
-@dataclass
-class FakeContext:
-    function_name: str = "PrepareBatch"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:eu-west-2:123456789012:function:PrepareBatch"
-    aws_request_id: str = "00000000-0000-0000-0000-000000000004"
-
-
-CONTEXT = cast(LambdaContext, FakeContext())
+CONTEXT = lambda_context("PrepareBatch")
 
 
 def dynamodb_json(item: dict[str, Any]) -> dict[str, Any]:

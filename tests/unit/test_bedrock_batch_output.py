@@ -8,11 +8,10 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from schemas.bedrock_batch import ChunkDescriptor
+from sluice.testing import in_process_aws
 from tasks.bedrock_batch import jobs, plan_output, process_chunk
 
 BUCKET, TABLE = "batches", "Violations"
@@ -21,28 +20,14 @@ KEY = "bedrock-batches/output/batch-test01/abc123abc123/input.jsonl.out"
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Any]]:
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv(jobs.BUCKET_ENV, BUCKET)
     monkeypatch.setenv(jobs.VIOLATIONS_TABLE_ENV, TABLE)
-    with mock_aws():
+    with in_process_aws({}) as moto:
         jobs.s3.cache_clear()
         jobs.dynamodb.cache_clear()
-        s3, ddb = boto3.client("s3"), boto3.client("dynamodb")
+        s3, ddb = moto.client("s3"), moto.client("dynamodb")
         s3.create_bucket(Bucket=BUCKET)
-        ddb.create_table(
-            TableName=TABLE,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": "PK", "AttributeType": "S"},
-                {"AttributeName": "SK", "AttributeType": "S"},
-            ],
-            KeySchema=[
-                {"AttributeName": "PK", "KeyType": "HASH"},
-                {"AttributeName": "SK", "KeyType": "RANGE"},
-            ],
-        )
+        moto.create_table(TABLE, "PK", "SK")
         yield s3, ddb
     jobs.s3.cache_clear()
     getattr(jobs.dynamodb, "cache_clear", lambda: None)()  # a test may have replaced it
@@ -116,20 +101,24 @@ def test_chunks_cover_every_line_once_and_count_errors(
 def test_unprocessed_items_are_retried(
     aws: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = jobs.dynamodb()
+    real = jobs.violations_table()
+    client = real.meta.client
+    write = client.batch_write_item
     calls = {"n": 0}
 
-    class Flaky:
-        def batch_write_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
-            calls["n"] += 1
-            requests = RequestItems[TABLE]
-            if calls["n"] == 1:  # first call: half the items come back unprocessed
-                real.batch_write_item(RequestItems={TABLE: requests[:1]})
-                return {"UnprocessedItems": {TABLE: requests[1:]}}
-            return dict(real.batch_write_item(RequestItems=RequestItems))
+    def flaky(RequestItems: dict[str, Any]) -> dict[str, Any]:
+        calls["n"] += 1
+        requests = RequestItems[TABLE]
+        if calls["n"] == 1:  # first call: half the items come back unprocessed
+            write(RequestItems={TABLE: requests[:1]})
+            return {"UnprocessedItems": {TABLE: requests[1:]}}
+        return dict(write(RequestItems=RequestItems))
 
-    monkeypatch.setattr(jobs, "dynamodb", lambda: Flaky())
-    items = [{"PK": {"S": f"VIOLATION#V{i}"}, "SK": {"S": "BEDROCK_CONTENT"}} for i in range(3)]
+    monkeypatch.setattr(client, "batch_write_item", flaky)
+    monkeypatch.setattr(jobs, "violations_table", lambda: real)
+    items: list[dict[str, Any]] = [
+        {"PK": f"VIOLATION#V{i}", "SK": "BEDROCK_CONTENT"} for i in range(3)
+    ]
     process_chunk.write_items(items)
     assert calls["n"] == 2
-    assert len(real.scan(TableName=TABLE)["Items"]) == 3
+    assert len(client.scan(TableName=TABLE)["Items"]) == 3

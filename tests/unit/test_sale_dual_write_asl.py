@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
+from asl_checks import assert_transitions_land, walk
 from botocore.exceptions import ClientError
 from cfn_flip import load_yaml
 from moto import mock_aws
@@ -45,20 +46,6 @@ def definition(logical_id: str) -> str:
     return text
 
 
-def walk(states: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    for name, state in states.items():
-        yield name, state
-        for branch in state.get("Branches", []):
-            yield from walk(branch["States"])
-
-
-def targets(state: dict[str, Any]) -> list[str]:
-    out = [state[k] for k in ("Next", "Default") if k in state]
-    out += [c["Next"] for c in state.get("Choices", [])]
-    out += [c["Next"] for c in state.get("Catch", [])]
-    return out
-
-
 def scopes(document: dict[str, Any]) -> Iterator[dict[str, Any]]:
     yield document
     for _, state in walk(document["States"]):
@@ -75,15 +62,7 @@ def test_placeholders_are_exactly_the_templates_substitutions(logical_id: str) -
 @pytest.mark.parametrize("logical_id", sorted(MACHINES))
 def test_every_transition_lands_and_every_state_is_reachable(logical_id: str) -> None:
     for scope in scopes(json.loads(definition(logical_id))):
-        states = scope["States"]
-        reachable, frontier = set(), [scope["StartAt"]]
-        while frontier:
-            name = frontier.pop()
-            assert name in states, f"transition to unknown state {name!r}"
-            if name not in reachable:
-                reachable.add(name)
-                frontier.extend(targets(states[name]))
-        assert reachable == set(states)
+        assert_transitions_land(scope)
 
 
 @pytest.mark.parametrize("logical_id", sorted(MACHINES))

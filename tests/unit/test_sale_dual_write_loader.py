@@ -9,13 +9,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 from pyiceberg.catalog import Catalog
 
 from devkit.sale_dual_write import sale_envelope, sale_event
 from schemas.sale_dual_write import LAKE_TABLE, LakeMessage, SaleRecord, SaleSoldEvent
+from sluice.testing import in_process_aws
 from tasks.common.lake import LakeCommitConflict, catalog_from_env
 from tasks.sale_dual_write import load_lake_batch
 from tasks.sale_dual_write.errors import InvalidLakeBatchError
@@ -26,28 +25,10 @@ NOW = datetime(2025, 12, 30, 12, 0, tzinfo=UTC)
 
 @pytest.fixture
 def ddb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        load_lake_batch.TABLE_ENV: TABLE,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(
-            TableName=TABLE,
-            KeySchema=[
-                {"AttributeName": "PK", "KeyType": "HASH"},
-                {"AttributeName": "SK", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "PK", "AttributeType": "S"},
-                {"AttributeName": "SK", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+    monkeypatch.setenv(load_lake_batch.TABLE_ENV, TABLE)
+    with in_process_aws({}) as moto:
+        moto.create_table(TABLE, "PK", "SK")
+        client = moto.client("dynamodb")
         yield client
 
 

@@ -4,32 +4,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 from urllib.parse import unquote
 
-import boto3
 import pytest
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
 from schemas.transcript_persistence import CALL_ID_PATTERN, CallRecording
+from sluice.in_process import lambda_context
+from sluice.testing import in_process_aws
 from tasks.transcript_persistence import analytics_api
 
 REGION = "us-east-1"
 TABLE = "sluice-call-recordings"
 
 
-@dataclass
-class FakeContext:
-    function_name: str = "AnalyticsApi"
-    memory_limit_in_mb: int = 128
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:AnalyticsApi"
-    aws_request_id: str = "00000000-0000-0000-0000-000000000002"
-
-
-CONTEXT = cast(LambdaContext, FakeContext())
+CONTEXT = lambda_context("AnalyticsApi")
 
 
 def http_event(raw_path: str, stage: str = "$default") -> dict[str, Any]:
@@ -75,23 +65,11 @@ RECORDING = CallRecording(
 
 @pytest.fixture
 def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "CALL_RECORDINGS_TABLE": TABLE,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv("CALL_RECORDINGS_TABLE", TABLE)
     analytics_api.dynamodb_client.cache_clear()
-    with mock_aws():
-        ddb = boto3.client("dynamodb", region_name=REGION)
-        ddb.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "hash", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "hash", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+    with in_process_aws({}) as moto:
+        moto.create_table(TABLE, "hash")
+        ddb = moto.client("dynamodb")
         ddb.put_item(TableName=TABLE, Item=RECORDING.to_dynamodb_item())
         yield ddb
     analytics_api.dynamodb_client.cache_clear()
@@ -160,3 +138,11 @@ def test_table_comes_from_the_environment(table: Any, monkeypatch: pytest.Monkey
 
     with pytest.raises(ClientError, match="ResourceNotFoundException"):
         analytics_api.handler(http_event("/analytics/call-001"), CONTEXT)
+
+
+def test_the_api_publishes_its_openapi_document(table: Any) -> None:
+    status, document = _call(http_event("/analytics/openapi.json"))
+
+    assert status == 200
+    assert document["openapi"].startswith("3.")
+    assert "get" in document["paths"]["/analytics/{call_id}"]

@@ -1,69 +1,56 @@
 """The transcript_persistence ASL: valid for moto's engine, and correct when it runs there.
 
-The execution tests run the definition on moto's interpreter with the real task handlers
-(Lambda invokes are dispatched in-process) and the real conditional putItem on moto DynamoDB.
+The execution tests run the definition on the embedded engine in this process
+(`sluice.testing.in_process_aws`) with the real task handlers and the real conditional
+putItem on moto DynamoDB; ReportFailures is JSONata, run by the engine.
 """
 
 from __future__ import annotations
 
 import json
-import re
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from lambda_doubles import assert_engine_parses, in_process_lambda
+from asl_checks import (
+    assert_engine_parses,
+    assert_placeholders_are,
+    assert_transitions_land,
+    substitute,
+    walk,
+)
 from moto import mock_aws
-from moto.awslambda.models import LambdaBackend
 
-from devkit.transcript_persistence import sample_result, write_job_output
-from tasks.transcript_persistence import load_result, report_failures
+from devkit.transcript_persistence import notified_bucket, sample_result, write_job_output
+from sluice.in_process import InProcessAws
+from sluice.testing import in_process_aws
+from tasks.transcript_persistence import load_result
 
 ROOT = Path(__file__).resolve().parents[2]
 ASL = ROOT / "statemachines" / "transcript_persistence.asl.json"
 REGION = "us-east-1"
-ACCOUNT = "123456789012"
 BUCKET = "sluice-transcripts-123456789012"
 TABLE = "sluice-call-recordings"
-ROLE = f"arn:aws:iam::{ACCOUNT}:role/sluice-transcript-persistence"
 SUBSTITUTIONS = {
-    "LoadResultFunctionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:LoadResult",
-    "ReportFailuresFunctionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:ReportFailures",
+    "LoadResultFunctionArn": InProcessAws.function_arn("LoadResult"),
     "CallRecordingsTable": TABLE,
 }
-HANDLERS: dict[str, Callable[[Any, Any], Any]] = {
-    "LoadResult": load_result.handler,
-    "ReportFailures": report_failures.handler,
-}
+HANDLERS: dict[str, Callable[[Any, Any], Any]] = {"LoadResult": load_result.handler}
 
 
 def definition() -> str:
-    text = ASL.read_text()
-    for name, value in SUBSTITUTIONS.items():
-        text = text.replace("${" + name + "}", value)
-    return text
-
-
-def _walk(states: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    for name, state in states.items():
-        yield name, state
-        if "ItemProcessor" in state:
-            yield from _walk(state["ItemProcessor"]["States"])
+    return substitute(ASL.read_text(), SUBSTITUTIONS)
 
 
 def test_placeholders_are_exactly_the_definition_substitutions() -> None:
-    assert set(re.findall(r"\$\{(\w+)\}", ASL.read_text())) == set(SUBSTITUTIONS)
-    assert "${" not in definition()
+    assert_placeholders_are(ASL.read_text(), SUBSTITUTIONS)
 
 
 def test_definition_is_jsonpath_with_retries_aws_accepts() -> None:
     document = json.loads(ASL.read_text())
-    states = dict(_walk(document["States"]))
+    states = dict(walk(document["States"]))
 
     assert "QueryLanguage" not in document
     assert states["PersistEachMessage"]["MaxConcurrency"] <= 10
@@ -87,46 +74,35 @@ def test_definition_is_jsonpath_with_retries_aws_accepts() -> None:
     assert put["Catch"][0]["ErrorEquals"] == ["DynamoDB.ConditionalCheckFailedException"]
 
 
-def _targets(state: dict[str, Any]) -> list[str]:
-    targets = [state[k] for k in ("Next", "Default") if k in state]
-    targets += [choice["Next"] for choice in state.get("Choices", [])]
-    targets += [catcher["Next"] for catcher in state.get("Catch", [])]
-    return targets
-
-
 @pytest.mark.parametrize("scope", ["top", "iteration"])
 def test_every_transition_lands_and_every_state_is_reachable(scope: str) -> None:
     document = json.loads(ASL.read_text())
     if scope == "iteration":
         document = document["States"]["PersistEachMessage"]["ItemProcessor"]
-    states: dict[str, Any] = document["States"]
-
-    reachable, frontier = set(), [document["StartAt"]]
-    while frontier:
-        name = frontier.pop()
-        assert name in states, f"transition to unknown state {name!r}"
-        if name not in reachable:
-            reachable.add(name)
-            frontier.extend(_targets(states[name]))
-    assert reachable == set(states)
-    for name, state in states.items():
-        assert state.get("End") is True or _targets(state) or state["Type"] == "Choice", name
+    assert_transitions_land(document)
 
 
 @dataclass
 class Stack:
+    aws: InProcessAws
     s3: Any
     sqs: Any
     ddb: Any
-    sfn: Any
     queue_url: str
     queue_arn: str
     machine_arn: str
-    calls: list[tuple[str, Any]]
 
     def map_output(self) -> list[dict[str, Any]]:
-        """The last ReportFailures input, i.e. the Map's per-message outcomes."""
-        output: list[dict[str, Any]] = [e for name, e in self.calls if name == "ReportFailures"][-1]
+        """The last execution's Map output (ReportFailures' input): per-message outcomes."""
+        sfn = self.aws.client("stepfunctions")
+        arn = sfn.list_executions(stateMachineArn=self.machine_arn)["executions"][0]["executionArn"]
+        events = sfn.get_execution_history(executionArn=arn, reverseOrder=True)["events"]
+        entered = next(
+            e["stateEnteredEventDetails"]
+            for e in events
+            if e.get("stateEnteredEventDetails", {}).get("name") == "ReportFailures"
+        )
+        output: list[dict[str, Any]] = json.loads(entered["input"])
         return output
 
     def outcomes(self) -> dict[str, str]:
@@ -154,18 +130,13 @@ class Stack:
             )
         return records
 
+    def execute(self, payload: Any) -> dict[str, Any]:
+        return self.aws.run(self.machine_arn, payload, timeout=15)
+
     def run(self, records: list[dict[str, Any]]) -> Any:
-        arn = self.sfn.start_execution(
-            stateMachineArn=self.machine_arn, name=str(uuid.uuid4()), input=json.dumps(records)
-        )["executionArn"]
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            execution = self.sfn.describe_execution(executionArn=arn)
-            if execution["status"] != "RUNNING":
-                assert execution["status"] == "SUCCEEDED", execution
-                return json.loads(execution["output"])
-            time.sleep(0.02)
-        raise AssertionError(f"{arn} still running")
+        execution = self.execute(records)
+        assert execution["status"] == "SUCCEEDED", execution
+        return json.loads(execution["output"])
 
     def stored(self, call_id: str) -> dict[str, Any] | None:
         item: dict[str, Any] | None = self.ddb.get_item(
@@ -175,56 +146,14 @@ class Stack:
 
 
 @pytest.fixture
-def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    calls: list[tuple[str, Any]] = []
-    monkeypatch.setattr(LambdaBackend, "invoke", in_process_lambda(HANDLERS, calls))
+def stack() -> Iterator[Stack]:
     load_result.s3_client.cache_clear()
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        s3 = boto3.client("s3", region_name=REGION)
-        sqs = boto3.client("sqs", region_name=REGION)
-        ddb = boto3.client("dynamodb", region_name=REGION)
-        sfn = boto3.client("stepfunctions", region_name=REGION)
-        s3.create_bucket(Bucket=BUCKET)
-        queue_url = sqs.create_queue(QueueName="transcript-results")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        s3.put_bucket_notification_configuration(
-            Bucket=BUCKET,
-            NotificationConfiguration={
-                "QueueConfigurations": [
-                    {
-                        "QueueArn": queue_arn,
-                        "Events": ["s3:ObjectCreated:*"],
-                        "Filter": {
-                            "Key": {
-                                "FilterRules": [
-                                    {"Name": "prefix", "Value": "transcription-outputs/"},
-                                    {"Name": "suffix", "Value": "/custom_output/0/result.json"},
-                                ]
-                            }
-                        },
-                    }
-                ]
-            },
-        )
-        ddb.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "hash", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "hash", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        machine_arn = sfn.create_state_machine(
-            name="transcript-persistence", definition=definition(), roleArn=ROLE, type="STANDARD"
-        )["stateMachineArn"]
-        yield Stack(s3, sqs, ddb, sfn, queue_url, queue_arn, machine_arn, calls)
+    with in_process_aws(HANDLERS) as aws:
+        s3, sqs, ddb = aws.client("s3"), aws.client("sqs"), aws.client("dynamodb")
+        queue_url, queue_arn = notified_bucket(s3, sqs, BUCKET, "transcript-results")
+        aws.create_table(TABLE, "hash")
+        machine_arn = aws.create_state_machine("transcript-persistence", definition())
+        yield Stack(aws, s3, sqs, ddb, queue_url, queue_arn, machine_arn)
     load_result.s3_client.cache_clear()
 
 
@@ -233,7 +162,7 @@ def test_engine_accepts_the_definition_and_rejects_a_broken_one(
 ) -> None:
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        assert_engine_parses(definition(), "transcript-persistence", "ReportFailures", 1)
+        assert_engine_parses(definition(), "transcript-persistence", "LoadResult", 1)
 
 
 def test_batch_persists_good_results_and_reports_only_the_bad_message(stack: Stack) -> None:

@@ -6,14 +6,18 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-import boto3
 import pytest
-from aws_lambda_powertools.utilities.typing import LambdaContext
-from moto import mock_aws
 
-from devkit.transcript_persistence import sample_result, write_job_output
+from devkit.transcript_persistence import (
+    notified_bucket,
+    s3_event_record,
+    sample_result,
+    write_job_output,
+)
+from sluice.in_process import lambda_context
+from sluice.testing import in_process_aws
 from tasks.transcript_persistence import load_result
 from tasks.transcript_persistence.errors import (
     MalformedEventError,
@@ -27,15 +31,7 @@ QUEUE = "sluice-transcript-results"
 JOB = "10b5e546-5e92-43a3-b6f5-9631c1a5e6a7"
 
 
-@dataclass
-class FakeContext:
-    function_name: str = "LoadResult"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:LoadResult"
-    aws_request_id: str = "00000000-0000-0000-0000-000000000001"
-
-
-CONTEXT = cast(LambdaContext, FakeContext())
+CONTEXT = lambda_context("LoadResult")
 
 
 @dataclass
@@ -95,41 +91,10 @@ def record_with_body(body: Any, message_id: str = "m-1") -> dict[str, Any]:
 
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     load_result.s3_client.cache_clear()
-    with mock_aws():
-        s3 = boto3.client("s3", region_name=REGION)
-        sqs = boto3.client("sqs", region_name=REGION)
-        s3.create_bucket(Bucket=BUCKET)
-        queue_url = sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        s3.put_bucket_notification_configuration(
-            Bucket=BUCKET,
-            NotificationConfiguration={
-                "QueueConfigurations": [
-                    {
-                        "QueueArn": queue_arn,
-                        "Events": ["s3:ObjectCreated:*"],
-                        "Filter": {
-                            "Key": {
-                                "FilterRules": [
-                                    {"Name": "prefix", "Value": "transcription-outputs/"},
-                                    {"Name": "suffix", "Value": "/custom_output/0/result.json"},
-                                ]
-                            }
-                        },
-                    }
-                ]
-            },
-        )
+    with in_process_aws({}) as moto:
+        s3, sqs = moto.client("s3"), moto.client("sqs")
+        queue_url, queue_arn = notified_bucket(s3, sqs, BUCKET, QUEUE)
         yield Env(s3, sqs, queue_url, queue_arn)
     load_result.s3_client.cache_clear()
 
@@ -155,7 +120,10 @@ def test_good_result_becomes_a_conditional_put_in_dynamodb_json(env: Env) -> Non
     _drain_test_event(env)
     keys = write_job_output(env.s3, BUCKET, "call-001", job_id=JOB)
     [record] = env.receive()  # only the custom output notifies
-    event_time = json.loads(record["body"])["Records"][0]["eventTime"]
+    s3_record = json.loads(record["body"])["Records"][0]
+    event_time = s3_record["eventTime"]
+    # S3's rule for comparing sequencers: right-pad the shorter with zeros.
+    padded = s3_record["s3"]["object"]["sequencer"].upper().ljust(64, "0")
     expected_ms = round(datetime.fromisoformat(event_time).timestamp() * 1000)
     inference = sample_result("call-001")["inference_result"]
 
@@ -174,12 +142,12 @@ def test_good_result_becomes_a_conditional_put_in_dynamodb_json(env: Env) -> Non
             "callCategories": {"L": [{"S": c} for c in inference["call_categories"]]},
             "callSummary": {"S": inference["call_summary"]},
             "s3Key": {"S": keys[2]},
-            "s3Sequencer": {"S": "0" * 64},  # moto in process sends none
+            "s3Sequencer": {"S": padded},
         },
         "expressionAttributeValues": {
             ":ts": {"N": str(expected_ms)},
             ":key": {"S": keys[2]},
-            ":seq": {"S": "0" * 64},
+            ":seq": {"S": padded},
         },
     }
     json.dumps(output)  # plain JSON for the state machine
@@ -251,38 +219,7 @@ def test_encoded_keys_are_decoded_once_before_validation(
 def test_aws_shaped_notification_is_accepted(env: Env) -> None:
     key = f"transcription-outputs/call-007/{JOB}/0/custom_output/0/result.json"
     env.s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(sample_result("call-007")))
-    body = {
-        "Records": [
-            {
-                "eventVersion": "2.1",
-                "eventSource": "aws:s3",
-                "awsRegion": REGION,
-                "eventTime": "2026-01-10T00:20:00.000Z",
-                "eventName": "ObjectCreated:Put",
-                "userIdentity": {"principalId": "AWS:AROAEXAMPLE:bedrock"},
-                "requestParameters": {"sourceIPAddress": "10.0.0.1"},
-                "responseElements": {
-                    "x-amz-request-id": "C3D13FE58DE4C810",
-                    "x-amz-id-2": "FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE5",
-                },
-                "s3": {
-                    "s3SchemaVersion": "1.0",
-                    "configurationId": "bedrock-output",
-                    "bucket": {
-                        "name": BUCKET,
-                        "ownerIdentity": {"principalId": "A3NL1KOZZKExample"},
-                        "arn": f"arn:aws:s3:::{BUCKET}",
-                    },
-                    "object": {
-                        "key": key,
-                        "size": 817,
-                        "eTag": "d41d8cd98f00b204e9800998ecf8427e",
-                        "sequencer": "0055AED6DCD90281E5",
-                    },
-                },
-            }
-        ]
-    }
+    body = {"Records": [s3_event_record(BUCKET, key, region=REGION)]}
 
     output = load_result.handler(record_with_body(body), CONTEXT)
 
@@ -296,18 +233,8 @@ def test_aws_shaped_notification_is_accepted(env: Env) -> None:
 
 
 def test_object_removed_event_is_skipped() -> None:
-    body = {
-        "Records": [
-            {
-                "eventVersion": "2.1",
-                "eventSource": "aws:s3",
-                "awsRegion": REGION,
-                "eventTime": "2026-01-10T00:20:00.000Z",
-                "eventName": "ObjectRemoved:Delete",
-                "s3": {"bucket": {"name": BUCKET}, "object": {"key": "transcription-outputs/x"}},
-            }
-        ]
-    }
+    removed = s3_event_record(BUCKET, "transcription-outputs/x", event_name="ObjectRemoved:Delete")
+    body = {"Records": [removed]}
 
     output = load_result.handler(record_with_body(body), CONTEXT)
 

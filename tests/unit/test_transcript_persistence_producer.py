@@ -6,13 +6,12 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 from pydantic import ValidationError
 
 from devkit.transcript_persistence import default_job_id, sample_result, write_job_output
 from schemas.transcript_persistence import BdaCustomOutput, parse_result_key
+from sluice.testing import in_process_aws
 
 REGION = "us-east-1"
 BUCKET = "outputs"
@@ -33,15 +32,8 @@ class RecordingS3:
 
 @pytest.fixture
 def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        client = boto3.client("s3", region_name=REGION)
+    with in_process_aws({}) as moto:
+        client = moto.client("s3")
         client.create_bucket(Bucket=BUCKET)
         yield client
 

@@ -1,26 +1,46 @@
-"""ReportFailures: Map outcomes -> the Pipes partial batch response."""
+"""ReportFailures: Map outcomes -> the Pipes partial batch response, a JSONata Pass state.
+
+The state is taken from the flow's definition and run alone on the embedded engine, with
+the Map's per-message outcomes as its input.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, cast
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tasks.transcript_persistence import report_failures
-from tasks.transcript_persistence.errors import InvalidOutcomeError
+from sluice.in_process import InProcessAws
+from sluice.testing import in_process_aws
 
-
-@dataclass
-class FakeContext:
-    function_name: str = "ReportFailures"
-    memory_limit_in_mb: int = 128
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:ReportFailures"
-    aws_request_id: str = "00000000-0000-0000-0000-000000000003"
+ASL = Path(__file__).resolve().parents[2] / "statemachines" / "transcript_persistence.asl.json"
 
 
-CONTEXT = cast(LambdaContext, FakeContext())
+class ReportFailures:
+    def __init__(self, aws: InProcessAws) -> None:
+        state = json.loads(ASL.read_text())["States"]["ReportFailures"]
+        self.aws = aws
+        self.arn = aws.create_state_machine(
+            "report-failures",
+            json.dumps({"StartAt": "ReportFailures", "States": {"ReportFailures": state}}),
+        )
+
+    def run(self, outcomes: Any) -> dict[str, Any]:
+        return self.aws.run(self.arn, outcomes)
+
+    def __call__(self, outcomes: Any) -> Any:
+        execution = self.run(outcomes)
+        assert execution["status"] == "SUCCEEDED", execution
+        return json.loads(execution["output"])
+
+
+@pytest.fixture(scope="module")
+def report_failures() -> Iterator[ReportFailures]:
+    with in_process_aws({}) as aws:
+        yield ReportFailures(aws)
 
 
 def _failed(message_id: str) -> dict[str, Any]:
@@ -31,17 +51,17 @@ def _failed(message_id: str) -> dict[str, Any]:
     }
 
 
-def test_full_success_is_an_empty_list() -> None:
+def test_full_success_is_an_empty_list(report_failures: ReportFailures) -> None:
     outcomes = [
         {"messageId": "m1", "callId": "call-1", "outcome": "STORED"},
         {"messageId": "m2", "callId": "call-2", "outcome": "SUPERSEDED"},
         {"messageId": "m3", "reason": "s3:TestEvent for b", "outcome": "SKIPPED"},
     ]
 
-    assert report_failures.handler(outcomes, CONTEXT) == {"batchItemFailures": []}
+    assert report_failures(outcomes) == {"batchItemFailures": []}
 
 
-def test_only_failed_messages_are_reported_in_order() -> None:
+def test_only_failed_messages_are_reported_in_order(report_failures: ReportFailures) -> None:
     outcomes = [
         _failed("m1"),
         {"messageId": "m2", "outcome": "STORED"},
@@ -49,26 +69,39 @@ def test_only_failed_messages_are_reported_in_order() -> None:
         _failed("m1"),  # a duplicate id is reported once
     ]
 
-    assert report_failures.handler(outcomes, CONTEXT) == {
+    assert report_failures(outcomes) == {
         "batchItemFailures": [{"itemIdentifier": "m1"}, {"itemIdentifier": "m3"}]
     }
 
 
-def test_empty_batch_is_a_success() -> None:
-    assert report_failures.handler([], CONTEXT) == {"batchItemFailures": []}
+def test_a_single_failure_is_still_a_list(report_failures: ReportFailures) -> None:
+    # JSONata collapses a one-item sequence to the item; the response must stay a list.
+    outcomes = [_failed("m1"), {"messageId": "m2", "outcome": "STORED"}]
+
+    assert report_failures(outcomes) == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+
+
+def test_empty_batch_is_a_success(report_failures: ReportFailures) -> None:
+    assert report_failures([]) == {"batchItemFailures": []}
 
 
 @pytest.mark.parametrize(
-    ("event", "message"),
+    ("event", "shown"),
     [
-        ({"batchItemFailures": []}, "Input should be a valid list"),
-        ([{"messageId": "m1", "outcome": "LOST"}], "0.outcome: Input should be"),
-        ([{"messageId": "", "outcome": "FAILED"}], "0.messageId: String should have at least 1"),
-        ([None], "0: Input should be a valid dictionary"),
+        ({"batchItemFailures": []}, '{"batchItemFailures":[]}'),
+        ([{"messageId": "m1", "outcome": "LOST"}], '"outcome":"LOST"'),
+        ([{"messageId": "", "outcome": "FAILED"}], '"messageId":""'),
+        ([None], "[null]"),
     ],
 )
-def test_anything_else_fails_the_execution(event: Any, message: str) -> None:
+def test_anything_else_fails_the_execution(
+    report_failures: ReportFailures, event: Any, shown: str
+) -> None:
     # A failed execution makes the Pipe retry the whole batch; a malformed identifier
     # in the response would do the same, so fail loudly here instead.
-    with pytest.raises(InvalidOutcomeError, match=message):
-        report_failures.handler(event, CONTEXT)
+    execution = report_failures.run(event)
+
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "States.QueryEvaluationError"
+    assert "not a list of outcomes" in execution["cause"]
+    assert shown in execution["cause"]

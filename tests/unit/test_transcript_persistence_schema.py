@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from devkit.transcript_persistence import s3_event_record
 from schemas.transcript_persistence import (
     BatchResponse,
     BdaCustomOutput,
@@ -170,20 +171,8 @@ def test_call_ids_from_telephony_systems_are_accepted(call_id: str) -> None:
 
 
 def test_event_time_becomes_exact_epoch_millis() -> None:
-    notification = S3Notification.model_validate(
-        {
-            "Records": [
-                {
-                    "eventVersion": "2.1",
-                    "eventSource": "aws:s3",
-                    "awsRegion": "us-east-1",
-                    "eventTime": "2025-01-10T00:20:00.123Z",
-                    "eventName": "ObjectCreated:Put",
-                    "s3": {"bucket": {"name": "b"}, "object": {"key": "k", "size": 1}},
-                }
-            ]
-        }
-    )
+    record = s3_event_record("b", "k", event_time="2025-01-10T00:20:00.123Z")
+    notification = S3Notification.model_validate({"Records": [record]})
 
     assert notification.Records[0].event_time_ms == 1736468400123
     assert epoch_millis(datetime(2025, 1, 10, 0, 20, tzinfo=UTC)) == 1736468400000
@@ -192,18 +181,7 @@ def test_event_time_becomes_exact_epoch_millis() -> None:
 def test_naive_event_time_is_rejected() -> None:
     with pytest.raises(ValidationError, match=r"Records\.0\.eventTime"):
         S3Notification.model_validate(
-            {
-                "Records": [
-                    {
-                        "eventVersion": "2.1",
-                        "eventSource": "aws:s3",
-                        "awsRegion": "us-east-1",
-                        "eventTime": "2025-01-10T00:20:00",
-                        "eventName": "ObjectCreated:Put",
-                        "s3": {"bucket": {"name": "b"}, "object": {"key": "k"}},
-                    }
-                ]
-            }
+            {"Records": [s3_event_record("b", "k", event_time="2025-01-10T00:20:00")]}
         )
 
 

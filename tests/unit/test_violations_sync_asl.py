@@ -1,39 +1,34 @@
 """The violations_sync ASL: valid for moto's engine, and correct when it runs there.
 
-Executions run the definition on moto's interpreter with the real task handlers (Lambda
-invokes are dispatched in-process) against a SQLite-catalog lake in a temporary directory.
+Executions run the definition on the embedded engine in this process
+(`sluice.testing.in_process_aws`) with the real task handlers against a SQLite-catalog lake
+in a temporary directory.
 """
 
 from __future__ import annotations
 
 import json
-import re
-import time
-import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from lambda_doubles import assert_engine_parses, in_process_lambda
+from asl_checks import assert_engine_parses, assert_placeholders_are, substitute
 from moto import mock_aws
-from moto.awslambda.models import LambdaBackend
 
 from devkit.violations_sync import content_stream_record, seed_violations, violation_id
+from sluice.in_process import InProcessAws
+from sluice.testing import in_process_aws
 from tasks.common.lake import LakeCommitConflict, catalog_from_env
 from tasks.common.lake_sql import duckdb_connection
 from tasks.violations_sync import merge, normalize
 
 ROOT = Path(__file__).resolve().parents[2]
 ASL = ROOT / "statemachines" / "violations_sync.asl.json"
-REGION = "us-east-1"
-ACCOUNT = "123456789012"
-ROLE = f"arn:aws:iam::{ACCOUNT}:role/sluice-violations-sync"
 SUBSTITUTIONS = {
-    "NormalizeFunctionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:Normalize",
-    "MergeFunctionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:Merge",
+    "NormalizeFunctionArn": InProcessAws.function_arn("Normalize"),
+    "MergeFunctionArn": InProcessAws.function_arn("Merge"),
 }
 LAMBDA_ERRORS = {
     "Lambda.ServiceException",
@@ -44,15 +39,11 @@ LAMBDA_ERRORS = {
 
 
 def definition() -> str:
-    text = ASL.read_text()
-    for name, value in SUBSTITUTIONS.items():
-        text = text.replace("${" + name + "}", value)
-    return text
+    return substitute(ASL.read_text(), SUBSTITUTIONS)
 
 
 def test_placeholders_are_exactly_the_definition_substitutions() -> None:
-    assert set(re.findall(r"\$\{(\w+)\}", ASL.read_text())) == set(SUBSTITUTIONS)
-    assert "${" not in definition()
+    assert_placeholders_are(ASL.read_text(), SUBSTITUTIONS)
 
 
 def test_definition_is_jsonpath_with_the_retries_the_flow_needs() -> None:
@@ -89,21 +80,15 @@ def test_definition_is_jsonpath_with_the_retries_the_flow_needs() -> None:
 
 @dataclass
 class Stack:
-    sfn: Any
+    aws: InProcessAws
     machine_arn: str
-    calls: list[tuple[str, Any]] = field(default_factory=list)
+
+    @property
+    def calls(self) -> list[tuple[str, Any]]:
+        return self.aws.calls
 
     def run(self, records: list[dict[str, Any]]) -> dict[str, Any]:
-        arn = self.sfn.start_execution(
-            stateMachineArn=self.machine_arn, name=str(uuid.uuid4()), input=json.dumps(records)
-        )["executionArn"]
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            execution: dict[str, Any] = self.sfn.describe_execution(executionArn=arn)
-            if execution["status"] != "RUNNING":
-                return execution
-            time.sleep(0.02)
-        raise AssertionError(f"{arn} still running")
+        return self.aws.run(self.machine_arn, records)
 
 
 def _conflicting_once(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
@@ -131,24 +116,11 @@ def stack(
     tmp_path: Path,
     handlers: dict[str, Callable[[Any, Any], Any]],
 ) -> Iterator[Stack]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "LAKE_WAREHOUSE": str(tmp_path / "lake"),
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv("LAKE_WAREHOUSE", str(tmp_path / "lake"))
     monkeypatch.delenv("LAKE_CATALOG_URI", raising=False)
-    seed_violations(catalog_from_env(), 2_000, months=2, files_per_month=2)
-    calls: list[tuple[str, Any]] = []
-    monkeypatch.setattr(LambdaBackend, "invoke", in_process_lambda(handlers, calls))
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        sfn = boto3.client("stepfunctions", region_name=REGION)
-        arn = sfn.create_state_machine(
-            name="violations-sync", definition=definition(), roleArn=ROLE, type="STANDARD"
-        )["stateMachineArn"]
-        yield Stack(sfn, arn, calls)
+    with in_process_aws(handlers) as aws:
+        seed_violations(catalog_from_env(), 2_000, months=2, files_per_month=2)
+        yield Stack(aws, aws.create_state_machine("violations-sync", definition()))
 
 
 def test_engine_accepts_the_definition_and_rejects_a_broken_one(

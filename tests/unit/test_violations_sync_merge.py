@@ -10,6 +10,7 @@ from pyiceberg.catalog import Catalog
 
 from devkit.violations_sync import content_stream_record, seed_violations, violation_id
 from schemas.violations_sync import UNMATCHED_TABLE, VIOLATIONS_TABLE, MergeSummary
+from sluice.in_process import lambda_context
 from tasks.common.lake import catalog_from_env
 from tasks.common.lake_sql import duckdb_connection
 from tasks.violations_sync.errors import InvalidChangeSetError
@@ -159,13 +160,6 @@ def test_bad_input_is_an_invalid_change_set() -> None:
         merge({"records": 1})
 
 
-class FakeContext:
-    function_name = "Merge"
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:Merge"
-    memory_limit_in_mb = 1024
-    aws_request_id = "00000000-0000-0000-0000-000000000002"
-
-
 def test_handler_reads_the_lake_from_the_environment(
     catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -173,7 +167,7 @@ def test_handler_reads_the_lake_from_the_environment(
     monkeypatch.delenv("LAKE_CATALOG_URI", raising=False)
     event = normalize([content_stream_record(violation_id(9), 100)]).model_dump(mode="json")
 
-    output = handler(event, FakeContext())
+    output = handler(event, lambda_context("Merge"))
 
     assert output["updated"] == 1 and isinstance(output["snapshot_id"], int)
     assert content(catalog, violation_id(9))[0] == "AI title"

@@ -16,6 +16,7 @@ from schemas.violations_sync import (
     ViolationChange,
     sortable_sequence_number,
 )
+from sluice.in_process import lambda_context
 from tasks.violations_sync.errors import PoisonRecordError
 from tasks.violations_sync.normalize import handler, normalize
 
@@ -173,20 +174,13 @@ def test_sequence_numbers_sort_as_text_once_padded() -> None:
     assert len(sortable_sequence_number("1" * 40)) == 40
 
 
-class FakeContext:
-    function_name = "Normalize"
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:Normalize"
-    memory_limit_in_mb = 256
-    aws_request_id = "00000000-0000-0000-0000-000000000001"
-
-
 def test_handler_output_is_smaller_than_the_batch_and_under_the_payload_limit() -> None:
     description = "A" * 1500  # ~300 tokens of generated text
     batch = [
         content_stream_record(f"V-{i}", 10**20 + i, description=description, tags=["a", "b"])
         for i in range(100)
     ]
-    output = handler(batch, FakeContext())
+    output = handler(batch, lambda_context("Normalize"))
 
     size = len(json.dumps(output))
     assert size < len(json.dumps(batch))
