@@ -379,6 +379,9 @@ def test_an_invalid_event_fails_at_validation_and_writes_nothing(
     assert run.status == "FAILED" and run.error == "InvalidSaleEventError"
     validate = run.state("ValidateSale")
     assert validate.status == "caught" and len(validate.attempts) == 1  # not retried
+    # `sluice history` and the demo point at the caught step with its error, not at the
+    # SaleNotWritten Fail state the Catch led to.
+    assert run.failed_state is validate and validate.error == "InvalidSaleEventError"
     for field in ("detail.listedPrice", "detail.soldDate", "detail.embedding"):
         assert field in (run.cause or ""), field
     # Dead-lettered like every failed sale, so the producer's bug is seen with its fields.
