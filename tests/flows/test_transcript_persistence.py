@@ -376,3 +376,21 @@ def test_a_throttled_load_result_is_retried_then_stored(stack: StackProcess) -> 
     load = run.state("LoadResult")
     assert [a.error for a in load.attempts] == ["Lambda.TooManyRequestsException"] * 2 + [None]
     assert stack.faults() == []
+
+
+def test_the_s3_test_event_is_acknowledged_as_skipped(stack: StackProcess) -> None:
+    """S3 sends an s3:TestEvent to the queue when the bucket's notification is configured
+    (at deploy): the flow acknowledges it and stores nothing."""
+
+    def test_event_run() -> Any:
+        for e in stack.executions(FLOW):
+            desc = stack.client("stepfunctions").describe_execution(executionArn=e["executionArn"])
+            bodies = [json.loads(m["body"]) for m in json.loads(desc["input"])]
+            if any(b.get("Event") == "s3:TestEvent" for b in bodies) and e["status"] != "RUNNING":
+                return stack.execution(e["executionArn"])
+        return None
+
+    run = wait_for(test_event_run, timeout=60, what="the run of the s3:TestEvent")
+    assert run.status == "SUCCEEDED" and run.output == {"batchItemFailures": []}
+    assert run.state("MarkSkipped").status == "succeeded"
+    assert run.state("PutRecording").status == "not_reached"
