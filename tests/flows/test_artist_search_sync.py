@@ -280,3 +280,25 @@ def test_an_index_writer_timeout_fails_the_run_and_the_pipe_retries_the_batch(
     assert [x.error for x in failed.state("ApplyToIndex").attempts] == ["Sandbox.Timedout"]
     assert retried.status == "SUCCEEDED" and retried.input == failed.input
     assert dead_letters(stack, a) == []
+
+
+def test_a_record_too_large_to_start_an_execution_is_dead_lettered_alone(
+    stack: StackProcess,
+) -> None:
+    """A 300 KB artist item (DynamoDB allows 400 KB) makes a stream record over the 256 KiB
+    execution input limit: StartSyncExecution refuses it (`InvalidExecutionInput`), the
+    Pipe bisects and retries it, then sends it to the DLQ; the next artist is indexed."""
+    wait_until_caught_up(stack)
+    big, after = new_id(), new_id()
+    put(stack, artist(big, "Big Bio", bio={"S": "x" * 300_000}))
+    put(stack, artist(after, "After The Big One"))
+    [message] = wait_for(lambda: dead_letters(stack, big), timeout=90, what="the DLQ message")
+    assert message["reason"]["error"] == "InvalidExecutionInput"
+    assert "262144" in message["reason"]["cause"]
+    assert message["reason"]["condition"] == "RetryAttemptsExhausted"
+    assert [r["dynamodb"]["Keys"]["PK"]["S"] for r in message["body"]["records"]] == [
+        f"ARTIST#{big}"
+    ]
+    wait_for(lambda: doc(stack, after), timeout=30, what="the artist after the big one")
+    assert doc(stack, big) is None
+    assert runs_with(stack, big) == []  # no execution could start with it
