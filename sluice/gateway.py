@@ -347,7 +347,7 @@ class Gateway:
         `count` (default 1; 0 removes its fault) invokes fail with that error; DELETE
         removes every fault."""
         if method == "GET":
-            return _json(start_response, 200, [vars(f) for f in self.lambdas.faults()])
+            return _json(start_response, 200, [f.as_dict() for f in self.lambdas.faults()])
         if method == "DELETE":
             self.lambdas.clear_faults()
             return _json(start_response, 200, [])
@@ -355,22 +355,25 @@ class Gateway:
             return _json(start_response, 405, {"error": "/_sluice/faults takes GET, POST, DELETE"})
         usage = (
             'body must be JSON like {"function": "MyFunction", "errorType": "States.Timeout", '
-            '"errorMessage": "...", "count": 1}'
+            '"errorMessage": "...", "count": 1, "afterHandler": false}'
         )
         try:
             req = json.loads(self._body(environ) or b"{}")
             function, error_type = str(req["function"]), str(req["errorType"])
             message = str(req["errorMessage"]) if req.get("errorMessage") else None
             count = int(req.get("count", 1))
+            after_handler = req.get("afterHandler", False)
+            if not isinstance(after_handler, bool):
+                raise TypeError("afterHandler")
         except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
             return _json(start_response, 400, {"error": usage})
         try:
-            fault = self.lambdas.inject_fault(function, error_type, message, count)
+            fault = self.lambdas.inject_fault(function, error_type, message, count, after_handler)
         except KeyError:
             return _json(start_response, 404, {"error": f"Function not found: {function}"})
         except ValueError as exc:
             return _json(start_response, 400, {"error": f"{exc}; {usage}"})
-        return _json(start_response, 200, vars(fault))
+        return _json(start_response, 200, fault.as_dict())
 
 
 class _KeepAliveHandler(WSGIRequestHandler):

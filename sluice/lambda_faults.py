@@ -1,8 +1,10 @@
 """Faults injected into the local Lambda service, like AWS FIS's Lambda actions.
 
-A fault makes a function's next N invokes fail without running the handler. Most error
-types come back as a function error (`FunctionError: Unhandled`), exactly as if the handler
-had raised that error. Two are answered the way Lambda itself produces them:
+A fault makes a function's next N invokes fail without running the handler, or, with
+`after_handler`, after running it: its side effects happen and the caller still sees the
+error (a crash after the work, before the answer). Most error types come back as a function
+error (`FunctionError: Unhandled`), exactly as if the handler had raised that error. Two are
+answered the way Lambda itself produces them:
 
 - `Sandbox.Timedout`: the payload of a Lambda timeout ("Task timed out after N seconds"),
   as if the handler had run past the function's Timeout, without waiting for it.
@@ -45,6 +47,13 @@ class Fault:
     error_type: str
     error_message: str | None
     remaining: int
+    after_handler: bool = False
+
+    def as_dict(self) -> dict[str, object]:
+        shown = dict(vars(self))
+        if not self.after_handler:
+            del shown["after_handler"]
+        return shown
 
     @property
     def throttles(self) -> bool:
@@ -66,12 +75,19 @@ class Faults:
         self._faults: dict[str, Fault] = {}
 
     def inject(
-        self, function: str, error_type: str, error_message: str | None, count: int
+        self,
+        function: str,
+        error_type: str,
+        error_message: str | None,
+        count: int,
+        after_handler: bool = False,
     ) -> Fault:
         """Replace FUNCTION's fault; COUNT 0 removes it."""
         if not error_type or count < 0:
             raise ValueError("a fault needs an errorType and a count of 0 or more")
-        fault = Fault(function, error_type, error_message, count)
+        fault = Fault(function, error_type, error_message, count, after_handler)
+        if fault.throttles and after_handler:
+            raise ValueError("a throttle refuses the invoke: it cannot come after the handler")
         with self._lock:
             if count:
                 self._faults[function] = fault

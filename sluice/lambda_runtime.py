@@ -253,16 +253,21 @@ class LambdaRuntime:
         return pool.spec if pool else None
 
     def inject_fault(
-        self, name_or_arn: str, error_type: str, error_message: str | None, count: int = 1
+        self,
+        name_or_arn: str,
+        error_type: str,
+        error_message: str | None,
+        count: int = 1,
+        after_handler: bool = False,
     ) -> Fault:
         """Make the next COUNT invokes of a function fail with ERROR_TYPE (the error name a
-        state's Retry and Catch match) and ERROR_MESSAGE (None: Lambda's own); replaces the
-        function's previous fault, and COUNT 0 removes it. Raises KeyError for an unknown
-        function."""
+        state's Retry and Catch match) and ERROR_MESSAGE (None: Lambda's own), before the
+        handler runs or AFTER_HANDLER; replaces the function's previous fault, and COUNT 0
+        removes it. Raises KeyError for an unknown function."""
         spec = self.resolve(name_or_arn)
         if spec is None:
             raise KeyError(name_or_arn)
-        return self._faults.inject(spec.name, error_type, error_message, count)
+        return self._faults.inject(spec.name, error_type, error_message, count, after_handler)
 
     def faults(self) -> list[Fault]:
         return self._faults.pending()
@@ -290,15 +295,17 @@ class LambdaRuntime:
         if spec is None:
             raise KeyError(name_or_arn)
         fault = self._faults.take(spec.name)
-        if fault is not None:
+        if fault is not None and not fault.after_handler:
             return self._faulted(spec, fault)
         pool = self._pools[spec.name]
         self._reserve(pool)
         try:
-            return self._run(spec, pool, event)
+            result = self._run(spec, pool, event)
         finally:
             with self._cond:
                 pool.running -= 1
+        # An after-handler fault: the handler's work is done, its answer lost.
+        return result if fault is None else self._faulted(spec, fault)
 
     def _reserve(self, pool: _Pool) -> None:
         """Count one invoke in flight, or throttle it past the reserved concurrency."""

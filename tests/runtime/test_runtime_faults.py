@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
@@ -120,3 +121,22 @@ def test_an_injected_timeout_answers_as_a_lambda_timeout(stack: StackProcess) ->
     execution = stack.run("timeout", {"seconds": 0})
     assert execution.status == "FAILED" and execution.error == "Sandbox.Timedout"
     assert "Task timed out after 1.00 seconds" in (execution.cause or "")
+
+
+def test_an_after_handler_fault_lets_the_work_happen_and_loses_the_answer(
+    stack: StackProcess, tmp_path: Path
+) -> None:
+    """A crash after the side effect, before the answer: the caller sees the error although
+    the handler ran (here: it counted its call in a file)."""
+    counter = tmp_path / "calls"
+    fault = stack.inject_fault("FlakyFunction", "Sandbox.Timedout", after_handler=True)
+    assert fault["after_handler"] is True
+    response = stack.client("lambda").invoke(
+        FunctionName="FlakyFunction",
+        Payload=json.dumps({"counter_file": str(counter), "fail_times": 0}).encode(),
+    )
+    assert response["FunctionError"] == "Unhandled"
+    assert json.loads(response["Payload"].read())["errorType"] == "Sandbox.Timedout"
+    assert counter.read_text() == "1"
+    with pytest.raises(SluiceError, match="cannot come after the handler"):
+        stack.inject_fault("FlakyFunction", "Lambda.TooManyRequestsException", after_handler=True)
