@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from sluice.lambda_faults import TIMEOUT_ERROR, Fault, Faults, TooManyRequests, timeout_message
+from sluice.lambda_usage import FunctionUsage, InvokeRecord, UsageTally
 
 # Lambda's limit on the Init phase (extensions, runtime, the handler module's import).
 INIT_TIMEOUT_S = 10.0
@@ -72,49 +73,6 @@ class InvokeResult:
     logs: str
     request_id: str
     duration_ms: float
-
-
-@dataclass
-class InvokeRecord:
-    """One invoke as the console and CLI show it (CloudWatch Logs, locally)."""
-
-    function: str
-    request_id: str
-    started: float
-    duration_ms: float
-    error_type: str | None
-    logs: str
-    # As Lambda's REPORT line has it: the handler's run rounded up to the next millisecond
-    # (the whole timeout when the worker was killed), and the function's MemorySize.
-    billed_ms: int = 0
-    memory_mb: int = 0
-    cpu_ms: float = 0.0  # CPU time of the worker process during the handler (all threads)
-    init_ms: float | None = None  # a cold start's Init Duration, as Lambda's REPORT line
-
-
-@dataclass
-class FunctionUsage:
-    """What one function has used since the stack started: the figures Lambda bills."""
-
-    function: str
-    memory_mb: int
-    invocations: int = 0
-    errors: int = 0
-    duration_ms: float = 0.0
-    billed_ms: int = 0
-    cpu_ms: float = 0.0
-    error_types: dict[str, int] = field(default_factory=dict)  # errorType -> invokes
-
-    @property
-    def gb_seconds(self) -> float:
-        return self.memory_mb / 1024 * self.billed_ms / 1000
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            **self.__dict__,
-            "error_types": dict(self.error_types),
-            "gb_seconds": self.gb_seconds,
-        }
 
 
 class _Worker:
@@ -230,8 +188,7 @@ class LambdaRuntime:
         self.records: deque[InvokeRecord] = deque(maxlen=history)
         self._faults = Faults()
         # Totals per function, never trimmed (the records above are only the recent ones).
-        self._usage: dict[str, FunctionUsage] = {}
-        self._usage_lock = threading.Lock()
+        self._usage = UsageTally()
 
     def deploy(self, specs: list[FunctionSpec]) -> None:
         """(Re)register functions; warm workers are dropped so edited handlers load fresh."""
@@ -383,7 +340,7 @@ class LambdaRuntime:
             init_ms=init_ms,
         )
         self.records.append(record)
-        self._count(record)
+        self._usage.count(record)
         if error:
             body = {"errorType": error["errorType"], "errorMessage": error["errorMessage"]}
             if error.get("stackTrace"):
@@ -393,31 +350,9 @@ class LambdaRuntime:
             )
         return InvokeResult(reply["payload"].encode(), None, reply["logs"], request_id, duration_ms)
 
-    def _count(self, record: InvokeRecord) -> None:
-        with self._usage_lock:
-            usage = self._usage.get(record.function)
-            if usage is None or usage.memory_mb != record.memory_mb:
-                # A redeploy with another MemorySize starts a new tally for the function.
-                usage = self._usage[record.function] = FunctionUsage(
-                    record.function, record.memory_mb
-                )
-            usage.invocations += 1
-            if record.error_type is not None:
-                usage.errors += 1
-                usage.error_types[record.error_type] = (
-                    usage.error_types.get(record.error_type, 0) + 1
-                )
-            usage.duration_ms += record.duration_ms
-            usage.billed_ms += record.billed_ms
-            usage.cpu_ms += record.cpu_ms
-
     def usage(self) -> list[FunctionUsage]:
         """Per-function totals since the runtime started (copies), by function name."""
-        with self._usage_lock:
-            return [
-                FunctionUsage(**{**u.__dict__, "error_types": dict(u.error_types)})
-                for _, u in sorted(self._usage.items())
-            ]
+        return self._usage.totals()
 
     def _warm_worker(self, pool: _Pool) -> _Worker | None:
         """An idle worker of POOL, or None once this caller may start a new one (a cold
