@@ -253,7 +253,12 @@ def redrive(
     trace: TraceOpt = False,
     url: EndpointOpt = "",
 ) -> None:
-    """Redrive a failed, aborted or timed-out Standard execution from the state that failed."""
+    """Redrive a failed, aborted or timed-out Standard execution from the state that failed.
+
+    As on AWS it resumes at the top-level state that did not finish: a run whose Catch led
+    to a Fail state resumes there and fails again. For those, send the input again: a flow
+    that dead-letters its failed events has them in its DLQ, and `sluice dlq redrive QUEUE`
+    starts the flow with each."""
     g = gw(url)
     arn = g.resolve_execution(execution)
     sfn = g.client("stepfunctions")

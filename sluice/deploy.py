@@ -258,6 +258,7 @@ def _function(res: Resource, endpoint: str, out: Deployment) -> None:
         raise TemplateError(f"{res.logical_id}: CodeUri {code_dir} is not a directory")
     env = {k: str(v) for k, v in (res.prop("Environment", "Variables") or {}).items()}
     arn = res.template.get_att(res.logical_id, "Arn", res.logical_id)
+    reserved = res.prop("ReservedConcurrentExecutions")
     out.functions.append(
         FunctionSpec(
             name=res.physical_name,
@@ -267,6 +268,7 @@ def _function(res: Resource, endpoint: str, out: Deployment) -> None:
             timeout=float(res.prop("Timeout", default=3)),
             memory=int(res.prop("MemorySize", default=128)),
             environment=env,
+            reserved_concurrency=None if reserved is None else int(reserved),
         )
     )
     _record(out, res, arn=arn, handler=handler)

@@ -9,6 +9,7 @@ delivered to state-machine targets by the runtime, since moto cannot.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from botocore.exceptions import ClientError
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from sluice import (
@@ -31,7 +33,7 @@ from sluice import (
 )
 from sluice.bedrock_emulator import BedrockEmulator
 from sluice.httpapi import Route, build_event, find_route, to_http_response
-from sluice.lambda_runtime import LambdaRuntime, default_base_env
+from sluice.lambda_runtime import LambdaRuntime, TooManyRequests, default_base_env
 
 StartResponse = Callable[..., Any]
 INVOKE_PREFIX = "/2015-03-31/functions/"
@@ -72,11 +74,17 @@ def _json(start_response: StartResponse, status: int, body: Any) -> list[bytes]:
     return [data]
 
 
-def _aws_error(start_response: StartResponse, status: int, code: str, msg: str) -> list[bytes]:
-    data = json.dumps({"__type": code, "message": msg}).encode()
+def _aws_error(
+    start_response: StartResponse, status: int, code: str, msg: str, **extra: str
+) -> list[bytes]:
+    data = json.dumps({"__type": code, "message": msg, **extra}).encode()
     start_response(
         f"{status} Error",
-        [("Content-Type", "application/x-amz-json-1.0"), ("x-amzn-ErrorType", code)],
+        [
+            ("Content-Type", "application/x-amz-json-1.0"),
+            ("x-amzn-ErrorType", code),
+            ("x-amzn-RequestId", str(uuid.uuid4())),
+        ],
     )
     return [data]
 
@@ -189,12 +197,13 @@ class Gateway:
                 start_response, 400, "InvalidRequestContentException", "payload is not JSON"
             )
         if environ.get("HTTP_X_AMZ_INVOCATION_TYPE") == "Event":
-            threading.Thread(
-                target=self.lambdas.invoke, args=(function, event), daemon=True
-            ).start()
+            threading.Thread(target=self._invoke_async, args=(function, event), daemon=True).start()
             start_response("202 Accepted", [("Content-Type", "application/json")])
             return [b""]
-        result = self.lambdas.invoke(function, event)
+        try:
+            result = self.lambdas.invoke(function, event)
+        except TooManyRequests as exc:
+            return _aws_error(start_response, exc.status, exc.code, str(exc), Reason=exc.reason)
         headers = [
             ("Content-Type", "application/json"),
             ("X-Amz-Executed-Version", "$LATEST"),
@@ -205,10 +214,23 @@ class Gateway:
         start_response("200 OK", headers)
         return [result.payload]
 
+    def _invoke_async(self, function: str, event: Any) -> None:
+        # A throttled event invoke, which Lambda's own queue would retry, is dropped locally.
+        with contextlib.suppress(TooManyRequests):
+            self.lambdas.invoke(function, event)
+
     def _invoke_in_process(self, function: str, event: Any) -> tuple[bytes, str | None, str]:
         """The engine's Lambda tasks, without the HTTP round trip (see engine_speed); an
-        unknown function raises KeyError."""
-        result = self.lambdas.invoke(function, event)
+        unknown function raises KeyError, a throttle the Invoke API's ClientError."""
+        try:
+            result = self.lambdas.invoke(function, event)
+        except TooManyRequests as exc:
+            response: Any = {
+                "Error": {"Code": exc.code, "Message": str(exc)},
+                "Reason": exc.reason,
+                "ResponseMetadata": {"HTTPStatusCode": exc.status, "RequestId": str(uuid.uuid4())},
+            }
+            raise ClientError(response, "Invoke") from None
         return result.payload, result.function_error, result.request_id
 
     def _start_sync(
@@ -275,7 +297,11 @@ class Gateway:
         start_response: StartResponse,
     ) -> Iterable[bytes]:
         event = build_event(route, params, environ, self._body(environ))
-        result = self.lambdas.invoke(route.function, event)
+        try:
+            result = self.lambdas.invoke(route.function, event)
+        except TooManyRequests:
+            # The integration failed: the generic 500, as for a function error.
+            return _json(start_response, 500, {"message": "Internal Server Error"})
         if result.function_error:
             return _json(start_response, 500, {"message": "Internal Server Error"})
         status, headers, body = to_http_response(result.payload)
@@ -321,7 +347,7 @@ class Gateway:
         `count` (default 1; 0 removes its fault) invokes fail with that error; DELETE
         removes every fault."""
         if method == "GET":
-            return _json(start_response, 200, [vars(f) for f in self.lambdas.faults()])
+            return _json(start_response, 200, [f.as_dict() for f in self.lambdas.faults()])
         if method == "DELETE":
             self.lambdas.clear_faults()
             return _json(start_response, 200, [])
@@ -329,22 +355,25 @@ class Gateway:
             return _json(start_response, 405, {"error": "/_sluice/faults takes GET, POST, DELETE"})
         usage = (
             'body must be JSON like {"function": "MyFunction", "errorType": "States.Timeout", '
-            '"errorMessage": "...", "count": 1}'
+            '"errorMessage": "...", "count": 1, "afterHandler": false}'
         )
         try:
             req = json.loads(self._body(environ) or b"{}")
             function, error_type = str(req["function"]), str(req["errorType"])
-            message = str(req.get("errorMessage") or f"Injected fault: {error_type}")
+            message = str(req["errorMessage"]) if req.get("errorMessage") else None
             count = int(req.get("count", 1))
+            after_handler = req.get("afterHandler", False)
+            if not isinstance(after_handler, bool):
+                raise TypeError("afterHandler")
         except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
             return _json(start_response, 400, {"error": usage})
         try:
-            fault = self.lambdas.inject_fault(function, error_type, message, count)
+            fault = self.lambdas.inject_fault(function, error_type, message, count, after_handler)
         except KeyError:
             return _json(start_response, 404, {"error": f"Function not found: {function}"})
         except ValueError as exc:
             return _json(start_response, 400, {"error": f"{exc}; {usage}"})
-        return _json(start_response, 200, vars(fault))
+        return _json(start_response, 200, fault.as_dict())
 
 
 class _KeepAliveHandler(WSGIRequestHandler):

@@ -11,8 +11,10 @@ with the payload AWS Lambda returns for a timeout (errorType `Sandbox.Timedout`)
 Step Functions surfaces as the task's error.
 
 Faults can be injected per function, like AWS FIS's Lambda invocation-error action: the
-next N invokes fail with a given errorType and errorMessage without running the handler,
-exactly as if the handler had raised that error (`inject_fault`, `POST /_sluice/faults`).
+next N invokes fail with a given errorType without running the handler (`inject_fault`,
+`POST /_sluice/faults`; timeouts and throttles as Lambda answers them: `sluice.lambda_faults`).
+A function's `ReservedConcurrentExecutions` is honoured: an invoke beyond it is throttled
+(`TooManyRequests`, HTTP 429 on the Invoke API), as on AWS.
 
 Start-up is Lambda's Init phase, not part of the invoke: a new worker says "ready" once its
 handler module is imported, and only then is the event sent and the function's Timeout
@@ -44,7 +46,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-TIMEOUT_ERROR = "Sandbox.Timedout"
+from sluice.lambda_faults import TIMEOUT_ERROR, Fault, Faults, TooManyRequests, timeout_message
+from sluice.lambda_usage import FunctionUsage, InvokeRecord, UsageTally
+
 # Lambda's limit on the Init phase (extensions, runtime, the handler module's import).
 INIT_TIMEOUT_S = 10.0
 # The reply of a worker that exited (sys.exit or a crash) instead of answering.
@@ -63,6 +67,7 @@ class FunctionSpec:
     timeout: float
     memory: int
     environment: dict[str, str]
+    reserved_concurrency: int | None = None  # ReservedConcurrentExecutions
 
 
 @dataclass
@@ -72,59 +77,6 @@ class InvokeResult:
     logs: str
     request_id: str
     duration_ms: float
-
-
-@dataclass
-class InvokeRecord:
-    """One invoke as the console and CLI show it (CloudWatch Logs, locally)."""
-
-    function: str
-    request_id: str
-    started: float
-    duration_ms: float
-    error_type: str | None
-    logs: str
-    # As Lambda's REPORT line has it: the handler's run rounded up to the next millisecond
-    # (the whole timeout when the worker was killed), and the function's MemorySize.
-    billed_ms: int = 0
-    memory_mb: int = 0
-    cpu_ms: float = 0.0  # CPU time of the worker process during the handler (all threads)
-    init_ms: float | None = None  # a cold start's Init Duration, as Lambda's REPORT line
-
-
-@dataclass
-class FunctionUsage:
-    """What one function has used since the stack started: the figures Lambda bills."""
-
-    function: str
-    memory_mb: int
-    invocations: int = 0
-    errors: int = 0
-    duration_ms: float = 0.0
-    billed_ms: int = 0
-    cpu_ms: float = 0.0
-    error_types: dict[str, int] = field(default_factory=dict)  # errorType -> invokes
-
-    @property
-    def gb_seconds(self) -> float:
-        return self.memory_mb / 1024 * self.billed_ms / 1000
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            **self.__dict__,
-            "error_types": dict(self.error_types),
-            "gb_seconds": self.gb_seconds,
-        }
-
-
-@dataclass
-class Fault:
-    """The next `remaining` invokes of `function` fail with this error, the handler unrun."""
-
-    function: str
-    error_type: str
-    error_message: str
-    remaining: int
 
 
 class _Worker:
@@ -212,6 +164,7 @@ class _Worker:
 class _Pool:
     spec: FunctionSpec
     idle: list[_Worker] = field(default_factory=list)  # guarded by LambdaRuntime._cond
+    running: int = 0  # invokes in flight, guarded by LambdaRuntime._cond
 
 
 class LambdaRuntime:
@@ -237,10 +190,9 @@ class LambdaRuntime:
         self._starting = 0
         self.max_cold_starts = max_cold_starts or max(2, os.cpu_count() or 2)
         self.records: deque[InvokeRecord] = deque(maxlen=history)
-        self._faults: dict[str, Fault] = {}
+        self._faults = Faults()
         # Totals per function, never trimmed (the records above are only the recent ones).
-        self._usage: dict[str, FunctionUsage] = {}
-        self._usage_lock = threading.Lock()
+        self._usage = UsageTally()
 
     def deploy(self, specs: list[FunctionSpec]) -> None:
         """(Re)register functions; warm workers are dropped so edited handlers load fresh."""
@@ -262,62 +214,71 @@ class LambdaRuntime:
         return pool.spec if pool else None
 
     def inject_fault(
-        self, name_or_arn: str, error_type: str, error_message: str, count: int = 1
+        self,
+        name_or_arn: str,
+        error_type: str,
+        error_message: str | None,
+        count: int = 1,
+        after_handler: bool = False,
     ) -> Fault:
         """Make the next COUNT invokes of a function fail with ERROR_TYPE (the error name a
-        state's Retry and Catch match) and ERROR_MESSAGE; replaces the function's previous
-        fault, and COUNT 0 removes it. Raises KeyError for an unknown function."""
+        state's Retry and Catch match) and ERROR_MESSAGE (None: Lambda's own), before the
+        handler runs or AFTER_HANDLER; replaces the function's previous fault, and COUNT 0
+        removes it. Raises KeyError for an unknown function."""
         spec = self.resolve(name_or_arn)
         if spec is None:
             raise KeyError(name_or_arn)
-        if not error_type or count < 0:
-            raise ValueError("a fault needs an errorType and a count of 0 or more")
-        fault = Fault(spec.name, error_type, error_message, count)
-        with self._lock:
-            if count:
-                self._faults[spec.name] = fault
-            else:
-                self._faults.pop(spec.name, None)
-        return fault
+        return self._faults.inject(spec.name, error_type, error_message, count, after_handler)
 
     def faults(self) -> list[Fault]:
-        with self._lock:
-            return [Fault(**vars(f)) for f in self._faults.values()]
+        return self._faults.pending()
 
     def clear_faults(self) -> None:
-        with self._lock:
-            self._faults.clear()
-
-    def _take_fault(self, function: str) -> Fault | None:
-        with self._lock:
-            fault = self._faults.get(function)
-            if fault is None:
-                return None
-            fault.remaining -= 1
-            if fault.remaining <= 0:
-                del self._faults[function]
-            return Fault(**vars(fault))
+        self._faults.clear()
 
     def _faulted(self, spec: FunctionSpec, fault: Fault) -> InvokeResult:
         request_id = str(uuid.uuid4())
+        message = fault.message(request_id, spec.timeout)
         logs = (
-            f"sluice: injected fault {fault.error_type}: {fault.error_message} "
+            f"sluice: injected fault {fault.error_type}: {message} "
             f"({fault.remaining} more to fail)\n"
         )
         self.records.append(
             InvokeRecord(spec.name, request_id, time.time(), 0.0, fault.error_type, logs)
         )
-        body = {"errorType": fault.error_type, "errorMessage": fault.error_message}
+        if fault.throttles:
+            raise TooManyRequests(spec.name, "injected fault", fault.error_message)
+        body = {"errorType": fault.error_type, "errorMessage": message}
         return InvokeResult(json.dumps(body).encode(), "Unhandled", logs, request_id, 0.0)
 
     def invoke(self, name_or_arn: str, event: Any) -> InvokeResult:
         spec = self.resolve(name_or_arn)
         if spec is None:
             raise KeyError(name_or_arn)
-        fault = self._take_fault(spec.name)
-        if fault is not None:
+        fault = self._faults.take(spec.name)
+        if fault is not None and not fault.after_handler:
             return self._faulted(spec, fault)
         pool = self._pools[spec.name]
+        self._reserve(pool)
+        try:
+            result = self._run(spec, pool, event)
+        finally:
+            with self._cond:
+                pool.running -= 1
+        # An after-handler fault: the handler's work is done, its answer lost.
+        return result if fault is None else self._faulted(spec, fault)
+
+    def _reserve(self, pool: _Pool) -> None:
+        """Count one invoke in flight, or throttle it past the reserved concurrency."""
+        limit = pool.spec.reserved_concurrency
+        with self._cond:
+            if limit is not None and pool.running >= limit:
+                raise TooManyRequests(
+                    pool.spec.name, "ReservedFunctionConcurrentInvocationLimitExceeded"
+                )
+            pool.running += 1
+
+    def _run(self, spec: FunctionSpec, pool: _Pool, event: Any) -> InvokeResult:
         worker = self._warm_worker(pool)
         fresh = worker is None
         if worker is None:
@@ -362,10 +323,7 @@ class LambdaRuntime:
             reply = {
                 "error": {
                     "errorType": TIMEOUT_ERROR,
-                    "errorMessage": (
-                        f"RequestId: {request_id} Error: Task timed out after "
-                        f"{spec.timeout:.2f} seconds"
-                    ),
+                    "errorMessage": timeout_message(request_id, spec.timeout),
                 },
                 "logs": "",
             }
@@ -386,7 +344,7 @@ class LambdaRuntime:
             init_ms=init_ms,
         )
         self.records.append(record)
-        self._count(record)
+        self._usage.count(record)
         if error:
             body = {"errorType": error["errorType"], "errorMessage": error["errorMessage"]}
             if error.get("stackTrace"):
@@ -396,31 +354,9 @@ class LambdaRuntime:
             )
         return InvokeResult(reply["payload"].encode(), None, reply["logs"], request_id, duration_ms)
 
-    def _count(self, record: InvokeRecord) -> None:
-        with self._usage_lock:
-            usage = self._usage.get(record.function)
-            if usage is None or usage.memory_mb != record.memory_mb:
-                # A redeploy with another MemorySize starts a new tally for the function.
-                usage = self._usage[record.function] = FunctionUsage(
-                    record.function, record.memory_mb
-                )
-            usage.invocations += 1
-            if record.error_type is not None:
-                usage.errors += 1
-                usage.error_types[record.error_type] = (
-                    usage.error_types.get(record.error_type, 0) + 1
-                )
-            usage.duration_ms += record.duration_ms
-            usage.billed_ms += record.billed_ms
-            usage.cpu_ms += record.cpu_ms
-
     def usage(self) -> list[FunctionUsage]:
         """Per-function totals since the runtime started (copies), by function name."""
-        with self._usage_lock:
-            return [
-                FunctionUsage(**{**u.__dict__, "error_types": dict(u.error_types)})
-                for _, u in sorted(self._usage.items())
-            ]
+        return self._usage.totals()
 
     def _warm_worker(self, pool: _Pool) -> _Worker | None:
         """An idle worker of POOL, or None once this caller may start a new one (a cold

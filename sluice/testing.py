@@ -187,13 +187,17 @@ class StackProcess:
         error_message: str | None = None,
         *,
         count: int = 1,
+        after_handler: bool = False,
     ) -> dict[str, Any]:
         """Make FUNCTION's (logical id or name) next COUNT invokes fail with ERROR_TYPE, the
         error name a state's Retry/Catch sees, without running its handler (like an AWS FIS
-        Lambda invocation-error action). Answers the pending fault."""
+        Lambda invocation-error action), or AFTER_HANDLER ran and did its work. Answers the
+        pending fault."""
         resource = self.gateway.stack()["resources"].get(function)
         name = resource["name"] if resource else function
-        body = {"function": name, "errorType": error_type, "count": count}
+        body: dict[str, Any] = {"function": name, "errorType": error_type, "count": count}
+        if after_handler:
+            body["afterHandler"] = True
         if error_message is not None:
             body["errorMessage"] = error_message
         fault: dict[str, Any] = self.gateway.post("/_sluice/faults", body)

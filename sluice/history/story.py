@@ -127,19 +127,24 @@ def failed_state(story: ExecutionStory) -> StateRun | None:
 
     If the execution FAILED or TIMED_OUT: the deepest failed run under the last failed
     top-level state (descending into the failed branch or iteration, preferring runs with an
-    error, then the earliest).
+    error, then the earliest); when that state is a Fail state a Catch led to, the most
+    recently entered caught run instead.
 
     Otherwise (succeeded, running or aborted): the most recently entered *caught* run anywhere,
     descended the same way, so a caught Parallel resolves to the state that failed inside it;
     failing that, the most recently entered failed run with an error (a failed Map iteration
     in a still-running execution). ``None`` when nothing failed.
     """
-    if story.status in ("FAILED", "TIMED_OUT"):
-        top = [run for run in story.states if run.status == "failed"]
-        if top:
-            return descend(top[-1])
     every = list(iter_runs(story.states))
     caught = [run for run in every if run.status == "caught"]
+    if story.status in ("FAILED", "TIMED_OUT"):
+        top = [run for run in story.states if run.status == "failed"]
+        if top and top[-1].type == "Fail" and caught:
+            # A Fail state reached through a Catch only ends the path: the caught step is
+            # the one with the error to show.
+            return descend(max(caught, key=entered_order))
+        if top:
+            return descend(top[-1])
     if caught:
         return descend(max(caught, key=entered_order))
     failed = [run for run in every if run.status == "failed" and run.error is not None]

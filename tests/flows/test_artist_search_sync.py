@@ -214,3 +214,91 @@ def test_transient_index_failure_is_retried_and_ends_correct(flaky_stack: StackP
     assert apply.attempts[0].error == "SearchIndexUnavailable"
     assert execution.status == "SUCCEEDED"
     assert flaky_stack.faults() == []  # the one injected failure was used
+
+
+def wait_until_caught_up(stack: StackProcess) -> None:
+    """A marker written now is indexed only after every earlier record of the shard (retries
+    and DLQ sends included), so a fault injected next meets only this test's batch."""
+    marker = new_id()
+    put(stack, artist(marker, "Marker"))
+    wait_for(lambda: doc(stack, marker), timeout=90, what="the marker artist")
+
+
+def runs_with(stack: StackProcess, artist_id: str) -> list[Any]:
+    """The executions whose batch held ARTIST_ID, oldest first."""
+    found = sorted(stack.executions(FLOW), key=lambda e: e["startDate"])
+    runs = [stack.execution(e["executionArn"]) for e in found]
+    return [r for r in runs if f"ARTIST#{artist_id}" in json.dumps(r.input)]
+
+
+def dead_letters(stack: StackProcess, artist_id: str) -> list[dict[str, Any]]:
+    dlq = stack.resource("ArtistSearchDLQ")["name"]
+    messages: list[dict[str, Any]] = stack.gateway.get(f"/_sluice/dlq/{dlq}")
+    return [m for m in messages if f"ARTIST#{artist_id}" in json.dumps(m["body"])]
+
+
+def test_an_invalid_artist_is_bisected_out_into_the_dlq_after_the_retries(
+    stack: StackProcess,
+) -> None:
+    """One invalid artist fails its batch's run; the Pipe bisects the batch (without using
+    retries) until the bad record is alone, retries it MaximumRetryAttempts (3) times, then
+    sends it to the DLQ with the error; the good artists of the batch are indexed."""
+    wait_until_caught_up(stack)
+    good, bad, after = new_id(), new_id(), new_id()
+    put(stack, artist(good, "Good Before"))
+    put(stack, artist(bad, ""))  # artistName must not be empty: InvalidArtistItemError
+    put(stack, artist(after, "Good After"))  # all three within the 1 s batching window
+
+    [message] = wait_for(lambda: dead_letters(stack, bad), timeout=90, what="the DLQ message")
+    reason = message["reason"]
+    assert reason["error"] == "InvalidArtistItemError" and bad in reason["cause"]
+    assert reason["condition"] == "RetryAttemptsExhausted"
+    assert message["body"]["requestContext"]["approximateInvokeCount"] == 4  # 1 + 3 retries
+    assert [r["dynamodb"]["Keys"]["PK"]["S"] for r in message["body"]["records"]] == [
+        f"ARTIST#{bad}"
+    ]
+    assert doc(stack, good) is not None and doc(stack, after) is not None
+    assert doc(stack, bad) is None
+    runs = runs_with(stack, bad)
+    assert all(r.status == "FAILED" and r.error == "InvalidArtistItemError" for r in runs)
+    assert len(runs[0].input) > 1  # the batch as written, bisected from there
+    assert [len(r.input) for r in runs][-4:] == [1] * 4  # the retries had the record alone
+    listing = stack.cli("dlq", "list", stack.resource("ArtistSearchDLQ")["name"])
+    assert "InvalidArtistItemError" in listing.stdout
+
+
+def test_an_index_writer_timeout_fails_the_run_and_the_pipe_retries_the_batch(
+    stack: StackProcess,
+) -> None:
+    wait_until_caught_up(stack)
+    stack.inject_fault("ArtistApplyToIndexFunction", "Sandbox.Timedout")
+    a = new_id()
+    put(stack, artist(a, "Timed Out Once"))
+    wait_for(lambda: doc(stack, a), timeout=60, what="the artist after the Pipe's retry")
+    failed, retried = runs_with(stack, a)
+    assert failed.status == "FAILED" and failed.error == "Sandbox.Timedout"
+    assert [x.error for x in failed.state("ApplyToIndex").attempts] == ["Sandbox.Timedout"]
+    assert retried.status == "SUCCEEDED" and retried.input == failed.input
+    assert dead_letters(stack, a) == []
+
+
+def test_a_record_too_large_to_start_an_execution_is_dead_lettered_alone(
+    stack: StackProcess,
+) -> None:
+    """A 300 KB artist item (DynamoDB allows 400 KB) makes a stream record over the 256 KiB
+    execution input limit: StartSyncExecution refuses it (`InvalidExecutionInput`), the
+    Pipe bisects and retries it, then sends it to the DLQ; the next artist is indexed."""
+    wait_until_caught_up(stack)
+    big, after = new_id(), new_id()
+    put(stack, artist(big, "Big Bio", bio={"S": "x" * 300_000}))
+    put(stack, artist(after, "After The Big One"))
+    [message] = wait_for(lambda: dead_letters(stack, big), timeout=90, what="the DLQ message")
+    assert message["reason"]["error"] == "InvalidExecutionInput"
+    assert "262144" in message["reason"]["cause"]
+    assert message["reason"]["condition"] == "RetryAttemptsExhausted"
+    assert [r["dynamodb"]["Keys"]["PK"]["S"] for r in message["body"]["records"]] == [
+        f"ARTIST#{big}"
+    ]
+    wait_for(lambda: doc(stack, after), timeout=30, what="the artist after the big one")
+    assert doc(stack, big) is None
+    assert runs_with(stack, big) == []  # no execution could start with it

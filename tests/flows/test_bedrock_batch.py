@@ -362,3 +362,72 @@ def test_a_20000_violation_job_completes_within_the_payload_limit(
         for page in ddb.get_paginator("scan").paginate(TableName=table, Select="COUNT")
     )
     assert count == LARGE_JOB
+
+
+def test_a_task_timeout_fails_the_run_and_sluice_redrive_finishes_the_job(
+    batch_stack: StackProcess,
+) -> None:
+    """PollJob's Lambda times out (no retry for that, no Catch): the Standard execution
+    fails at PollJob, in the failed-execution list; redriving it resumes at PollJob (the job
+    is not submitted again) and the job completes."""
+    emulator(batch_stack, DEFAULTS)
+    batch_stack.inject_fault("BedrockPollJobFunction", "Sandbox.Timedout")
+    config = {"filters": {"agencies": ["OSHA"]}, "limits": {"maxViolations": 100}}
+    failed = batch_stack.run(FLOW, {"config": {**config, "pollIntervalSeconds": 1}})
+    assert failed.status == "FAILED" and failed.error == "Sandbox.Timedout"
+    assert failed.failed_state is not None and failed.failed_state.name == "PollJob"
+    job_id = json.loads(failed.state("ValidateConfig").output or "{}")["jobId"]
+    listing = batch_stack.cli("executions", FLOW, "--status", "FAILED", "--json")
+    assert failed.arn in listing.stdout
+
+    redrive = batch_stack.cli("redrive", failed.arn, "--wait", "--json")
+    assert redrive.returncode == 0, redrive.stdout + redrive.stderr
+    run = batch_stack.execution(failed.arn)
+    assert run.status == "SUCCEEDED" and run.output["status"] == "Completed"
+    assert run.output["jobId"] == job_id
+    # The redrive resumed at PollJob: ValidateConfig and SubmitJob ran once, one Bedrock job.
+    assert [r.name for r in iter_runs(run.story.states)].count("SubmitJob") == 1
+    assert [r.name for r in iter_runs(run.story.states)].count("ValidateConfig") == 1
+    jobs = batch_stack.client("bedrock").list_model_invocation_jobs(nameContains=job_id)
+    assert len(jobs["invocationJobSummaries"]) == 1
+    record = job_record(batch_stack, job_id)
+    assert record is not None and record["status"] == {"S": "Completed"}
+
+
+def test_throttled_tasks_are_retried_and_the_job_completes(batch_stack: StackProcess) -> None:
+    emulator(batch_stack, DEFAULTS)
+    batch_stack.inject_fault("BedrockSubmitJobFunction", "Lambda.TooManyRequestsException", count=2)
+    config = {"filters": {"agencies": ["OSHA"]}, "limits": {"maxViolations": 100}}
+    with batch_stack.time_scale(0):
+        run = batch_stack.run(FLOW, {"config": {**config, "pollIntervalSeconds": 1}})
+    assert run.status == "SUCCEEDED", (run.error, run.cause)
+    errors = [a.error for a in run.state("SubmitJob").attempts]
+    assert errors == ["Lambda.TooManyRequestsException"] * 2 + [None]
+    assert batch_stack.faults() == []
+
+
+def test_a_submit_that_dies_after_creating_the_job_is_redriven_into_the_same_job(
+    batch_stack: StackProcess,
+) -> None:
+    """SubmitJob creates the Bedrock job, then its Lambda times out before answering: the
+    run fails at SubmitJob. Redriving runs SubmitJob again with the same client token (the
+    jobId), so Bedrock answers with the job it already has: one job, completed."""
+    emulator(batch_stack, DEFAULTS)
+    batch_stack.inject_fault("BedrockSubmitJobFunction", "Sandbox.Timedout", after_handler=True)
+    config = {"filters": {"agencies": ["OSHA"]}, "limits": {"maxViolations": 100}}
+    failed = batch_stack.run(FLOW, {"config": {**config, "pollIntervalSeconds": 1}})
+    assert failed.status == "FAILED" and failed.error == "Sandbox.Timedout"
+    assert failed.failed_state is not None and failed.failed_state.name == "SubmitJob"
+    job_id = json.loads(failed.state("ValidateConfig").output or "{}")["jobId"]
+    bedrock = batch_stack.client("bedrock")
+    [created] = bedrock.list_model_invocation_jobs(nameContains=job_id)["invocationJobSummaries"]
+
+    redrive = batch_stack.cli("redrive", failed.arn, "--wait", "--json")
+    assert redrive.returncode == 0, redrive.stdout + redrive.stderr
+    run = batch_stack.execution(failed.arn)
+    assert run.status == "SUCCEEDED" and run.output["status"] == "Completed"
+    jobs = bedrock.list_model_invocation_jobs(nameContains=job_id)["invocationJobSummaries"]
+    assert [j["jobArn"] for j in jobs] == [created["jobArn"]]
+    record = job_record(batch_stack, job_id)
+    assert record is not None and record["status"] == {"S": "Completed"}
+    assert record["jobArn"] == {"S": created["jobArn"]}

@@ -379,6 +379,9 @@ def test_an_invalid_event_fails_at_validation_and_writes_nothing(
     assert run.status == "FAILED" and run.error == "InvalidSaleEventError"
     validate = run.state("ValidateSale")
     assert validate.status == "caught" and len(validate.attempts) == 1  # not retried
+    # `sluice history` and the demo point at the caught step with its error, not at the
+    # SaleNotWritten Fail state the Catch led to.
+    assert run.failed_state is validate and validate.error == "InvalidSaleEventError"
     for field in ("detail.listedPrice", "detail.soldDate", "detail.embedding"):
         assert field in (run.cause or ""), field
     # Dead-lettered like every failed sale, so the producer's bug is seen with its fields.
@@ -609,3 +612,66 @@ def test_a_dead_lettered_sale_is_listed_with_why_and_redriven_by_sluice_dlq(
         for m in sales_stack.gateway.get(f"/_sluice/dlq/{queue}")
         if (m["body"].get("detail") or {}).get("tenantId") == tenant
     ]
+
+
+def wait_until_idle(stack: StackProcess) -> None:
+    """No sale execution running and nothing in the lake queue, so a fault injected next
+    meets only this test's sale."""
+    sqs, url = stack.client("sqs"), stack.resource("SaleLakeQueue")["url"]
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+
+    def idle() -> bool:
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+        running = [e for e in stack.executions(FLOW) if e["status"] == "RUNNING"]
+        return not running and all(attributes[n] == "0" for n in names)
+
+    wait_for(idle, timeout=60, what="no sale in flight")
+
+
+def test_a_throttled_validation_is_retried_then_the_sale_is_written(
+    sales_stack: StackProcess,
+) -> None:
+    wait_until_idle(sales_stack)
+    sales_stack.inject_fault("SaleValidateFunction", "Lambda.TooManyRequestsException", count=2)
+    tenant = new_tenant()
+    with sales_stack.time_scale(0):
+        put_sales(sales_stack.client("events"), bus(sales_stack), [sale_event(12, tenant)])
+        [run] = executions_for(sales_stack, tenant, 1)
+    assert run.status == "SUCCEEDED" and run.output["result"] == "written"
+    errors = [a.error for a in run.state("ValidateSale").attempts]
+    assert errors == ["Lambda.TooManyRequestsException"] * 2 + [None]
+    assert len(records(sales_stack, tenant)) == 1
+    assert sales_stack.faults() == []
+
+
+def test_a_lake_batch_that_keeps_failing_reaches_the_lake_dlq_and_sluice_dlq_redrives_it(
+    sales_stack: StackProcess,
+) -> None:
+    """The loader's run fails on every receive (its Lambda times out): the Pipe returns the
+    whole batch each time and SQS moves the message to the lake DLQ after maxReceiveCount
+    (5); the sale's record stays written, and redriving the DLQ loads its row."""
+    wait_until_idle(sales_stack)
+    sales_stack.inject_fault("SaleLakeLoaderFunction", "Sandbox.Timedout", count=5)
+    tenant = new_tenant()
+    detail = sale_event(13, tenant)
+    put_sales(sales_stack.client("events"), bus(sales_stack), [detail])
+    [run] = executions_for(sales_stack, tenant, 1)
+    assert run.status == "SUCCEEDED" and run.output["result"] == "written"
+    queue = str(sales_stack.resource("SaleLakeDLQ")["name"])
+
+    def dead() -> list[dict[str, Any]]:
+        messages = sales_stack.gateway.get(f"/_sluice/dlq/{queue}")
+        return [m for m in messages if tenant in json.dumps(m["body"])]
+
+    [message] = wait_for(dead, timeout=90, what="the lake message in the lake DLQ")
+    assert message["reason"]["error"] == "Sandbox.Timedout"
+    assert message["reason"]["failedDeliveries"] == 5
+    assert lake_rows(sales_stack, tenant) == []
+    assert len(records(sales_stack, tenant)) == 1
+    assert sales_stack.faults() == []
+
+    redrive = sales_stack.cli("dlq", "redrive", queue)
+    assert redrive.returncode == 0, redrive.stdout + redrive.stderr
+    [row] = one_row(sales_stack, tenant)
+    assert row["sale_id"] == sale_of(detail)
+    wait_for(lambda: not dead(), what="the lake DLQ to drain")

@@ -11,7 +11,12 @@ from typing import Any
 
 import pytest
 
-from devkit.transcript_persistence import sample_result, write_job_output
+from devkit.transcript_persistence import (
+    RESULT_KEY_PREFIX,
+    default_job_id,
+    sample_result,
+    write_job_output,
+)
 from sluice.testing import StackProcess, wait_for
 
 FLOW = "transcript_persistence"
@@ -267,3 +272,100 @@ def test_two_results_for_one_key_delivered_out_of_order_leave_the_newer_record(
     assert late.state("MarkSuperseded").status == "succeeded"
     item = record(stack, call_id)
     assert item is not None and item["callSummary"]["S"] == "Re-run summary."
+
+
+def dead_letters(stack: StackProcess, call_id: str) -> list[dict[str, Any]]:
+    dlq = stack.resource("TranscriptDLQ")["name"]
+    messages: list[dict[str, Any]] = stack.gateway.get(f"/_sluice/dlq/{dlq}")
+    return [m for m in messages if call_id in json.dumps(m["body"])]
+
+
+def finished_runs(stack: StackProcess, call_id: str, count: int) -> list[dict[str, Any]]:
+    return wait_for(
+        lambda: (
+            len(r := executions_for(stack, call_id)) == count
+            and all(e["status"] != "RUNNING" for e in r)
+            and r
+        ),
+        timeout=60,
+        what=f"{count} finished executions for {call_id}",
+    )
+
+
+def wait_until_idle(stack: StackProcess) -> None:
+    """No message queued or in flight, so a fault injected next meets only this test's."""
+    sqs, url = stack.client("sqs"), stack.resource("TranscriptQueue")["url"]
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+
+    def idle() -> bool:
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+        return all(attributes[n] == "0" for n in names)
+
+    wait_for(idle, timeout=60, what="the transcript queue to be empty")
+
+
+def put_result(stack: StackProcess, call_id: str) -> str:
+    """Only the custom output of a job: exactly one notification, so one message to follow."""
+    key = f"{RESULT_KEY_PREFIX}{call_id}/{default_job_id(call_id)}/0/custom_output/0/result.json"
+    body = json.dumps(sample_result(call_id)).encode()
+    stack.client("s3").put_object(Bucket=bucket(stack), Key=key, Body=body)
+    return key
+
+
+def test_a_load_result_timeout_fails_its_message_until_the_dlq(stack: StackProcess) -> None:
+    """LoadResult runs past its Lambda timeout on every receive: the Catch turns the timeout
+    into that message's failure (the batch succeeds), the message comes back after its
+    visibility timeout, and after maxReceiveCount (3) receives it is in the DLQ with why."""
+    call_id = new_call_id("timeout")
+    wait_until_idle(stack)
+    stack.inject_fault("TranscriptLoadResultFunction", "Sandbox.Timedout", count=3)
+    put_result(stack, call_id)
+
+    [message] = wait_for(
+        lambda: dead_letters(stack, call_id), timeout=60, what="the message in the DLQ"
+    )
+    assert message["reason"]["error"] == "Sandbox.Timedout"
+    assert "Task timed out" in message["reason"]["cause"]
+    assert message["reason"]["failedDeliveries"] == 3
+    runs = finished_runs(stack, call_id, 3)
+    for desc in runs:
+        run = stack.execution(desc["executionArn"])
+        [sqs_message] = run.input
+        assert run.status == "SUCCEEDED"
+        assert run.output == {"batchItemFailures": [{"itemIdentifier": sqs_message["messageId"]}]}
+        assert run.state("LoadResult").status == "caught"
+    assert record(stack, call_id) is None
+    assert stack.faults() == []
+
+
+def test_a_throttled_load_result_is_retried_then_stored(stack: StackProcess) -> None:
+    call_id = new_call_id("throttled")
+    wait_until_idle(stack)
+    stack.inject_fault("TranscriptLoadResultFunction", "Lambda.TooManyRequestsException", count=2)
+    with stack.time_scale(0):
+        put_result(stack, call_id)
+        wait_for(lambda: record(stack, call_id), what="the record after the throttles")
+        [desc] = finished_runs(stack, call_id, 1)
+    run = stack.execution(desc["executionArn"])
+    assert run.status == "SUCCEEDED" and run.output == {"batchItemFailures": []}
+    load = run.state("LoadResult")
+    assert [a.error for a in load.attempts] == ["Lambda.TooManyRequestsException"] * 2 + [None]
+    assert stack.faults() == []
+
+
+def test_the_s3_test_event_is_acknowledged_as_skipped(stack: StackProcess) -> None:
+    """S3 sends an s3:TestEvent to the queue when the bucket's notification is configured
+    (at deploy): the flow acknowledges it and stores nothing."""
+
+    def test_event_run() -> Any:
+        for e in stack.executions(FLOW):
+            desc = stack.client("stepfunctions").describe_execution(executionArn=e["executionArn"])
+            bodies = [json.loads(m["body"]) for m in json.loads(desc["input"])]
+            if any(b.get("Event") == "s3:TestEvent" for b in bodies) and e["status"] != "RUNNING":
+                return stack.execution(e["executionArn"])
+        return None
+
+    run = wait_for(test_event_run, timeout=60, what="the run of the s3:TestEvent")
+    assert run.status == "SUCCEEDED" and run.output == {"batchItemFailures": []}
+    assert run.state("MarkSkipped").status == "succeeded"
+    assert run.state("PutRecording").status == "not_reached"

@@ -157,6 +157,10 @@ def test_poison_record_is_isolated_into_the_dlq_and_shown(
 
     [message] = wait_for(dead, timeout=90, what="the poison record in the DLQ")
     assert message["reason"]["error"] == "PoisonRecordError"
+    # Retries used up: MaximumRetryAttempts (2 locally) after the first attempt of the
+    # record's own batch, as AWS Pipes counts them.
+    assert message["reason"]["condition"] == "RetryAttemptsExhausted"
+    assert message["body"]["requestContext"]["approximateInvokeCount"] == 3
     assert [r["dynamodb"]["Keys"]["PK"]["S"] for r in message["body"]["records"]] == [
         f"VIOLATION#{bad}"
     ]  # bisecting kept the good record out of the DLQ
@@ -174,3 +178,49 @@ def test_commit_conflict_is_retried_with_backoff(stack: StackProcess, lake: dict
     assert [a.error for a in merge.attempts] == ["LakeCommitConflict", None]
     assert merge.status == "retried"
     assert execution.output["updated"] == 1
+
+
+def wait_until_caught_up(stack: StackProcess, lake: dict[str, str]) -> None:
+    """A marker written now is merged only after every earlier record of the shard (retries
+    and DLQ sends included), so a fault injected next meets only this test's batch."""
+    marker, title = violation_id(400), f"marker {uuid.uuid4().hex[:6]}"
+    put(stack, content(marker, title_bedrock={"S": title}))
+    wait_for(lambda: title_of(lake, marker) == title, timeout=60, what="the marker's merge")
+
+
+def runs_with(stack: StackProcess, vid: str) -> list[Any]:
+    """The executions whose batch held VID, oldest first."""
+    found = sorted(stack.executions(FLOW), key=lambda e: e["startDate"])
+    runs = [stack.execution(e["executionArn"]) for e in found]
+    return [r for r in runs if vid in json.dumps(r.input)]
+
+
+def test_a_merge_timeout_fails_the_run_and_the_pipe_retries_the_batch(
+    stack: StackProcess, lake: dict[str, str]
+) -> None:
+    wait_until_caught_up(stack, lake)
+    stack.inject_fault("ViolationsMergeFunction", "Sandbox.Timedout")
+    vid = violation_id(401)
+    put(stack, content(vid, title_bedrock={"S": "after a timeout"}))
+    wait_for(lambda: title_of(lake, vid) == "after a timeout", timeout=60, what="the retry")
+    failed, retried = runs_with(stack, vid)
+    assert failed.status == "FAILED" and failed.error == "Sandbox.Timedout"
+    assert failed.state("Merge").status == "caught"
+    assert retried.status == "SUCCEEDED" and retried.input == failed.input
+    dlq = stack.resource("ViolationsDLQ")["name"]
+    assert not [m for m in stack.gateway.get(f"/_sluice/dlq/{dlq}") if vid in json.dumps(m)]
+
+
+def test_a_throttled_normalize_is_retried_in_the_run(
+    stack: StackProcess, lake: dict[str, str]
+) -> None:
+    wait_until_caught_up(stack, lake)
+    stack.inject_fault("ViolationsNormalizeFunction", "Lambda.TooManyRequestsException", count=2)
+    vid = violation_id(402)
+    with stack.time_scale(0):
+        put(stack, content(vid, title_bedrock={"S": "after throttles"}))
+        wait_for(lambda: title_of(lake, vid) == "after throttles", timeout=60, what="the merge")
+    [run] = runs_with(stack, vid)
+    assert run.status == "SUCCEEDED"
+    errors = [a.error for a in run.state("Normalize").attempts]
+    assert errors == ["Lambda.TooManyRequestsException"] * 2 + [None]
