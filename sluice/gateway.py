@@ -21,15 +21,10 @@ from urllib.parse import unquote
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from sluice import (
-    dynamodb_atomic,
-    engine,
-    engine_speed,
-    request_count,
-    s3_notifications,
-    virtual_time,
-)
+from sluice import dynamodb_atomic, engine, request_count, s3_notifications
 from sluice.bedrock_emulator import BedrockEmulator
+from sluice.engine import speed as engine_speed
+from sluice.engine import virtual_time
 from sluice.httpapi import Route, build_event, find_route, to_http_response
 from sluice.lambda_runtime import LambdaRuntime, default_base_env
 
@@ -93,7 +88,13 @@ class Gateway:
         dynamodb_atomic.install()
         from moto.server import DomainDispatcherApplication, create_backend_app
 
-        self.moto_app = DomainDispatcherApplication(create_backend_app)
+        def create_app(service: Any) -> Any:
+            app = create_backend_app(service)
+            if service == "stepfunctions":
+                engine.serve_step_functions(app)
+            return app
+
+        self.moto_app = DomainDispatcherApplication(create_app)
         self.lambdas = LambdaRuntime(data_dir / "logs", default_base_env(self.endpoint))
         self.requests = request_count.RequestCounter()
         engine_speed.use_in_process_lambda(self._invoke_in_process)

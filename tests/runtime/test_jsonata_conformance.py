@@ -226,7 +226,7 @@ def test_step_functions_function_misuse_names_the_function(jsonata_stack: StackP
 
 
 def test_each_expression_is_parsed_once_and_evaluated_per_binding() -> None:
-    from sluice import jsonata
+    from sluice.engine import jsonata
 
     expression = "$states.input.n * $factor & ':' & $string($now() != '')"
     assert jsonata.compiled(expression) is jsonata.compiled(expression)
