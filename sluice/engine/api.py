@@ -30,8 +30,11 @@ class SluiceStepFunctionResponse(StepFunctionResponse):
     def describe_execution(self) -> ActionResult:
         result = super().describe_execution()
         execution = self.stepfunction_backend.describe_execution(self._get_param("executionArn"))
+        body = cast(dict[str, Any], result.result)
         if isinstance(execution, SluiceExecution):
-            cast(dict[str, Any], result.result).update(redrive.describe_fields(execution))
+            body.update(redrive.describe_fields(execution))
+        if body.get("status") == "SUCCEEDED" and "output" not in body:
+            body["output"] = "null"  # a JSON null output (moto left it out)
         return result
 
     def list_executions(self) -> ActionResult:

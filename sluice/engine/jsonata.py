@@ -99,7 +99,8 @@ def sfn_range(start: Any = None, end: Any = None, step: Any = None) -> list[Any]
     if by == 0:
         raise QueryError("$range: the step must not be 0")
     count = int((last - first) // by) + 1
-    return [first + i * by for i in range(max(count, 0))]
+    # A sequence, as JSONata's own functions return: one item is a singleton.
+    return Utils.create_sequence_from_iter(first + i * by for i in range(max(count, 0)))
 
 
 _HASHES: dict[str, Callable[[bytes], Any]] = {
@@ -341,22 +342,24 @@ def _query_evaluation_error(env: Any, cause: str) -> Exception:
 
 
 class JsonataExpression(StringJSONata):
-    """A `{% %}` expression of a JSONata state, evaluated against bindings."""
+    """A `{% %}` expression of a JSONata state, evaluated against bindings. Its cause names
+    the field it is specified for (`Assign/result`), as AWS's does."""
+
+    field: str | None = None  # set when the program is built (programs.py)
 
     def _eval_body(self, env: Any) -> None:
         bindings = {**_variables(env), "states": _states(env)}
+        where = f"The JSONata expression '{self.expression}'"
+        if self.field:
+            where += f" specified for the field '{self.field}'"
         try:
             result = evaluate(self.expression, bindings, virtual_time.clock_of(env).offset)
         except QueryError as exc:
             raise _query_evaluation_error(
-                env,
-                f"The JSONata expression '{self.expression}' threw an error during evaluation. "
-                f"{exc}",
+                env, f"{where} threw an error during evaluation. {exc}"
             ) from None
         if result is UNDEFINED:
-            raise _query_evaluation_error(
-                env, f"The JSONata expression '{self.expression}' returned nothing (undefined)."
-            )
+            raise _query_evaluation_error(env, f"{where} returned nothing (undefined).")
         env.stack.append(result)
 
 

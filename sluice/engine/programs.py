@@ -21,7 +21,23 @@ from typing import Any
 from antlr4 import CommonTokenStream, InputStream
 from moto.stepfunctions.parser.asl.antlr.runtime.ASLLexer import ASLLexer
 from moto.stepfunctions.parser.asl.antlr.runtime.ASLParser import ASLParser
+from moto.stepfunctions.parser.asl.component.common.assign.assign_decl import AssignDecl
+from moto.stepfunctions.parser.asl.component.common.assign.assign_template_binding import (
+    AssignTemplateBinding,
+)
+from moto.stepfunctions.parser.asl.component.common.assign.assign_template_value_array import (
+    AssignTemplateValueArray,
+)
+from moto.stepfunctions.parser.asl.component.common.jsonata.jsonata_template_binding import (
+    JSONataTemplateBinding,
+)
+from moto.stepfunctions.parser.asl.component.common.jsonata.jsonata_template_value_array import (
+    JSONataTemplateValueArray,
+)
+from moto.stepfunctions.parser.asl.component.common.outputdecl import Output
+from moto.stepfunctions.parser.asl.component.common.parargs import Arguments
 from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+from moto.stepfunctions.parser.asl.component.state.state import CommonStateField
 from moto.stepfunctions.parser.asl.parse.asl_parser import (
     ASLParserException,
     SyntaxErrorListener,
@@ -74,23 +90,44 @@ def _specialise_program(program: EvalComponent) -> None:
     """Specialise every component of a built program. Done once the preprocessor is through:
     it looks components up by their exact class while it builds."""
     seen: set[int] = set()
-    pending: list[Any] = [program]
+    pending: list[tuple[Any, tuple[str, ...]]] = [(program, ())]
     while pending:
-        item = pending.pop()
+        item, field = pending.pop()
         if id(item) in seen:
             continue
         seen.add(id(item))
         if isinstance(item, dict):
-            pending.extend(item.values())
+            pending.extend((value, field) for value in item.values())
         elif isinstance(item, list | tuple):
-            pending.extend(item)
+            pending.extend((value, field) for value in item)
         elif type(item).__module__.startswith("moto.stepfunctions") and hasattr(item, "__dict__"):
             if isinstance(item, EvalComponent):
                 specialise(item)
                 # The per-execution heap key is made lazily; shared by every execution of
                 # a cached program, it is made here, once, before any execution runs.
                 _ = item.heap_key
-            pending.extend(vars(item).values())
+            field = _field_of(item, field)
+            if isinstance(item, jsonata.JsonataExpression) and field:
+                item.field = "/".join(field)
+            if isinstance(item, JSONataTemplateValueArray | AssignTemplateValueArray):
+                pending.extend((v, (*field, str(i))) for i, v in enumerate(item.values))
+            else:
+                pending.extend((value, field) for value in vars(item).values())
+
+
+def _field_of(item: Any, field: tuple[str, ...]) -> tuple[str, ...]:
+    """The field (`Assign/result`, `Output/total/0`, ...) ITEM stands for, inside FIELD."""
+    if isinstance(item, CommonStateField):
+        return ()
+    if isinstance(item, AssignDecl):
+        return ("Assign",)
+    if isinstance(item, Output):
+        return ("Output",)
+    if isinstance(item, Arguments):
+        return ("Arguments",)
+    if isinstance(item, AssignTemplateBinding | JSONataTemplateBinding):
+        return (*field, str(item.identifier))
+    return field
 
 
 def parse_uncached(definition: str) -> EvalComponent:
