@@ -51,6 +51,7 @@ class SluiceBackend(StepFunctionsParserBackend):
 
     def create_state_machine(self, name: str, definition: str, *args: Any, **kwargs: Any) -> Any:
         try:
+            definitions.check_transitions(definition)
             programs.program_for(definition)
         except Exception as exc:
             raise AWSError(

@@ -29,9 +29,15 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_dynamodb import (  # noqa: E501
     StateTaskServiceDynamoDB,
 )
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sns import (  # noqa: E501
+    StateTaskServiceSns,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sqs import (  # noqa: E501
+    StateTaskServiceSqs,
+)
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
 
-from sluice.engine import dynamodb_requests
+from sluice.engine import dynamodb_requests, sdk_metadata
 
 _TERMINAL = (
     StatesErrorName(typ=StatesErrorNameType.StatesStatesDataLimitExceeded),
@@ -144,6 +150,90 @@ class AwsSdkAsAws(aws_sdk.StateTaskServiceAwsSdk):
             state_credentials=state_credentials,
         )
         env.stack.append(_as_json(env.stack.pop()))
+
+
+def _with_sdk_metadata(call: Any, env: Any, *request: Any) -> None:
+    """Run CALL (a service task's request) and add the SDK metadata to its result."""
+    sdk_metadata.forget()
+    call(env, *request)
+    env.stack.append(sdk_metadata.added_to(env.stack.pop()))
+
+
+class SqsWithSdkMetadata(StateTaskServiceSqs):
+    """`sqs:sendMessage` results carry `SdkHttpMetadata`/`SdkResponseMetadata`."""
+
+    def _eval_service_task(
+        self,
+        env: Any,
+        resource_runtime_part: Any,
+        normalised_parameters: dict[str, Any],
+        state_credentials: Any,
+    ) -> Any:
+        _with_sdk_metadata(
+            super()._eval_service_task,
+            env,
+            resource_runtime_part,
+            normalised_parameters,
+            state_credentials,
+        )
+
+
+class SnsAsAws(StateTaskServiceSns):
+    """`sns:publish` as AWS answers: the result carries `SdkHttpMetadata` and
+    `SdkResponseMetadata`; errors are Publish's documented ones (API_Publish.html):
+    `NotFound` "Topic does not exist" for a missing topic (moto's SNS looked for a mobile
+    endpoint of that ARN and answered "Endpoint does not exist"), and `InvalidParameter` for
+    a missing parameter (moto's `MissingParameter` is not among Publish's errors)."""
+
+    def _eval_service_task(
+        self,
+        env: Any,
+        resource_runtime_part: Any,
+        normalised_parameters: dict[str, Any],
+        state_credentials: Any,
+    ) -> Any:
+        try:
+            _with_sdk_metadata(
+                super()._eval_service_task,
+                env,
+                resource_runtime_part,
+                normalised_parameters,
+                state_credentials,
+            )
+        except ClientError as error:
+            raise _sns_error_as_aws(error, normalised_parameters) from None
+
+
+def _sns_error_as_aws(error: ClientError, parameters: dict[str, Any]) -> ClientError:
+    response: Any = {**error.response, "Error": dict(error.response.get("Error") or {})}
+    code = response["Error"].get("Code")
+    if code == "NotFound" and "TopicArn" in parameters:
+        response["Error"]["Message"] = "Topic does not exist"
+    elif code == "MissingParameter":
+        response["Error"]["Code"] = "InvalidParameter"
+        response["Error"]["Message"] = f"Invalid parameter: {response['Error'].get('Message', '')}"
+    else:
+        return error
+    return ClientError(response, error.operation_name)
+
+
+class DynamoDbWithSdkMetadata(StateTaskServiceDynamoDB):
+    """`dynamodb:*` results carry `SdkHttpMetadata`/`SdkResponseMetadata`."""
+
+    def _eval_service_task(
+        self,
+        env: Any,
+        resource_runtime_part: Any,
+        normalised_parameters: dict[str, Any],
+        state_credentials: Any,
+    ) -> Any:
+        _with_sdk_metadata(
+            super()._eval_service_task,
+            env,
+            resource_runtime_part,
+            normalised_parameters,
+            state_credentials,
+        )
 
 
 class DynamoDbValidated(StateTaskServiceDynamoDB):

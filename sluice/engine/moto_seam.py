@@ -180,6 +180,8 @@ SYMBOLS: dict[str, tuple[str, ...] | None] = {
     f"{_TASK}.service.state_task_service_dynamodb:StateTaskServiceDynamoDB._eval_service_task": (
         _SEC
     ),
+    f"{_TASK}.service.state_task_service_sqs:StateTaskServiceSqs._eval_service_task": _SEC,
+    f"{_TASK}.service.state_task_service_sns:StateTaskServiceSns._eval_service_task": _SEC,
     f"{_P}.mocking.mock_config:_parse_mocked_response_range": ("string_definition",),
     # Replaced process-wide by the patches below.
     f"{_ASL}.utils.boto_client:boto_client_for": ("region", "service", "state_credentials"),

@@ -34,6 +34,8 @@ from botocore.awsrequest import AWSPreparedRequest, AWSResponse, HTTPHeaders
 from botocore.exceptions import ClientError
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
+from sluice.engine import sdk_metadata
+
 # (function name or ARN, event) -> (payload bytes, FunctionError or None, request id);
 # KeyError when there is no such function.
 LambdaInvoker = Callable[[str, Any], tuple[bytes, str | None, str]]
@@ -66,6 +68,7 @@ def use_in_process_services(app: Callable[..., Any] | None) -> None:
 def route_in_process(client: Any) -> Any:
     """Make a boto3 client built for the engine send through the in-process application."""
     client.meta.events.register("before-send", _send_in_process)
+    client.meta.events.register("after-call", sdk_metadata.remember_after_call)
     if client.meta.service_model.service_name in _PLAIN_JSON_SERVICES:
         return PlainJsonClient(client)
     return client
@@ -143,6 +146,7 @@ class PlainJsonClient:
             # and aws-sdk integrations name their errors after that class.
             raise self._client.exceptions.from_code(code)(error, operation)
         data["ResponseMetadata"] = metadata
+        sdk_metadata.remember(metadata)
         return data
 
 
