@@ -158,3 +158,48 @@ def test_sns_publish_without_a_required_parameter_fails_with_invalid_parameter(
     assert execution.error == "SNS.InvalidParameterException"
     assert execution.cause is not None
     assert execution.cause.startswith("Invalid parameter: ")
+
+
+def test_a_lambda_response_over_6_mb_is_a_function_error_that_catch_handles(
+    integrations_stack: StackProcess,
+) -> None:
+    """A synchronous invocation's response may be at most 6 MB ("Lambda quotas",
+    gettingstarted-limits.html: invocation payload, request and response); Lambda fails a
+    bigger one as a function error (`FunctionError: Unhandled`, errorType
+    `Function.ResponseSizeTooLarge`, "Response payload size exceeded maximum allowed payload
+    size (6291556 bytes)."). Step Functions names a Lambda task's function error by its
+    errorType, and Retry/Catch apply to it as to any task error, `States.ALL` included
+    ("Error handling in Step Functions", concepts-error-handling.html) - unlike
+    `States.DataLimitExceeded`, which a smaller result over 256 KiB raises."""
+    arn = integrations_stack.resource("BigFunction")["arn"]
+    answer = integrations_stack.client("lambda").invoke(
+        FunctionName=arn, Payload=json.dumps({"bytes": 7_000_000})
+    )
+    assert answer["FunctionError"] == "Unhandled"
+    body = json.loads(answer["Payload"].read())
+    assert body["errorType"] == "Function.ResponseSizeTooLarge"
+    assert body["errorMessage"] == (
+        "Response payload size exceeded maximum allowed payload size (6291556 bytes)."
+    )
+
+    definition = {
+        "StartAt": "Big",
+        "States": {
+            "Big": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {"FunctionName": arn, "Payload": {"bytes": 7_000_000}},
+                "Catch": [
+                    {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Caught"}
+                ],
+                "End": True,
+            },
+            "Caught": {"Type": "Pass", "End": True},
+        },
+    }
+    sfn = integrations_stack.client("stepfunctions")
+    started = sfn.start_execution(stateMachineArn=create(integrations_stack, definition))
+    execution = integrations_stack.execution(started["executionArn"], timeout=60)
+    assert execution.status == "SUCCEEDED", execution.cause
+    assert execution.output["error"]["Error"] == "Function.ResponseSizeTooLarge"
+    assert "6291556 bytes" in execution.output["error"]["Cause"]
