@@ -21,7 +21,7 @@ from urllib.parse import unquote
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from sluice import dynamodb_atomic, engine, request_count, s3_notifications
+from sluice import engine, request_count, s3_notifications
 from sluice.bedrock_emulator import BedrockEmulator
 from sluice.engine import speed as engine_speed
 from sluice.engine import virtual_time
@@ -84,8 +84,7 @@ class Gateway:
         data_dir.mkdir(parents=True, exist_ok=True)
         # moto's ASL engine reaches Lambda and the integrations at localhost:MOTO_PORT.
         os.environ["MOTO_PORT"] = str(port)
-        engine.install()
-        dynamodb_atomic.install()
+        engine.install()  # also DynamoDB's atomic item writes and S3's notification sequencers
         from moto.server import DomainDispatcherApplication, create_backend_app
 
         def create_app(service: Any) -> Any:
@@ -106,7 +105,6 @@ class Gateway:
         self.extra: dict[str, Callable[[dict[str, Any], StartResponse], Iterable[bytes]]] = {}
         self.extra[virtual_time.ENDPOINT] = virtual_time.time_scale_endpoint
         # S3 -> SQS notifications carry a sequencer; tests can hold them back.
-        s3_notifications.install()
         self.extra[s3_notifications.ENDPOINT] = s3_notifications.endpoint
         # moto has no Bedrock batch inference: its control plane is emulated.
         self.bedrock = BedrockEmulator(self.endpoint)

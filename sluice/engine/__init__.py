@@ -3,8 +3,9 @@
 `install()` verifies every moto symbol the engine relies on and applies the few global
 patches (sluice/engine/moto_seam.py); everything else is a subclass that the engine's own
 backend and response reach: `backend.SluiceBackend` starts `execution.SluiceExecution`s,
-whose `SluiceWorker` runs programs built by `programs.SluicePreprocessor` (cached per
-definition text, `programs.program_for`) on a `SluiceEnvironment` with virtual clocks.
+whose `SluiceWorker` runs programs built by moto's parser and specialised by
+`programs.specialise_program` (cached per definition text, `programs.program_for`) on a
+`SluiceEnvironment` with virtual clocks.
 """
 
 from __future__ import annotations

@@ -9,7 +9,9 @@ moto is a change to this list (and to what it names).
 
 What cannot be reached through a subclass stays a process-wide patch, each one below:
 names that moto's modules imported by value (a client factory, a parser, `copy`,
-`Thread`), a class attribute shared by every parse, and moto server lookups.
+`Thread`), a class attribute shared by every parse, and moto server lookups. The two
+patches of moto's DynamoDB and S3 that the gateway needs (not the engine's) are here too,
+so that no other module of Sluice assigns to moto.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import types
 from collections import deque
 from typing import Any
 
+from sluice import dynamodb_atomic, s3_notifications
 from sluice.engine import speed
 
 _P = "moto.stepfunctions.parser"
@@ -34,7 +37,8 @@ _SEC = ("self", "env", "resource_runtime_part", "normalised_parameters", "state_
 
 # "module:qualified.name" -> the parameters expected (None: not a callable's signature).
 SYMBOLS: dict[str, tuple[str, ...] | None] = {
-    # Subclassed; the methods overridden or called.
+    # Subclassed; the methods overridden or called; the classes whose instances the engine
+    # reads while it builds a program (programs.py) or an execution's context.
     "moto.stepfunctions.models:StepFunctionBackend.create_state_machine": (
         "self",
         "name",
@@ -138,7 +142,7 @@ SYMBOLS: dict[str, tuple[str, ...] | None] = {
         "update_source_event_id",
     ),
     f"{_ASL}.parse.preprocessor:Preprocessor": None,
-    f"{_ASL}.parse.asl_parser:SyntaxErrorListener": None,
+    f"{_ASL}.parse.asl_parser:AmazonStateLanguageParser.parse": ("definition",),
     f"{_ASL}.parse.asl_parser:ASLParserException": None,
     f"{_ASL}.component.eval_component:EvalComponent.heap_key": None,
     f"{_ASL}.component.common.error_name.error_equals_decl:ErrorEqualsDecl._eval_body": (
@@ -191,6 +195,24 @@ SYMBOLS: dict[str, tuple[str, ...] | None] = {
     "moto.backends:list_of_moto_modules": (),
     "moto.core.exceptions:AWSError.__init__": ("self", "message", "exception_type", "status"),
     "moto.core.responses:method_names_from_class": ("clazz",),
+    "moto.dynamodb.models:DynamoDBBackend.put_item": None,
+    "moto.dynamodb.models:DynamoDBBackend.get_item": None,
+    "moto.dynamodb.models:DynamoDBBackend.update_item": None,
+    "moto.dynamodb.models:DynamoDBBackend.delete_item": None,
+    "moto.dynamodb.models:DynamoDBBackend.query": None,
+    "moto.dynamodb.models:DynamoDBBackend.scan": None,
+    "moto.dynamodb.models:DynamoDBBackend.transact_write_items": None,
+    "moto.dynamodb.models:DynamoDBBackend.execute_statement": None,
+    "moto.dynamodb.models:DynamoDBBackend.execute_transaction": None,
+    "moto.dynamodb.models:DynamoDBBackend.batch_execute_statement": None,
+    "moto.s3.notifications:send_event": None,
+    "moto.s3.notifications:_get_s3_event": None,
+    "moto.s3.notifications:_send_sqs_message": (
+        "account_id",
+        "event_body",
+        "queue_name",
+        "region_name",
+    ),
 }
 
 # The engine modules whose `copy.deepcopy` calls copy JSON values (inputs, results, parameters).
@@ -255,6 +277,8 @@ def install() -> None:
         for patch in GLOBAL_PATCHES:
             if patch is _query_language_scopes_per_parse or speed.enabled():
                 patch()
+        for patch in SERVICE_PATCHES:
+            patch()
         _installed = True
 
 
@@ -353,3 +377,30 @@ GLOBAL_PATCHES = (
     _pooled_threads,
     _server_lookups_once,
 )
+
+
+def _dynamodb_items_serialised() -> None:
+    """DynamoDB item operations atomic, as on AWS (sluice/dynamodb_atomic.py)."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    for name in dynamodb_atomic.ITEM_OPERATIONS:
+        setattr(DynamoDBBackend, name, dynamodb_atomic.serialized(getattr(DynamoDBBackend, name)))
+
+
+def _s3_notifications_sequenced() -> None:
+    """S3 notifications with AWS's `sequencer`, and held back on request
+    (sluice/s3_notifications.py)."""
+    from moto.s3 import notifications
+
+    (
+        notifications.send_event,
+        notifications._get_s3_event,
+        notifications._send_sqs_message,
+    ) = s3_notifications.wrap(
+        notifications.send_event, notifications._get_s3_event, notifications._send_sqs_message
+    )
+
+
+# Not the engine's: moto's DynamoDB and S3 as the gateway serves them, patched here so that
+# every patch of moto is in this one module.
+SERVICE_PATCHES = (_dynamodb_items_serialised, _s3_notifications_sequenced)

@@ -18,9 +18,6 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from antlr4 import CommonTokenStream, InputStream
-from moto.stepfunctions.parser.asl.antlr.runtime.ASLLexer import ASLLexer
-from moto.stepfunctions.parser.asl.antlr.runtime.ASLParser import ASLParser
 from moto.stepfunctions.parser.asl.component.common.assign.assign_decl import AssignDecl
 from moto.stepfunctions.parser.asl.component.common.assign.assign_template_binding import (
     AssignTemplateBinding,
@@ -38,11 +35,7 @@ from moto.stepfunctions.parser.asl.component.common.outputdecl import Output
 from moto.stepfunctions.parser.asl.component.common.parargs import Arguments
 from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
 from moto.stepfunctions.parser.asl.component.state.state import CommonStateField
-from moto.stepfunctions.parser.asl.parse.asl_parser import (
-    ASLParserException,
-    SyntaxErrorListener,
-)
-from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
 from sluice.engine import components, jsonata, speed, virtual_time
 
@@ -89,9 +82,10 @@ def specialise(component: Any) -> Any:
     return component
 
 
-def _specialise_program(program: EvalComponent) -> None:
-    """Specialise every component of a built program. Done once the preprocessor is through:
-    it looks components up by their exact class while it builds."""
+def specialise_program(program: EvalComponent) -> None:
+    """Specialise every component of a program moto's parser built (any of its parsers:
+    TestState's too). Done once the preprocessor is through: it looks components up by
+    their exact class while it builds."""
     seen: set[int] = set()
     pending: list[tuple[Any, tuple[str, ...]]] = [(program, ())]
     while pending:
@@ -134,16 +128,9 @@ def _field_of(item: Any, field: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def parse_uncached(definition: str) -> EvalComponent:
-    """The program of DEFINITION; ASLParserException for a syntax error."""
-    listener = SyntaxErrorListener()
-    parser = ASLParser(CommonTokenStream(ASLLexer(InputStream(definition))))
-    parser.removeErrorListeners()
-    parser.addErrorListener(listener)
-    tree = parser.state_machine()
-    if listener.errors:
-        raise ASLParserException(errors=listener.errors)
-    program: EvalComponent = Preprocessor().visit(tree)
-    _specialise_program(program)
+    """The program of DEFINITION, specialised; ASLParserException for a syntax error."""
+    program: EvalComponent = AmazonStateLanguageParser.parse(definition)[0]
+    specialise_program(program)
     return program
 
 
