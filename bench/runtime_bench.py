@@ -1,6 +1,6 @@
 """The runtime's own figure: executions/s of the 4-state benchmark flow
 (Lambda -> Choice -> Lambda -> DynamoDB putItem), with and without the engine adapters of
-sluice/engine_speed.py."""
+sluice/engine/speed.py and sluice/engine/moto_seam.py."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.stack import on_fresh_stack
-from sluice.engine_speed import SWITCH
+from sluice.engine.speed import SWITCH
 from sluice.testing import StackProcess
 
 TEMPLATE = Path(__file__).parent / "runtime" / "template.yaml"

@@ -73,7 +73,7 @@ def up(
     ] = False,
 ) -> None:
     """Start the gateway on HOST:PORT, deploy the template, serve until Ctrl-C."""
-    from sluice import virtual_time
+    from sluice.engine import virtual_time
     from sluice.stack import BUILT_TEMPLATE, DEFAULT_TEMPLATE, BuildMissingError, LocalStack
 
     if time_scale is not None:

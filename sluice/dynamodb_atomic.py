@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -39,32 +40,24 @@ ITEM_OPERATIONS = (
 )
 
 _locks_guard = threading.Lock()
+_locks: weakref.WeakKeyDictionary[DynamoDBBackend, threading.RLock] = weakref.WeakKeyDictionary()
 
 
 def _lock_of(backend: DynamoDBBackend) -> threading.RLock:
-    lock: threading.RLock | None = backend.__dict__.get("_sluice_item_lock")
-    if lock is None:
-        with _locks_guard:
-            lock = backend.__dict__.get("_sluice_item_lock")
-            if lock is None:
-                lock = threading.RLock()
-                backend.__dict__["_sluice_item_lock"] = lock
-    return lock
+    with _locks_guard:
+        lock = _locks.get(backend)
+        if lock is None:
+            lock = _locks[backend] = threading.RLock()
+        return lock
 
 
-def _serialized(method: Callable[..., Any]) -> Callable[..., Any]:
+def serialized(method: Callable[..., Any]) -> Callable[..., Any]:
+    """METHOD of a DynamoDB backend, run under that backend's item lock (installed on
+    moto's class, for each of ITEM_OPERATIONS, by sluice/engine/moto_seam.py)."""
+
     @functools.wraps(method)
     def call(self: DynamoDBBackend, *args: Any, **kwargs: Any) -> Any:
         with _lock_of(self):
             return method(self, *args, **kwargs)
 
-    call._sluice_serialized = True  # type: ignore[attr-defined]
     return call
-
-
-def install() -> None:
-    """Serialize the item operations of every DynamoDB backend (idempotent)."""
-    for name in ITEM_OPERATIONS:
-        method = getattr(DynamoDBBackend, name)
-        if not getattr(method, "_sluice_serialized", False):
-            setattr(DynamoDBBackend, name, _serialized(method))

@@ -23,15 +23,10 @@ from urllib.parse import unquote
 from botocore.exceptions import ClientError
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from sluice import (
-    dynamodb_atomic,
-    engine,
-    engine_speed,
-    request_count,
-    s3_notifications,
-    virtual_time,
-)
+from sluice import engine, request_count, s3_notifications
 from sluice.bedrock_emulator import BedrockEmulator
+from sluice.engine import speed as engine_speed
+from sluice.engine import virtual_time
 from sluice.httpapi import Route, build_event, find_route, to_http_response
 from sluice.lambda_runtime import LambdaRuntime, TooManyRequests, default_base_env
 
@@ -97,11 +92,16 @@ class Gateway:
         data_dir.mkdir(parents=True, exist_ok=True)
         # moto's ASL engine reaches Lambda and the integrations at localhost:MOTO_PORT.
         os.environ["MOTO_PORT"] = str(port)
-        engine.install()
-        dynamodb_atomic.install()
+        engine.install()  # also DynamoDB's atomic item writes and S3's notification sequencers
         from moto.server import DomainDispatcherApplication, create_backend_app
 
-        self.moto_app = DomainDispatcherApplication(create_backend_app)
+        def create_app(service: Any) -> Any:
+            app = create_backend_app(service)
+            if service == "stepfunctions":
+                engine.serve_step_functions(app)
+            return app
+
+        self.moto_app = DomainDispatcherApplication(create_app)
         self.lambdas = LambdaRuntime(data_dir / "logs", default_base_env(self.endpoint))
         self.requests = request_count.RequestCounter()
         engine_speed.use_in_process_lambda(self._invoke_in_process)
@@ -113,7 +113,6 @@ class Gateway:
         self.extra: dict[str, Callable[[dict[str, Any], StartResponse], Iterable[bytes]]] = {}
         self.extra[virtual_time.ENDPOINT] = virtual_time.time_scale_endpoint
         # S3 -> SQS notifications carry a sequencer; tests can hold them back.
-        s3_notifications.install()
         self.extra[s3_notifications.ENDPOINT] = s3_notifications.endpoint
         # moto has no Bedrock batch inference: its control plane is emulated.
         self.bedrock = BedrockEmulator(self.endpoint)

@@ -22,7 +22,8 @@ import boto3
 from moto import mock_aws
 from moto.awslambda.models import LambdaBackend
 
-from sluice import engine, s3_notifications, virtual_time
+from sluice import engine
+from sluice.engine import virtual_time
 from sluice.waiting import wait_for
 
 Handler = Callable[[Any, Any], Any]
@@ -168,7 +169,6 @@ def in_process_aws(
     os.environ.update({**_ENV, **(env or {})})
     os.environ.pop("AWS_ENDPOINT_URL", None)
     engine.install()
-    s3_notifications.install()  # S3 events as AWS documents them
     previous_scale = virtual_time.set_scale(time_scale)
     LambdaBackend.invoke = invoke  # type: ignore[assignment,method-assign]
     try:

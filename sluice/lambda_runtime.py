@@ -49,6 +49,13 @@ from typing import Any
 from sluice.lambda_faults import TIMEOUT_ERROR, Fault, Faults, TooManyRequests, timeout_message
 from sluice.lambda_usage import FunctionUsage, InvokeRecord, UsageTally
 
+# A synchronous invocation's response: at most 6 MB (Lambda quotas), 6,291,556 bytes as
+# Lambda counts it; a bigger one fails the invoke with this function error.
+MAX_RESPONSE_BYTES = 6_291_556
+RESPONSE_TOO_LARGE = {
+    "errorType": "Function.ResponseSizeTooLarge",
+    "errorMessage": "Response payload size exceeded maximum allowed payload size (6291556 bytes).",
+}
 # Lambda's limit on the Init phase (extensions, runtime, the handler module's import).
 INIT_TIMEOUT_S = 10.0
 # The reply of a worker that exited (sys.exit or a crash) instead of answering.
@@ -327,6 +334,8 @@ class LambdaRuntime:
                 },
                 "logs": "",
             }
+        if not reply.get("error") and len(reply.get("payload", "").encode()) > MAX_RESPONSE_BYTES:
+            reply = {**reply, "error": RESPONSE_TOO_LARGE}
         error = reply.get("error")
         handler_ms = reply.get("duration_ms")
         if handler_ms is None:  # timed out or died: billed for all the time it ran

@@ -2,13 +2,14 @@
 
 moto builds notification bodies without `s3.object.sequencer`, the field AWS documents
 for ordering the events of one key (notification-content-structure: hexadecimal; to
-compare two, right-pad the shorter with zeros, then compare as strings). `install()` adds
-one to every event: a value that only grows (nanoseconds since the epoch, at least one
-more than the last, as 16 upper-case hex digits), so a later write of a key always has the
-larger sequencer. One event has one sequencer, whichever destinations it goes to. It also
-adds the other fields that structure documents and moto omits (`userIdentity`,
-`requestParameters`, `responseElements`, the bucket's `ownerIdentity`), so a consumer
-parsing the documented shape (e.g. Powertools' S3 models) reads a local event as an AWS one.
+compare two, right-pad the shorter with zeros, then compare as strings). `wrap()` (applied
+to moto's notification functions by sluice/engine/moto_seam.py) adds one to every event:
+a value that only grows (nanoseconds since the epoch, at least one more than the last, as
+16 upper-case hex digits), so a later write of a key always has the larger sequencer. One
+event has one sequencer, whichever destinations it goes to. It also adds the other fields
+that structure documents and moto omits (`userIdentity`, `requestParameters`,
+`responseElements`, the bucket's `ownerIdentity`), so a consumer parsing the documented
+shape (e.g. Powertools' S3 models) reads a local event as an AWS one.
 
 A notification reaches its queue while the PutObject request is still being answered, so
 a test cannot deliver two events of one key in another order than they happened. A *hold*
@@ -147,16 +148,13 @@ def documented_fields(record: dict[str, Any], account_id: str) -> None:
     record["s3"]["bucket"].setdefault("ownerIdentity", {"principalId": account_id})
 
 
-def install() -> None:
-    """Wrap moto's notification functions (once per process)."""
+def wrap(
+    send_event: Callable[..., None],
+    get_s3_event: Callable[..., dict[str, Any]],
+    send_sqs_message: Callable[..., None],
+) -> tuple[Callable[..., None], Callable[..., dict[str, Any]], Callable[..., None]]:
+    """moto's notification functions with the sequencer and the hold (once per process)."""
     global HOLDS
-    from moto.s3 import notifications
-
-    if HOLDS is not None:
-        return
-    send_event = notifications.send_event
-    get_s3_event = notifications._get_s3_event
-    send_sqs_message = notifications._send_sqs_message
     HOLDS = Holds(send_sqs_message)
     holds = HOLDS
 
@@ -183,14 +181,12 @@ def install() -> None:
         if not holds.keep(account_id, event_body, queue_name, region_name):
             send_sqs_message(account_id, event_body, queue_name, region_name)
 
-    notifications.send_event = send_event_with_sequencer
-    notifications._get_s3_event = s3_event_with_sequencer
-    notifications._send_sqs_message = send_sqs_message_unless_held
+    return send_event_with_sequencer, s3_event_with_sequencer, send_sqs_message_unless_held
 
 
 def endpoint(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
     """The hold's HTTP API (see the module docstring)."""
-    assert HOLDS is not None, "s3_notifications.install() was not called"
+    assert HOLDS is not None, "engine.install() was not called (it wraps moto's notifications)"
     path = environ["PATH_INFO"][len(ENDPOINT) :].strip("/")
     method = environ["REQUEST_METHOD"]
     length = int(environ.get("CONTENT_LENGTH") or 0)

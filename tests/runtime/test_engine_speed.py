@@ -14,7 +14,8 @@ import pytest
 from botocore.exceptions import ClientError
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-from sluice import engine_speed
+from sluice import engine
+from sluice.engine import speed as engine_speed
 from sluice.testing import StackProcess
 
 # Never contacted: requests are answered by the application in process.
@@ -24,7 +25,7 @@ ENDPOINT = "http://127.0.0.1:1"
 @pytest.fixture()
 def dynamodb() -> Iterator[Any]:
     """A boto3 DynamoDB client of moto's server application, answered in process."""
-    engine_speed.install()
+    engine.install()
     engine_speed.use_in_process_services(DomainDispatcherApplication(create_backend_app))
     client = boto3.client(
         "dynamodb",

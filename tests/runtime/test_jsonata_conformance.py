@@ -197,8 +197,10 @@ def failed_with_query_error(execution: Execution, state: str) -> str:
 def test_expression_error_fails_with_query_evaluation_error(jsonata_stack: StackProcess) -> None:
     execution = jsonata_stack.run("Expression", {"case": "bad-add", "value": "x"}, timeout=20)
     cause = failed_with_query_error(execution, "BadAdd")
+    # The cause names the field the expression is specified for, as AWS's does.
     assert cause.endswith(
-        "The JSONata expression '$states.input.value + 1' threw an error during evaluation. "
+        "The JSONata expression '$states.input.value + 1' specified for the field 'Output' "
+        "threw an error during evaluation. "
         "T2001: The left side of the + operator must evaluate to a number"
     )
 
@@ -207,7 +209,8 @@ def test_undefined_result_fails_with_query_evaluation_error(jsonata_stack: Stack
     execution = jsonata_stack.run("Expression", {"case": "undefined"}, timeout=20)
     cause = failed_with_query_error(execution, "Undefined")
     assert cause.endswith(
-        "The JSONata expression '$states.input.missing' returned nothing (undefined)."
+        "The JSONata expression '$states.input.missing' specified for the field "
+        "'Output/missing' returned nothing (undefined)."
     )
 
 
@@ -226,7 +229,7 @@ def test_step_functions_function_misuse_names_the_function(jsonata_stack: StackP
 
 
 def test_each_expression_is_parsed_once_and_evaluated_per_binding() -> None:
-    from sluice import jsonata
+    from sluice.engine import jsonata
 
     expression = "$states.input.n * $factor & ':' & $string($now() != '')"
     assert jsonata.compiled(expression) is jsonata.compiled(expression)

@@ -5,8 +5,10 @@ JVM bridge in LocalStack and is left unset in moto. It also composes every evalu
 the values of `$states` and of every variable are printed into the expression as
 `$name:=<json>;` declarations, so each evaluation is a new expression to parse (the data
 included), and string values are printed without escaping (a variable holding `a"b` breaks
-the expression). Here each `{% %}` expression is parsed once and evaluated with
-jsonata-python against bindings: `$states` and the workflow variables are passed as values.
+the expression). Here the engine's `{% %}` expressions and `$variable` references
+(JsonataExpression, VariableReference: the components programs.py gives them) are each
+parsed once and evaluated with jsonata-python against bindings: `$states` and the workflow
+variables are passed as values.
 
 The Step Functions additions `$partition`, `$range`, `$hash`, `$random([seed])`, `$uuid` and
 `$parse` are native functions (moto's JSONata-text versions answer `$hash`/`$uuid` with a
@@ -23,7 +25,6 @@ import contextvars
 import hashlib
 import json
 import random
-import sys
 import threading
 import time
 import uuid
@@ -31,11 +32,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from jsonata import timebox
+from jsonata.functions import Functions
 from jsonata.jsonata import Jsonata
 from jsonata.utils import Utils
+from moto.stepfunctions.parser.asl.component.common.query_language import QueryLanguageMode
+from moto.stepfunctions.parser.asl.component.common.string.string_expression import (
+    StringJSONata,
+    StringVariableSample,
+)
 
-from sluice import virtual_time
+from sluice.engine import virtual_time
 
 _MAX_EXPRESSIONS = 2048
 _MISSING = object()
@@ -93,7 +99,8 @@ def sfn_range(start: Any = None, end: Any = None, step: Any = None) -> list[Any]
     if by == 0:
         raise QueryError("$range: the step must not be 0")
     count = int((last - first) // by) + 1
-    return [first + i * by for i in range(max(count, 0))]
+    # A sequence, as JSONata's own functions return: one item is a singleton.
+    return Utils.create_sequence_from_iter(first + i * by for i in range(max(count, 0)))
 
 
 _HASHES: dict[str, Callable[[bytes], Any]] = {
@@ -176,6 +183,9 @@ class _Compiled:
         instance.set_output_convert_nulls(False)  # tell JSON null from undefined
         for name, fn in SFN_FUNCTIONS.items():
             instance.register_lambda(name, fn)
+        # $now() and $millis() read the evaluating execution's virtual clock.
+        instance.register_lambda("now", _now)
+        instance.register_lambda("millis", _millis)
         return instance
 
     @contextmanager
@@ -220,15 +230,20 @@ def _binding(value: Any) -> Any:
     return Utils.NULL_VALUE if value is None else value
 
 
-# Seconds the evaluating execution's virtual clock is ahead of real time (sluice/
+# Seconds the evaluating execution's virtual clock is ahead of real time (sluice/engine/
 # virtual_time.py): `$now()` and `$millis()` read the same clock as the history.
 _clock_offset: contextvars.ContextVar[float] = contextvars.ContextVar(
     "sluice_jsonata_clock_offset", default=0.0
 )
 
 
-def _virtual_milli_time() -> int:
+def _millis() -> int:
     return round((time.time() + _clock_offset.get()) * 1000)
+
+
+def _now(picture: str | None = None, timezone: str | None = None) -> str | None:
+    now: str | None = Functions.datetime_from_millis(_millis(), picture, timezone)
+    return now
 
 
 def evaluate(
@@ -245,7 +260,7 @@ def evaluate(
     offset = _clock_offset.set(clock_offset)
     with entry.instance() as instance:
         previous = getattr(Jsonata.CURRENT, "jsonata", None)
-        Jsonata.CURRENT.jsonata = instance  # $now()/$millis() read the current instance
+        Jsonata.CURRENT.jsonata = instance  # jsonata-python's functions read it
         try:
             result = instance.evaluate(None, frame)
         except QueryError:
@@ -326,66 +341,39 @@ def _query_evaluation_error(env: Any, cause: str) -> Exception:
     return failure
 
 
-def _eval_string_jsonata(self: Any, env: Any) -> None:
-    """`StringJSONata._eval_body`: a `{% %}` expression of a JSONata state."""
-    bindings = {**_variables(env), "states": _states(env)}
-    try:
-        result = evaluate(self.expression, bindings, virtual_time.clock_of(env).offset)
-    except QueryError as exc:
-        raise _query_evaluation_error(
-            env,
-            f"The JSONata expression '{self.expression}' threw an error during evaluation. {exc}",
-        ) from None
-    if result is UNDEFINED:
-        raise _query_evaluation_error(
-            env, f"The JSONata expression '{self.expression}' returned nothing (undefined)."
-        )
-    env.stack.append(result)
+class JsonataExpression(StringJSONata):
+    """A `{% %}` expression of a JSONata state, evaluated against bindings. Its cause names
+    the field it is specified for (`Assign/result`), as AWS's does."""
+
+    field: str | None = None  # set when the program is built (programs.py)
+
+    def _eval_body(self, env: Any) -> None:
+        bindings = {**_variables(env), "states": _states(env)}
+        where = f"The JSONata expression '{self.expression}'"
+        if self.field:
+            where += f" specified for the field '{self.field}'"
+        try:
+            result = evaluate(self.expression, bindings, virtual_time.clock_of(env).offset)
+        except QueryError as exc:
+            raise _query_evaluation_error(
+                env, f"{where} threw an error during evaluation. {exc}"
+            ) from None
+        if result is UNDEFINED:
+            raise _query_evaluation_error(env, f"{where} returned nothing (undefined).")
+        env.stack.append(result)
 
 
-def _eval_variable_sample(self: Any, env: Any) -> None:
-    """`StringVariableSample._eval_body`: a `$variable` reference (JSONPath states too)."""
-    from moto.stepfunctions.parser.asl.component.common.query_language import (
-        QueryLanguageMode,
-    )
+class VariableReference(StringVariableSample):
+    """A `$variable` reference (JSONPath states too)."""
 
-    bindings = _variables(env)
-    if self.query_language_mode == QueryLanguageMode.JSONata:
-        bindings["states"] = _states(env)
-    try:
-        result = evaluate(self.expression, bindings)
-    except QueryError as exc:
-        raise _query_evaluation_error(
-            env, f"The variable reference '{self.expression}' failed: {exc}"
-        ) from None
-    env.stack.append(None if result is UNDEFINED else result)
-
-
-def eval_jsonata_expression(jsonata_expression: str) -> Any:
-    """moto's text entry point, for any caller the adapters above do not replace: the
-    expression already carries its variables as declarations. Undefined answers None."""
-    result = evaluate(jsonata_expression)
-    return None if result is UNDEFINED else result
-
-
-def install() -> None:
-    """Plug the evaluator into moto's engine (idempotent)."""
-    from moto.stepfunctions.parser.asl.component.common.string import string_expression
-    from moto.stepfunctions.parser.asl.jsonata import jsonata as moto_jsonata
-
-    if getattr(moto_jsonata, "_sluice_jsonata", False):
-        return
-    original = moto_jsonata.eval_jsonata_expression
-    moto_jsonata._eval_jsonata = eval_jsonata_expression
-    # Modules imported the function by name: rebind it where they hold it.
-    for name, module in list(sys.modules.items()):
-        if name.startswith("moto.stepfunctions.parser") and (
-            getattr(module, "eval_jsonata_expression", None) is original
-        ):
-            module.eval_jsonata_expression = eval_jsonata_expression  # type: ignore[attr-defined]
-    string_expression.StringJSONata._eval_body = _eval_string_jsonata  # type: ignore[method-assign]
-    string_expression.StringVariableSample._eval_body = _eval_variable_sample  # type: ignore[method-assign]
-    # Every clock read of an evaluation ($now, $millis, its time limit) is one constant
-    # offset from real time, so the time limit still measures real elapsed time.
-    timebox.Timebox.current_milli_time = staticmethod(_virtual_milli_time)
-    moto_jsonata._sluice_jsonata = True  # type: ignore[attr-defined]
+    def _eval_body(self, env: Any) -> None:
+        bindings = _variables(env)
+        if self.query_language_mode == QueryLanguageMode.JSONata:
+            bindings["states"] = _states(env)
+        try:
+            result = evaluate(self.expression, bindings)
+        except QueryError as exc:
+            raise _query_evaluation_error(
+                env, f"The variable reference '{self.expression}' failed: {exc}"
+            ) from None
+        env.stack.append(None if result is UNDEFINED else result)

@@ -9,9 +9,9 @@ How: the execution's next worker parses the definition with `StartAt` set to tha
 runs on an environment that shares the previous worker's event manager (history list and id
 counter) and variable store (so values assigned before the failure are still there).
 
-Where moto answers the API, this module adds to its Step Functions response: the
-`RedriveExecution` action, `redriveCount`/`redriveDate`/`redriveStatus` in DescribeExecution
-and ListExecutions, and ListExecutions' `redriveFilter`.
+The engine's Step Functions response (sluice/engine/api.py) adds the `RedriveExecution`
+action, `redriveCount`/`redriveDate`/`redriveStatus` in DescribeExecution and
+ListExecutions, and ListExecutions' `redriveFilter`.
 
 Differences from AWS: a Map or Parallel state that failed runs again as a whole (AWS re-runs
 only its unsuccessful iterations or branches); the redrive bookkeeping lives in memory.
@@ -29,17 +29,12 @@ from typing import Any, cast
 from moto.core.exceptions import AWSError
 from moto.stepfunctions.parser.api import ExecutionStatus, HistoryEventType
 from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
-from moto.stepfunctions.parser.asl.eval.environment import Environment
-from moto.stepfunctions.parser.asl.eval.evaluation_details import EvaluationDetails
 from moto.stepfunctions.parser.asl.eval.event.event_manager import EventHistoryContext
-from moto.stepfunctions.parser.asl.eval.states import (
-    ContextObjectData,
-    ExecutionData,
-    StateMachineData,
-)
-from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.backend.execution import Execution
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+from sluice.engine import programs
+from sluice.engine.execution import SluiceExecution, SluiceWorker, context_object
 
 REDRIVABLE = ("FAILED", "ABORTED", "TIMED_OUT")
 REDRIVABLE_PERIOD = datetime.timedelta(days=14)
@@ -103,7 +98,7 @@ def not_redrivable_reason(execution: Execution) -> str | None:
     return None
 
 
-def redrive(execution: Execution, client_token: str | None = None) -> datetime.datetime:
+def redrive(execution: SluiceExecution, client_token: str | None = None) -> datetime.datetime:
     """Redrive EXECUTION; answer its redriveDate. Raises ExecutionNotRedrivable."""
     with _lock:
         record = _records.setdefault(execution.exec_arn, RedriveRecord())
@@ -165,12 +160,12 @@ def resume_point(
     return open_state
 
 
-class RedriveWorker(ExecutionWorker):
+class RedriveWorker(SluiceWorker):
     """Runs an execution again from START_AT with STATE_INPUT, continuing its history."""
 
     def __init__(
         self,
-        execution: Execution,
+        execution: SluiceExecution,
         previous: ExecutionWorker,
         start_at: str,
         state_input: Any,
@@ -178,11 +173,7 @@ class RedriveWorker(ExecutionWorker):
         redrive_date: datetime.datetime,
     ) -> None:
         super().__init__(
-            evaluation_details=EvaluationDetails(
-                aws_execution_details=execution._get_start_aws_execution_details(),
-                execution_details=execution.get_start_execution_details(),
-                state_machine_details=execution.get_start_state_machine_details(),
-            ),
+            evaluation_details=execution.evaluation_details(),
             exec_comm=execution._get_start_execution_worker_comm(),
             cloud_watch_logging_session=previous._cloud_watch_logging_session,
             activity_store=previous._activity_store,
@@ -197,44 +188,20 @@ class RedriveWorker(ExecutionWorker):
     def _get_evaluation_entrypoint(self) -> EvalComponent:
         definition = json.loads(self._evaluation_details.state_machine_details.definition)
         definition["StartAt"] = self.start_at
-        program: EvalComponent = AmazonStateLanguageParser.parse(json.dumps(definition))[0]
-        return program
+        return programs.program_for(json.dumps(definition))
 
     def prepare(self, last_event_id: int) -> None:
         """Build the environment and record ExecutionRedriven before the run starts, so the
         history never goes missing in between."""
         previous_env = self._previous.env
         assert previous_env is not None
-        details = self._evaluation_details
-        execution_data = ExecutionData(
-            Id=details.execution_details.arn,
-            Input=details.execution_details.inpt,
-            Name=details.execution_details.name,
-            RoleArn=details.execution_details.role_arn,
-            StartTime=details.execution_details.start_time,
+        context = context_object(
+            self._evaluation_details, self.redrive_count, self.redrive_date.isoformat()
         )
-        # $$.Execution.RedriveCount / RedriveTime, as on AWS.
-        extra = cast(dict[str, Any], execution_data)
-        extra["RedriveCount"] = self.redrive_count
-        extra["RedriveTime"] = self.redrive_date.isoformat()
-        env = Environment(
-            aws_execution_details=details.aws_execution_details,
-            execution_type=details.state_machine_details.typ,
-            context=cast(
-                ContextObjectData,
-                {
-                    "Execution": execution_data,
-                    "StateMachine": StateMachineData(
-                        Id=details.state_machine_details.arn,
-                        Name=details.state_machine_details.name,
-                    ),
-                },
-            ),
-            event_history_context=EventHistoryContext(previous_event_id=last_event_id),
-            cloud_watch_logging_session=self._cloud_watch_logging_session,
-            activity_store=self._activity_store,
+        env = self.environment(
+            context,
+            EventHistoryContext(previous_event_id=last_event_id),
             variable_store=previous_env.variable_store,
-            mock_test_case=self._mock_test_case,
         )
         env.event_manager = previous_env.event_manager
         env.states.reset(input_value=self.state_input)
@@ -254,7 +221,7 @@ class RedriveWorker(ExecutionWorker):
         self._execution_communication.terminated()
 
 
-# -- the API, on moto's Step Functions response ------------------------------------------------
+# -- the API (sluice/engine/api.py) ----------------------------------------------------
 
 
 def describe_fields(execution: Execution) -> dict[str, Any]:
@@ -272,70 +239,3 @@ def describe_fields(execution: Execution) -> dict[str, Any]:
         out["redriveStatus"] = "NOT_REDRIVABLE"
         out["redriveStatusReason"] = reason
     return out
-
-
-def _redrive_count_before_any_redrive() -> None:
-    """`$$.Execution.RedriveCount` is 0 in a run that was never redriven, as AWS's Context
-    object lists it (RedriveTime only exists once redriven; input-output-contextobject.html).
-    moto's first run had neither; redriven runs get both from RedriveWorker.prepare."""
-    original = ExecutionWorker._get_evaluation_environment
-
-    def _get_evaluation_environment(self: ExecutionWorker) -> Environment:
-        env = original(self)
-        execution = env.states.context_object.context_object_data.get("Execution")
-        if execution is not None:
-            cast(dict[str, Any], execution).setdefault("RedriveCount", 0)
-        return env
-
-    ExecutionWorker._get_evaluation_environment = _get_evaluation_environment  # type: ignore[method-assign]
-
-
-def install() -> None:
-    """Add RedriveExecution and the redrive fields to moto's Step Functions response."""
-    from moto.stepfunctions.responses import StepFunctionResponse
-
-    if getattr(StepFunctionResponse, "_sluice_redrive", False):
-        return
-    _redrive_count_before_any_redrive()
-    original_describe = StepFunctionResponse.describe_execution
-    original_list = StepFunctionResponse.list_executions
-
-    def redrive_execution(self: StepFunctionResponse) -> Any:
-        from moto.core.responses import ActionResult
-
-        arn = self._get_param("executionArn")
-        execution = self.stepfunction_backend.describe_execution(arn)
-        if not isinstance(execution, Execution):  # moto without its ASL engine
-            raise ExecutionNotRedrivable("Execution cannot be redriven.")
-        redrive_date = redrive(execution, self._get_param("clientToken"))
-        return ActionResult({"redriveDate": redrive_date})
-
-    def describe_execution(self: StepFunctionResponse) -> Any:
-        result = original_describe(self)
-        execution = self.stepfunction_backend.describe_execution(self._get_param("executionArn"))
-        if isinstance(execution, Execution):
-            cast(dict[str, Any], result.result).update(describe_fields(execution))
-        return result
-
-    def list_executions(self: StepFunctionResponse) -> Any:
-        result = original_list(self)
-        redrive_filter = self._get_param("redriveFilter")
-        body = cast(dict[str, Any], result.result)
-        items = []
-        for item in body.get("executions", []):
-            record = record_of(item["executionArn"])
-            if redrive_filter == "REDRIVEN" and record.count == 0:
-                continue
-            if redrive_filter == "NOT_REDRIVEN" and record.count > 0:
-                continue
-            item["redriveCount"] = record.count
-            if record.date is not None:
-                item["redriveDate"] = record.date
-            items.append(item)
-        body["executions"] = items
-        return result
-
-    StepFunctionResponse.redrive_execution = redrive_execution  # type: ignore[attr-defined]
-    StepFunctionResponse.describe_execution = describe_execution  # type: ignore[method-assign]
-    StepFunctionResponse.list_executions = list_executions  # type: ignore[method-assign]
-    StepFunctionResponse._sluice_redrive = True  # type: ignore[attr-defined]

@@ -1,24 +1,16 @@
 """Overheads of the embedded engine that cost time without adding fidelity, removed.
 
-- moto's server resolves every request's backend by listing moto's package directory
-  (hundreds of `isdir` calls, under one lock shared by all requests), and finds each
-  request's action by listing its response class's methods with `inspect`: neither
-  changes once the gateway serves, so each is computed once.
-- The engine lexes and parses the whole ASL definition with ANTLR and builds its
-  evaluation components again for every execution (about half of a short execution's
-  CPU). The components are declarations: everything an execution changes lives in its
-  own Environment (variables, heap, frames, history), so one program per definition text
-  is built and shared. The one lazily written attribute, the heap key, is made
-  thread-safe. Editing a machine changes its definition text and so builds anew.
+- moto's server lists its package directory and a response class's methods for every
+  request, the engine parses every JSONPath again, copies JSON with `copy.deepcopy` and
+  starts a thread per program, task and branch: the patches of moto_seam.py, built on the
+  pieces here (`json_copy`, `PooledThread`, `engine_client`).
+- The engine's programs are built once per definition text (programs.py) and an
+  execution's name is looked up in an index (backend.py).
 - Lambda tasks reached the runtime over HTTP to the gateway, through botocore's request
   signing and the socket, although the engine runs in the gateway's own process. With an
   in-process invoker registered, the engine's Lambda client calls the runtime directly and
   answers exactly as Lambda's Invoke API does (same status, payload, FunctionError and
   errors for unknown functions).
-- The engine copies a state's input, result and parameters with `copy.deepcopy` several
-  times per state (its memo and dispatch dominate for JSON data). Those copies are of JSON
-  values (dicts, lists, strings, numbers, booleans, null), which a plain recursive copy
-  duplicates the same way; anything else still goes to `copy.deepcopy`.
 - The engine's other service integrations (DynamoDB, SQS, ...) keep their boto3 clients
   (same request serialization, same response parsing and errors) but hand each request to
   the gateway's WSGI application in process instead of over a socket.
@@ -34,8 +26,6 @@ import os
 import queue
 import sys
 import threading
-import weakref
-from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -44,13 +34,14 @@ from botocore.awsrequest import AWSPreparedRequest, AWSResponse, HTTPHeaders
 from botocore.exceptions import ClientError
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
+from sluice.engine import sdk_metadata
+
 # (function name or ARN, event) -> (payload bytes, FunctionError or None, request id);
 # KeyError when there is no such function.
 LambdaInvoker = Callable[[str, Any], tuple[bytes, str | None, str]]
 
 _invoker: LambdaInvoker | None = None
 _wsgi_app: Callable[..., Any] | None = None
-_PROGRAMS_KEPT = 256
 
 
 # `make bench` measures the engine with and without these adapters: SLUICE_ENGINE_SPEED=0
@@ -60,18 +51,6 @@ SWITCH = "SLUICE_ENGINE_SPEED"
 
 def enabled() -> bool:
     return os.environ.get(SWITCH, "1") != "0"
-
-
-def install() -> None:
-    """Apply the caches (idempotent)."""
-    if not enabled():
-        return
-    _list_moto_modules_once()
-    _list_response_methods_once()
-    _cache_programs()
-    _copy_json_directly()
-    _index_execution_names()
-    _pool_engine_threads()
 
 
 def use_in_process_lambda(invoker: LambdaInvoker | None) -> None:
@@ -89,6 +68,7 @@ def use_in_process_services(app: Callable[..., Any] | None) -> None:
 def route_in_process(client: Any) -> Any:
     """Make a boto3 client built for the engine send through the in-process application."""
     client.meta.events.register("before-send", _send_in_process)
+    client.meta.events.register("after-call", sdk_metadata.remember_after_call)
     if client.meta.service_model.service_name in _PLAIN_JSON_SERVICES:
         return PlainJsonClient(client)
     return client
@@ -166,6 +146,7 @@ class PlainJsonClient:
             # and aws-sdk integrations name their errors after that class.
             raise self._client.exceptions.from_code(code)(error, operation)
         data["ResponseMetadata"] = metadata
+        sdk_metadata.remember(metadata)
         return data
 
 
@@ -269,41 +250,7 @@ def _client_error(status: int, code: str, message: str) -> ClientError:
     return ClientError(response, "Invoke")
 
 
-def _list_moto_modules_once() -> None:
-    from moto import backends
-
-    if getattr(backends.list_of_moto_modules, "_sluice_cached", False):
-        return
-    modules = tuple(backends.list_of_moto_modules())
-
-    def list_of_moto_modules() -> tuple[str, ...]:
-        return modules
-
-    list_of_moto_modules._sluice_cached = True  # type: ignore[attr-defined]
-    backends.list_of_moto_modules = list_of_moto_modules
-
-
-def _list_response_methods_once() -> None:
-    import functools
-
-    from moto.core import responses
-
-    if hasattr(responses.method_names_from_class, "cache_info"):
-        return
-    responses.method_names_from_class = functools.lru_cache(maxsize=None)(
-        responses.method_names_from_class
-    )
-
-
 _JSON_ATOMS = (str, int, float, bool, type(None))
-# The engine modules whose `copy.deepcopy` calls copy JSON values (inputs, results, parameters).
-_JSON_COPYING_MODULES = (
-    "moto.stepfunctions.parser.asl.eval.states",
-    "moto.stepfunctions.parser.asl.component.state.exec.execute_state",
-    "moto.stepfunctions.parser.asl.component.common.path.result_path",
-    "moto.stepfunctions.parser.asl.component.common.string.string_expression",
-    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service",
-)
 
 
 def json_copy(value: Any, memo: Any = None) -> Any:
@@ -318,24 +265,7 @@ def json_copy(value: Any, memo: Any = None) -> Any:
     return copy.deepcopy(value, memo)
 
 
-def _copy_json_directly() -> None:
-    import importlib
-    import types
-
-    fast_copy = types.SimpleNamespace(deepcopy=json_copy, copy=copy.copy)
-    for name in _JSON_COPYING_MODULES:
-        importlib.import_module(name).copy = fast_copy  # type: ignore[attr-defined]
-
-
 _IDLE_SECONDS = 60.0
-# Modules whose per-execution and per-task threads are taken from the pool.
-_THREADED_MODULES = (
-    "moto.stepfunctions.parser.backend.execution_worker",
-    "moto.stepfunctions.parser.asl.component.program.program",
-    "moto.stepfunctions.parser.asl.component.state.exec.execute_state",
-    "moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.inline_iteration_component",
-    "moto.stepfunctions.parser.asl.component.state.exec.state_parallel.branch_worker",
-)
 
 
 class _ThreadPool:
@@ -420,105 +350,27 @@ class PooledThread:
         return self._started and not self._done.is_set()
 
 
-def _pool_engine_threads() -> None:
-    import importlib
-    import types
-
-    from moto.stepfunctions.parser import utils
-
-    if isinstance(utils.TMP_THREADS, deque):
-        return
-
-    threading_with_pool = types.SimpleNamespace(**vars(threading))
-    threading_with_pool.Thread = PooledThread
-    for name in _THREADED_MODULES:
-        module = importlib.import_module(name)
-        if getattr(module, "Thread", None) is threading.Thread:
-            module.Thread = PooledThread  # type: ignore[attr-defined]
-        if getattr(module, "threading", None) is threading:
-            module.threading = threading_with_pool  # type: ignore[attr-defined]
-    # moto appends every thread it starts to one module-level list that nothing reads.
-    utils.TMP_THREADS.clear()
-    kept: deque[Any] = deque(maxlen=256)
-    for name, module in list(sys.modules.items()):
-        if name.startswith("moto.stepfunctions.parser") and (
-            getattr(module, "TMP_THREADS", None) is utils.TMP_THREADS
-        ):
-            module.TMP_THREADS = kept  # type: ignore[attr-defined]
-    utils.TMP_THREADS = kept  # type: ignore[assignment]
+def thread(target: Callable[[], Any]) -> Any:
+    """A thread to run TARGET on: a pooled one, or a new daemon thread without the caches."""
+    if enabled():
+        return PooledThread(target=target)
+    return threading.Thread(target=target, daemon=True)
 
 
-def _index_execution_names() -> None:
-    from moto.stepfunctions.models import StateMachine
-
-    if getattr(StateMachine, "_sluice_indexed", False):
-        return
-    original: Any = StateMachine._handle_name_input_idempotency
-    lock = threading.Lock()
-    # Kept beside the machines, not on them: moto deep-copies a machine for each execution.
-    indexes: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
-
-    def handle_name_input_idempotency(self: Any, name: str, execution_input: str) -> Any:
-        with lock:
-            index = indexes.setdefault(self, {})
-            for execution in self.executions[len(index) :]:
-                index[execution.name] = execution
-            if len(index) != len(self.executions):  # not append-only after all: moto's scan
-                del indexes[self]
-                return original(self, name, execution_input)
-            known = index.get(name)
-        if known is None:
-            return None
-        # The earlier execution answers with moto's own rules (idempotent or already exists).
-        return original(_OneExecution(known), name, execution_input)
-
-    StateMachine._handle_name_input_idempotency = handle_name_input_idempotency  # type: ignore[method-assign]
-    StateMachine._sluice_indexed = True  # type: ignore[attr-defined]
+_clients: dict[tuple[str, str], Any] = {}
+_clients_lock = threading.Lock()
 
 
-class _OneExecution:
-    """What moto's name check reads of a machine, holding only the execution of that name."""
+def engine_client(region: str, service: str, build: Callable[[str, str], Any]) -> Any:
+    """The engine's client of SERVICE: Lambda in process when the runtime is; any other one
+    built (by BUILD) once, not once per task (~7 ms of CPU each), and answered in process.
 
-    def __init__(self, execution: Any) -> None:
-        self.executions = [execution]
-
-
-def _cache_programs() -> None:
-    from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
-    from moto.stepfunctions.parser.asl.parse import asl_parser
-
-    parser_cls = asl_parser.AmazonStateLanguageParser
-    if getattr(parser_cls, "_sluice_cached", False):
-        return
-    original = parser_cls.parse
-    programs: OrderedDict[str, tuple[Any, Any]] = OrderedDict()
-    lock = threading.Lock()
-
-    def parse(definition: str) -> tuple[Any, Any]:
-        with lock:
-            parsed = programs.get(definition)
-            if parsed is not None:
-                programs.move_to_end(definition)
-                return parsed
-        # Syntax errors raise here, exactly as before, and nothing is cached.
-        parsed = original(definition)
-        with lock:
-            programs[definition] = parsed
-            while len(programs) > _PROGRAMS_KEPT:
-                programs.popitem(last=False)
-        return parsed
-
-    # A component's heap key names its per-execution data (retry attempts) in each
-    # execution's own heap; it is created lazily, so a shared component must create it
-    # once even when two executions ask at the same moment.
-    keys_lock = threading.Lock()
-    original_key = EvalComponent.heap_key.fget  # type: ignore[attr-defined]
-
-    def heap_key(self: Any) -> str:
-        with keys_lock:
-            key: str = original_key(self)
-            return key
-
-    EvalComponent.heap_key = property(heap_key)  # type: ignore[method-assign,assignment]
-    parser_cls.parse = staticmethod(parse)  # type: ignore[method-assign]
-    parser_cls._sluice_cached = True  # type: ignore[attr-defined]
+    boto3 clients are thread-safe once built; building them from the shared default session
+    in many execution threads at once is not, so building happens under a lock. Per-state
+    credentials are ignored, as moto does (IAM is not enforced locally)."""
+    if service == "lambda" and (in_process := in_process_lambda_client()):
+        return in_process
+    with _clients_lock:
+        if (region, service) not in _clients:
+            _clients[(region, service)] = route_in_process(build(region, service))
+        return _clients[(region, service)]

@@ -1,0 +1,237 @@
+"""The engine's Step Functions backend: moto's, subclassed where AWS differs.
+
+- Executions are SluiceExecutions (sluice/engine/execution.py), so every run goes through
+  the engine's worker, program cache, virtual clocks and mocked test cases.
+- StartExecution without a name gets a generated UUID name (moto reused `None`, so the
+  second nameless start failed with ExecutionAlreadyExists); an input over the API's
+  262,144 UTF-8 bytes is rejected before anything starts; `StateMachineArn#TestCase` runs
+  Step Functions Local's mocked integrations (sluice/engine/mocks.py).
+- Executions of an EXPRESS machine get AWS's Express execution ARN,
+  `arn:<partition>:states:<region>:<account>:express:<machine>:<name>:<id>` (the `express`
+  resource type of the Service Authorization Reference), also as `$$.Execution.Id`. AWS
+  has no Standard API for Express executions; locally DescribeExecution and
+  GetExecutionHistory still answer for them (history, coverage).
+- StartSyncExecution (what Pipes call for Express targets) is provided here: moto has none.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import datetime
+import json
+import re
+import threading
+import time
+import uuid
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+from moto.core.base_backend import BackendDict
+from moto.core.exceptions import AWSError
+from moto.stepfunctions.exceptions import InvalidExecutionInput
+from moto.stepfunctions.models import StateMachine, StepFunctionBackend
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+from moto.utilities.utils import ARN_PARTITION_REGEX
+
+from sluice.engine import definitions, mocks, programs, speed
+from sluice.engine.execution import SluiceExecution
+from sluice.template import ACCOUNT_ID, REGION
+
+# StartExecution/StartSyncExecution `input`: at most 262,144 bytes as UTF-8 (API reference).
+MAX_INPUT_BYTES = 262_144
+
+
+class SluiceBackend(StepFunctionsParserBackend):
+    accepted_exec_arn_format = re.compile(
+        ARN_PARTITION_REGEX
+        + r":states:[-0-9a-zA-Z]+:(?P<account_id>[0-9]{12}):(execution|express):.+"
+    )
+
+    def create_state_machine(self, name: str, definition: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            definitions.check_transitions(definition)
+            programs.program_for(definition)
+        except Exception as exc:
+            raise AWSError(
+                definitions.invalid_definition_message(exc), exception_type="InvalidDefinition"
+            ) from None
+        return StepFunctionBackend.create_state_machine(self, name, definition, *args, **kwargs)
+
+    # The task-token and map-run calls raise moto's engine errors, named as AWS names them.
+    def send_task_heartbeat(self, *args: Any, **kwargs: Any) -> Any:
+        with _errors_named():
+            return super().send_task_heartbeat(*args, **kwargs)
+
+    def send_task_success(self, *args: Any, **kwargs: Any) -> Any:
+        with _errors_named():
+            return super().send_task_success(*args, **kwargs)
+
+    def send_task_failure(self, *args: Any, **kwargs: Any) -> Any:
+        with _errors_named():
+            return super().send_task_failure(*args, **kwargs)
+
+    def describe_map_run(self, *args: Any, **kwargs: Any) -> Any:
+        with _errors_named():
+            return super().describe_map_run(*args, **kwargs)
+
+    def list_map_runs(self, *args: Any, **kwargs: Any) -> Any:
+        with _errors_named():
+            return super().list_map_runs(*args, **kwargs)
+
+    def update_map_run(self, *args: Any, **kwargs: Any) -> Any:
+        with _errors_named():
+            return super().update_map_run(*args, **kwargs)
+
+    def start_execution(
+        self,
+        state_machine_arn: str,
+        name: str = "",
+        execution_input: str = "{}",
+        trace_header: str = "",
+    ) -> Any:
+        arn, _, test_case = state_machine_arn.partition("#")
+        size = len(execution_input.encode("utf-8")) if execution_input else 0
+        if size > MAX_INPUT_BYTES:
+            raise InvalidExecutionInput(
+                f"Input is {size} bytes as UTF-8; the maximum is {MAX_INPUT_BYTES} bytes"
+            )
+        machine = self.describe_state_machine(arn)
+        mock = mocks.load_mock_test_case(machine.name, test_case) if test_case else None
+        name = name or str(uuid.uuid4())
+        existing: SluiceExecution | None = _existing_execution(machine, name, execution_input)
+        if existing is not None:
+            return existing
+        input_data = "{}" if execution_input is None else execution_input
+        try:
+            json.loads(input_data)
+        except ValueError as exc:
+            raise InvalidExecutionInput(str(exc)) from None
+        # A snapshot of the machine for this execution: without the executions (live
+        # threads and locks) and sharing the backend (every other machine).
+        snapshot: Any = copy.deepcopy(
+            machine, {id(machine.executions): [], id(machine.backend): machine.backend}
+        )
+        execution_arn = (
+            f"arn:{self.partition}:states:{self.region_name}:{self.account_id}"
+            f":execution:{machine.name}:{name}"
+        )
+        if getattr(machine, "type", None) == "EXPRESS":
+            execution_arn = execution_arn.replace(":execution:", ":express:", 1)
+            execution_arn += f":{uuid.uuid4()}"
+        execution = SluiceExecution(
+            name=name,
+            sm_type=snapshot.sm_type,
+            role_arn=snapshot.roleArn,
+            exec_arn=execution_arn,
+            account_id=self.account_id,
+            region_name=self.region_name,
+            state_machine=snapshot,
+            start_date=datetime.datetime.now(tz=datetime.UTC),
+            cloud_watch_logging_session=None,
+            input_data=input_data,
+            trace_header=trace_header or None,
+            activity_store={},
+        )
+        execution.mock_test_case = mock
+        executions: list[Any] = machine.executions
+        executions.append(execution)
+        execution.start()
+        return execution
+
+
+@contextlib.contextmanager
+def _errors_named() -> Iterator[None]:
+    """moto's engine errors (`TaskDoesNotExist`, `InvalidToken`, ...) spell their name
+    `code` (LocalStack's convention) where moto's AWSError reads `TYPE`, so they answered
+    `{"__type": null}` and boto3 saw an empty error code; raised again with the name."""
+    try:
+        yield
+    except AWSError as error:
+        name = getattr(type(error), "code", None)
+        if error.error_type is not None or not isinstance(name, str):
+            raise
+        status = getattr(error, "status_code", None) or error.STATUS
+        raise AWSError(error.message, exception_type=name, status=status) from None
+
+
+backends: BackendDict[SluiceBackend] = BackendDict(SluiceBackend, "stepfunctions")
+
+
+def backend() -> SluiceBackend:
+    return backends[ACCOUNT_ID][REGION]
+
+
+_index_lock = threading.Lock()
+# Kept beside the machines, not on them: each execution deep-copies its machine.
+_indexes: weakref.WeakKeyDictionary[StateMachine, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def _existing_execution(machine: StateMachine, name: str, execution_input: str | None) -> Any:
+    """The execution NAME already names (moto's rules: the same input answers it, another
+    raises ExecutionAlreadyExists); None if there is none. Executions are indexed by name
+    rather than scanned (the scan grows with every execution of the machine)."""
+    check: Any = StateMachine._handle_name_input_idempotency
+    if not speed.enabled():
+        return check(machine, name, execution_input)
+    with _index_lock:
+        index = _indexes.setdefault(machine, {})
+        for execution in machine.executions[len(index) :]:
+            index[execution.name] = execution
+        if len(index) != len(machine.executions):  # not append-only after all: moto's scan
+            del _indexes[machine]
+            return check(machine, name, execution_input)
+        known = index.get(name)
+    return None if known is None else check(_OneExecution(known), name, execution_input)
+
+
+class _OneExecution:
+    """What moto's name check reads of a machine, holding only the execution of that name."""
+
+    def __init__(self, execution: Any) -> None:
+        self.executions = [execution]
+
+
+class NotExpress(Exception):
+    pass
+
+
+def start_sync_execution(
+    state_machine_arn: str, name: str | None, execution_input: str | None, timeout: float = 300
+) -> dict[str, Any]:
+    """StartSyncExecution: run an Express execution and answer with its outcome."""
+    sfn = backend()
+    machine = sfn.describe_state_machine(state_machine_arn.partition("#")[0])
+    if machine.type != "EXPRESS":
+        raise NotExpress(state_machine_arn)
+    execution = sfn.start_execution(state_machine_arn, name or "", execution_input or "{}")
+    deadline = time.time() + timeout
+    delay = 0.002
+
+    def status_of() -> str:
+        return execution.exec_status.value if execution.exec_status else "RUNNING"
+
+    while status_of() == "RUNNING" and time.time() < deadline:
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+    status = status_of()
+    out: dict[str, Any] = {
+        "executionArn": execution.exec_arn,
+        "stateMachineArn": machine.arn,
+        "name": execution.name,
+        "startDate": execution.start_date.timestamp(),
+        "stopDate": (execution.stop_date or execution.start_date).timestamp(),
+        "status": "TIMED_OUT" if status == "RUNNING" else status,
+        "input": json.dumps(execution.input_data),
+        "inputDetails": {"included": True},
+        "billingDetails": {"billedMemoryUsedInMB": 64, "billedDurationInMilliseconds": 100},
+    }
+    if status == "SUCCEEDED":
+        out["output"] = json.dumps(execution.output)
+        out["outputDetails"] = {"included": True}
+    if execution.error is not None:
+        out["error"] = execution.error
+    if execution.cause is not None:
+        out["cause"] = execution.cause
+    return out

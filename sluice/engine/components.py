@@ -1,0 +1,269 @@
+"""Components whose errors and results read as AWS's: each class is a subclass of the moto
+component it corrects, mixed into the components the preprocessor builds
+(sluice/engine/programs.py)."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from typing import Any
+
+from botocore.exceptions import ClientError
+from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import (
+    ErrorEqualsDecl,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+    FailureEvent,
+    FailureEventException,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+    StatesErrorName,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+    StatesErrorNameType,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.state_map import StateMap
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_aws_sdk as aws_sdk,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_dynamodb import (  # noqa: E501
+    StateTaskServiceDynamoDB,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sns import (  # noqa: E501
+    StateTaskServiceSns,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sqs import (  # noqa: E501
+    StateTaskServiceSqs,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
+
+from sluice.engine import dynamodb_requests, sdk_metadata
+
+_TERMINAL = (
+    StatesErrorName(typ=StatesErrorNameType.StatesStatesDataLimitExceeded),
+    StatesErrorName(typ=StatesErrorNameType.StatesRuntime),
+)
+
+
+class TerminalErrorsSpared(ErrorEqualsDecl):
+    """`States.ALL` in Retry or Catch does not match `States.DataLimitExceeded` or
+    `States.Runtime`, as AWS documents ("Error names",
+    https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html);
+    naming either explicitly still matches it.
+
+    LocalStack's snapshots recorded against AWS in 2024 (test_states_errors,
+    "catch_state_all_data_limit_exceeded") show a Lambda result's DataLimitExceeded caught
+    by States.ALL, so AWS may be more lenient than documented: a flow failing here for that
+    reason may pass there, never the other way round.
+    """
+
+    def _eval_body(self, env: Any) -> None:
+        error_name = env.stack[-1]
+        if error_name in _TERMINAL and error_name not in self.error_names:
+            env.stack.pop()
+            env.stack.append(False)
+            return
+        super()._eval_body(env)
+
+
+_MAP_CAUSE = "Map state input must be an array but was: "
+_JSON_TYPES = {
+    "<class 'bool'>": "boolean",
+    "<class 'int'>": "number",
+    "<class 'float'>": "number",
+    "<class 'str'>": "string",
+    "<class 'dict'>": "object",
+    "<class 'NoneType'>": "null",
+}
+
+
+class MapCauseNamesJsonType(StateMap):
+    """A Map whose items are not an array names the JSON type (`... but was: boolean`), as
+    AWS names JSON types in its Items errors, not Python's class (`<class 'bool'>`)."""
+
+    def _eval_execution(self, env: Any) -> None:
+        try:
+            super()._eval_execution(env)
+        except FailureEventException as exc:
+            event_details: dict[str, Any] = dict(exc.failure_event.event_details or {})
+            details = event_details.get("evaluationFailedEventDetails")
+            cause = str((details or {}).get("cause", ""))
+            if details is not None and cause.startswith(_MAP_CAUSE):
+                python_type = cause[len(_MAP_CAUSE) :]
+                details["cause"] = _MAP_CAUSE + _JSON_TYPES.get(python_type, python_type)
+            raise
+
+
+class MockedErrorsKept(StateTask):
+    """A mocked Throw (Step Functions Local's MockConfigFile) surfaces with its own name.
+
+    Service integrations turn any exception that is not a ClientError into
+    `<Service>.AmazonServiceException`; the mocked Throw is a ready failure event."""
+
+    def _from_error(self, env: Any, ex: Exception) -> FailureEvent:
+        if isinstance(ex, FailureEventException):
+            return ex.failure_event
+        event: FailureEvent = super()._from_error(env, ex)
+        return event
+
+
+def _as_json(value: Any) -> Any:
+    if isinstance(value, datetime.datetime | datetime.date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {key: _as_json(member) for key, member in value.items()}
+    if isinstance(value, list):
+        return [_as_json(member) for member in value]
+    return value
+
+
+class AwsSdkAsAws(aws_sdk.StateTaskServiceAwsSdk):
+    """`aws-sdk:<service>:*` tasks: errors and results as AWS gives them.
+
+    Errors are `ServiceName.ErrorName`, both PascalCase, with an `Exception` suffix even
+    where the service's own name has none (`S3.NoSuchKeyException`; "Learning to use AWS
+    service SDK integrations", supported-services-awssdk.html). moto knows two service
+    names (DynamoDb, Sfn) and lower-cased the rest; S3 is `S3` (the page's own example),
+    others get an upper-case first letter. Results are JSON: timestamps (S3's
+    `LastModified`, ...) become ISO-8601 text, as `$$.Execution.StartTime` is; moto handed
+    on datetimes, which DescribeExecution then could not serialise.
+    """
+
+    @staticmethod
+    def _normalise_service_error_name(service_name: str) -> str:
+        if service_name.lower() == "s3":
+            return "S3"
+        known: str | None = aws_sdk._SERVICE_ERROR_NAMES.get(service_name.lower())
+        return known or service_name[:1].upper() + service_name[1:]
+
+    def _eval_service_task(
+        self,
+        env: Any,
+        resource_runtime_part: Any,
+        normalised_parameters: dict[str, Any],
+        state_credentials: Any,
+    ) -> Any:
+        super()._eval_service_task(
+            env=env,
+            resource_runtime_part=resource_runtime_part,
+            normalised_parameters=normalised_parameters,
+            state_credentials=state_credentials,
+        )
+        env.stack.append(_as_json(env.stack.pop()))
+
+
+def _with_sdk_metadata(call: Any, env: Any, *request: Any) -> None:
+    """Run CALL (a service task's request) and add the SDK metadata to its result."""
+    sdk_metadata.forget()
+    call(env, *request)
+    env.stack.append(sdk_metadata.added_to(env.stack.pop()))
+
+
+class SqsWithSdkMetadata(StateTaskServiceSqs):
+    """`sqs:sendMessage` results carry `SdkHttpMetadata`/`SdkResponseMetadata`."""
+
+    def _eval_service_task(
+        self,
+        env: Any,
+        resource_runtime_part: Any,
+        normalised_parameters: dict[str, Any],
+        state_credentials: Any,
+    ) -> Any:
+        _with_sdk_metadata(
+            super()._eval_service_task,
+            env,
+            resource_runtime_part,
+            normalised_parameters,
+            state_credentials,
+        )
+
+
+class SnsAsAws(StateTaskServiceSns):
+    """`sns:publish` as AWS answers: the result carries `SdkHttpMetadata` and
+    `SdkResponseMetadata`; errors are Publish's documented ones (API_Publish.html):
+    `NotFound` "Topic does not exist" for a missing topic (moto's SNS looked for a mobile
+    endpoint of that ARN and answered "Endpoint does not exist"), and `InvalidParameter` for
+    a missing parameter (moto's `MissingParameter` is not among Publish's errors)."""
+
+    def _eval_service_task(
+        self,
+        env: Any,
+        resource_runtime_part: Any,
+        normalised_parameters: dict[str, Any],
+        state_credentials: Any,
+    ) -> Any:
+        try:
+            _with_sdk_metadata(
+                super()._eval_service_task,
+                env,
+                resource_runtime_part,
+                normalised_parameters,
+                state_credentials,
+            )
+        except ClientError as error:
+            raise _sns_error_as_aws(error, normalised_parameters) from None
+
+
+def _sns_error_as_aws(error: ClientError, parameters: dict[str, Any]) -> ClientError:
+    response: Any = {**error.response, "Error": dict(error.response.get("Error") or {})}
+    code = response["Error"].get("Code")
+    if code == "NotFound" and "TopicArn" in parameters:
+        response["Error"]["Message"] = "Topic does not exist"
+    elif code == "MissingParameter":
+        response["Error"]["Code"] = "InvalidParameter"
+        response["Error"]["Message"] = f"Invalid parameter: {response['Error'].get('Message', '')}"
+    else:
+        return error
+    return ClientError(response, error.operation_name)
+
+
+class DynamoDbWithSdkMetadata(StateTaskServiceDynamoDB):
+    """`dynamodb:*` results carry `SdkHttpMetadata`/`SdkResponseMetadata`."""
+
+    def _eval_service_task(
+        self,
+        env: Any,
+        resource_runtime_part: Any,
+        normalised_parameters: dict[str, Any],
+        state_credentials: Any,
+    ) -> Any:
+        _with_sdk_metadata(
+            super()._eval_service_task,
+            env,
+            resource_runtime_part,
+            normalised_parameters,
+            state_credentials,
+        )
+
+
+class DynamoDbValidated(StateTaskServiceDynamoDB):
+    """The optimised DynamoDB integration fails an invalid request with
+    `DynamoDB.ValidationException` ("1 validation error detected: ..."), DynamoDB's own
+    answer, checked before the request is sent. moto looked a badly named table up and
+    failed a null `Item` with a Python KeyError."""
+
+    def _eval_service_task(
+        self,
+        env: Any,
+        resource_runtime_part: Any,
+        normalised_parameters: dict[str, Any],
+        state_credentials: Any,
+    ) -> Any:
+        action = self.resource.api_action
+        errors = dynamodb_requests.validation_errors(action, normalised_parameters)
+        if errors:
+            count = f"{len(errors)} validation error{'s' if len(errors) > 1 else ''} detected"
+            response: Any = {
+                "Error": {
+                    "Code": "ValidationException",
+                    "Message": f"{count}: {'; '.join(errors)}",
+                },
+                "ResponseMetadata": {"HTTPStatusCode": 400, "RequestId": str(uuid.uuid4())},
+            }
+            raise ClientError(response, action)
+        super()._eval_service_task(
+            env=env,
+            resource_runtime_part=resource_runtime_part,
+            normalised_parameters=normalised_parameters,
+            state_credentials=state_credentials,
+        )
