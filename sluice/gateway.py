@@ -27,6 +27,7 @@ from sluice import (
     engine_speed,
     request_count,
     s3_notifications,
+    test_state,
     virtual_time,
 )
 from sluice.bedrock_emulator import BedrockEmulator
@@ -141,6 +142,8 @@ class Gateway:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if target == "AWSStepFunctions.StartSyncExecution":
             return self._start_sync(environ, start_response)
+        if target == test_state.TARGET:  # moto has no TestState
+            return _json(start_response, *test_state.handle(self._body(environ)))
         if self._for_api_gateway(environ):
             # API Gateway routes and hands over the path still percent-encoded.
             raw_path = environ.get("RAW_URI") or environ.get("REQUEST_URI") or path
