@@ -33,6 +33,11 @@ def execution_url(arn: str, run: RunPath | None = None) -> str:
     return url("/execution", arn=arn, run=format_path(run) if run else None)
 
 
+def state_test_url(arn: str, run: RunPath) -> str:
+    """The "Test this state" page (sluice/console/test_state.py) of one run's state."""
+    return url("/execution/test-state", arn=arn, run=format_path(run))
+
+
 def h(value: object) -> str:
     return escape("" if value is None else str(value))
 
@@ -342,6 +347,8 @@ def run_panel(view: ExecutionView, run: StateRun, path: RunPath) -> str:
     parts = [
         f'<h2 id="run-title" data-state="{h(run.name)}" data-status="{run.status}">'
         f"{h(run.name)} <small>{h(run.type)}</small> {badge(run.status)}</h2>",
+        f'<p><a class="button" id="test-state" href="{state_test_url(view.arn, path)}">'
+        "Test this state</a></p>",
         f'<p class="meta">entered {when(run.entered)} · exited {when(run.exited)} · '
         f"{duration(run.duration)}</p>",
     ]
