@@ -68,6 +68,20 @@ def test_a_choice_state_answers_the_next_state_it_chose(
     assert page.locator("#test-next-state").inner_text() == "Done"
 
 
+def test_a_state_inside_a_parallel_branch_is_tested_with_its_own_definition(
+    console_stack: ConsoleStack, page: Any
+) -> None:
+    open_state(console_stack, page, "FanOut/1/Explode")
+    page.locator("#test-state").click()
+    definition = json.loads(page.locator("#test-definition").input_value())
+    assert definition["Type"] == "Task" and definition["End"] is True
+    run_test(page)
+    # No Retry or Catch on this state: the function's error fails it.
+    assert page.locator("#test-result").get_attribute("data-status") == "FAILED"
+    assert page.locator("#test-error").inner_text() == "ExplodeError"
+    assert "branch 2 blew up on purpose" in page.locator(".test-cause").inner_text()
+
+
 def test_input_that_is_not_json_is_reported(console_stack: ConsoleStack, page: Any) -> None:
     open_state(console_stack, page, "Route")
     page.locator("#test-state").click()
