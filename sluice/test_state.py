@@ -33,6 +33,7 @@ from moto.stepfunctions.parser.asl.component.common.catch.catch_outcome import C
 from moto.stepfunctions.parser.asl.component.common.catch.catcher_outcome import (
     CatcherOutcomeCaught,
 )
+from moto.stepfunctions.parser.asl.component.common.parargs import Arguments
 from moto.stepfunctions.parser.asl.component.common.retry.retrier_decl import RetrierDecl
 from moto.stepfunctions.parser.asl.component.common.retry.retry_decl import RetryDecl
 from moto.stepfunctions.parser.asl.component.common.retry.retry_outcome import RetryOutcome
@@ -46,6 +47,7 @@ from moto.stepfunctions.parser.asl.eval.program_state import (
     ProgramTimedOut,
 )
 from moto.stepfunctions.parser.asl.eval.test_state.program_state import ProgramChoiceSelected
+from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 from moto.stepfunctions.parser.backend.state_machine import TestStateMachine
 from moto.stepfunctions.parser.backend.test_state.execution import TestStateExecution
@@ -125,6 +127,18 @@ class _IndexedCatch(CatchDecl):
         env.stack.append(CatchOutcome.NotCaught)
 
 
+def _record_after(component: EvalComponent, key: str) -> None:
+    """Record the value COMPONENT (of this parse only) leaves on the stack as inspection data
+    KEY, as the TestState parser does for InputPath, Parameters, ResultSelector, ResultPath."""
+    evaluate = component._eval_body
+
+    def _eval_body(env: Any) -> None:
+        evaluate(env)
+        env.inspection_data[key] = to_json_str(env.stack[-1])
+
+    setattr(component, "_eval_body", _eval_body)  # noqa: B010 - an instance, not the class
+
+
 class _Ended(BaseExecutionWorkerCommunication):
     """The answer is read from the environment; there is no execution status to record."""
 
@@ -140,6 +154,9 @@ class _Worker(TestStateExecutionWorker):
     def _get_evaluation_entrypoint(self) -> EvalComponent:
         program = super()._get_evaluation_entrypoint()
         state = getattr(program, "test_state", None)
+        arguments = getattr(state, "parargs", None)
+        if isinstance(arguments, Arguments):  # JSONata: the parser records only Parameters
+            _record_after(arguments, "afterArguments")
         if isinstance(state, ExecutionState):
             if state.retry is not None:
                 state.retry = _RetryOnce(state.retry, self._request.retry_count, self._outcome)

@@ -157,6 +157,29 @@ def test_variables_go_in_and_come_out_in_the_inspection_data(fixture_stack: Stac
     assert json.loads(answer["inspectionData"]["variables"]) == {"x": 5, "seen": "yes", "copy": 5}
 
 
+def test_a_jsonata_state_shows_its_arguments(fixture_stack: StackProcess) -> None:
+    function = fixture_stack.resource("EnvironmentFunction")
+    state = {
+        "Type": "Task",
+        "QueryLanguage": "JSONata",
+        "Resource": "arn:aws:states:::lambda:invoke",
+        "Arguments": {"FunctionName": function["arn"], "Payload": {"id": "{% $states.input.id %}"}},
+        "Output": "{% $states.result.Payload.greeting %}",
+        "Next": "Ship",
+    }
+    answer = run_state(fixture_stack, state, {"id": 7}, inspectionLevel="DEBUG")
+
+    assert answer["status"] == "SUCCEEDED"
+    assert json.loads(answer["output"]) == "hello-from-parameter-via-env"
+    data = answer["inspectionData"]
+    assert json.loads(data["afterArguments"]) == {
+        "FunctionName": function["arn"],
+        "Payload": {"id": 7},
+    }
+    # Not populated when QueryLanguage is JSONata.
+    assert "afterParameters" not in data and "afterInputPath" not in data
+
+
 # -- errors: failed, caught, retriable -----------------------------------------------------
 
 
