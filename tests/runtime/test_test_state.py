@@ -341,3 +341,19 @@ def test_invalid_requests_answer_the_apis_error_codes(fixture_stack: StackProces
     assert error_of(
         lambda: sfn.test_state(definition=pass_state, input="{}", mock={"result": "{}"})
     ) == ("ValidationException", 400)
+
+
+def test_an_invalid_jsonata_state_leaves_later_requests_unharmed(
+    fixture_stack: StackProcess,
+) -> None:
+    """A definition rejected inside a JSONata scope must not leave that scope behind for the
+    next parse (issue 18: one bad definition poisoned every later JSONPath one)."""
+    sfn = fixture_stack.client("stepfunctions", inject_host_prefix=False)
+    bad = {"Type": "Pass", "QueryLanguage": "JSONata", "Parameters": {"a": 1}, "End": True}
+    for _ in range(2):
+        assert error_of(
+            lambda: sfn.test_state(definition=json.dumps(bad), roleArn=ROLE, input="{}")
+        ) == ("InvalidDefinition", 400)
+    state = {"Type": "Pass", "Parameters": {"b.$": "$.a"}, "End": True}
+    answer = run_state(fixture_stack, state, {"a": 1})
+    assert json.loads(answer["output"]) == {"b": 1}
