@@ -26,7 +26,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from sluice import engine, request_count, s3_notifications
 from sluice.bedrock_emulator import BedrockEmulator
 from sluice.engine import speed as engine_speed
-from sluice.engine import virtual_time
+from sluice.engine import test_state, virtual_time
 from sluice.httpapi import Route, build_event, find_route, to_http_response
 from sluice.lambda_runtime import LambdaRuntime, TooManyRequests, default_base_env
 
@@ -148,6 +148,8 @@ class Gateway:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if target == "AWSStepFunctions.StartSyncExecution":
             return self._start_sync(environ, start_response)
+        if target == test_state.TARGET:  # moto has no TestState
+            return _json(start_response, *test_state.handle(self._body(environ)))
         if self._for_api_gateway(environ):
             # API Gateway routes and hands over the path still percent-encoded.
             raw_path = environ.get("RAW_URI") or environ.get("REQUEST_URI") or path

@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from sluice.console import execution_page, pages
+from sluice.console import execution_page, pages, test_state
 from sluice.console.runs import Selection, parse_path, path_of, select
 from sluice.console.service import (
     STATUSES,
@@ -45,6 +45,7 @@ URLS = Map(
         Rule("/console/execution", endpoint="execution"),
         Rule("/console/api/execution", endpoint="api_execution"),
         Rule("/console/execution/redrive", endpoint="redrive_execution", methods=["POST"]),
+        Rule("/console/execution/test-state", endpoint="test_state", methods=["GET", "POST"]),
         Rule("/console/start", endpoint="start", methods=["GET", "POST"]),
         Rule("/console/dlqs", endpoint="dlqs"),
         Rule("/console/dlqs/redrive", endpoint="redrive", methods=["POST"]),
@@ -147,10 +148,35 @@ class Console:
         self.data.redrive_execution(arn)  # ExecutionNotRedrivable -> a 400 page
         return Response(status=303, headers={"Location": pages.execution_url(arn)})
 
+    def on_test_state(self, request: Request) -> Response:
+        """ "Test this state": the state's recorded input, run through TestState on POST."""
+        view, selection = self._execution(request)
+        if selection is None or selection.run is None:
+            raise NotFound("no state given (?run=)")
+        state = test_state.state_definition(view.definition, selection.path)
+        if state is None:
+            raise NotFound(f"no state {'/'.join(selection.path)!r} in the definition")
+        form = test_state.StateForm(
+            definition=json.dumps(state, indent=2), input=pages.pretty(selection.run.input) or "{}"
+        )
+        answer = problem = None
+        if request.method == "POST":
+            form = test_state.StateForm(
+                definition=request.form.get("definition", form.definition),
+                input=request.form.get("input", form.input),
+                level=request.form.get("level", form.level),
+            )
+            try:
+                answer = self.data.test_state(view.arn, form.definition, form.input, form.level)
+            except ClientError as exc:  # an invalid definition or input: shown on the page
+                problem = str(_problem(exc))
+        page = test_state.state_test_page(view, selection.path, form, answer, problem)
+        return _html(page, 400 if problem else 200)
+
     def on_start(self, request: Request) -> Response:
         source = request.form if request.method == "POST" else request.args
         flow = self.data.flow(source.get("flow", ""))
-        schema = schema_for(flow.name, self.data.schemas_package)
+        schema = schema_for(flow.name)
         name = source.get("name", "")
         text = source.get("input")
         if text is None:

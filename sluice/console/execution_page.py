@@ -17,6 +17,7 @@ from sluice.console.pages import (
     h,
     layout,
     pretty,
+    state_test_url,
     table,
     url,
     when,
@@ -166,6 +167,8 @@ def run_panel(view: ExecutionView, run: StateRun, path: RunPath) -> str:
     parts = [
         f'<h2 id="run-title" data-state="{h(run.name)}" data-status="{run.status}">'
         f"{h(run.name)} <small>{h(run.type)}</small> {badge(run.status)}</h2>",
+        f'<p><a class="button" id="test-state" href="{state_test_url(view.arn, path)}">'
+        "Test this state</a></p>",
         f'<p class="meta">entered {when(run.entered)} · exited {when(run.exited)} · '
         f"{duration(run.duration)}</p>",
     ]

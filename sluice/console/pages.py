@@ -28,6 +28,11 @@ def execution_url(arn: str, run: RunPath | None = None) -> str:
     return url("/execution", arn=arn, run=format_path(run) if run else None)
 
 
+def state_test_url(arn: str, run: RunPath) -> str:
+    """The "Test this state" page (sluice/console/test_state.py) of one run's state."""
+    return url("/execution/test-state", arn=arn, run=format_path(run))
+
+
 def h(value: object) -> str:
     return escape("" if value is None else str(value))
 

@@ -275,6 +275,15 @@ class ConsoleData:
         arn: str = self.sfn.start_execution(**kwargs)["executionArn"]
         return arn
 
+    def test_state(self, execution_arn: str, definition: str, text: str, level: str) -> Any:
+        """TestState, with the role of the execution's state machine; TestState is sent to a
+        `sync-` host prefix, which a local endpoint cannot take."""
+        machine = self.sfn.describe_state_machine_for_execution(executionArn=execution_arn)
+        sfn = boto_client(self.endpoint, "stepfunctions", inject_host_prefix=False)
+        return sfn.test_state(
+            definition=definition, roleArn=machine["roleArn"], input=text, inspectionLevel=level
+        )
+
     def redrive_execution(self, arn: str) -> None:
         """RedriveExecution: continue a failed Standard execution from the state that failed."""
         self.sfn.redrive_execution(executionArn=arn)
