@@ -30,6 +30,7 @@ from sluice import (
     virtual_time,
 )
 from sluice.bedrock_emulator import BedrockEmulator
+from sluice.durable import DurableState
 from sluice.httpapi import Route, build_event, find_route, to_http_response
 from sluice.lambda_runtime import LambdaRuntime, default_base_env
 
@@ -111,6 +112,9 @@ class Gateway:
         self.bedrock = BedrockEmulator(self.endpoint)
         self._server: BaseWSGIServer | None = None
         self.started = time.time()
+        # Set by the stack when its state is durable: changes are on disk before the
+        # response that reports them is sent.
+        self.durable: DurableState | None = None
 
     # -- serving -----------------------------------------------------------------------
 
@@ -151,7 +155,11 @@ class Gateway:
                 return self._http_api(*found, environ, start_response)
         if target == "AWSEvents.PutEvents":
             return self._put_events(environ, start_response)
-        return self.moto_app(environ, start_response)
+        if self.durable is None:
+            return self.moto_app(environ, start_response)
+        out = list(self.moto_app(environ, start_response))
+        self.durable.flush()
+        return out
 
     @staticmethod
     def _for_api_gateway(environ: dict[str, Any]) -> bool:

@@ -14,6 +14,7 @@ from typing import Any
 from cfn_flip import load_yaml
 
 from sluice import deploy as deployer
+from sluice import durable
 from sluice.client import STACK_FILE
 from sluice.console import console_app
 from sluice.gateway import Gateway
@@ -68,6 +69,7 @@ class LocalStack:
         config_env: str = "local",
         overrides: dict[str, str] | None = None,
         built: bool = False,
+        fresh: bool = False,
     ) -> None:
         if built and not template.exists():
             raise BuildMissingError(f"no built template at {template}: run `make package` first")
@@ -80,6 +82,9 @@ class LocalStack:
         self.stack_name, params = samconfig_overrides(self.template, config_env)
         self.overrides = {**params, **(overrides or {})}
         self.gateway = Gateway(host, port, data_dir.resolve())
+        # The data directory keeps the stack's state across restarts (--fresh: from nothing).
+        if durable.enabled():
+            self.gateway.durable = durable.DurableState(data_dir.resolve(), fresh=fresh)
         if built:  # each worker sees its own package and the Lambda runtime's libraries only
             runtime_libs = data_dir.resolve() / "lambda-runtime" / "python"
             self.gateway.lambdas.runtime_libs = provide_runtime_libs(runtime_libs)
@@ -111,6 +116,10 @@ class LocalStack:
                 overrides=self._overrides(),
                 stack_name=self.stack_name,
             )
+            if self.gateway.durable is not None:
+                # The resources exist now; their saved contents go back before any trigger
+                # polls them.
+                self.gateway.durable.restore()
             self.gateway.lambdas.deploy(result.functions)
             self.gateway.routes = result.routes
             self.triggers.apply(result.pipes, result.rules, result.resources)
@@ -118,6 +127,8 @@ class LocalStack:
             catalogue["stack_name"] = self.stack_name
             catalogue["endpoint"] = self.endpoint
             catalogue["data_dir"] = str(self.gateway.data_dir)
+            if self.gateway.durable is not None:
+                catalogue["durable"] = self.gateway.durable.describe()
             self.gateway.stack = catalogue
             # Tools that work on the data directory alone (`sluice sql`) read what is deployed.
             (self.gateway.data_dir / STACK_FILE).write_text(json.dumps(catalogue, default=str))
@@ -137,3 +148,5 @@ class LocalStack:
     def stop(self) -> None:
         self.triggers.stop()
         self.gateway.stop()
+        if self.gateway.durable is not None:
+            self.gateway.durable.stop()

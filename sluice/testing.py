@@ -112,7 +112,8 @@ class StackProcess:
         self.gateway = Gateway(f"http://127.0.0.1:{self.port}")
         self.log_path = data_dir / "gateway.log"
         data_dir.mkdir(parents=True, exist_ok=True)
-        self._log = self.log_path.open("w")
+        # Appended to: a stack restarted on the same data directory keeps the earlier log.
+        self._log = self.log_path.open("a")
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -150,6 +151,12 @@ class StackProcess:
             return bool(self.gateway.get("/_sluice/stack"))
         except Exception:
             return False
+
+    def kill(self) -> None:
+        """SIGKILL the stack, as a crash would: no shutdown code runs."""
+        self.proc.kill()
+        self.proc.wait(timeout=15)
+        self._log.close()
 
     def stop(self) -> None:
         if self.proc.poll() is None:
