@@ -106,6 +106,7 @@ class StackProcess:
         overrides: dict[str, str] | None = None,
         time_scale: float | None = None,
         built: bool = False,
+        fresh: bool = False,
     ) -> None:
         self.port = free_port()
         self.data_dir = data_dir
@@ -131,6 +132,7 @@ class StackProcess:
                 *(f"--parameter-overrides={k}={v}" for k, v in (overrides or {}).items()),
                 *([f"--time-scale={time_scale}"] if time_scale is not None else []),
                 *(["--built"] if built else []),
+                *(["--fresh"] if fresh else []),
             ],
             stdout=self._log,
             stderr=subprocess.STDOUT,

@@ -13,14 +13,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sluice.durable import dynamodb, s3, sqs
+from sluice.durable import dynamodb, executions, s3, sqs
 from sluice.durable.journal import Journal
 from sluice.durable.store import FILE_NAME, Store, clear
 
 # `make bench` measures the engine with persistence on and off: SLUICE_DURABLE=0 keeps the
 # state in memory only, as moto does.
 SWITCH = "SLUICE_DURABLE"
-SERVICES = {"dynamodb": dynamodb, "sqs": sqs, "s3": s3}
+SERVICES = {"dynamodb": dynamodb, "sqs": sqs, "s3": s3, "executions": executions}
 
 
 def enabled() -> bool:
