@@ -197,9 +197,10 @@ def reset(data_dir: DataDirOpt = Path(".sluice")) -> None:
         raise UsageError(f"no data directory at {data_dir}")
     removed = clear(data_dir)
     if removed:
-        out.print(f"Cleared the saved stack state in {data_dir} ({len(removed)} files removed).")
+        message = f"Cleared the saved stack state in {data_dir}: the next `sluice up` starts fresh."
     else:
-        out.print(f"No saved stack state in {data_dir}: nothing to clear.")
+        message = f"No saved stack state in {data_dir}: nothing to clear."
+    out.print(message, soft_wrap=True, highlight=False, markup=False)
 
 
 @app.command()

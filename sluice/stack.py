@@ -89,6 +89,8 @@ class LocalStack:
             runtime_libs = data_dir.resolve() / "lambda-runtime" / "python"
             self.gateway.lambdas.runtime_libs = provide_runtime_libs(runtime_libs)
         self.triggers = Triggers(self.gateway.endpoint, data_dir.resolve())
+        if self.gateway.durable is not None:
+            self.triggers.positions = self.gateway.durable.positions
         self.gateway.on_deploy = self.deploy
         self.gateway.on_put_events = self.triggers.put_events
         self.gateway.extra["/_sluice/dlq"] = self.triggers.dlq_endpoint

@@ -16,7 +16,7 @@ from sluice.triggers.poller_group import PollerGroup
 from sluice.triggers.queue_poller import QueuePoller
 from sluice.triggers.rule_delivery import RuleDelivery
 from sluice.triggers.specs import PipeSpec, RuleSpec
-from sluice.triggers.stream_poller import StreamPoller
+from sluice.triggers.stream_poller import Positions, StreamPoller
 
 StartResponse = Any
 Poller = (StreamPoller, QueuePoller)
@@ -36,6 +36,8 @@ class Triggers:
         self.rules = RuleDelivery([], self.clients, retry_delay_s=retry_delay_s)
         self.dlqs = DeadLetterQueues(self.clients, self.failure_log)
         self.pipes: list[PipeSpec] = []
+        # A durable stack's stream positions (None: held in memory only).
+        self.positions: Positions | None = None
         self._lock = threading.Lock()
 
     def apply(
@@ -58,6 +60,7 @@ class Triggers:
                     self.clients,
                     failure_log=self.failure_log,
                     retry_delay_s=self.retry_delay_s,
+                    positions=self.positions,
                 )
                 for spec in pipes
             ]

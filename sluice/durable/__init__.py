@@ -13,14 +13,20 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sluice.durable import dynamodb, executions, s3, sqs
+from sluice.durable import dynamodb, executions, s3, sqs, streams
 from sluice.durable.journal import Journal
 from sluice.durable.store import FILE_NAME, Store, clear
 
 # `make bench` measures the engine with persistence on and off: SLUICE_DURABLE=0 keeps the
 # state in memory only, as moto does.
 SWITCH = "SLUICE_DURABLE"
-SERVICES = {"dynamodb": dynamodb, "sqs": sqs, "s3": s3, "executions": executions}
+SERVICES = {
+    "dynamodb": dynamodb,
+    "streams": streams,
+    "sqs": sqs,
+    "s3": s3,
+    "executions": executions,
+}
 
 
 def enabled() -> bool:
@@ -34,6 +40,7 @@ class DurableState:
         self.path = data_dir / FILE_NAME
         self.store = Store(self.path)
         self.journal = Journal(self.store)
+        self.positions = streams.Positions(self.store)
         self.restored: dict[str, int] | None = None
 
     def restore(self) -> dict[str, int]:
@@ -41,6 +48,7 @@ class DurableState:
         journalling. Answers how many entities of each service came back."""
         if self.restored is None:
             self.restored = {name: module.restore(self.store) for name, module in SERVICES.items()}
+            self.positions.resumed = self.restored["streams"] > 0
             for module in SERVICES.values():
                 module.install(self.journal)
             self.journal.start()
