@@ -49,8 +49,12 @@ class Journal:
             for (kind, key), snapshot in dirty.items():
                 try:
                     changes.append((kind, key, snapshot()))
-                except Exception:  # one entity that cannot be read must not lose the rest
-                    log.exception("durable state: cannot snapshot %s %s", kind, key)
+                except Exception:
+                    # Read while another thread changed it: tried again at the next flush
+                    # (unless marked again meanwhile), without holding back the rest.
+                    log.warning("durable state: %s %s read again later", kind, key, exc_info=True)
+                    with self._mark_lock:
+                        self._dirty.setdefault((kind, key), snapshot)
             self.writes += self.store.write(changes)
 
     def start(self) -> None:
