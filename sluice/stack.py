@@ -91,12 +91,15 @@ class LocalStack:
         self.triggers = Triggers(self.gateway.endpoint, data_dir.resolve())
         if self.gateway.durable is not None:
             self.triggers.positions = self.gateway.durable.positions
+            self.triggers.pending = self.gateway.durable.pending
+            self.triggers.rules.on_done = self.gateway.durable.pending.done
         self.gateway.on_deploy = self.deploy
         self.gateway.on_put_events = self.triggers.put_events
         self.gateway.extra["/_sluice/dlq"] = self.triggers.dlq_endpoint
         self.gateway.extra["/_sluice/stats"] = self.triggers.stats_endpoint
         self.gateway.extra["/console"] = console_app(self)
         self._lock = threading.Lock()
+        self._resumed = False  # undelivered events of an earlier run are delivered once
 
     @property
     def endpoint(self) -> str:
@@ -125,6 +128,9 @@ class LocalStack:
             self.gateway.lambdas.deploy(result.functions)
             self.gateway.routes = result.routes
             self.triggers.apply(result.pipes, result.rules, result.resources)
+            if self.gateway.durable is not None and not self._resumed:
+                self.gateway.durable.restored_events = self.triggers.resume()
+                self._resumed = True
             catalogue = result.catalogue()
             catalogue["stack_name"] = self.stack_name
             catalogue["endpoint"] = self.endpoint

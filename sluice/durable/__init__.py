@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sluice.durable import dynamodb, executions, s3, sqs, streams
+from sluice.durable.events import PendingEvents
 from sluice.durable.journal import Journal
 from sluice.durable.store import FILE_NAME, Store, clear
 
@@ -41,6 +42,8 @@ class DurableState:
         self.store = Store(self.path)
         self.journal = Journal(self.store)
         self.positions = streams.Positions(self.store)
+        self.pending = PendingEvents(self.store)
+        self.restored_events = 0  # set by the stack once its rules can deliver them
         self.restored: dict[str, int] | None = None
 
     def restore(self) -> dict[str, int]:
@@ -59,7 +62,8 @@ class DurableState:
             self.journal.flush()
 
     def describe(self) -> dict[str, Any]:
-        return {"path": str(self.path), "restored": self.restored or {}}
+        restored = {**(self.restored or {}), "events": self.restored_events}
+        return {"path": str(self.path), "restored": restored}
 
     def stop(self) -> None:
         self.journal.stop()
