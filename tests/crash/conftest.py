@@ -27,13 +27,22 @@ class Crash:
         self.stacks.append(stack)
         return stack
 
-    def burst(self, events: list[str], write: Write, seed: int) -> StackProcess:
+    def burst(
+        self,
+        events: list[str],
+        write: Write,
+        seed: int,
+        prepare: Callable[[StackProcess], None] | None = None,
+    ) -> StackProcess:
         """Write EVENTS[:k] (k chosen by SEED), kill the stack right after the last write
         was acknowledged (some events queued, some in flight), restart it and write the
-        rest. Answers the restarted stack."""
+        rest. PREPARE runs on the first stack before any write. Answers the restarted
+        stack."""
         self.kill_after = random.Random(seed).randrange(1, len(events))
         stack = self.start()
         try:
+            if prepare is not None:
+                prepare(stack)
             write(stack, events[: self.kill_after])
         finally:
             stack.kill()
