@@ -124,7 +124,7 @@ class LocalStack:
             if self.gateway.durable is not None:
                 # The resources exist now; their saved contents go back before any trigger
                 # polls them.
-                self.gateway.durable.restore()
+                self.gateway.durable.restore(self.gateway.bedrock)
             self.gateway.lambdas.deploy(result.functions)
             self.gateway.routes = result.routes
             self.triggers.apply(result.pipes, result.rules, result.resources)

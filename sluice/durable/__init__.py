@@ -13,7 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sluice.durable import dynamodb, executions, s3, sqs, streams
+from sluice.bedrock_emulator import BedrockEmulator
+from sluice.durable import bedrock, dynamodb, executions, s3, sqs, streams
 from sluice.durable.events import PendingEvents
 from sluice.durable.journal import Journal
 from sluice.durable.store import FILE_NAME, Store, clear
@@ -46,13 +47,14 @@ class DurableState:
         self.restored_events = 0  # set by the stack once its rules can deliver them
         self.restored: dict[str, int] | None = None
 
-    def restore(self) -> dict[str, int]:
+    def restore(self, emulator: BedrockEmulator) -> dict[str, int]:
         """Put the saved state back (once; the resources must exist), then start
         journalling. Answers how many entities of each service came back."""
         if self.restored is None:
             self.restored = {name: module.restore(self.store) for name, module in SERVICES.items()}
+            self.restored["bedrock-jobs"] = bedrock.restore(self.store, emulator)
             self.positions.resumed = self.restored["streams"] > 0
-            for module in SERVICES.values():
+            for module in [*SERVICES.values(), bedrock]:
                 module.install(self.journal)
             self.journal.start()
         return self.restored
