@@ -4,6 +4,8 @@ running is marked FAILED (States.Runtime, naming the crash) and a redrive contin
 from __future__ import annotations
 
 import json
+import urllib.parse
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +66,13 @@ def test_running_execution_is_failed_by_the_crash_and_redrive_continues_it(tmp_p
             "first": {"started": True},
         }
         assert _history(stack, done) == done_history
+
+        # The console shows the earlier execution with its graph.
+        url = f"{stack.gateway.url}/console/api/execution?arn={urllib.parse.quote(done)}"
+        with urllib.request.urlopen(url, timeout=30) as resp:
+            page = json.loads(resp.read())
+        assert page["status"] == "SUCCEEDED"
+        assert all(f">{name}<" in page["html"] for name in ("First", "Hold", "Done"))
 
         crashed = _describe(stack, held)
         assert crashed["status"] == "FAILED"
