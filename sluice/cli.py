@@ -160,10 +160,14 @@ def up(
     catalogue = stack.start()
     print_stack(catalogue)
     if "durable" in catalogue:
-        restored = ", ".join(
-            f"{n} {service}" for service, n in catalogue["durable"]["restored"].items()
+        counts = catalogue["durable"]["restored"].items()
+        restored = ", ".join(f"{n} {what}" for what, n in counts if n) or "nothing, a fresh stack"
+        out.print(
+            f"State kept in {catalogue['durable']['path']} (restored: {restored})",
+            soft_wrap=True,
+            highlight=False,
+            markup=False,
         )
-        out.print(f"State kept in {catalogue['durable']['path']} (restored: {restored})")
     out.print(
         f"[bold green]Sluice is up[/] at {stack.endpoint}  (console: {stack.endpoint}/console)"
     )
