@@ -134,7 +134,7 @@ class Gateway:
         path: str = environ.get("PATH_INFO", "/")
         method: str = environ["REQUEST_METHOD"]
         if self.bedrock.handles(environ):
-            return self.bedrock(environ, start_response)
+            return self._durably(self.bedrock, environ, start_response)
         if path.startswith("/_sluice/") or path == "/console" or path.startswith("/console/"):
             return self._own(path, method, environ, start_response)
         if path.startswith(INVOKE_PREFIX) and path.endswith("/invocations"):
@@ -155,9 +155,18 @@ class Gateway:
                 return self._http_api(*found, environ, start_response)
         if target == "AWSEvents.PutEvents":
             return self._put_events(environ, start_response)
+        return self._durably(self.moto_app, environ, start_response)
+
+    def _durably(
+        self,
+        app: Callable[..., Iterable[bytes]],
+        environ: dict[str, Any],
+        start_response: StartResponse,
+    ) -> Iterable[bytes]:
+        """APP's answer, sent once the changes it made are on disk (a durable stack)."""
         if self.durable is None:
-            return self.moto_app(environ, start_response)
-        out = list(self.moto_app(environ, start_response))
+            return app(environ, start_response)
+        out = list(app(environ, start_response))
         self.durable.flush()
         return out
 

@@ -1,9 +1,11 @@
-"""Step Functions executions, durable: one row per execution, with its history.
+"""Step Functions executions, durable: one row per execution and one per history event.
 
-An execution is marked when it starts, at each event added to its history (so the row
-of a running execution shows the states it finished) and when its program ends (success,
-failure, timeout, stop; a redriven run ends again); the row holds its status, output or
-error and its whole history as of the flush.
+The execution's row (machine, definition, input, status, output or error, dates) is
+marked when it starts and when its program ends (success, failure, timeout, stop; a
+redriven run ends again). Each history event is a row of its own, marked as it is added,
+so writing an execution's progress costs its new events only, however long its history;
+both are written before the answer of the request that made them, or by the journal's
+background flush within 50 ms when the execution runs on its own.
 
 On restore each execution comes back as it was saved, history included, under the
 definition it ran with. One that was RUNNING when the stack died cannot continue (its
@@ -18,7 +20,9 @@ from __future__ import annotations
 import copy
 import datetime
 import functools
+import json
 import pickle
+from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -38,6 +42,7 @@ from sluice.durable.journal import Journal
 from sluice.durable.store import Store
 
 KIND = "executions"
+EVENTS = "execution-events"
 CRASH_ERROR = "States.Runtime"
 CRASH_CAUSE = (
     "The execution was running when its stack stopped without finishing it (sluice up "
@@ -45,13 +50,6 @@ CRASH_CAUSE = (
     "continue from the state that had not finished."
 )
 _journal: Journal | None = None
-
-
-def _history(execution: Execution) -> list[Any]:
-    worker = execution.exec_worker
-    if worker is None or worker.env is None:
-        return []
-    return list(worker.env.event_manager.get_event_history())
 
 
 def _snapshot(execution: Execution) -> bytes:
@@ -73,7 +71,6 @@ def _snapshot(execution: Execution) -> bytes:
             "output": execution.output,
             "error": execution.error,
             "cause": execution.cause,
-            "events": _history(execution),
         }
     )
 
@@ -81,6 +78,16 @@ def _snapshot(execution: Execution) -> bytes:
 def _mark(execution: Execution) -> None:
     if _journal is not None:
         _journal.mark(KIND, execution.exec_arn, lambda: _snapshot(execution))
+
+
+def _event_row(arn: str, event: dict[str, Any]) -> tuple[str, str, bytes]:
+    return EVENTS, json.dumps([arn, int(event["id"])]), pickle.dumps(event)
+
+
+def _mark_event(execution: Execution, event: dict[str, Any]) -> None:
+    if _journal is not None:
+        kind, key, value = _event_row(execution.exec_arn, event)
+        _journal.mark(kind, key, lambda: value)
 
 
 def _after(method: Callable[..., Any], execution_of: Callable[[Any], Execution]) -> Any:
@@ -114,7 +121,11 @@ def _add_event(method: Callable[..., Any]) -> Callable[..., Any]:
         event_id = method(self, *args, **kwargs)
         execution = getattr(self, "_sluice_execution", None)
         if execution is not None:
-            _mark(execution)
+            # Events are appended in id order; a parallel branch may have added one since.
+            for event in reversed(self._history_event_list):
+                if event["id"] == event_id:
+                    _mark_event(execution, cast(dict[str, Any], event))
+                    break
         return event_id
 
     return call
@@ -136,7 +147,7 @@ def install(journal: Journal) -> None:
     Execution.start._sluice_durable = True  # type: ignore[attr-defined]
 
 
-def _rebuild(saved: dict[str, Any]) -> Execution | None:
+def _rebuild(saved: dict[str, Any], events: list[dict[str, Any]]) -> Execution | None:
     backend = stepfunctions_parser_backends[saved["account_id"]][saved["region"]]
     try:
         machine = backend.describe_state_machine(saved["machine_arn"])
@@ -165,12 +176,11 @@ def _rebuild(saved: dict[str, Any]) -> Execution | None:
     # A worker that is never started: it holds the history (and a variable store) for
     # GetExecutionHistory and for a redrive to continue.
     worker = execution._get_start_execution_worker()
-    events = saved["events"]
     last_id = int(events[-1]["id"]) if events else 0
     worker.env = worker._get_evaluation_environment()
     manager = worker.env.event_manager
     manager._sluice_execution = execution  # type: ignore[attr-defined]
-    manager._history_event_list.extend(events)
+    manager._history_event_list.extend(cast(list[Any], events))
     manager._event_id_gen._next_id = last_id + 1
     execution.exec_worker = worker
     execution.exec_status = ExecutionStatus(saved["status"])
@@ -182,11 +192,12 @@ def _rebuild(saved: dict[str, Any]) -> Execution | None:
     return execution
 
 
-def _fail_crashed(execution: Execution) -> None:
+def _fail_crashed(execution: Execution) -> dict[str, Any]:
+    """Mark a restored execution that was running FAILED; answers its new last event."""
     assert execution.exec_worker is not None and execution.exec_worker.env is not None
     manager = execution.exec_worker.env.event_manager
     events = manager.get_event_history()
-    manager.add_event(
+    event_id = manager.add_event(
         context=EventHistoryContext(previous_event_id=int(events[-1]["id"]) if events else 0),
         event_type=HistoryEventType.ExecutionFailed,
         event_details=cast(
@@ -196,23 +207,33 @@ def _fail_crashed(execution: Execution) -> None:
     execution.exec_status = ExecutionStatus.FAILED
     execution.stop_date = datetime.datetime.now(tz=datetime.UTC)
     execution.error, execution.cause = CRASH_ERROR, CRASH_CAUSE
+    failed = next(e for e in manager.get_event_history() if e["id"] == event_id)
+    return cast(dict[str, Any], failed)
 
 
 def restore(store: Store) -> int:
     """Bring back every saved execution of a machine the template still has, oldest first;
     the ones that were running are marked failed (and saved so)."""
+    histories: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for key, value in store.load(EVENTS):
+        histories[json.loads(key)[0]].append(pickle.loads(value))
     saved = sorted(
         (pickle.loads(value) for _, value in store.load(KIND)), key=lambda s: s["start_date"]
     )
     restored, changes = 0, list[tuple[str, str, bytes | None]]()
     for entry in saved:
-        execution = _rebuild(entry)
+        events = sorted(histories.pop(entry["arn"], []), key=lambda e: int(e["id"]))
+        execution = _rebuild(entry, events)
         if execution is None:
             changes.append((KIND, entry["arn"], None))
+            changes += [(EVENTS, json.dumps([entry["arn"], int(e["id"])]), None) for e in events]
             continue
         if entry["status"] == "RUNNING":
-            _fail_crashed(execution)
-            changes.append((KIND, entry["arn"], _snapshot(execution)))
+            failed = _fail_crashed(execution)
+            changes += [
+                (KIND, entry["arn"], _snapshot(execution)),
+                _event_row(entry["arn"], failed),
+            ]
         restored += 1
     store.write(changes)
     return restored
