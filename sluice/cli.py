@@ -71,8 +71,15 @@ def up(
             "seeing only its own package and the Lambda runtime's libraries.",
         ),
     ] = False,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh", help="Start from nothing: forget the state saved in the data directory."
+        ),
+    ] = False,
 ) -> None:
-    """Start the gateway on HOST:PORT, deploy the template, serve until Ctrl-C."""
+    """Start the gateway on HOST:PORT, deploy the template, serve until Ctrl-C. State
+    (tables, queues, objects) saved in the data directory by an earlier run comes back."""
     from sluice.engine import virtual_time
     from sluice.stack import BUILT_TEMPLATE, DEFAULT_TEMPLATE, BuildMissingError, LocalStack
 
@@ -99,11 +106,21 @@ def up(
             config_env=config_env,
             overrides=overrides,
             built=built,
+            fresh=fresh,
         )
     except BuildMissingError as exc:
         raise SluiceError(str(exc)) from None
     catalogue = stack.start()
     print_stack(catalogue)
+    if "durable" in catalogue:
+        counts = catalogue["durable"]["restored"].items()
+        restored = ", ".join(f"{n} {what}" for what, n in counts if n) or "nothing, a fresh stack"
+        out.print(
+            f"State kept in {catalogue['durable']['path']} (restored: {restored})",
+            soft_wrap=True,
+            highlight=False,
+            markup=False,
+        )
     out.print(
         f"[bold green]Sluice is up[/] at {stack.endpoint}  (console: {stack.endpoint}/console)"
     )
@@ -117,6 +134,23 @@ def print_stack(catalogue: dict[str, Any]) -> None:
     for lid, res in sorted(catalogue["resources"].items(), key=lambda kv: kv[1]["type"]):
         table.add_row(lid, res["type"].split("::")[-1], res["name"])
     print_table(table)
+
+
+@app.command()
+def reset(data_dir: cli_lake.DataDirOpt = Path(".sluice")) -> None:
+    """Forget the stack state saved in DATA_DIR (tables, queues, objects), so the next
+    `sluice up` starts from nothing. Stop the stack first. Logs, the lake and the search
+    index stay."""
+    from sluice.durable.store import clear
+
+    if not data_dir.is_dir():
+        raise UsageError(f"no data directory at {data_dir}")
+    removed = clear(data_dir)
+    if removed:
+        message = f"Cleared the saved stack state in {data_dir}: the next `sluice up` starts fresh."
+    else:
+        message = f"No saved stack state in {data_dir}: nothing to clear."
+    out.print(message, soft_wrap=True, highlight=False, markup=False)
 
 
 @app.command()

@@ -25,6 +25,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from sluice import engine, request_count, s3_notifications
 from sluice.bedrock_emulator import BedrockEmulator
+from sluice.durable import DurableState
 from sluice.engine import speed as engine_speed
 from sluice.engine import test_state, virtual_time
 from sluice.httpapi import Route, build_event, find_route, to_http_response
@@ -118,6 +119,9 @@ class Gateway:
         self.bedrock = BedrockEmulator(self.endpoint)
         self._server: BaseWSGIServer | None = None
         self.started = time.time()
+        # Set by the stack when its state is durable: changes are on disk before the
+        # response that reports them is sent.
+        self.durable: DurableState | None = None
 
     # -- serving -----------------------------------------------------------------------
 
@@ -137,7 +141,7 @@ class Gateway:
         path: str = environ.get("PATH_INFO", "/")
         method: str = environ["REQUEST_METHOD"]
         if self.bedrock.handles(environ):
-            return self.bedrock(environ, start_response)
+            return self._durably(self.bedrock, environ, start_response)
         if path.startswith("/_sluice/") or path == "/console" or path.startswith("/console/"):
             return self._own(path, method, environ, start_response)
         if path.startswith(INVOKE_PREFIX) and path.endswith("/invocations"):
@@ -160,7 +164,20 @@ class Gateway:
                 return self._http_api(*found, environ, start_response)
         if target == "AWSEvents.PutEvents":
             return self._put_events(environ, start_response)
-        return self.moto_app(environ, start_response)
+        return self._durably(self.moto_app, environ, start_response)
+
+    def _durably(
+        self,
+        app: Callable[..., Iterable[bytes]],
+        environ: dict[str, Any],
+        start_response: StartResponse,
+    ) -> Iterable[bytes]:
+        """APP's answer, sent once the changes it made are on disk (a durable stack)."""
+        if self.durable is None:
+            return app(environ, start_response)
+        out = list(app(environ, start_response))
+        self.durable.flush()
+        return out
 
     @staticmethod
     def _for_api_gateway(environ: dict[str, Any]) -> bool:

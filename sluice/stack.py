@@ -15,6 +15,7 @@ from typing import Any
 from cfn_flip import load_yaml
 
 from sluice import deploy as deployer
+from sluice import durable
 from sluice.client import STACK_FILE
 from sluice.console import console_app
 from sluice.gateway import Gateway
@@ -69,6 +70,7 @@ class LocalStack:
         config_env: str = "local",
         overrides: dict[str, str] | None = None,
         built: bool = False,
+        fresh: bool = False,
     ) -> None:
         if built and not template.exists():
             raise BuildMissingError(f"no built template at {template}: run `make package` first")
@@ -81,16 +83,24 @@ class LocalStack:
         self.stack_name, params = samconfig_overrides(self.template, config_env)
         self.overrides = {**params, **(overrides or {})}
         self.gateway = Gateway(host, port, data_dir.resolve())
+        # The data directory keeps the stack's state across restarts (--fresh: from nothing).
+        if durable.enabled():
+            self.gateway.durable = durable.DurableState(data_dir.resolve(), fresh=fresh)
         if built:  # each worker sees its own package and the Lambda runtime's libraries only
             runtime_libs = data_dir.resolve() / "lambda-runtime" / "python"
             self.gateway.lambdas.runtime_libs = provide_runtime_libs(runtime_libs)
         self.triggers = Triggers(self.gateway.endpoint, data_dir.resolve())
+        if self.gateway.durable is not None:
+            self.triggers.positions = self.gateway.durable.positions
+            self.triggers.pending = self.gateway.durable.pending
+            self.triggers.rules.on_done = self.gateway.durable.pending.done
         self.gateway.on_deploy = self.deploy
         self.gateway.on_put_events = self.triggers.put_events
         self.gateway.extra["/_sluice/dlq"] = self.triggers.dlq_endpoint
         self.gateway.extra["/_sluice/stats"] = self.triggers.stats_endpoint
         self.gateway.extra["/console"] = console_app(self)
         self._lock = threading.Lock()
+        self._resumed = False  # undelivered events of an earlier run are delivered once
 
     @property
     def endpoint(self) -> str:
@@ -112,13 +122,22 @@ class LocalStack:
                 overrides=self._overrides(),
                 stack_name=self.stack_name,
             )
+            if self.gateway.durable is not None:
+                # The resources exist now; their saved contents go back before any trigger
+                # polls them.
+                self.gateway.durable.restore(self.gateway.bedrock)
             self.gateway.lambdas.deploy(result.functions)
             self.gateway.routes = result.routes
             self.triggers.apply(result.pipes, result.rules, result.resources)
+            if self.gateway.durable is not None and not self._resumed:
+                self.gateway.durable.restored_events = self.triggers.resume()
+                self._resumed = True
             catalogue = result.catalogue()
             catalogue["stack_name"] = self.stack_name
             catalogue["endpoint"] = self.endpoint
             catalogue["data_dir"] = str(self.gateway.data_dir)
+            if self.gateway.durable is not None:
+                catalogue["durable"] = self.gateway.durable.describe()
             self.gateway.stack = catalogue
             # Tools that work on the data directory alone (`sluice sql`) read what is deployed.
             (self.gateway.data_dir / STACK_FILE).write_text(json.dumps(catalogue, default=str))
@@ -138,6 +157,8 @@ class LocalStack:
     def stop(self) -> None:
         self.triggers.stop()
         self.gateway.stop()
+        if self.gateway.durable is not None:
+            self.gateway.durable.stop()
 
     def serve_until_stopped(self) -> None:
         """Serve until SIGTERM or Ctrl-C, then stop."""

@@ -89,13 +89,15 @@ class StackProcess:
         overrides: dict[str, str] | None = None,
         time_scale: float | None = None,
         built: bool = False,
+        fresh: bool = False,
     ) -> None:
         self.port = free_port()
         self.data_dir = data_dir
         self.gateway = Gateway(f"http://127.0.0.1:{self.port}")
         self.log_path = data_dir / "gateway.log"
         data_dir.mkdir(parents=True, exist_ok=True)
-        self._log = self.log_path.open("w")
+        # Appended to: a stack restarted on the same data directory keeps the earlier log.
+        self._log = self.log_path.open("a")
         command = self.server_command(
             template,
             data_dir,
@@ -103,6 +105,7 @@ class StackProcess:
             overrides=overrides,
             time_scale=time_scale,
             built=built,
+            fresh=fresh,
         )
         self.proc = subprocess.Popen(
             command,
@@ -128,6 +131,7 @@ class StackProcess:
         overrides: dict[str, str] | None,
         time_scale: float | None,
         built: bool,
+        fresh: bool,
     ) -> list[str]:
         """The child process: `sluice up` on this stack's port (a subclass may serve the
         template otherwise, e.g. with more mounted on the gateway)."""
@@ -147,6 +151,7 @@ class StackProcess:
             *(f"--parameter-overrides={k}={v}" for k, v in (overrides or {}).items()),
             *([f"--time-scale={time_scale}"] if time_scale is not None else []),
             *(["--built"] if built else []),
+            *(["--fresh"] if fresh else []),
         ]
 
     def _ready(self) -> bool:
@@ -156,6 +161,12 @@ class StackProcess:
             return bool(self.gateway.get("/_sluice/stack"))
         except Exception:
             return False
+
+    def kill(self) -> None:
+        """SIGKILL the stack, as a crash would: no shutdown code runs."""
+        self.proc.kill()
+        self.proc.wait(timeout=15)
+        self._log.close()
 
     def stop(self) -> None:
         if self.proc.poll() is None:

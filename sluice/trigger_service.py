@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sluice.dlq import DeadLetterQueues
+from sluice.durable.events import PendingEvents
 from sluice.triggers.build import build_poller
 from sluice.triggers.clients import boto3_client_factory
 from sluice.triggers.failure_log import FailureLog
@@ -16,7 +17,7 @@ from sluice.triggers.poller_group import PollerGroup
 from sluice.triggers.queue_poller import QueuePoller
 from sluice.triggers.rule_delivery import RuleDelivery
 from sluice.triggers.specs import PipeSpec, RuleSpec
-from sluice.triggers.stream_poller import StreamPoller
+from sluice.triggers.stream_poller import Positions, StreamPoller
 
 StartResponse = Any
 Poller = (StreamPoller, QueuePoller)
@@ -36,6 +37,9 @@ class Triggers:
         self.rules = RuleDelivery([], self.clients, retry_delay_s=retry_delay_s)
         self.dlqs = DeadLetterQueues(self.clients, self.failure_log)
         self.pipes: list[PipeSpec] = []
+        # A durable stack's stream positions and undelivered events (None: in memory only).
+        self.positions: Positions | None = None
+        self.pending: PendingEvents | None = None
         self._lock = threading.Lock()
 
     def apply(
@@ -58,6 +62,7 @@ class Triggers:
                     self.clients,
                     failure_log=self.failure_log,
                     retry_delay_s=self.retry_delay_s,
+                    positions=self.positions,
                 )
                 for spec in pipes
             ]
@@ -71,9 +76,19 @@ class Triggers:
             self.dlqs.set_queues(resources, pipes, rules)
 
     def put_events(self, events: Iterable[dict[str, Any]]) -> None:
-        for event in events:
-            bus = event.pop("_bus", "default")
+        routed = [(event, event.pop("_bus", "default")) for event in events]
+        if self.pending is not None:  # saved before PutEvents answers
+            self.pending.add(routed)
+        for event, bus in routed:
             self.rules.deliver(event, bus_name=bus)
+
+    def resume(self) -> int:
+        """Deliver the events a previous run of the stack accepted and did not finish
+        delivering; answers how many."""
+        saved = self.pending.saved() if self.pending is not None else []
+        for event, bus in saved:
+            self.rules.deliver(event, bus_name=bus)
+        return len(saved)
 
     def stats(self) -> dict[str, Any]:
         return {

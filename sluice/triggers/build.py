@@ -6,7 +6,7 @@ from sluice.triggers.clients import ClientFactory
 from sluice.triggers.failure_log import FailureLog
 from sluice.triggers.queue_poller import QueuePoller
 from sluice.triggers.specs import PipeSpec
-from sluice.triggers.stream_poller import StreamPoller
+from sluice.triggers.stream_poller import Positions, StreamPoller
 from sluice.triggers.targets import LambdaTarget, StepFunctionsTarget, Target
 
 # Batches in flight per SQS pipe. AWS scales SQS pollers far higher; on a laptop a few
@@ -29,10 +29,13 @@ def build_poller(
     target: Target | None = None,
     failure_log: FailureLog | None = None,
     retry_delay_s: float = 1.0,
+    positions: Positions | None = None,
 ) -> StreamPoller | QueuePoller:
     target = target if target is not None else build_target(spec, client_factory)
     if spec.source_kind == "dynamodb":
-        return StreamPoller(spec, target, client_factory, retry_delay_s=retry_delay_s)
+        return StreamPoller(
+            spec, target, client_factory, retry_delay_s=retry_delay_s, positions=positions
+        )
     return QueuePoller(
         spec, target, client_factory, failure_log=failure_log, concurrency=SQS_CONCURRENCY
     )

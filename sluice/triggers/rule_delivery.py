@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -95,6 +95,10 @@ class RuleDelivery:
         self._cond = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
+        # Called with an event's id once every target delivery of it has ended (delivered,
+        # dead-lettered or dropped); a durable stack forgets the event then.
+        self.on_done: Callable[[str], None] | None = None
+        self._outstanding: dict[str, int] = {}  # event id -> target deliveries not ended
 
     def set_rules(self, rules: Sequence[RuleSpec]) -> None:
         """Replace the rule set (the gateway calls this after PutRule/PutTargets)."""
@@ -140,12 +144,16 @@ class RuleDelivery:
                         received_at=now,
                     )
                 )
+        event_id = str(envelope.get("id"))
         if jobs:
             with self._cond:
                 self._ensure_worker()
+                self._outstanding[event_id] = self._outstanding.get(event_id, 0) + len(jobs)
                 for job in jobs:
                     heapq.heappush(self._heap, job)
                 self._cond.notify_all()
+        elif self.on_done is not None:
+            self.on_done(event_id)
         return matched
 
     def drain(self, timeout: float) -> bool:
@@ -205,11 +213,25 @@ class RuleDelivery:
                 log.exception("rule delivery to %s crashed", job.target.arn)
                 self.counters.incr("errors")
                 retry = None
+            ended = None
             with self._cond:
                 self._active -= 1
                 if retry is not None:
                     heapq.heappush(self._heap, retry)
+                else:
+                    ended = self._end(str(job.event.get("id")))
                 self._cond.notify_all()
+            if ended is not None and self.on_done is not None:
+                self.on_done(ended)
+
+    def _end(self, event_id: str) -> str | None:
+        """One target delivery of the event ended: answers its id if it was the last."""
+        left = self._outstanding.get(event_id, 1) - 1
+        if left > 0:
+            self._outstanding[event_id] = left
+            return None
+        self._outstanding.pop(event_id, None)
+        return event_id
 
     def _attempt(self, job: _Job) -> _Job | None:
         """Try one delivery; returns the job rescheduled for a retry, or None when done."""

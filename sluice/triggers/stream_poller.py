@@ -2,7 +2,10 @@
 
 Per shard, records are delivered strictly in order. A failing batch blocks its shard until
 it succeeds, is bisected down, or runs out of retries / record age and goes to the
-dead-letter destination; then the shard moves on. Positions are held in memory only.
+dead-letter destination; then the shard moves on. With `positions` (a durable stack) the
+last sequence number of each finished batch is saved, and a restarted poller resumes after
+it; a pipe with no saved position on a restored stack starts at TRIM_HORIZON, so records
+written before the restart are not skipped (at least once, as on AWS).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
@@ -31,6 +34,14 @@ log = logging.getLogger(__name__)
 
 # Pipes and Lambda cap the target payload at 256 KiB (as characters of JSON).
 MAX_PAYLOAD_CHARS = 262_144
+
+
+class Positions(Protocol):
+    resumed: bool  # the stack's state was restored: records may predate this poller
+
+    def get(self, pipe: str, shard_id: str) -> str | None: ...
+
+    def put(self, pipe: str, shard_id: str, sequence_number: str) -> None: ...
 
 
 @dataclass
@@ -71,6 +82,7 @@ class StreamPoller(Stoppable):
         max_retry_delay_s: float = 60.0,
         shard_refresh_s: float = 5.0,
         fetch_limit: int = 1000,
+        positions: Positions | None = None,
     ) -> None:
         self.spec = spec
         self.name = spec.name
@@ -86,6 +98,7 @@ class StreamPoller(Stoppable):
         self._max_retry_delay_s = max_retry_delay_s
         self._shard_refresh_s = shard_refresh_s
         self._fetch_limit = max(1, min(fetch_limit, 1000))
+        self._positions = positions
         self._shards: dict[str, _Shard] = {}
         self._discovered = False
         self._last_refresh = float("-inf")
@@ -137,13 +150,18 @@ class StreamPoller(Stoppable):
         # Shards present at first discovery start at the pipe's starting position; shards
         # that appear later (splits) are read from their beginning so nothing is skipped.
         start_type = self.spec.starting_position if not self._discovered else "TRIM_HORIZON"
+        if self._positions is not None and self._positions.resumed:
+            start_type = "TRIM_HORIZON"
         kwargs: dict[str, Any] = {"StreamArn": self.spec.source_arn}
         while True:
             desc = self._streams().describe_stream(**kwargs)["StreamDescription"]
             for sh in desc.get("Shards", []):
                 sid = sh["ShardId"]
                 if sid not in self._shards:
-                    self._shards[sid] = _Shard(sid, sh.get("ParentShardId"), start_type)
+                    shard = _Shard(sid, sh.get("ParentShardId"), start_type)
+                    if self._positions is not None:
+                        shard.last_seq = self._positions.get(self.name, sid)
+                    self._shards[sid] = shard
             last = desc.get("LastEvaluatedShardId")
             if not last:
                 break
@@ -277,6 +295,7 @@ class StreamPoller(Stoppable):
         outcome = self._invoke(batch)
         shard.invokes += 1
         if outcome.ok:
+            self._finished(shard, batch)
             shard.work.pop(0)
             shard.attempts = shard.invokes = shard.failures_in_row = 0
             shard.last_error = shard.last_cause = None
@@ -302,6 +321,7 @@ class StreamPoller(Stoppable):
             idx = next(i for i, r in enumerate(batch) if item_id(r) == lowest)
             if idx:
                 self.counters.incr("records_delivered", idx)
+                self._finished(shard, batch[:idx])
             shard.work[0] = batch[idx:]
         elif self.spec.bisect_on_error and len(batch) > 1 and not outcome.transient:
             # Halve and retry each half; bisection does not consume retry attempts.
@@ -329,9 +349,16 @@ class StreamPoller(Stoppable):
             shard.next_attempt_at = time.monotonic() + delay
             return
         self._dead_letter(shard, batch, condition, outcome)
+        self._finished(shard, batch)
         shard.work.pop(0)
         shard.attempts = shard.invokes = shard.failures_in_row = 0
         shard.next_attempt_at = 0.0
+
+    def _finished(self, shard: _Shard, batch: list[dict[str, Any]]) -> None:
+        """Save the position after a batch that will not be delivered again."""
+        seq = batch[-1]["dynamodb"].get("SequenceNumber") if batch else None
+        if self._positions is not None and seq is not None:
+            self._positions.put(self.name, shard.shard_id, str(seq))
 
     def _dead_letter(
         self, shard: _Shard, batch: list[dict[str, Any]], condition: str, outcome: Outcome

@@ -266,3 +266,54 @@ def test_sql_shows_a_fresh_stacks_declared_tables_empty(example_stack: StackProc
     )
     assert rows.returncode == 0, rows.stderr
     assert json.loads(rows.stdout) == []
+
+
+DURABLE_TEMPLATE = Path(__file__).resolve().parents[1] / "crash" / "fixture" / "template.yaml"
+
+
+def test_state_survives_a_clean_stop_and_reset_clears_it(tmp_path: Path) -> None:
+    data_dir = tmp_path / "stack"
+
+    def item_after_restart() -> dict[str, Any] | None:
+        stack = StackProcess(DURABLE_TEMPLATE, data_dir)
+        try:
+            found: dict[str, Any] | None = (
+                stack.client("dynamodb")
+                .get_item(TableName=stack.resource("DeliveredTable")["name"], Key=key)
+                .get("Item")
+            )
+            return found
+        finally:
+            stack.stop()
+
+    key = {"PK": {"S": "kept"}}
+    stack = StackProcess(DURABLE_TEMPLATE, data_dir)
+    try:
+        table = stack.resource("DeliveredTable")["name"]
+        stack.client("dynamodb").put_item(TableName=table, Item={**key, "n": {"N": "1"}})
+    finally:
+        stack.stop()
+    assert item_after_restart() == {**key, "n": {"N": "1"}}
+
+    reset = subprocess.run(
+        [sys.executable, "-m", "sluice", "reset", "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert reset.returncode == 0, reset.stderr
+    assert f"Cleared the saved stack state in {data_dir}" in reset.stdout
+    assert item_after_restart() is None
+
+
+def test_reset_of_a_missing_data_directory_is_a_usage_error(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere"
+    result = subprocess.run(
+        [sys.executable, "-m", "sluice", "reset", "--data-dir", str(missing)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert f"no data directory at {missing}" in result.stderr
+    assert "Traceback" not in result.stderr

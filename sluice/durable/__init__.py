@@ -1,0 +1,72 @@
+"""The stack's durable state: what `sluice up` keeps in its data directory across a stop
+or a crash, and puts back on the next start.
+
+`DurableState` opens the store (`store.py`), puts the saved state back into moto's
+backends once the template's resources exist (`restore`), then journals every change
+(`journal.py`) through hooks on moto's models, one module per service. See
+docs/RUNTIME.md ("Durable state") for what is written when and what a crash can lose.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from sluice.bedrock_emulator import BedrockEmulator
+from sluice.durable import bedrock, dynamodb, executions, s3, sqs, streams
+from sluice.durable.events import PendingEvents
+from sluice.durable.journal import Journal
+from sluice.durable.store import FILE_NAME, Store, clear
+
+# `make bench` measures the engine with persistence on and off: SLUICE_DURABLE=0 keeps the
+# state in memory only, as moto does.
+SWITCH = "SLUICE_DURABLE"
+SERVICES = {
+    "dynamodb": dynamodb,
+    "streams": streams,
+    "sqs": sqs,
+    "s3": s3,
+    "executions": executions,
+}
+
+
+def enabled() -> bool:
+    return os.environ.get(SWITCH, "1") != "0"
+
+
+class DurableState:
+    def __init__(self, data_dir: Path, *, fresh: bool = False) -> None:
+        if fresh:
+            clear(data_dir)
+        self.path = data_dir / FILE_NAME
+        self.store = Store(self.path)
+        self.journal = Journal(self.store)
+        self.positions = streams.Positions(self.store)
+        self.pending = PendingEvents(self.store)
+        self.restored_events = 0  # set by the stack once its rules can deliver them
+        self.restored: dict[str, int] | None = None
+
+    def restore(self, emulator: BedrockEmulator) -> dict[str, int]:
+        """Put the saved state back (once; the resources must exist), then start
+        journalling. Answers how many entities of each service came back."""
+        if self.restored is None:
+            self.restored = {name: module.restore(self.store) for name, module in SERVICES.items()}
+            self.restored["bedrock-jobs"] = bedrock.restore(self.store, emulator)
+            self.positions.resumed = self.restored["streams"] > 0
+            for module in [*SERVICES.values(), bedrock]:
+                module.install(self.journal)
+            self.journal.start()
+        return self.restored
+
+    def flush(self) -> None:
+        if self.restored is not None:
+            self.journal.flush()
+
+    def describe(self) -> dict[str, Any]:
+        restored = {**(self.restored or {}), "events": self.restored_events}
+        return {"path": str(self.path), "restored": restored}
+
+    def stop(self) -> None:
+        self.journal.stop()
+        self.store.close()
