@@ -23,7 +23,7 @@ from moto import mock_aws
 from moto.awslambda.models import LambdaBackend
 
 from sluice import engine
-from sluice.engine import virtual_time
+from sluice.engine import moto_seam, virtual_time
 from sluice.waiting import wait_for
 
 Handler = Callable[[Any, Any], Any]
@@ -172,7 +172,10 @@ def in_process_aws(
     previous_scale = virtual_time.set_scale(time_scale)
     LambdaBackend.invoke = invoke  # type: ignore[assignment,method-assign]
     try:
-        with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        with (
+            mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
+            moto_seam.step_functions_in_process(),
+        ):
             yield aws
     finally:
         LambdaBackend.invoke = saved_invoke  # type: ignore[method-assign]

@@ -16,6 +16,7 @@ so that no other module of Sluice assigns to moto.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import inspect
@@ -23,6 +24,7 @@ import sys
 import threading
 import types
 from collections import deque
+from collections.abc import Iterator
 from typing import Any
 
 from sluice import dynamodb_atomic, s3_notifications
@@ -75,6 +77,7 @@ SYMBOLS: dict[str, tuple[str, ...] | None] = {
         "tolerated_failure_count",
         "tolerated_failure_percentage",
     ),
+    "moto.stepfunctions.responses:StepFunctionResponse.stepfunction_backend": None,
     "moto.stepfunctions.responses:StepFunctionResponse.describe_execution": ("self",),
     "moto.stepfunctions.responses:StepFunctionResponse.list_executions": ("self",),
     "moto.moto_server.werkzeug_app:convert_to_flask_response": None,
@@ -404,3 +407,23 @@ def _s3_notifications_sequenced() -> None:
 # Not the engine's: moto's DynamoDB and S3 as the gateway serves them, patched here so that
 # every patch of moto is in this one module.
 SERVICE_PATCHES = (_dynamodb_items_serialised, _s3_notifications_sequenced)
+
+
+@contextlib.contextmanager
+def step_functions_in_process() -> Iterator[None]:
+    """Step Functions calls made under `mock_aws` (no gateway) answered by the engine's
+    backend for the block, which starts empty, as mock_aws's own backends do."""
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    from sluice.engine.backend import backends
+
+    backends.reset()
+    saved = StepFunctionResponse.__dict__["stepfunction_backend"]
+    StepFunctionResponse.stepfunction_backend = property(  # type: ignore[assignment,method-assign]
+        lambda self: backends[self.current_account][self.region]
+    )
+    try:
+        yield
+    finally:
+        StepFunctionResponse.stepfunction_backend = saved  # type: ignore[method-assign]
+        backends.reset()

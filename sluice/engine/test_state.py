@@ -56,6 +56,7 @@ from moto.stepfunctions.parser.backend.test_state.execution_worker import (
 )
 from moto.stepfunctions.parser.mocking.mock_config import MockTestCase, StateMockedResponses
 
+from sluice.engine import programs
 from sluice.engine.test_state_request import InvalidRequest, Request, parse_request
 from sluice.template import ACCOUNT_ID, REGION
 
@@ -153,6 +154,7 @@ class _Worker(TestStateExecutionWorker):
 
     def _get_evaluation_entrypoint(self) -> EvalComponent:
         program = super()._get_evaluation_entrypoint()
+        programs.specialise_program(program)  # JSONata, virtual time, AWS error names
         state = getattr(program, "test_state", None)
         arguments = getattr(state, "parargs", None)
         if isinstance(arguments, Arguments):  # JSONata: the parser records only Parameters

@@ -220,7 +220,12 @@ def test_a_throttled_normalize_is_retried_in_the_run(
     with stack.time_scale(0):
         put(stack, content(vid, title_bedrock={"S": "after throttles"}))
         wait_for(lambda: title_of(lake, vid) == "after throttles", timeout=60, what="the merge")
-    [run] = runs_with(stack, vid)
+    # The run that met the throttles retried them itself and succeeded (on a loaded machine
+    # the Pipe may have started another run of the batch for an unrelated reason).
+    throttle = "Lambda.TooManyRequestsException"
+    attempts = [
+        (r, [a.error for a in r.state("Normalize").attempts]) for r in runs_with(stack, vid)
+    ]
+    [(run, errors)] = [(r, e) for r, e in attempts if throttle in e]
     assert run.status == "SUCCEEDED"
-    errors = [a.error for a in run.state("Normalize").attempts]
-    assert errors == ["Lambda.TooManyRequestsException"] * 2 + [None]
+    assert errors == [throttle] * 2 + [None]
