@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 SAM_VENV := .venv-sam
 CHECKOV_VENV := .venv-checkov
 
-.PHONY: demo test lint up bench lock clean browser package python
+.PHONY: demo test test-lint test-package test-suite test-built lint up bench lock clean browser package python
 
 python:
 	@test -n "$(PY)" || { echo "Python 3.12 not found: install it (pyenv install 3.12) or run make PY=/path/to/python3.12"; exit 2; }
@@ -37,11 +37,26 @@ $(CHECKOV_VENV)/.installed: infra/tools/checkov.lock | python
 demo: $(STAMP)
 	$(BIN)/sluice demo
 
+# Lint, package and the suite run at once (make -j); the flows' `built` tests start when
+# the packages are built. Each phase's wall time is printed, and the whole's at the end
+# (setting up the environments is not counted).
+# TEST_WORKERS: parallel pytest workers (pytest-xdist). The tests mostly wait on their
+# stacks, so more workers than cores pay off; loadscope keeps a module's tests (and its
+# module-scoped stack) on one worker.
+TEST_WORKERS ?= 4
+timed = start=$$(date +%s); $(1); status=$$?; echo "$(2): $$(( $$(date +%s) - start )) s"; exit $$status
+
+test: $(STAMP) $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
+	@$(call timed,$(MAKE) --no-print-directory -j4 --output-sync=target test-lint test-package test-suite test-built,make test)
+
+test-lint: ; @$(call timed,$(MAKE) --no-print-directory lint,lint)
+test-package: ; @$(call timed,$(MAKE) --no-print-directory package,package)
 # --sluice-coverage: state coverage table + build/sluice-coverage/, thresholds in pyproject.toml.
-# Then the flows' `built` tests again, every function running from its `make package` package.
-test: $(STAMP) lint browser package
-	$(BIN)/pytest --sluice-coverage
-	SLUICE_BUILT=1 $(BIN)/pytest -m built tests/flows
+test-suite: browser
+	@$(call timed,$(BIN)/pytest --sluice-coverage -n $(TEST_WORKERS) --dist loadscope,tests)
+# The flows' `built` tests again, every function running from its `make package` package.
+test-built: test-package
+	@$(call timed,SLUICE_BUILT=1 $(BIN)/pytest -m built tests/flows,built tests)
 
 # The console's browser tests drive Debian's Chromium; installed here when missing.
 browser:

@@ -7,12 +7,14 @@ over all stacks, printed in the terminal summary and written as `coverage.json` 
 `coverage.md` to `--sluice-coverage-dir` (ini `sluice_coverage_dir`, default
 `build/sluice-coverage`). With a threshold (`--sluice-coverage-fail-under` or ini
 `sluice_coverage_fail_under`, percent per state machine), a session whose tests passed fails
-when a state machine is below it.
+when a state machine is below it. Under pytest-xdist (`-n`) each worker reads its own stacks and
+hands its coverage to the controller, which merges them and applies the thresholds once.
 """
 
 from __future__ import annotations
 
 import json
+import pickle
 import threading
 import time
 from pathlib import Path
@@ -48,9 +50,12 @@ class Collector:
             found = collect(stack.client("stepfunctions"), only=deployed)
         except Exception as exc:
             found = CoverageReport(problems=[f"stack on port {stack.port}: {exc}"])
+        self.add(found, time.monotonic() - started)
+
+    def add(self, report: CoverageReport, seconds: float) -> None:
         with self._lock:
-            self.report.merge(found)
-            self.seconds += time.monotonic() - started
+            self.report.merge(report)
+            self.seconds += seconds
 
 
 _STATE_MACHINE_TYPES = ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine")
@@ -58,6 +63,7 @@ _COLLECTOR = pytest.StashKey[Collector]()
 _THRESHOLD = pytest.StashKey[float]()
 _FLOORS = pytest.StashKey[dict[str, float]]()
 _FAILED = pytest.StashKey[str]()
+_WORKER_OUTPUT = "sluice_coverage"  # key of an xdist worker's report in its workeroutput
 
 
 def collector(config: pytest.Config) -> Collector | None:
@@ -172,11 +178,29 @@ def failure_message(
     return f"Sluice state coverage below the minimum: {names}"
 
 
+def _is_xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """pytest-xdist controller: a worker finished; add the coverage of its stacks."""
+    found = collector(node.config)
+    output = getattr(node, "workeroutput", None) or {}  # none when the worker crashed
+    if found is not None and _WORKER_OUTPUT in output:
+        report, seconds = pickle.loads(output[_WORKER_OUTPUT])
+        found.add(report, seconds)
+
+
 @pytest.hookimpl(trylast=True)  # after the runner tears session fixtures (and stacks) down
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     found = collector(config)
     if found is None:
+        return
+    if _is_xdist_worker(config):  # the controller merges, reports and applies thresholds
+        output = config.workeroutput  # type: ignore[attr-defined]
+        output[_WORKER_OUTPUT] = pickle.dumps((found.report, found.seconds))
         return
     threshold, floors = config.stash[_THRESHOLD], config.stash[_FLOORS]
     report = found.report
@@ -194,7 +218,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     found = collector(config)
-    if found is None:
+    if found is None or _is_xdist_worker(config):
         return
     report = found.report
     write = terminalreporter.write_line

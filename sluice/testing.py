@@ -25,6 +25,7 @@ from sluice.waiting import wait_for
 # Called with each running stack just before `StackProcess.stop` ends it (the pytest plugin
 # in sluice/pytest_plugin.py collects state coverage here). A hook must not raise.
 BEFORE_STOP: list[Callable[[StackProcess], None]] = []
+PORT_ATTEMPTS = 3
 
 
 def free_port() -> int:
@@ -91,24 +92,35 @@ class StackProcess:
         built: bool = False,
         fresh: bool = False,
     ) -> None:
-        self.port = free_port()
         self.data_dir = data_dir
-        self.gateway = Gateway(f"http://127.0.0.1:{self.port}")
         self.log_path = data_dir / "gateway.log"
         data_dir.mkdir(parents=True, exist_ok=True)
         # Appended to: a stack restarted on the same data directory keeps the earlier log.
         self._log = self.log_path.open("a")
-        command = self.server_command(
-            template,
-            data_dir,
-            config_env=config_env,
-            overrides=overrides,
-            time_scale=time_scale,
-            built=built,
-            fresh=fresh,
-        )
+        options = {
+            "config_env": config_env,
+            "overrides": overrides,
+            "time_scale": time_scale,
+            "built": built,
+            "fresh": fresh,
+        }
+        # A free port can be taken by another process (a parallel test worker) before the
+        # child binds it: then start again on another.
+        for attempt in range(PORT_ATTEMPTS):
+            if self._launch(template, env, options, last=attempt == PORT_ATTEMPTS - 1):
+                return
+
+    def _launch(
+        self, template: Path, env: dict[str, str] | None, options: dict[str, Any], last: bool
+    ) -> bool:
+        """Start the child on a free port and wait until it serves; False when the port was
+        taken meanwhile (and not LAST)."""
+        self.port = free_port()
+        self.gateway = Gateway(f"http://127.0.0.1:{self.port}")
+        self._log.flush()
+        log_start = self.log_path.stat().st_size
         self.proc = subprocess.Popen(
-            command,
+            self.server_command(template, self.data_dir, **options),
             cwd=self.cwd,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -116,7 +128,13 @@ class StackProcess:
         )
         try:
             wait_for(self._ready, timeout=90, what=f"the stack on port {self.port}")
+            return True
         except AssertionError:
+            with self.log_path.open() as log:
+                log.seek(log_start)
+                taken = "Address already in use" in log.read()
+            if taken and not last and self.proc.wait(timeout=15) is not None:
+                return False
             self.stop()
             raise AssertionError(
                 f"stack did not start:\n{self.log_path.read_text()[-4000:]}"

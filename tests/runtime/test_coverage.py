@@ -446,3 +446,57 @@ def test_session_reports_coverage_and_fails_under_the_threshold(pytester: pytest
     assert document["machines"]["sluice-retry_catch"]["percent"] == 25.0
     assert document["below_threshold"] == ["sluice-retry_catch"]
     assert "retry Work Retry[0] (TransientError)" in (out / "coverage.md").read_text()
+
+
+XDIST_INNER = """
+import os
+from pathlib import Path
+from sluice.testing import StackProcess
+
+def test_{name}(tmp_path):
+    (Path({out!r}) / "{name}").write_text(os.environ["PYTEST_XDIST_WORKER"])
+    stack = StackProcess(Path({fixture!r}) / "template.yaml", tmp_path / "stack")
+    try:
+        run = stack.run("retry_catch", {{"counter_file": str(tmp_path / "c"), {payload}}})
+        assert run.status == "SUCCEEDED"
+    finally:
+        stack.stop()
+"""
+
+
+def test_parallel_workers_coverage_is_merged_before_the_thresholds(
+    pytester: pytest.Pytester,
+) -> None:
+    """Under pytest-xdist each worker reads its own stacks; the controller adds them up and
+    applies the thresholds to the sum: two runs below 80% alone make 100% together."""
+    out = pytester.path / "coverage-out"
+    out.mkdir()
+    for name, payload in (("caught", '"invalid": True'), ("retried", '"fail_times": 1')):
+        source = XDIST_INNER.format(name=name, out=str(out), fixture=str(FIXTURE), payload=payload)
+        pytester.makepyfile(**{f"test_{name}": source})
+    pytester.makeini(
+        """
+        [pytest]
+        sluice_coverage_fail_under = 0
+        sluice_coverage_fail_under_machines =
+            sluice-retry_catch = 80
+            sluice-timeout = 10
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "-p", "sluice.pytest_plugin", "--sluice-coverage", f"--sluice-coverage-dir={out}",
+        "-n", "2", "--dist", "loadfile",
+    )  # fmt: skip
+    result.assert_outcomes(passed=2)
+    workers = {(out / name).read_text() for name in ("caught", "retried")}
+    assert len(workers) == 2, workers  # each run on its own worker
+    document = json.loads((out / "coverage.json").read_text())
+    assert document["stacks"] == 2
+    assert document["machines"]["sluice-retry_catch"]["executions"] == 2
+    assert document["machines"]["sluice-retry_catch"]["percent"] == 100.0
+    # The merged total is still held to every machine's minimum.
+    assert document["below_threshold"] == ["sluice-timeout"]
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.re_match_lines(
+        [r"sluice-retry_catch +2 +2/2 +0/0 +1/1 +1/1 +100\.0%", r"FAIL .*sluice-timeout \(0\.0%"]
+    )
