@@ -26,6 +26,9 @@ from sluice.waiting import wait_for
 # in sluice/pytest_plugin.py collects state coverage here). A hook must not raise.
 BEFORE_STOP: list[Callable[[StackProcess], None]] = []
 PORT_ATTEMPTS = 3
+# Generous: parallel test workers share the cores, and a stack must not fail a test by
+# starting slowly on a busy machine (a healthy one is up in seconds).
+START_TIMEOUT = 180
 
 
 def free_port() -> int:
@@ -127,7 +130,7 @@ class StackProcess:
             env={**os.environ, **(env or {}), "SLUICE_ENDPOINT": self.gateway.url},
         )
         try:
-            wait_for(self._ready, timeout=90, what=f"the stack on port {self.port}")
+            wait_for(self._ready, timeout=START_TIMEOUT, what=f"the stack on port {self.port}")
             return True
         except AssertionError:
             with self.log_path.open() as log:
