@@ -33,6 +33,8 @@ def real_console_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Con
     # A run through the real trigger (S3 -> SQS -> Pipe), whose input is what Pipes send.
     resources = stack.gateway.stack()["resources"]
     write_job_output(stack.client("s3"), resources["TranscriptBucket"]["name"], "console-1")
+    # Done before any test looks: a test may count what is still running.
+    stack.wait_executions("transcript_persistence", 1, timeout=120)
     yield stack
     stack.stop()
 
