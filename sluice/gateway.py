@@ -23,7 +23,7 @@ from urllib.parse import unquote
 from botocore.exceptions import ClientError
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from sluice import engine, request_count, s3_notifications
+from sluice import engine, execution_faults, request_count, s3_notifications
 from sluice.bedrock_emulator import BedrockEmulator
 from sluice.durable import DurableState
 from sluice.engine import speed as engine_speed
@@ -115,6 +115,9 @@ class Gateway:
         self.extra[virtual_time.ENDPOINT] = virtual_time.time_scale_endpoint
         # S3 -> SQS notifications carry a sequencer; tests can hold them back.
         self.extra[s3_notifications.ENDPOINT] = s3_notifications.endpoint
+        # A state machine's starts refused, as when Step Functions is unavailable.
+        self.execution_faults = execution_faults.ExecutionFaults()
+        self.extra[execution_faults.ENDPOINT] = self.execution_faults.endpoint
         # moto has no Bedrock batch inference: its control plane is emulated.
         self.bedrock = BedrockEmulator(self.endpoint)
         self._server: BaseWSGIServer | None = None
@@ -150,6 +153,9 @@ class Gateway:
             )
         self.requests.count(environ)
         target = environ.get("HTTP_X_AMZ_TARGET", "")
+        refused = self.execution_faults.refusal(environ)
+        if refused is not None:
+            return _aws_error(start_response, *refused)
         if target == "AWSStepFunctions.StartSyncExecution":
             return self._start_sync(environ, start_response)
         if target == test_state.TARGET:  # moto has no TestState

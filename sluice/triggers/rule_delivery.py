@@ -31,6 +31,7 @@ from botocore.exceptions import (
 )
 from moto.events.models import EventPattern
 
+from sluice.engine import virtual_time
 from sluice.triggers.clients import ClientFactory
 from sluice.triggers.counters import Counters
 from sluice.triggers.dead_letter import DeadLetterSender
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 _NOT_FOUND = {"StateMachineDoesNotExist", "ResourceNotFoundException", "StateMachineDeleting"}
 _NO_PERMISSION = {"AccessDenied", "AccessDeniedException", "UnrecognizedClientException"}
 _THROTTLED = {"ThrottlingException", "Throttling", "TooManyRequestsException"}
+# Each StartExecution is one attempt of the RetryPolicy: no hidden retries by the client.
+_NO_CLIENT_RETRIES = {"total_max_attempts": 1}
 
 
 @dataclass(order=True)
@@ -54,6 +57,7 @@ class _Job:
     input: str | None = field(compare=False)  # None: InputPath did not resolve
     received_at: float = field(compare=False)
     retries: int = field(compare=False, default=0)
+    skipped: float = field(compare=False, default=0.0)  # retry delay not slept (time scale)
 
 
 @dataclass(frozen=True)
@@ -244,9 +248,9 @@ class RuleDelivery:
         else:
             self.counters.incr("invocations")
             try:
-                self._client_factory("stepfunctions", inject_host_prefix=False).start_execution(
-                    stateMachineArn=job.target.arn, input=job.input
-                )
+                self._client_factory(
+                    "stepfunctions", inject_host_prefix=False, retries=_NO_CLIENT_RETRIES
+                ).start_execution(stateMachineArn=job.target.arn, input=job.input)
             except Exception as exc:
                 failure = _classify(exc)
             else:
@@ -259,7 +263,7 @@ class RuleDelivery:
             # Missing targets, permission and input errors are not retried.
             self._dead_letter(job, failure, exhausted=None)
             return None
-        age = time.monotonic() - job.received_at
+        age = time.monotonic() - job.received_at + job.skipped
         if job.retries >= job.target.max_retry_attempts:
             self._dead_letter(job, failure, exhausted="MaximumRetryAttempts")
             return None
@@ -270,6 +274,9 @@ class RuleDelivery:
         ceiling = min(self._retry_delay_s * 2 ** (job.retries - 1), self._max_retry_delay_s)
         delay = random.uniform(ceiling / 2, ceiling)  # exponential backoff with jitter
         delay = min(delay, max(job.target.max_event_age_s - age, 0.0))
+        # The stack's time scale shortens the wait; the event still ages by the whole delay.
+        real_delay = delay * virtual_time.get_scale()
+        job.skipped += delay - real_delay
         log.info(
             "rule target %s failed (%s); retry %d in %.2fs",
             job.target.arn,
@@ -277,7 +284,7 @@ class RuleDelivery:
             job.retries,
             delay,
         )
-        job.due = time.monotonic() + delay
+        job.due = time.monotonic() + real_delay
         return job
 
     def _dead_letter(self, job: _Job, failure: _Failure, exhausted: str | None) -> None:

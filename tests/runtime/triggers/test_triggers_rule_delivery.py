@@ -14,6 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from sluice.engine import virtual_time
 from sluice.triggers.clients import ClientFactory, boto3_client_factory
 from sluice.triggers.rule_delivery import RuleDelivery, json_path
 from sluice.triggers.specs import RuleSpec, RuleTargetSpec
@@ -256,6 +257,27 @@ def test_event_age_limit_dead_letters(env: Env, deliveries: list[RuleDelivery]) 
     condition = msg["MessageAttributes"]["EXHAUSTED_RETRY_CONDITION"]["StringValue"]
     assert condition == "MaximumEventAgeInSeconds"
     assert len(sfn.calls) > 1
+
+
+def test_event_age_is_virtual_at_time_scale_zero(env: Env, deliveries: list[RuleDelivery]) -> None:
+    """At time scale 0 the backoff is not slept, yet the event ages by every delay: an hour's
+    age limit runs out at once, after the retries that fit into the hour."""
+    sfn = FlakySfn(failures=1000)
+    target = RuleTargetSpec("t1", env.sm_arn, max_event_age_s=3600, dlq_arn=env.dlq_arn)
+    previous = virtual_time.set_scale(0)
+    try:
+        d = make(deliveries, [rule(target)], with_sfn(env.factory, sfn), delay=60)
+        d.deliver(EVENT)
+        assert d.drain(10)
+    finally:
+        virtual_time.set_scale(previous)
+    (msg,) = env.dlq()
+    attrs = {k: v["StringValue"] for k, v in msg["MessageAttributes"].items()}
+    assert attrs["EXHAUSTED_RETRY_CONDITION"] == "MaximumEventAgeInSeconds"
+    # Delays of 30-60, 60-120, 120-240, then 150-300 s (capped at 300 s): 12 to 26 retries
+    # fit into 3,600 s; a final one is cut to what is left of the hour.
+    assert 12 <= int(attrs["RETRY_ATTEMPTS"]) <= 26
+    assert len(sfn.calls) == int(attrs["RETRY_ATTEMPTS"]) + 1
 
 
 def test_missing_target_goes_straight_to_dlq(env: Env, deliveries: list[RuleDelivery]) -> None:
