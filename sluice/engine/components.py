@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 from botocore.exceptions import ClientError
+from moto.stepfunctions.parser.api import ExecutionFailedEventDetails, HistoryEventType
 from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import (
     ErrorEqualsDecl,
 )
@@ -36,6 +37,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
     StateTaskServiceSqs,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
+from moto.stepfunctions.parser.quotas import is_within_size_quota
 
 from sluice.engine import dynamodb_requests, sdk_metadata
 
@@ -92,6 +94,38 @@ class MapCauseNamesJsonType(StateMap):
                 python_type = cause[len(_MAP_CAUSE) :]
                 details["cause"] = _MAP_CAUSE + _JSON_TYPES.get(python_type, python_type)
             raise
+
+
+class MapResultWithinQuota(StateMap):
+    """A Map whose result is over the 256 KiB payload quota fails with
+    `States.DataLimitExceeded`, which `States.ALL` does not catch ("when the output of a
+    state is larger than the payload size quota", Step Functions' error names); moto checks
+    only task results. Measured on the iterations' results, before ResultPath: they are
+    complete then (`MapStateSucceeded`), and `MapStateFailed` follows."""
+
+    def _eval_execution(self, env: Any) -> None:
+        super()._eval_execution(env)
+        if is_within_size_quota(env.stack[-1]):
+            return
+        limit = StatesErrorNameType.StatesStatesDataLimitExceeded
+        cause = (
+            f"The state/task '{self.name}' returned a result with a size exceeding the "
+            "maximum number of bytes service limit."
+        )
+        # moto's EventDetails TypedDict lists every kind of detail; an event carries one.
+        details: Any = {
+            "executionFailedEventDetails": ExecutionFailedEventDetails(
+                error=limit.to_name(), cause=cause
+            )
+        }
+        raise FailureEventException(
+            FailureEvent(
+                env=env,
+                error_name=StatesErrorName(typ=limit),
+                event_type=HistoryEventType.MapStateFailed,
+                event_details=details,
+            )
+        )
 
 
 class MockedErrorsKept(StateTask):

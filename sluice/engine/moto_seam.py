@@ -169,6 +169,7 @@ SYMBOLS: dict[str, tuple[str, ...] | None] = {
     ),
     f"{_STATE}.wait.wait_function.timestamp:Timestamp._get_wait_seconds": ("self", "env"),
     f"{_MAP}.state_map:StateMap._eval_execution": ("self", "env"),
+    f"{_P}.quotas:is_within_size_quota": ("value",),
     f"{_MAP}.iteration.inline_iteration_component:InlineIterationComponent._launch_worker": (
         "self",
         "env",

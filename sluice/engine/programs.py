@@ -46,6 +46,7 @@ SPECIALISED: tuple[type[Any], ...] = (
     components.MockedErrorsKept,
     components.TerminalErrorsSpared,
     components.MapCauseNamesJsonType,
+    components.MapResultWithinQuota,
     components.AwsSdkAsAws,
     components.SqsWithSdkMetadata,
     components.SnsAsAws,

@@ -88,6 +88,46 @@ def test_states_all_does_not_catch_a_result_over_the_payload_quota(
     assert "PassStateEntered" not in [event["type"] for event in execution.events]
 
 
+@pytest.mark.parametrize(("items", "status"), [(8, "SUCCEEDED"), (9, "FAILED")])
+def test_a_map_whose_results_together_are_over_the_payload_quota_fails(
+    parity_stack: StackProcess, items: int, status: str
+) -> None:
+    """DataLimitExceeded is also reported "when the output of a state is larger than the
+    payload size quota" (same page): each iteration's 30 KB result is within it, nine of
+    them together are not, and the Map's `States.ALL` Catch does not take the error."""
+    definition = {
+        "StartAt": "Each",
+        "States": {
+            "Each": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "INLINE"},
+                    "StartAt": "Big",
+                    "States": {
+                        "Big": {
+                            "Type": "Task",
+                            "Resource": function_arn(parity_stack, "BigFunction"),
+                            "End": True,
+                        }
+                    },
+                },
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}],
+                "End": True,
+            },
+            "Caught": {"Type": "Pass", "End": True},
+        },
+    }
+    execution = run(parity_stack, definition, {"items": [{"bytes": 30_000}] * items})
+    assert execution.status == status
+    if status == "FAILED":
+        assert execution.error == "States.DataLimitExceeded"
+        assert execution.cause is not None and "'Each'" in execution.cause
+        assert "PassStateEntered" not in [event["type"] for event in execution.events]
+    else:
+        assert len(execution.output) == items
+
+
 def test_data_limit_exceeded_named_explicitly_is_caught(parity_stack: StackProcess) -> None:
     """A Catcher that names States.DataLimitExceeded catches it (same page: the error is a
     named error; only the States.ALL wildcard leaves it out)."""
