@@ -201,6 +201,16 @@ def republish(stack: StackProcess, event: dict[str, Any]) -> None:
     put_sales(stack.client("events"), bus(stack), [event["detail"]])
 
 
+def republish_and_see_it_written(stack: StackProcess, event: dict[str, Any], tenant: str) -> None:
+    """Publish a dead-lettered sale again: one execution writes it, one record, one lake row."""
+    republish(stack, event)
+    [written] = executions_for(stack, tenant, 1)
+    assert written.status == "SUCCEEDED" and written.output["result"] == "written"
+    assert len(records(stack, tenant)) == 1
+    [row] = one_row(stack, tenant)
+    assert row["sale_id"] == sale_of(event["detail"])
+
+
 # -- tests ----------------------------------------------------------------------------------
 
 
@@ -489,12 +499,7 @@ def test_a_sale_whose_validation_times_out_is_retried_then_dead_lettered_for_red
     assert "Task timed out" in letter["attributes"]["ERROR_MESSAGE"]
     assert letter["attributes"]["EXECUTION_ARN"] == run.arn
 
-    republish(sales_stack, letter["event"])
-    [written] = executions_for(sales_stack, tenant, 1)
-    assert written.status == "SUCCEEDED" and written.output["result"] == "written"
-    assert len(records(sales_stack, tenant)) == 1
-    [row] = one_row(sales_stack, tenant)
-    assert row["sale_id"] == sale_of(detail)
+    republish_and_see_it_written(sales_stack, letter["event"], tenant)
 
 
 def test_a_dead_holders_claim_is_taken_over_once_its_lease_runs_out(
@@ -738,9 +743,4 @@ def test_a_target_outage_longer_than_the_event_age_dead_letters_the_event_for_re
     assert not [i for i in inputs if tenant in i]
     assert records(sales_stack, tenant) == []
 
-    republish(sales_stack, letter["event"])
-    [written] = executions_for(sales_stack, tenant, 1)
-    assert written.status == "SUCCEEDED" and written.output["result"] == "written"
-    assert len(records(sales_stack, tenant)) == 1
-    [row] = one_row(sales_stack, tenant)
-    assert row["sale_id"] == sale_of(detail)
+    republish_and_see_it_written(sales_stack, letter["event"], tenant)
