@@ -84,7 +84,9 @@ class ExecutionFaults:
         if environ.get("HTTP_X_AMZ_TARGET") not in STARTS or not self._faults:
             return None
         length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length) if length else b""
+        if not length:
+            return None  # no body to name a machine: the service answers the request
+        body = environ["wsgi.input"].read(length)
         environ["wsgi.input"] = io.BytesIO(body)
         try:
             arn = str(json.loads(body or b"{}").get("stateMachineArn", ""))
