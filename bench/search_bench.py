@@ -7,6 +7,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from bench.stack import on_fresh_stack
+from devkit.artist_search_sync import numbered_artist_item
 from sluice.testing import StackProcess
 from tasks.artist_search_sync.index.embedded import EmbeddedIndex
 
@@ -16,19 +17,6 @@ WRITERS = 4
 
 def run() -> str:
     return on_fresh_stack(_measure)
-
-
-def _item(i: int) -> dict[str, dict[str, object]]:
-    return {
-        "PK": {"S": f"ARTIST#bench-{i:05d}"},
-        "SK": {"S": "METADATA"},
-        "artistName": {"S": f"Bench Artist {i}"},
-        "locationCity": {"S": ["Leeds", "York", "Bath", "Hull"][i % 4]},
-        "styles": {"L": [{"S": ["Blackwork", "Fine Line", "Realism"][i % 3]}]},
-        "bio": {"S": "Custom work, walk-ins on Saturdays, vegan inks. " * 3},
-        "rating": {"N": "4.5"},
-        "reviewCount": {"N": str(i % 50)},
-    }
 
 
 def _measure(stack: StackProcess) -> str:
@@ -50,7 +38,7 @@ def _measure(stack: StackProcess) -> str:
             time.sleep(0.1)
 
     def write(i: int) -> None:
-        ddb.put_item(TableName=table, Item=_item(i))
+        ddb.put_item(TableName=table, Item=numbered_artist_item(i, "bench"))
         written[f"bench-{i:05d}"] = time.perf_counter()
 
     threading.Thread(target=watch, daemon=True).start()
