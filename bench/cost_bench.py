@@ -341,15 +341,16 @@ def _phase(
 def _through_pipe[T](
     stack: StackProcess,
     run: FlowRun,
-    pipe: str,
+    pipe_id: str,
     write: Callable[[T], object],
     items: Iterable[T],
     *,
     flows: list[str],
     timeout: float = 600,
 ) -> None:
-    """A phase whose events reach the flow through PIPE: ITEMS written by WRITERS threads,
-    done when the Pipe has delivered one record per event."""
+    """A phase whose events reach the flow through the Pipe PIPE_ID (its logical id): ITEMS
+    written by WRITERS threads, done when the Pipe has delivered one record per event."""
+    pipe = stack.resource(pipe_id)["name"]
 
     def produce() -> None:
         with ThreadPoolExecutor(WRITERS) as pool:
@@ -369,12 +370,11 @@ def _through_pipe[T](
 def _transcripts(stack: StackProcess) -> FlowRun:
     s3 = stack.client("s3", max_pool_connections=WRITERS * 2)
     bucket = stack.resource("TranscriptBucket")["name"]
-    pipe = stack.resource("TranscriptPipe")["name"]
     run = FlowRun("transcript_persistence", "transcript", EVENTS)
     _through_pipe(
         stack,
         run,
-        pipe,
+        "TranscriptPipe",
         lambda i: write_job_output(s3, bucket, f"cost-{i:05d}"),
         range(EVENTS),
         flows=["transcript_persistence"],
@@ -392,12 +392,11 @@ def _transcripts(stack: StackProcess) -> FlowRun:
 def _artists(stack: StackProcess) -> FlowRun:
     ddb = stack.client("dynamodb", max_pool_connections=WRITERS * 2)
     table = stack.resource("TattooDirectoryTable")["name"]
-    pipe = stack.resource("ArtistSearchPipe")["name"]
     run = FlowRun("artist_search_sync", "artist change", EVENTS)
     _through_pipe(
         stack,
         run,
-        pipe,
+        "ArtistSearchPipe",
         lambda i: ddb.put_item(TableName=table, Item=numbered_artist_item(i, "cost")),
         range(EVENTS),
         flows=["artist_search_sync"],
@@ -413,14 +412,13 @@ def _artists(stack: StackProcess) -> FlowRun:
 def _sales(stack: StackProcess) -> FlowRun:
     events = stack.client("events", max_pool_connections=WRITERS * 2)
     bus = stack.resource("SalesEventBus")["name"]
-    pipe = stack.resource("SaleLakePipe")["name"]
     run = FlowRun("sale_dual_write", "sale", EVENTS)
     details = [sale_event(i, "cost-tenant") for i in range(EVENTS)]
     run.put_events_bytes = max(len(json.dumps(d)) for d in details)
     _through_pipe(
         stack,
         run,
-        pipe,
+        "SaleLakePipe",
         lambda chunk: put_sales(events, bus, chunk),
         [details[i : i + 10] for i in range(0, EVENTS, 10)],
         flows=["sale_dual_write", "sale_dual_write_lake_loader"],
