@@ -27,11 +27,13 @@ ENV_TARGET_FILE_BYTES = "LAKE_TARGET_FILE_BYTES"
 ENV_SNAPSHOT_MAX_AGE = "LAKE_SNAPSHOT_MAX_AGE_SECONDS"
 ENV_ORPHAN_MIN_AGE = "LAKE_ORPHAN_MIN_AGE_SECONDS"
 ENV_RETAIN_SNAPSHOTS = "LAKE_RETAIN_SNAPSHOTS"
+ENV_ROUND_SECONDS = "LAKE_COMPACT_BUDGET_SECONDS"
 DEFAULTS = {
     ENV_TARGET_FILE_BYTES: 128 * 1024 * 1024,
     ENV_SNAPSHOT_MAX_AGE: 7 * 24 * 3600,
     ENV_ORPHAN_MIN_AGE: 3 * 24 * 3600,
     ENV_RETAIN_SNAPSHOTS: 1,
+    ENV_ROUND_SECONDS: 60,
 }
 
 TableName = Annotated[
@@ -51,6 +53,8 @@ class MaintenanceRequest(BaseModel):
     # At least a minute: a younger unreferenced file may be a running writer's, not an orphan.
     orphanMinAgeSeconds: Annotated[int, Field(ge=60, le=10 * 365 * 24 * 3600)] | None = None
     retainLast: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    # A compaction round starts no partition after this many seconds (0: one per round).
+    compactRoundSeconds: Annotated[int, Field(ge=0, le=600)] | None = None
 
     def settings(self) -> Settings:
         """Every setting, from the environment where the request left it unset."""
@@ -66,6 +70,7 @@ class MaintenanceRequest(BaseModel):
             snapshot_max_age_seconds=pick(self.snapshotMaxAgeSeconds, ENV_SNAPSHOT_MAX_AGE),
             orphan_min_age_seconds=pick(self.orphanMinAgeSeconds, ENV_ORPHAN_MIN_AGE),
             retain_last=pick(self.retainLast, ENV_RETAIN_SNAPSHOTS),
+            compact_round_seconds=pick(self.compactRoundSeconds, ENV_ROUND_SECONDS),
         )
 
 
@@ -75,6 +80,7 @@ class Settings:
     snapshot_max_age_seconds: int
     orphan_min_age_seconds: int
     retain_last: int
+    compact_round_seconds: int
 
 
 class Compaction(BaseModel):

@@ -1,16 +1,17 @@
 """CompactFiles: one round of rewriting each partition's small files into target-size files.
 
 Input and output: `MaintenanceState`; the output's `compaction` adds this round to the
-totals, and `remaining` > 0 makes the state machine run another round (a round stops
-starting partitions after LAKE_COMPACT_BUDGET_SECONDS). Each partition is one commit; a
-concurrent commit to the same partition raises `LakeCommitConflict`, which the state
-machine retries: the retry re-plans from the new snapshot, so partitions committed before
-the conflict are not redone and no row is lost or doubled.
+totals, and `remaining` > 0 makes the state machine run another round (a round starts no
+partition after `compactRoundSeconds`, LAKE_COMPACT_BUDGET_SECONDS by default).
+
+Each partition is one commit; a concurrent commit to the same partition raises
+`LakeCommitConflict`, which the state machine retries: the retry re-plans from the new
+snapshot, so partitions committed before the conflict are not redone and no row is lost
+or doubled.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
@@ -22,20 +23,17 @@ from tasks.common.lake.compact import compact
 from tasks.common.powertools import model_handler, powertools
 from tasks.lake_maintenance.state import data_files, load
 
-ENV_BUDGET = "LAKE_COMPACT_BUDGET_SECONDS"
-DEFAULT_BUDGET_SECONDS = 60
-
 logger, tracer, metrics = powertools(FLOW)
 
 
 def compact_files(event: Any, catalog: Catalog | None = None) -> MaintenanceState:
     state, table = load(event, catalog)
     totals = state.compaction or Compaction(filesBefore=data_files(table))
-    budget = float(os.environ.get(ENV_BUDGET) or DEFAULT_BUDGET_SECONDS)
+    settings = state.request.settings()
     result = compact(
         table,
-        state.request.settings().target_file_bytes,
-        deadline=time.monotonic() + budget,
+        settings.target_file_bytes,
+        deadline=time.monotonic() + settings.compact_round_seconds,
         snapshot_properties={"sluice.flow": FLOW, "sluice.operation": "compaction"},
     )
     state.compaction = Compaction(

@@ -142,6 +142,25 @@ def test_a_second_run_changes_nothing(lake_stack: StackProcess) -> None:
     assert {t.file.file_path for t in table.scan().plan_files()} == files
 
 
+def test_rounds_go_on_until_no_partition_is_left_and_a_conflict_is_retried(
+    lake_stack: StackProcess,
+) -> None:
+    catalog = catalog_of(lake_stack)
+    load_like_the_loader(catalog, sale_records("tenant-rounds", range(18)), batch=3)
+    before = table_rows(catalog)
+    lake_stack.inject_fault("LakeCompactFilesFunction", "LakeCommitConflict")
+
+    # Started by hand (as `sluice exec` does), one partition per round.
+    run = lake_stack.run(FLOW, {"table": LAKE_TABLE, "compactRoundSeconds": 0}, timeout=180)
+
+    assert run.status == "SUCCEEDED", run.cause
+    compaction = run.output["compaction"]
+    assert compaction["rounds"] == compaction["partitionsCompacted"] > 1
+    assert compaction["remaining"] == 0 and run_conflicts(run.events) == 1
+    assert table_rows(catalog) == before
+    assert set(files_per_partition(catalog.load_table(LAKE_TABLE)).values()) == {1}
+
+
 def test_a_writer_committing_during_compaction_loses_and_doubles_no_row(
     lake_stack: StackProcess,
 ) -> None:

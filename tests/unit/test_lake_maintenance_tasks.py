@@ -207,7 +207,13 @@ def test_the_tasks_pass_the_state_on_with_their_section(
     assert state["request"] == {
         "table": LAKE_TABLE,
         **dict.fromkeys(
-            ["targetFileBytes", "snapshotMaxAgeSeconds", "orphanMinAgeSeconds", "retainLast"]
+            [
+                "targetFileBytes",
+                "snapshotMaxAgeSeconds",
+                "orphanMinAgeSeconds",
+                "retainLast",
+                "compactRoundSeconds",
+            ]
         ),
     }
     assert state["compaction"]["rounds"] == 1 and state["compaction"]["remaining"] == 0
