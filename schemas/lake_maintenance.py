@@ -105,6 +105,7 @@ class Expiry(BaseModel):
 
 class Orphans(BaseModel):
     filesScanned: int
+    filesReferenced: int
     orphansRemoved: int
     orphansTooYoung: int
     deletion: str

@@ -16,7 +16,7 @@ from pyiceberg.catalog import Catalog
 from schemas.lake_maintenance import FLOW, Expiry, MaintenanceState
 from tasks.common.lake.housekeeping import expire_snapshots as expire
 from tasks.common.powertools import model_handler, powertools
-from tasks.lake_maintenance.state import load
+from tasks.lake_maintenance.state import as_model, load
 
 logger, tracer, metrics = powertools(FLOW)
 
@@ -26,12 +26,7 @@ def expire_snapshots(event: Any, catalog: Catalog | None = None) -> MaintenanceS
     settings = state.request.settings()
     cutoff = datetime.now(UTC) - timedelta(seconds=settings.snapshot_max_age_seconds)
     result = expire(table, cutoff, settings.retain_last)
-    state.expiry = Expiry(
-        snapshotsExpired=result.snapshots_expired,
-        snapshotsKept=result.snapshots_kept,
-        filesDeleted=result.files_deleted,
-        deletion=result.deletion,
-    )
+    state.expiry = as_model(Expiry, result)
     logger.info("snapshots expired", extra=state.expiry.model_dump())
     metrics.add_metric(
         name="SnapshotsExpired", unit=MetricUnit.Count, value=result.snapshots_expired

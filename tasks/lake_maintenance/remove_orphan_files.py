@@ -16,7 +16,7 @@ from pyiceberg.catalog import Catalog
 from schemas.lake_maintenance import FLOW, MaintenanceState, Orphans
 from tasks.common.lake.housekeeping import remove_orphan_files as remove
 from tasks.common.powertools import model_handler, powertools
-from tasks.lake_maintenance.state import load
+from tasks.lake_maintenance.state import as_model, load
 
 logger, tracer, metrics = powertools(FLOW)
 
@@ -26,12 +26,7 @@ def remove_orphan_files(event: Any, catalog: Catalog | None = None) -> Maintenan
     min_age = state.request.settings().orphan_min_age_seconds
     cutoff = datetime.now(UTC) - timedelta(seconds=min_age)
     result = remove(table, cutoff)
-    state.orphans = Orphans(
-        filesScanned=result.files_scanned,
-        orphansRemoved=result.orphans_removed,
-        orphansTooYoung=result.orphans_too_young,
-        deletion=result.deletion,
-    )
+    state.orphans = as_model(Orphans, result)
     logger.info("orphan files removed", extra=state.orphans.model_dump())
     metrics.add_metric(name="OrphansRemoved", unit=MetricUnit.Count, value=result.orphans_removed)
     return state

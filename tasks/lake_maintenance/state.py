@@ -1,9 +1,11 @@
-"""The state every task reads: the request, validated and completed, and its table."""
+"""The state every task reads (the request, validated) and its table."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
+from pydantic import BaseModel
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchTableError
 from pyiceberg.table import Table
@@ -32,3 +34,13 @@ def data_files(table: Table) -> int:
     if table.current_snapshot() is None:
         return 0
     return sum(1 for _ in table.scan().plan_files())
+
+
+def as_model[M: BaseModel](model: type[M], result: Any) -> M:
+    """RESULT, a dataclass with snake_case fields, as MODEL with the same camelCase fields."""
+
+    def camel(name: str) -> str:
+        first, *rest = name.split("_")
+        return first + "".join(word.title() for word in rest)
+
+    return model(**{camel(k): v for k, v in dataclasses.asdict(result).items()})

@@ -40,6 +40,7 @@ class ExpiryResult:
 @dataclass(frozen=True)
 class OrphanResult:
     files_scanned: int = 0
+    files_referenced: int = 0
     orphans_removed: int = 0
     orphans_too_young: int = 0
     deletion: str = "done"  # or STORAGE_MANAGED
@@ -119,15 +120,15 @@ def remove_orphan_files(table: Table, older_than: datetime) -> OrphanResult:
         # Paths spelled differently from the metadata's would all look like orphans.
         raise LakeError(f"{root}: no listed file is referenced by the table; nothing removed")
     cutoff = older_than.timestamp()
-    removed = young = 0
+    removed = young = live = 0
     for path, mtime in listed:
         if path in referenced:
-            continue
-        if mtime >= cutoff:
+            live += 1
+        elif mtime >= cutoff:
             young += 1
         elif _delete(table, path):
             removed += 1
-    return OrphanResult(len(listed), removed, young)
+    return OrphanResult(len(listed), live, removed, young)
 
 
 def _files_under(folder: Path) -> Iterator[tuple[str, float]]:
