@@ -10,13 +10,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
 
 from devkit.lake_maintenance import load_like_the_loader, sale_records
+from devkit.violations_sync import seed_violations
 from schemas.sale_dual_write import LAKE_TABLE
-from tasks.common.lake import LakeCommitConflict, catalog_from_env
+from schemas.violations_sync import VIOLATIONS_TABLE
+from tasks.common.lake import LakeCommitConflict, catalog_from_env, write_files
 from tasks.common.lake.compact import compact
 from tasks.common.lake.housekeeping import (
     expire_snapshots,
@@ -241,3 +245,26 @@ def test_a_bad_request_is_refused_naming_what_is_wrong(
         compact_files({"request": request_}, catalog)
 
     assert len(catalog.load_table(LAKE_TABLE).metadata.snapshots) == snapshots
+
+
+def test_a_sorted_table_with_month_partitions_is_compacted_in_its_sort_order(
+    catalog: Catalog,
+) -> None:
+    table = seed_violations(catalog, 2_000, months=3, files_per_month=4)
+    before = table.scan().to_arrow().sort_by("violation_id")
+    # A writer appending out of order, as MERGE-free loads do.
+    write_files(table, [before.slice(0, 50).sort_by([("violation_id", "descending")])])
+    table = catalog.load_table(VIOLATIONS_TABLE)
+
+    result = compact(table)
+
+    table = catalog.load_table(VIOLATIONS_TABLE)
+    assert result.partitions_compacted == 3
+    assert set(files_per_partition(table).values()) == {1}
+    for task in table.scan().plan_files():
+        ids = pq.read_table(task.file.file_path.removeprefix("file://"))["violation_id"]
+        assert ids.to_pylist() == sorted(ids.to_pylist())
+    after = table.scan().to_arrow().sort_by("violation_id")
+    assert after.num_rows == before.num_rows + 50
+    expected = pa.concat_tables([before, before.slice(0, 50)]).sort_by("violation_id")
+    assert after.equals(expected)

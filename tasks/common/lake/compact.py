@@ -129,7 +129,9 @@ def compact(
         added, rows = [], 0
         write_uuid, counter = uuid.uuid4(), itertools.count(0)
         for group in partition_plan.groups:
-            data = pa.concat_tables([_read(table, t, table.schema()) for t in group])
+            data = _sorted(
+                table, pa.concat_tables([_read(table, t, table.schema()) for t in group])
+            )
             rows += data.num_rows
             added += _write(table, data, write_uuid, counter)
         conflict = _partition_filter(table, partition_plan)
@@ -140,6 +142,18 @@ def compact(
         result.rows_rewritten += rows
         result.snapshot_ids.append(snapshot_id)
     return result
+
+
+def _sorted(table: Table, rows: pa.Table) -> pa.Table:
+    """ROWS in the table's sort order (identity fields), so that a table written sorted for
+    statistics pruning (silver.violations, by id) stays so; unsorted tables keep commit order."""
+    keys = []
+    for sort_field in table.sort_order().fields:
+        name = table.schema().find_column_name(sort_field.source_id)
+        if not isinstance(sort_field.transform, IdentityTransform) or name is None:
+            break
+        keys.append((name, "descending" if sort_field.direction.value == "desc" else "ascending"))
+    return rows.sort_by(keys) if keys else rows
 
 
 def _partition_filter(table: Table, partition_plan: PartitionPlan) -> BooleanExpression:
