@@ -116,3 +116,23 @@ def test_an_unknown_table_fails_the_first_task_without_retrying(
     assert run["status"] == "FAILED" and run["error"] == "InvalidMaintenanceRequest"
     assert "pricing.nope" in run["cause"]
     assert len(aws.called("CompactFiles")) == 1 and not aws.called("ExpireSnapshots")
+
+
+def test_each_tables_rule_runs_on_the_schedule_parameter_and_on_its_request_event() -> None:
+    resources = load_yaml(TEMPLATE.read_text())["Resources"]
+    rules = {
+        lid: r["Properties"]
+        for lid, r in resources.items()
+        if r["Type"] == "AWS::Events::Rule"
+        and r["Properties"]["Targets"][0]["Arn"] == {"Ref": "LakeMaintenanceStateMachine"}
+    }
+    tables = set()
+    for lid, rule in rules.items():
+        [target] = rule["Targets"]
+        table = json.loads(target["Input"])["table"]
+        tables.add(table)
+        assert rule["ScheduleExpression"] == {"Ref": "LakeMaintenanceSchedule"}, lid
+        assert "EventBusName" not in rule, lid  # schedules run on the default bus only
+        assert rule["EventPattern"]["detail"] == {"table": [table]}, lid
+        assert rule["EventPattern"]["source"] == ["sluice.lake"], lid
+    assert tables == {"pricing.sales_history", "silver.violations"}
