@@ -20,11 +20,11 @@ import pyarrow as pa
 from pyiceberg.catalog import Catalog
 
 from bench.stack import on_fresh_stack
-from devkit.lake_maintenance import request_maintenance, sale_records
+from devkit.lake_maintenance import sale_records, start_through_the_rule
 from devkit.sale_dual_write import lake_warehouse
 from schemas.sale_dual_write import LAKE_TABLE, lake_row
 from schemas.sale_dual_write_lake import LAKE_SCHEMA
-from sluice.testing import StackProcess, wait_for
+from sluice.testing import StackProcess
 from tasks.common.lake import catalog_from_env, write_files
 from tasks.common.lake_sql import duckdb_connection
 from tasks.sale_dual_write.load_lake_batch import lake_table
@@ -89,21 +89,8 @@ def _measure(stack: StackProcess) -> str:
     open_before, query_before, rows_before = _query_seconds(catalog)
     _progress(f"{files_before} files; running the flow through its rule")
 
-    seen = {e["executionArn"] for e in stack.executions("lake_maintenance")}
     started = time.perf_counter()
-    request_maintenance(stack.client("events"), LAKE_TABLE)
-    arn = wait_for(
-        lambda: next(
-            (
-                e["executionArn"]
-                for e in stack.executions("lake_maintenance")
-                if e["executionArn"] not in seen
-            ),
-            None,
-        ),
-        timeout=60,
-        what="the maintenance execution",
-    )
+    arn = start_through_the_rule(stack.gateway, LAKE_TABLE, timeout=60)
     run = stack.execution(arn, timeout=1800)
     flow_s = time.perf_counter() - started
     load_after = os.getloadavg()[0]

@@ -10,15 +10,19 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyiceberg.catalog import Catalog
 
 from devkit.sale_dual_write import sale_envelope, sale_event
-from schemas.lake_maintenance import DETAIL_TYPE, EVENT_SOURCE
+from schemas.lake_maintenance import DETAIL_TYPE, EVENT_SOURCE, FLOW
 from schemas.sale_dual_write import SaleRecord, SaleSoldEvent
+from sluice.waiting import wait_for
 from tasks.common.lake import LakeCommitConflict
 from tasks.sale_dual_write.load_lake_batch import append_new, lake_table
+
+if TYPE_CHECKING:
+    from sluice.client import Gateway
 
 COMMIT_ATTEMPTS = 20
 
@@ -37,6 +41,23 @@ def request_maintenance(events: Any, table: str) -> None:
     response = events.put_events(Entries=[request_entry(table)])
     if response.get("FailedEntryCount"):
         raise RuntimeError(f"PutEvents refused the request: {response['Entries']}")
+
+
+def start_through_the_rule(g: Gateway, table: str, timeout: float = 30) -> str:
+    """Request TABLE's maintenance; the ARN of the execution its rule starts."""
+    sfn, machine = g.client("stepfunctions"), g.flow_arn(FLOW)
+
+    def executions() -> set[str]:
+        pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=machine)
+        return {e["executionArn"] for page in pages for e in page["executions"]}
+
+    seen = executions()
+    request_maintenance(g.client("events"), table)
+    return wait_for(
+        lambda: next(iter(executions() - seen), None),
+        timeout=timeout,
+        what=f"the execution {table}'s maintenance rule starts",
+    )
 
 
 def sale_records(tenant: str, indices: Iterable[int]) -> list[SaleRecord]:

@@ -19,7 +19,7 @@ import pytest
 from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
 
-from devkit.lake_maintenance import load_like_the_loader, request_maintenance, sale_records
+from devkit.lake_maintenance import load_like_the_loader, sale_records, start_through_the_rule
 from devkit.sale_dual_write import lake_warehouse
 from schemas.sale_dual_write import LAKE_TABLE
 from sluice.testing import Execution, StackProcess, project_stack, wait_for
@@ -57,21 +57,9 @@ def files_per_partition(table: Table) -> Counter[tuple[Any, ...]]:
     return Counter(partition_values(t) for t in table.scan().plan_files())
 
 
-def request_through_the_rule(stack: StackProcess) -> str:
-    """Publish the table's maintenance request; the ARN of the execution its rule starts."""
-    seen = {e["executionArn"] for e in stack.executions(FLOW)}
-    request_maintenance(stack.client("events"), LAKE_TABLE)
-
-    def started() -> str | None:
-        new = [e["executionArn"] for e in stack.executions(FLOW) if e["executionArn"] not in seen]
-        return new[0] if new else None
-
-    return wait_for(started, timeout=30, what="the execution the maintenance rule starts")
-
-
 def run_through_the_rule(stack: StackProcess, timeout: float = 180) -> Execution:
     """The execution a maintenance request starts, once it ended."""
-    return stack.execution(request_through_the_rule(stack), timeout=timeout)
+    return stack.execution(start_through_the_rule(stack.gateway, LAKE_TABLE), timeout=timeout)
 
 
 def plant_orphans(table: Table) -> tuple[Path, Path]:
@@ -168,7 +156,7 @@ def test_a_writer_committing_during_compaction_loses_and_doubles_no_row(
     tenant = "tenant-busy"
     load_like_the_loader(catalog, sale_records(tenant, range(30)), batch=3)
     before = table_rows(catalog)
-    arn = request_through_the_rule(lake_stack)
+    arn = start_through_the_rule(lake_stack.gateway, LAKE_TABLE)
     history = History(lake_stack, arn)
     wait_for(lambda: history.compaction_started(), timeout=60, what="CompactFiles running")
 
