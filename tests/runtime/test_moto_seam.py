@@ -14,7 +14,7 @@ def test_every_listed_moto_symbol_is_there_with_the_expected_signature() -> None
 
 def test_a_missing_symbol_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     symbol = "moto.stepfunctions.parser.backend.execution_worker:ExecutionWorker.no_such_method"
-    monkeypatch.setitem(moto_seam.SYMBOLS, symbol, ("self",))
+    monkeypatch.setitem(moto_seam.SYMBOLS, symbol, "self")
     with pytest.raises(moto_seam.MotoSeamError, match=f"moto symbol {symbol} is missing"):
         moto_seam.verify()
 
@@ -30,7 +30,7 @@ def test_a_changed_signature_is_named_with_both_parameter_lists(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     symbol = "moto.stepfunctions.parser.asl.eval.event.event_manager:EventManager.add_event"
-    monkeypatch.setitem(moto_seam.SYMBOLS, symbol, ("self", "context", "event_type"))
+    monkeypatch.setitem(moto_seam.SYMBOLS, symbol, "self context event_type")
     with pytest.raises(moto_seam.MotoSeamError) as raised:
         moto_seam.verify()
     message = str(raised.value)
@@ -42,3 +42,17 @@ def test_a_changed_signature_is_named_with_both_parameter_lists(
 def test_the_global_patches_stay_few() -> None:
     """Everything else reaches moto through the engine's subclasses."""
     assert len(moto_seam.GLOBAL_PATCHES) <= 6
+
+
+def test_test_states_moto_symbols_are_listed() -> None:
+    """TestState subclasses moto's TestState execution and worker: a moto upgrade that
+    changed them must stop the start like any other seam symbol."""
+    listed = " ".join(moto_seam.SYMBOLS)
+    for symbol in (
+        "TestStateExecution._get_start_execution_worker",
+        "TestStateExecutionWorker._get_evaluation_entrypoint",
+        "TestStateMachine.__init__",
+        "TestStateStaticAnalyser.analyse",
+        "MockedResponseThrow.__init__",
+    ):
+        assert symbol in listed
