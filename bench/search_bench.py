@@ -6,6 +6,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from bench.profile import breakdown, first_and_warm
 from bench.stack import on_fresh_stack
 from sluice.testing import StackProcess
 from tasks.artist_search_sync.index.embedded import EmbeddedIndex
@@ -32,6 +33,7 @@ def _item(i: int) -> dict[str, dict[str, object]]:
 
 
 def _measure(stack: StackProcess) -> str:
+    cold = first_and_warm(stack, "ArtistPrepareBatchFunction", [])
     ddb = stack.client("dynamodb", max_pool_connections=WRITERS * 2)
     table = stack.resource("TattooDirectoryTable")["name"]
     index = EmbeddedIndex(stack.data_dir / "search" / "artists.db")
@@ -72,7 +74,9 @@ def _measure(stack: StackProcess) -> str:
         f"| documents indexed | {len(seen)} of {ARTISTS} |\n"
         f"| documents/s through the flow | {len(seen) / elapsed:.1f} |\n"
         f"| end-to-end latency p50 / p95 | {p50:.0f} / {p95:.0f} ms |\n"
-        f"| wall time | {elapsed:.1f} s |\n\n"
+        f"| wall time | {elapsed:.1f} s |\n"
+        f"{cold}"
+        f"{breakdown(stack, elapsed)}\n"
         "One stream shard is read in order, one batch of 10 at a time (per-key order kept), "
         "so throughput is bounded by one Express execution per 10 documents.\n"
     )

@@ -243,6 +243,7 @@ class RuleDelivery:
             )
         else:
             self.counters.incr("invocations")
+            began = time.monotonic()
             try:
                 self._client_factory("stepfunctions", inject_host_prefix=False).start_execution(
                     stateMachineArn=job.target.arn, input=job.input
@@ -250,6 +251,7 @@ class RuleDelivery:
             except Exception as exc:
                 failure = _classify(exc)
             else:
+                self.counters.incr("target_ms", int((time.monotonic() - began) * 1000))
                 self.counters.incr("batches_delivered")
                 self.counters.incr("records_delivered")
                 return None
