@@ -25,7 +25,7 @@ def run() -> str:
 
 
 def _measure(stack: StackProcess) -> str:
-    cold = first_and_warm(stack, "SaleValidateFunction", {})
+    cold = first_and_warm(stack, ("SaleValidateFunction", {}), ("SaleLakeLoaderFunction", {}))
     events = stack.client("events", max_pool_connections=PUBLISHERS * 2)
     ddb = stack.client("dynamodb")
     bus = stack.resource("SalesEventBus")["name"]

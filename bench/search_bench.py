@@ -33,7 +33,9 @@ def _item(i: int) -> dict[str, dict[str, object]]:
 
 
 def _measure(stack: StackProcess) -> str:
-    cold = first_and_warm(stack, "ArtistPrepareBatchFunction", [])
+    cold = first_and_warm(
+        stack, ("ArtistPrepareBatchFunction", []), ("ArtistSearchApiFunction", {})
+    )
     ddb = stack.client("dynamodb", max_pool_connections=WRITERS * 2)
     table = stack.resource("TattooDirectoryTable")["name"]
     index = EmbeddedIndex(stack.data_dir / "search" / "artists.db")

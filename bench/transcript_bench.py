@@ -20,7 +20,9 @@ def run() -> str:
 
 
 def _measure(stack: StackProcess) -> str:
-    cold = first_and_warm(stack, "TranscriptLoadResultFunction", {})
+    cold = first_and_warm(
+        stack, ("TranscriptLoadResultFunction", {}), ("TranscriptAnalyticsApiFunction", {})
+    )
     s3 = stack.client("s3", max_pool_connections=WRITERS * 2)
     ddb = stack.client("dynamodb")
     bucket = stack.resource("TranscriptBucket")["name"]

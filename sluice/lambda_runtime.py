@@ -136,6 +136,15 @@ class LambdaRuntime:
             pool = self._pools.get(name)
             return len(pool.idle) if pool else 0
 
+    def workers(self) -> dict[str, dict[str, int]]:
+        """Per function: workers idle (imported), importing ahead of need, and invokes in
+        flight (`GET /_sluice/lambda/workers`)."""
+        with self._cond:
+            return {
+                name: {"idle": len(p.idle), "starting": p.starting, "running": p.running}
+                for name, p in self._pools.items()
+            }
+
     def _start_ahead(self, pool: _Pool) -> None:
         """Start a worker for POOL in the background (caller holds _cond), unless one is
         already on its way or the reserved concurrency leaves no room for it."""

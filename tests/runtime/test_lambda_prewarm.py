@@ -52,6 +52,7 @@ def test_deploy_imports_the_handler_in_the_background_before_the_first_invoke(
     deployed = time.time()
     try:
         wait_for(lambda: lambdas.warm(NAME) == 1, what="a prewarmed worker")
+        assert lambdas.workers() == {NAME: {"idle": 1, "starting": 0, "running": 0}}
         [(_, imported)] = import_spans(imports)
         assert imported > deployed  # deploy returned while the import was still running
         asked = time.time()

@@ -269,11 +269,11 @@ def test_failure_log_persists_as_json_lines(tmp_path: Path) -> None:
 def test_several_pollers_have_batches_in_flight_at_once_and_deliver_each_message_once(
     factory: ClientFactory,
 ) -> None:
-    q = make_queue(factory, "busy")
+    q = make_queue(factory, "busy", VisibilityTimeout="300")  # no redelivery on a slow host
     sent = {q.send(json.dumps({"n": n})) for n in range(40)}
     # The first three batches each wait until all three are in flight: one poller alone
     # would break the barrier, fail its batch and leave it for redelivery.
-    together = threading.Barrier(3, timeout=10)
+    together = threading.Barrier(3, timeout=60)
     calls = iter(range(1_000))
     lock = threading.Lock()
 
@@ -287,8 +287,8 @@ def test_several_pollers_have_batches_in_flight_at_once_and_deliver_each_message
     pipe = PipeSpec(name="q-pipe", source_arn=q.arn, target_arn=SM, batch_size=2)
     p = QueuePoller(pipe, target, q.factory, receive_wait_s=0, concurrency=5)
     with PollerGroup([p], idle_wait_s=0.01):
-        assert target.wait_for_records(40, timeout=30)
-        wait_for(lambda: q.counts() == (0, 0), what="every message deleted")
+        assert target.wait_for_records(40, timeout=120)
+        wait_for(lambda: q.counts() == (0, 0), timeout=60, what="every message deleted")
     delivered = [r["messageId"] for r in target.records]
     assert sorted(delivered) == sorted(sent)  # each message once: no redelivery
     assert p.counters["failures"] == 0
