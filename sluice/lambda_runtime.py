@@ -29,8 +29,8 @@ With `prewarm` (as `sluice up` runs), workers are started ahead of need, like pr
 concurrency: one per function when it is deployed, in the background, and one more whenever
 an invoke takes a function's last idle worker while other invokes of it are in flight (a
 burst grows the pool before the next invoke has to wait for an import). A prewarmed
-worker's first invoke has no Init Duration, as on a provisioned environment. Invokes that
-need a start slot go before starts ahead of need.
+worker's first invoke has no Init Duration, and its Init has the longer limit of a
+provisioned environment. Invokes that need a start slot go before starts ahead of need.
 
 One module on purpose: the pools, the cold-start slots, the pending faults and the usage
 counters share one lock and one invoke path, so a part on its own would need the others'
@@ -64,6 +64,10 @@ RESPONSE_TOO_LARGE = {
 }
 # Lambda's limit on the Init phase (extensions, runtime, the handler module's import).
 INIT_TIMEOUT_S = 10.0
+# ... which does not apply to provisioned environments, as a worker started ahead of need
+# is: their Init may run 130 s or the function's Timeout, whichever is higher (Lambda
+# developer guide, "Understanding the Lambda execution environment lifecycle").
+PROVISIONED_INIT_TIMEOUT_S = 130.0
 
 
 @dataclass
@@ -175,7 +179,8 @@ class LambdaRuntime:
                 worker = Sandbox(pool.spec, self.log_dir, self.base_env, self.runtime_libs)
                 # A too-slow or failed Init is dropped: the invoke then starts its own worker
                 # and answers with what went wrong, as without prewarming.
-                state = worker.init(worker.spawned + INIT_TIMEOUT_S)
+                limit = max(PROVISIONED_INIT_TIMEOUT_S, pool.spec.timeout)
+                state = worker.init(worker.spawned + limit)
         finally:
             with self._cond:
                 pool.ahead -= 1

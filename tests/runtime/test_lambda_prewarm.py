@@ -11,6 +11,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from sluice import lambda_runtime
 from sluice.lambda_runtime import FunctionSpec, LambdaRuntime, default_base_env
 from sluice.waiting import wait_for
 
@@ -106,4 +109,21 @@ def test_a_burst_starts_the_next_worker_before_an_invoke_needs_it(tmp_path: Path
         assert lambdas.warm(NAME) == 3
     finally:
         gate.touch()
+        lambdas.shutdown()
+
+
+def test_a_prewarmed_init_has_the_provisioned_limit_not_ten_seconds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Scaled down: an on-demand Init limit of 0.3 s, which the 1 s import runs past. A
+    # provisioned environment's Init may run 130 s (here the function's 30 s Timeout, the
+    # higher), so the worker started ahead of need is kept and serves the first invoke.
+    monkeypatch.setattr(lambda_runtime, "INIT_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(lambda_runtime, "PROVISIONED_INIT_TIMEOUT_S", 0.3)
+    lambdas, imports = prewarmed(tmp_path, import_s=1.0)
+    try:
+        wait_for(lambda: lambdas.warm(NAME) == 1, what="the prewarmed worker kept")
+        assert lambdas.invoke(NAME, {}).function_error is None
+        assert lambdas.records[-1].init_ms is None and len(import_spans(imports)) == 1
+    finally:
         lambdas.shutdown()
