@@ -68,6 +68,7 @@ INIT_TIMEOUT_S = 10.0
 # is: their Init may run 130 s or the function's Timeout, whichever is higher (Lambda
 # developer guide, "Understanding the Lambda execution environment lifecycle").
 PROVISIONED_INIT_TIMEOUT_S = 130.0
+LATE_INIT_S = 600.0  # how long a slower import started ahead of need is still waited for
 
 
 @dataclass
@@ -149,9 +150,10 @@ class LambdaRuntime:
                 for name, p in self._pools.items()
             }
 
-    def _start_ahead(self, pool: _Pool) -> None:
+    def _start_ahead(self, pool: _Pool, spare: bool = False) -> None:
         """Start a worker for POOL in the background (caller holds _cond), unless one is
-        already on its way or the reserved concurrency leaves no room for it."""
+        already on its way or the reserved concurrency leaves no room for it. A SPARE is
+        for a burst in progress; otherwise the pool gets a first worker if it has none."""
         limit = pool.spec.reserved_concurrency
         size = pool.running + len(pool.idle) + pool.ahead
         if pool.ahead or (limit is not None and size >= limit):
@@ -159,38 +161,47 @@ class LambdaRuntime:
         pool.ahead += 1
         threading.Thread(
             target=self._prestart,
-            args=(pool,),
+            args=(pool, spare),
             name=f"sluice-prewarm-{pool.spec.name}",
             daemon=True,
         ).start()
 
-    def _prestart(self, pool: _Pool) -> None:
-        worker: Sandbox | None = None
-        state = "skipped"
+    def _prestart(self, pool: _Pool, spare: bool) -> None:
         with self._cond:
             while self._starting >= self.max_cold_starts or self._slot_waiters:
                 self._cond.wait()
-            if not pool.idle and self._pools.get(pool.spec.name) is pool:
-                self._starting += 1
-                pool.starting += 1
-                state = "starting"
+            needed = not pool.idle and (spare or not pool.running)
+            if not needed or self._pools.get(pool.spec.name) is not pool:
+                pool.ahead -= 1
+                return
+            self._starting += 1
+            pool.starting += 1
+        holding, state, worker = True, "exited", None
         try:
-            if state == "starting":
-                worker = Sandbox(pool.spec, self.log_dir, self.base_env, self.runtime_libs)
-                # A too-slow or failed Init is dropped: the invoke then starts its own worker
-                # and answers with what went wrong, as without prewarming.
-                limit = max(PROVISIONED_INIT_TIMEOUT_S, pool.spec.timeout)
-                state = worker.init(worker.spawned + limit)
+            worker = Sandbox(pool.spec, self.log_dir, self.base_env, self.runtime_libs)
+            state = worker.init(worker.spawned + max(PROVISIONED_INIT_TIMEOUT_S, pool.spec.timeout))
+            if state == "timeout":
+                # A loaded laptop, most likely: give the start slot back (an invoke now
+                # starts its own worker, under Lambda's limits) and keep this worker if its
+                # import still finishes within LATE_INIT_S.
+                with self._cond:
+                    self._starting -= 1
+                    pool.starting -= 1
+                    holding = False
+                    self._cond.notify_all()
+                state = worker.init(worker.spawned + LATE_INIT_S)
         finally:
             with self._cond:
                 pool.ahead -= 1
-                if state != "skipped":
+                if holding:
                     self._starting -= 1
                     pool.starting -= 1
                 kept = state == "ready" and self._pools.get(pool.spec.name) is pool
                 if kept and worker is not None:
                     pool.idle.append(worker)
                 self._cond.notify_all()
+            # A failed Init is dropped: the invoke then starts its own worker and answers
+            # with what went wrong, as without prewarming.
             if worker is not None and not kept:
                 worker.kill()
 
@@ -363,7 +374,7 @@ class LambdaRuntime:
                     if pool.idle:
                         worker = pool.idle.pop()
                         if self.prewarm and not pool.idle and pool.running > 1:
-                            self._start_ahead(pool)  # a burst: the next invoke needs one too
+                            self._start_ahead(pool, spare=True)  # the next invoke needs one too
                         return worker
                     # Workers importing ahead of need serve the first waiters.
                     if pool.waiting > pool.starting:
