@@ -104,13 +104,7 @@ class Gateway:
             return app
 
         self.moto_app = DomainDispatcherApplication(create_app)
-        # Workers import their handlers when deployed, not on the first invoke
-        # (SLUICE_PREWARM=0: on first use only).
-        self.lambdas = LambdaRuntime(
-            data_dir / "logs",
-            default_base_env(self.endpoint),
-            prewarm=os.environ.get("SLUICE_PREWARM", "1") != "0",
-        )
+        self.lambdas = LambdaRuntime(data_dir / "logs", default_base_env(self.endpoint))
         self.requests = request_count.RequestCounter()
         engine_speed.use_in_process_lambda(self._invoke_in_process)
         engine_speed.use_in_process_services(self)

@@ -131,9 +131,14 @@ class LambdaRuntime:
         for worker in stale:
             worker.kill()
         if self.prewarm:
-            with self._cond:
-                for pool in self._pools.values():
-                    self._start_ahead(pool)
+            self.start_workers()
+
+    def start_workers(self) -> None:
+        """Start one worker per deployed function in the background (the stack calls this
+        once it is ready, so the imports do not compete with the rest of its deploy)."""
+        with self._cond:
+            for pool in self._pools.values():
+                self._start_ahead(pool)
 
     def warm(self, name: str) -> int:
         """How many idle workers a function has (imported, waiting for an invoke)."""
