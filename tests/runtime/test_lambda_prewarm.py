@@ -21,20 +21,23 @@ FIXTURE = Path(__file__).resolve().parent / "fixture"
 NAME = "SlowImportFunction"
 
 
+def slow_import(name: str, import_s: float, imports: Path, timeout: float = 30) -> FunctionSpec:
+    return FunctionSpec(
+        name=name,
+        arn=f"arn:aws:lambda:us-east-1:123456789012:function:{name}",
+        handler="slow_import.handler",
+        code_dir=FIXTURE,
+        timeout=timeout,
+        memory=128,
+        environment={"SLOW_IMPORT_SECONDS": str(import_s), "SLOW_IMPORT_LOG": str(imports)},
+    )
+
+
 def prewarmed(tmp_path: Path, import_s: float) -> tuple[LambdaRuntime, Path]:
     imports = tmp_path / "imports"
     imports.mkdir()
     lambdas = LambdaRuntime(tmp_path / "logs", default_base_env("http://127.0.0.1:9"), prewarm=True)
-    spec = FunctionSpec(
-        name=NAME,
-        arn=f"arn:aws:lambda:us-east-1:123456789012:function:{NAME}",
-        handler="slow_import.handler",
-        code_dir=FIXTURE,
-        timeout=30,
-        memory=128,
-        environment={"SLOW_IMPORT_SECONDS": str(import_s), "SLOW_IMPORT_LOG": str(imports)},
-    )
-    lambdas.deploy([spec])
+    lambdas.deploy([slow_import(NAME, import_s, imports)])
     return lambdas, imports
 
 
@@ -126,19 +129,7 @@ def test_a_slow_prewarm_import_gives_its_start_slot_back_and_is_kept(
     lambdas = LambdaRuntime(
         tmp_path / "logs", default_base_env("http://127.0.0.1:9"), max_cold_starts=1, prewarm=True
     )
-    specs = [
-        FunctionSpec(
-            name=name,
-            arn=f"arn:aws:lambda:us-east-1:123456789012:function:{name}",
-            handler="slow_import.handler",
-            code_dir=FIXTURE,
-            timeout=0.2,
-            memory=128,
-            environment={"SLOW_IMPORT_SECONDS": "1.5", "SLOW_IMPORT_LOG": str(imports)},
-        )
-        for name in ("First", "Second")
-    ]
-    lambdas.deploy(specs)
+    lambdas.deploy([slow_import(name, 1.5, imports, timeout=0.2) for name in ("First", "Second")])
     try:
         wait_for(lambda: lambdas.warm("First") == lambdas.warm("Second") == 1, what="both kept")
         [(_, ended_first), (began_second, _)] = sorted(import_spans(imports))
