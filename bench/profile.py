@@ -9,6 +9,7 @@ concurrent calls, so it can exceed the wall time). Read from `/_sluice/lambda/us
 from __future__ import annotations
 
 import json
+import os
 import time
 from typing import Any
 
@@ -70,8 +71,10 @@ def breakdown(stack: StackProcess, wall_s: float) -> str:
     """A markdown section: per function and per trigger, over the whole run."""
     usage: list[dict[str, Any]] = stack.gateway.get("/_sluice/lambda/usage")
     stats: dict[str, Any] = stack.gateway.get("/_sluice/stats")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     lines = [
-        f"\nWhere the time went (wall {wall_s:.1f} s; sums over concurrent calls):\n",
+        f"\nWhere the time went (wall {wall_s:.1f} s; sums over concurrent calls; load average"
+        f" {load} at the end, on {len(os.sched_getaffinity(0))} CPUs):\n",
         "| Lambda function | invokes | cold starts | Init, mean | waited for a worker, "
         "mean | handler+pipe, mean |",
         "|---|---:|---:|---:|---:|---:|",
