@@ -55,6 +55,8 @@ def main() -> None:
         f"{len(os.sched_getaffinity(0))} CPU(s), Python {platform.python_version()}.\n"
     )
     sections = [(RESULTS / f"{n}.md").read_text() for n in SUITES if (RESULTS / f"{n}.md").exists()]
+    # Written by hand, kept across runs: comparisons of runs made before and after a change.
+    sections += [p.read_text() for p in sorted(RESULTS.glob("*.md")) if p.stem not in SUITES]
     REPORT.write_text(header + "\n".join(sections))
     print(f"wrote {REPORT}")
 

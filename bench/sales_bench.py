@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pyarrow.parquet as pq
 
 from bench.latency import percentile, read_back, watch
+from bench.profile import breakdown, first_and_warm
 from bench.stack import on_fresh_stack
 from devkit.sale_dual_write import lake_warehouse, put_sales, sale_event
 from schemas.sale_dual_write import SaleSoldDetail, sale_id, sales_pk, sales_sk
@@ -25,6 +26,7 @@ def run() -> str:
 
 
 def _measure(stack: StackProcess) -> str:
+    cold = first_and_warm(stack, ("SaleValidateFunction", {}), ("SaleLakeLoaderFunction", {}))
     events = stack.client("events", max_pool_connections=PUBLISHERS * 2)
     ddb = stack.client("dynamodb")
     bus = stack.resource("SalesEventBus")["name"]
@@ -103,7 +105,9 @@ def _measure(stack: StackProcess) -> str:
         f"| sustained sales/s (both sides written) | {rate:.1f} |\n"
         f"| sales written | {len(in_ddb)} DynamoDB, {len(in_lake)} lake of {SALES} |\n"
         f"| lake data files for {SALES} sales | {files} (≈ {files * 10_000 // SALES} per "
-        "10,000 at this rate and spread of dates) |\n\n"
+        "10,000 at this rate and spread of dates) |\n"
+        f"{cold}"
+        f"{breakdown(stack, elapsed)}\n"
         "The seed reports 150-250 ms p95 for the DynamoDB write on AWS. Here the latency "
         "includes EventBridge delivery and a 6-state Standard execution on a 2-core laptop; "
         "most files per batch come from the partitioning (one file per tenant/year/month "

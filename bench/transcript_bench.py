@@ -7,6 +7,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from bench.latency import percentile, read_back, watch
+from bench.profile import breakdown, first_and_warm
 from bench.stack import on_fresh_stack
 from devkit.transcript_persistence import write_job_output
 from sluice.testing import StackProcess
@@ -20,6 +21,9 @@ def run() -> str:
 
 
 def _measure(stack: StackProcess) -> str:
+    cold = first_and_warm(
+        stack, ("TranscriptLoadResultFunction", {}), ("TranscriptAnalyticsApiFunction", {})
+    )
     s3 = stack.client("s3", max_pool_connections=WRITERS * 2)
     ddb = stack.client("dynamodb")
     bucket = stack.resource("TranscriptBucket")["name"]
@@ -58,7 +62,9 @@ def _measure(stack: StackProcess) -> str:
         f"| latency p50 | {p50 * 1000:.0f} ms |\n"
         f"| latency p95 | {p95 * 1000:.0f} ms |\n"
         f"| throughput | {len(seen) / elapsed:.1f} records/s |\n"
-        f"| wall time | {elapsed:.1f} s |\n\n"
+        f"| wall time | {elapsed:.1f} s |\n"
+        f"{cold}"
+        f"{breakdown(stack, elapsed)}\n"
         "The seed reports 3-7 s from Bedrock completion to DynamoDB on AWS (S3 → SQS → Lambda "
         "with 20 s long polling and batch size 1). Locally there is no network hop and the "
         "Pipe polls continuously, so these figures measure the runtime and the flow's own "

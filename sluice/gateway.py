@@ -35,6 +35,7 @@ StartResponse = Callable[..., Any]
 INVOKE_PREFIX = "/2015-03-31/functions/"
 # Per-function totals of what Lambda bills (invocations, billed ms, GB-seconds), read-only.
 LAMBDA_USAGE = "/_sluice/lambda/usage"
+LAMBDA_WORKERS = "/_sluice/lambda/workers"
 # PutEvents: the entries of one request, measured as EventBridge documents it
 # (`entries_size`), may not exceed this. The limit was 256 KB until 29 January 2026, when
 # EventBridge event buses (with SQS and asynchronous Lambda) went to 1 MB:
@@ -356,6 +357,8 @@ class Gateway:
             )
         if path == LAMBDA_USAGE:
             return _json(start_response, 200, [u.as_dict() for u in self.lambdas.usage()])
+        if path == LAMBDA_WORKERS:
+            return _json(start_response, 200, self.lambdas.workers())
         if path == request_count.ENDPOINT:
             return _json(start_response, 200, self.requests.snapshot())
         for prefix, handler in self.extra.items():

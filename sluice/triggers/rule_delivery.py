@@ -1,7 +1,8 @@
 """EventBridge rule -> state machine target delivery.
 
 moto matches rules but cannot start state machines, so the local gateway hands every
-accepted event to ``RuleDelivery.deliver``. Delivery runs on a worker thread with the
+accepted event to ``RuleDelivery.deliver``. Delivery runs on worker threads, several
+deliveries at once (EventBridge does not serialise them, nor keep their order), with the
 target's RetryPolicy (exponential backoff with jitter, capped by attempts and event age)
 and ends in the target's DLQ, with the message attributes AWS sets, or in ``dropped``.
 """
@@ -45,6 +46,9 @@ _NO_PERMISSION = {"AccessDenied", "AccessDeniedException", "UnrecognizedClientEx
 _THROTTLED = {"ThrottlingException", "Throttling", "TooManyRequestsException"}
 # Each StartExecution is one attempt of the RetryPolicy: no hidden retries by the client.
 _NO_CLIENT_RETRIES = {"total_max_attempts": 1}
+# Deliveries in flight at once. StartExecution of a Standard workflow answers once the run
+# is started, so a few threads keep a burst of events from queueing behind one another.
+DELIVERY_THREADS = 4
 
 
 @dataclass(order=True)
@@ -77,6 +81,7 @@ class RuleDelivery:
         client_factory: ClientFactory,
         retry_delay_s: float = 1.0,
         *,
+        threads: int = DELIVERY_THREADS,
         max_retry_delay_s: float = 300.0,
         account_id: str = "123456789012",
         region: str = "us-east-1",
@@ -98,7 +103,8 @@ class RuleDelivery:
         self._active = 0
         self._cond = threading.Condition()
         self._stopping = False
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+        self._thread_count = max(1, threads)
         # Called with an event's id once every target delivery of it has ended (delivered,
         # dead-lettered or dropped); a durable stack forgets the event then.
         self.on_done: Callable[[str], None] | None = None
@@ -178,8 +184,8 @@ class RuleDelivery:
             self._cond.notify_all()
         if pending:
             log.warning("rule delivery stopped with %d deliveries pending", pending)
-        if self._thread is not None:
-            self._thread.join(timeout)
+        for thread in self._threads:
+            thread.join(timeout)
 
     @property
     def pending(self) -> int:
@@ -189,12 +195,15 @@ class RuleDelivery:
     # -- worker ---------------------------------------------------------------------------
 
     def _ensure_worker(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
+        self._threads = [t for t in self._threads if t.is_alive()]
+        if not self._threads:
             self._stopping = False
-            self._thread = threading.Thread(
-                target=self._run, name="sluice-rule-delivery", daemon=True
+        while len(self._threads) < self._thread_count:
+            thread = threading.Thread(
+                target=self._run, name=f"sluice-rule-delivery-{len(self._threads)}", daemon=True
             )
-            self._thread.start()
+            self._threads.append(thread)
+            thread.start()
 
     def _run(self) -> None:
         while True:
@@ -247,6 +256,7 @@ class RuleDelivery:
             )
         else:
             self.counters.incr("invocations")
+            began = time.monotonic()
             try:
                 self._client_factory(
                     "stepfunctions", inject_host_prefix=False, retries=_NO_CLIENT_RETRIES
@@ -254,6 +264,7 @@ class RuleDelivery:
             except Exception as exc:
                 failure = _classify(exc)
             else:
+                self.counters.incr("target_ms", int((time.monotonic() - began) * 1000))
                 self.counters.incr("batches_delivered")
                 self.counters.incr("records_delivered")
                 return None

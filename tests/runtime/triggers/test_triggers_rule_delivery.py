@@ -334,6 +334,28 @@ def test_deliver_never_blocks_on_the_target(env: Env, deliveries: list[RuleDeliv
     assert d.counters["records_delivered"] == 3
 
 
+def test_a_burst_of_events_is_delivered_several_at_once(
+    env: Env, deliveries: list[RuleDelivery]
+) -> None:
+    # Each StartExecution waits until another one is in flight: delivered one at a time,
+    # the first call would break the barrier and be retried instead of succeeding.
+    together = threading.Barrier(3, timeout=10)
+
+    class SfnAtOnce:
+        def start_execution(self, **kw: Any) -> dict[str, Any]:
+            together.wait()
+            return {"executionArn": "arn:exec"}
+
+    d = make(
+        deliveries, [rule(RuleTargetSpec("t1", env.sm_arn))], with_sfn(env.factory, SfnAtOnce())
+    )
+    for n in range(3):
+        d.deliver({**EVENT, "id": f"event-{n}"})
+    assert d.drain(15)
+    assert d.counters["records_delivered"] == 3
+    assert d.counters["failures"] == 0
+
+
 def test_json_path_subset() -> None:
     doc = {"detail": {"items": [{"id": "a"}, {"id": "b"}], "odd key": 1}}
     assert json_path(doc, "$") == (True, doc)
