@@ -3,7 +3,8 @@ or a crash, and puts back on the next start.
 
 `DurableState` opens the store (`store.py`), puts the saved state back into moto's
 backends once the template's resources exist (`restore`), then journals every change
-(`journal.py`) through hooks on moto's models, one module per service. See
+(`journal.py`) as the engine's observers report it (sluice/engine/observers.py), one
+module per service, each a `rows.Rows` of the store. See
 docs/RUNTIME.md ("Durable state") for what is written when and what a crash can lose.
 """
 
@@ -22,13 +23,25 @@ from sluice.durable.store import FILE_NAME, Store, clear
 # `make bench` measures the engine with persistence on and off: SLUICE_DURABLE=0 keeps the
 # state in memory only, as moto does.
 SWITCH = "SLUICE_DURABLE"
-SERVICES = {
-    "dynamodb": dynamodb,
-    "streams": streams,
-    "sqs": sqs,
-    "s3": s3,
-    "executions": executions,
+# What each service puts back on restore, in this order (stream records after the items).
+RESTORES = {
+    "dynamodb": dynamodb.ROWS.restore,
+    "streams": streams.ROWS.restore,
+    "sqs": sqs.ROWS.restore,
+    "s3": s3.ROWS.restore,
+    "executions": executions.restore,
 }
+
+# Every kind of row journalled as it changes.
+ROWS = (
+    dynamodb.ROWS,
+    streams.ROWS,
+    sqs.ROWS,
+    s3.ROWS,
+    executions.ROWS,
+    executions.HISTORY,
+    bedrock.ROWS,
+)
 
 
 def enabled() -> bool:
@@ -51,11 +64,12 @@ class DurableState:
         """Put the saved state back (once; the resources must exist), then start
         journalling. Answers how many entities of each service came back."""
         if self.restored is None:
-            self.restored = {name: module.restore(self.store) for name, module in SERVICES.items()}
+            self.restored = {name: restore(self.store) for name, restore in RESTORES.items()}
             self.restored["bedrock-jobs"] = bedrock.restore(self.store, emulator)
             self.positions.resumed = self.restored["streams"] > 0
-            for module in [*SERVICES.values(), bedrock]:
-                module.install(self.journal)
+            for rows in ROWS:
+                rows.attach(self.journal)
+            emulator.on_change = bedrock.changed
             self.journal.start()
         return self.restored
 
@@ -69,4 +83,7 @@ class DurableState:
 
     def stop(self) -> None:
         self.journal.stop()
+        for rows in ROWS:
+            if rows.journal is self.journal:
+                rows.attach(None)
         self.store.close()
