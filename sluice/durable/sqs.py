@@ -21,7 +21,7 @@ KIND = "sqs"
 _queue_of: dict[str, Queue] = {}
 
 
-def _changed(message: Message, *_: Any) -> None:
+def _changed(message: Message, *_: Any, **__: Any) -> None:
     """After a send, a receive or a visibility change of MESSAGE."""
     queue = _queue_of.get(message.id)
     if queue is not None:
@@ -31,7 +31,8 @@ def _changed(message: Message, *_: Any) -> None:
         )
 
 
-def _added(queue: Queue, _: Any, message: Message) -> None:
+def _added(queue: Queue, _: Any, *args: Any, **kwargs: Any) -> None:
+    message: Message = args[0] if args else kwargs["message"]
     _queue_of[message.id] = queue
     _changed(message)
 
@@ -45,7 +46,7 @@ def _removed_from(queue: Queue) -> None:
         ROWS.mark(message_id, lambda: None)
 
 
-def _deleted(queue: Queue, *_: Any) -> None:
+def _deleted(queue: Queue, *_: Any, **__: Any) -> None:
     _removed_from(queue)
 
 

@@ -24,7 +24,7 @@ KIND = "streams"
 POSITIONS = "stream-positions"
 
 
-def _added(shard: StreamShard, *_: Any) -> None:
+def _added(shard: StreamShard, *_: Any, **__: Any) -> None:
     """After a record was added to a table's stream."""
     if ROWS.journal is None or not shard.items:
         return
