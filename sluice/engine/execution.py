@@ -38,17 +38,8 @@ class _HistoryManager(virtual_time.ClockedEventManager):
 
     execution: Execution | None = None  # None: not an execution's (TestState's)
 
-    def add_event(
-        self,
-        context: Any,
-        event_type: Any,
-        event_details: Any = None,
-        timestamp: Any = None,
-        update_source_event_id: bool = True,
-    ) -> int:
-        event_id = super().add_event(
-            context, event_type, event_details, timestamp, update_source_event_id
-        )
+    def add_event(self, *args: Any, **kwargs: Any) -> int:
+        event_id: int = super().add_event(*args, **kwargs)
         if self.execution is not None and observers.observed(observers.HISTORY_EVENT_ADDED):
             # Events are appended in id order; a parallel branch may have added one since.
             for event in reversed(self._history_event_list):
