@@ -25,7 +25,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from sluice import engine, request_count, s3_notifications
 from sluice.bedrock_emulator import BedrockEmulator
-from sluice.durable import DurableState
+from sluice.durable import DurableState, reads_only
 from sluice.engine import speed as engine_speed
 from sluice.engine import test_state, virtual_time
 from sluice.httpapi import Route, build_event, find_route, to_http_response
@@ -177,7 +177,7 @@ class Gateway:
         start_response: StartResponse,
     ) -> Iterable[bytes]:
         """APP's answer, sent once the changes it made are on disk (a durable stack)."""
-        if self.durable is None or environ.get(_ENGINE_CALL):
+        if self.durable is None or environ.get(_ENGINE_CALL) or reads_only(environ):
             return app(environ, start_response)
         out = list(app(environ, start_response))
         self.durable.flush()

@@ -44,6 +44,21 @@ ROWS = (
 )
 
 
+# Operations that change nothing: their answer waits for no commit.
+_READS = ("Describe", "List", "Get", "Query", "Scan", "BatchGet")
+_NOT_READS = ("GetActivityTask",)  # takes a task
+
+
+def reads_only(environ: dict[str, Any]) -> bool:
+    """Whether a request to moto only reads (by its X-Amz-Target, or a REST GET/HEAD)."""
+    target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
+    if target:
+        operation = target.rpartition(".")[2]
+        return operation.startswith(_READS) and operation not in _NOT_READS
+    query = str(environ.get("QUERY_STRING", ""))
+    return environ.get("REQUEST_METHOD") in ("GET", "HEAD") and "Action=" not in query
+
+
 def enabled() -> bool:
     return os.environ.get(SWITCH, "1") != "0"
 

@@ -1,5 +1,6 @@
 """The durable state's journal (sluice/durable/journal.py): a flush answers once the marks
-made before it are on disk, and requests that end during a commit share the next one."""
+made before it are on disk, requests that end during a commit share the next one, and a
+request that only reads waits for no commit."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
+import pytest
+
+from sluice.durable import reads_only
 from sluice.durable.journal import Journal
 from sluice.durable.store import Store
 
@@ -58,3 +62,23 @@ def test_flushes_queued_behind_a_commit_share_the_next_one(tmp_path: Path) -> No
         thread.join(30)
     assert store.load("s3") == [("a", b"a"), ("b", b"b"), ("c", b"c"), ("d", b"d")]
     assert store.commits == 2  # "a", then one commit for the three queued requests
+
+
+@pytest.mark.parametrize(
+    ("environ", "reads"),
+    [
+        ({"HTTP_X_AMZ_TARGET": "AWSStepFunctions.ListExecutions"}, True),
+        ({"HTTP_X_AMZ_TARGET": "AWSStepFunctions.GetExecutionHistory"}, True),
+        ({"HTTP_X_AMZ_TARGET": "DynamoDB_20120810.Query"}, True),
+        ({"HTTP_X_AMZ_TARGET": "AWSStepFunctions.StartExecution"}, False),
+        ({"HTTP_X_AMZ_TARGET": "AWSStepFunctions.GetActivityTask"}, False),
+        ({"HTTP_X_AMZ_TARGET": "AmazonSQS.ReceiveMessage"}, False),
+        ({"REQUEST_METHOD": "GET", "QUERY_STRING": ""}, True),
+        ({"REQUEST_METHOD": "GET", "QUERY_STRING": "Action=PurgeQueue"}, False),
+        ({"REQUEST_METHOD": "PUT", "QUERY_STRING": ""}, False),
+    ],
+)
+def test_only_requests_that_change_nothing_answer_without_a_commit(
+    environ: dict[str, str], reads: bool
+) -> None:
+    assert reads_only(environ) is reads
