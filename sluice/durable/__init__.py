@@ -70,8 +70,10 @@ class DurableState:
         self.path = data_dir / FILE_NAME
         self.store = Store(self.path)
         self.journal = Journal(self.store)
-        self.positions = streams.Positions(self.store)
-        self.pending = PendingEvents(self.store)
+        # Both write after the journal's marks: a stream batch's position or an event's
+        # end is never on disk before the writes its execution made.
+        self.positions = streams.Positions(self.store, self.journal.flush)
+        self.pending = PendingEvents(self.store, self.journal.flush)
         self.restored_events = 0  # set by the stack once its rules can deliver them
         self.restored: dict[str, int] | None = None
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import pickle
+from collections.abc import Callable
 from typing import Any, cast
 
 from moto.dynamodb.models import dynamodb_backends
@@ -55,8 +56,9 @@ ROWS = Rows(KIND, {"moto.dynamodb.models.table:StreamShard.add": _added}, put=_p
 class Positions:
     """Where each pipe is in each stream shard: the last sequence number it finished."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, before_write: Callable[[], None] = lambda: None) -> None:
         self._store = store
+        self._before_write = before_write
         self.resumed = False
         self._saved = {key: value.decode() for key, value in store.load(POSITIONS)}
 
@@ -70,4 +72,5 @@ class Positions:
     def put(self, pipe: str, shard_id: str, sequence_number: str) -> None:
         key = self._key(pipe, shard_id)
         self._saved[key] = sequence_number
+        self._before_write()
         self._store.write([(POSITIONS, key, sequence_number.encode())])
