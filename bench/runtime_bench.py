@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from sluice.testing import StackProcess
 TEMPLATE = Path(__file__).parent / "runtime" / "template.yaml"
 EXECUTIONS = 1000
 CONCURRENCY = 8
+PAIRS = 3
+_MEMORY = {durable.SWITCH: "0"}
 
 
 @dataclass
@@ -34,15 +37,23 @@ class Run:
 
 
 def run() -> str:
-    load = os.getloadavg()[0]
-    fast = on_fresh_stack(_measure, TEMPLATE)
+    # Persistence on and off measured back to back, PAIRS times, so that both sides of a
+    # pair meet about the same load on a shared machine; the figures are each side's median.
+    load_before = os.getloadavg()[0]
     plain = on_fresh_stack(_measure, TEMPLATE, env={SWITCH: "0"})
-    memory = on_fresh_stack(_measure, TEMPLATE, env={durable.SWITCH: "0"})
+    pairs = [
+        (on_fresh_stack(_measure, TEMPLATE), on_fresh_stack(_measure, TEMPLATE, env=_MEMORY))
+        for _ in range(PAIRS)
+    ]
+    load_after = os.getloadavg()[0]
+    fast, memory = (_median([pair[side] for pair in pairs]) for side in (0, 1))
+    costs = [100 * (1 - on.client_rate / off.client_rate) for on, off in pairs]
+    cost = statistics.median(costs)
+    cpu_cost = 100 * (fast.gateway_cpu_ms / memory.gateway_cpu_ms - 1)
     try:
         ministack: Run | str = on_ministack(_measure_ministack)
     except Exception as exc:  # reported in the table, with why
         ministack = f"{type(exc).__name__}: {exc}"
-    cost = 100 * (1 - fast.client_rate / memory.client_rate)
     print(
         f"{fast.client_rate:.1f} executions/s ({plain.client_rate:.1f} without the adapters, "
         f"{memory.client_rate:.1f} with the state in memory only: persistence costs {cost:.0f}%; "
@@ -66,6 +77,10 @@ def run() -> str:
         if isinstance(ministack, str)
         else ""
     )
+    per_pair = ", ".join(
+        f"{on.client_rate:.1f} vs {off.client_rate:.1f} ({c:.0f}%)"
+        for (on, off), c in zip(pairs, costs, strict=True)
+    )
     return (
         "\n## Runtime: the benchmark flow (Lambda → Choice → Lambda → DynamoDB putItem)\n\n"
         f"{EXECUTIONS} Standard executions started as fast as {CONCURRENCY} client threads "
@@ -74,17 +89,27 @@ def run() -> str:
         "none still running, so it includes the client's own requests; the engine clock runs "
         "from the first execution's startDate to the last one's stopDate. Server CPU is the "
         "stack process's user+sys time over the run, per execution (Lambda workers are "
-        "separate processes). Sluice keeps the stack's state on disk (sluice/durable/): "
-        f"that costs {cost:.0f}% of the client-clock rate the stack reaches with its state "
-        "in memory only (`SLUICE_DURABLE=0`; the budget is 20%). MiniStack "
+        "separate processes).\n\n"
+        "**Persistence** (sluice/durable/, the state on disk) against the state in memory "
+        f"only (`SLUICE_DURABLE=0`), {PAIRS} pairs run back to back (on, then off), "
+        f"executions/s on vs off: {per_pair}. Median cost **{cost:.0f}%** of the "
+        f"client-clock rate (the budget is 20%); gateway CPU per execution {cpu_cost:+.0f}%. "
+        f"Load average (1 min) {load_before:.1f} before the runs and {load_after:.1f} after, "
+        f"on {len(os.sched_getaffinity(0))} CPU(s) shared with other work: single runs are "
+        "noisy, compare within a pair. Sluice's column is the median run with persistence "
+        "on, the last column the median with it off. MiniStack "
         "(bench/ministack.py, its own environment `.venv-ministack` from "
         "bench/ministack.lock) serves the same flow in the same run, deployed with boto3, "
-        "its Lambda on its local executor (no Docker), its state in memory. Load average "
-        f"when the suite started: {load:.1f} on {len(os.sched_getaffinity(0))} CPU(s).\n\n"
+        "its Lambda on its local executor (no Docker), its state in memory.\n\n"
         "| figure | Sluice | moto's engine as shipped (`SLUICE_ENGINE_SPEED=0`) "
         "| state in memory only (`SLUICE_DURABLE=0`) | MiniStack |\n"
         "|---|---|---|---|---|\n" + table + failure
     )
+
+
+def _median(runs: list[Run]) -> Run:
+    """The run with the median client-clock rate."""
+    return sorted(runs, key=lambda r: r.client_rate)[len(runs) // 2]
 
 
 def _cpu_seconds(pid: int) -> float:

@@ -25,7 +25,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from sluice import engine, execution_faults, request_count, s3_notifications
 from sluice.bedrock_emulator import BedrockEmulator
-from sluice.durable import DurableState
+from sluice.durable import DurableState, reads_only
 from sluice.engine import speed as engine_speed
 from sluice.engine import test_state, virtual_time
 from sluice.httpapi import Route, build_event, find_route, to_http_response
@@ -86,6 +86,10 @@ def _aws_error(
     return [data]
 
 
+# Set on the environ of a request made by the engine's own tasks (in process).
+_ENGINE_CALL = "sluice.engine_call"
+
+
 class Gateway:
     def __init__(self, host: str, port: int, data_dir: Path) -> None:
         self.host, self.port = host, port
@@ -107,7 +111,7 @@ class Gateway:
         self.lambdas = LambdaRuntime(data_dir / "logs", default_base_env(self.endpoint))
         self.requests = request_count.RequestCounter()
         engine_speed.use_in_process_lambda(self._invoke_in_process)
-        engine_speed.use_in_process_services(self)
+        engine_speed.use_in_process_services(self._engine_call)
         self.routes: list[Route] = []
         self.stack: dict[str, Any] = {}
         self.on_put_events: Callable[[list[dict[str, Any]]], None] | None = None
@@ -180,11 +184,21 @@ class Gateway:
         start_response: StartResponse,
     ) -> Iterable[bytes]:
         """APP's answer, sent once the changes it made are on disk (a durable stack)."""
-        if self.durable is None:
+        if self.durable is None or environ.get(_ENGINE_CALL) or reads_only(environ):
             return app(environ, start_response)
         out = list(app(environ, start_response))
         self.durable.flush()
         return out
+
+    def _engine_call(
+        self, environ: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """A service call of an execution's task, answered in process. Its changes are
+        written with the execution's progress (the journal's background flush), not before
+        the task goes on: the client waiting is the execution, whose own history would be
+        lost with them (docs/RUNTIME.md, "Durable state")."""
+        environ[_ENGINE_CALL] = True
+        return self(environ, start_response)
 
     @staticmethod
     def _for_api_gateway(environ: dict[str, Any]) -> bool:

@@ -9,9 +9,10 @@ moto is a change to this list (and to what it names).
 
 What cannot be reached through a subclass stays a process-wide patch, each one below:
 names that moto's modules imported by value (a client factory, a parser, `copy`,
-`Thread`), a class attribute shared by every parse, and moto server lookups. The two
-patches of moto's DynamoDB and S3 that the gateway needs (not the engine's) are here too,
-so that no other module of Sluice assigns to moto.
+`Thread`), a class attribute shared by every parse, and moto server lookups. The patches
+of moto's service models that the gateway needs (not the engine's) are in
+sluice/engine/moto_services.py, their symbols listed here too, so that no module outside
+this package assigns to moto.
 """
 
 from __future__ import annotations
@@ -27,8 +28,7 @@ from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
-from sluice import dynamodb_atomic, s3_notifications
-from sluice.engine import speed
+from sluice.engine import moto_services, speed
 
 _P = "moto.stepfunctions.parser"
 _ASL = f"{_P}.asl"
@@ -70,6 +70,8 @@ SYMBOLS: dict[str, str | None] = {
     f"{_P}.backend.execution:Execution._get_start_execution_worker_comm": "self",
     f"{_P}.backend.execution:Execution.get_start_execution_details": "self",
     f"{_P}.backend.execution:Execution.stop": "self stop_date error cause",
+    f"{_P}.backend.execution:Execution.start": "self",
+    f"{_P}.backend.execution:BaseExecutionWorkerCommunication.terminated": "self",
     f"{_P}.backend.execution:BaseExecutionWorkerCommunication._reflect_execution_status": "self",
     f"{_P}.backend.execution_worker:ExecutionWorker.__init__": (
         "self evaluation_details exec_comm cloud_watch_logging_session activity_store "
@@ -177,19 +179,8 @@ SYMBOLS: dict[str, str | None] = {
     "moto.backends:list_of_moto_modules": "",
     "moto.core.exceptions:AWSError.__init__": "self message exception_type status",
     "moto.core.responses:method_names_from_class": "clazz",
-    "moto.dynamodb.models:DynamoDBBackend.put_item": None,
-    "moto.dynamodb.models:DynamoDBBackend.get_item": None,
-    "moto.dynamodb.models:DynamoDBBackend.update_item": None,
-    "moto.dynamodb.models:DynamoDBBackend.delete_item": None,
-    "moto.dynamodb.models:DynamoDBBackend.query": None,
-    "moto.dynamodb.models:DynamoDBBackend.scan": None,
-    "moto.dynamodb.models:DynamoDBBackend.transact_write_items": None,
-    "moto.dynamodb.models:DynamoDBBackend.execute_statement": None,
-    "moto.dynamodb.models:DynamoDBBackend.execute_transaction": None,
-    "moto.dynamodb.models:DynamoDBBackend.batch_execute_statement": None,
-    "moto.s3.notifications:send_event": None,
-    "moto.s3.notifications:_get_s3_event": None,
-    "moto.s3.notifications:_send_sqs_message": "account_id event_body queue_name region_name",
+    # moto's service models as the gateway serves them (sluice/engine/moto_services.py).
+    **moto_services.SYMBOLS,
 }
 
 # The engine modules whose `copy.deepcopy` calls copy JSON values (inputs, results, parameters).
@@ -356,31 +347,9 @@ GLOBAL_PATCHES = (
 )
 
 
-def _dynamodb_items_serialised() -> None:
-    """DynamoDB item operations atomic, as on AWS (sluice/dynamodb_atomic.py)."""
-    from moto.dynamodb.models import DynamoDBBackend
-
-    for name in dynamodb_atomic.ITEM_OPERATIONS:
-        setattr(DynamoDBBackend, name, dynamodb_atomic.serialized(getattr(DynamoDBBackend, name)))
-
-
-def _s3_notifications_sequenced() -> None:
-    """S3 notifications with AWS's `sequencer`, and held back on request
-    (sluice/s3_notifications.py)."""
-    from moto.s3 import notifications
-
-    (
-        notifications.send_event,
-        notifications._get_s3_event,
-        notifications._send_sqs_message,
-    ) = s3_notifications.wrap(
-        notifications.send_event, notifications._get_s3_event, notifications._send_sqs_message
-    )
-
-
-# Not the engine's: moto's DynamoDB and S3 as the gateway serves them, patched here so that
-# every patch of moto is in this one module.
-SERVICE_PATCHES = (_dynamodb_items_serialised, _s3_notifications_sequenced)
+# Not the engine's: moto's DynamoDB, S3 and SQS as the gateway serves them, patched by
+# sluice/engine/moto_services.py so that every patch of moto is in this package.
+SERVICE_PATCHES = moto_services.PATCHES
 
 
 @contextlib.contextmanager
