@@ -11,6 +11,8 @@ STAMP := $(VENV)/.installed
 # Deploy tools pin their own boto3/pydantic, so each lives in its own environment.
 SAM_VENV := .venv-sam
 CHECKOV_VENV := .venv-checkov
+# MiniStack, the runtime bench's second reference, pins an older botocore than moto's.
+MINISTACK_VENV := .venv-ministack
 
 .PHONY: demo test test-lint test-package test-suite test-built lint up bench lock clean browser package python
 
@@ -32,6 +34,11 @@ $(SAM_VENV)/.installed: infra/tools/sam.lock | python
 $(CHECKOV_VENV)/.installed: infra/tools/checkov.lock | python
 	$(PY) -m venv --clear $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/pip install -q --disable-pip-version-check -r infra/tools/checkov.lock
+	touch $@
+
+$(MINISTACK_VENV)/.installed: bench/ministack.lock | python
+	$(PY) -m venv --clear $(MINISTACK_VENV)
+	$(MINISTACK_VENV)/bin/pip install -q --disable-pip-version-check -r bench/ministack.lock
 	touch $@
 
 demo: $(STAMP)
@@ -77,7 +84,7 @@ lint: $(STAMP) $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 up: $(STAMP)
 	$(BIN)/sluice up
 
-bench: $(STAMP)
+bench: $(STAMP) $(MINISTACK_VENV)/.installed
 	$(BIN)/python -m bench
 
 # sam build, without Docker: each function is built by the build-% rule below, then every
@@ -94,6 +101,7 @@ build-%:
 lock: $(STAMP)
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.12 -o requirements.lock
 	$(BIN)/python -m sluice.package lock
+	$(BIN)/uv pip compile bench/ministack.in --python-version 3.12 -o bench/ministack.lock
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .sluice .aws-sam build .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(MINISTACK_VENV) .sluice .aws-sam build .mypy_cache .ruff_cache .pytest_cache

@@ -16,6 +16,7 @@ from bench import (
     bedrock_bench,
     cost_bench,
     lake_bench,
+    maintenance_bench,
     runtime_bench,
     sales_bench,
     search_bench,
@@ -29,6 +30,7 @@ SUITES = {
     "transcript_persistence": transcript_bench.run,
     "violations_sync": lake_bench.run,
     "sale_dual_write": sales_bench.run,
+    "lake_maintenance": maintenance_bench.run,
     "artist_search_sync": search_bench.run,
     "bedrock_batch": bedrock_bench.run,
     "cost": cost_bench.run,
@@ -53,6 +55,8 @@ def main() -> None:
         f"{len(os.sched_getaffinity(0))} CPU(s), Python {platform.python_version()}.\n"
     )
     sections = [(RESULTS / f"{n}.md").read_text() for n in SUITES if (RESULTS / f"{n}.md").exists()]
+    # Written by hand, kept across runs: comparisons of runs made before and after a change.
+    sections += [p.read_text() for p in sorted(RESULTS.glob("*.md")) if p.stem not in SUITES]
     REPORT.write_text(header + "\n".join(sections))
     print(f"wrote {REPORT}")
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.stack import on_fresh_stack
+from devkit.artist_search_sync import numbered_artist_item
 from devkit.bedrock_batch import admin
 from devkit.sale_dual_write import put_sales, sale_event
 from devkit.transcript_persistence import write_job_output
@@ -337,23 +338,46 @@ def _phase(
 # -- the five flows -----------------------------------------------------------------------
 
 
-def _transcripts(stack: StackProcess) -> FlowRun:
-    s3 = stack.client("s3", max_pool_connections=WRITERS * 2)
-    bucket = stack.resource("TranscriptBucket")["name"]
-    pipe = stack.resource("TranscriptPipe")["name"]
-    run = FlowRun("transcript_persistence", "transcript", EVENTS)
+def _through_pipe[T](
+    stack: StackProcess,
+    run: FlowRun,
+    pipe_id: str,
+    write: Callable[[T], object],
+    items: Iterable[T],
+    *,
+    flows: list[str],
+    timeout: float = 600,
+) -> None:
+    """A phase whose events reach the flow through the Pipe PIPE_ID (its logical id): ITEMS
+    written by WRITERS threads, done when the Pipe has delivered one record per event."""
+    pipe = stack.resource(pipe_id)["name"]
 
     def produce() -> None:
         with ThreadPoolExecutor(WRITERS) as pool:
-            list(pool.map(lambda i: write_job_output(s3, bucket, f"cost-{i:05d}"), range(EVENTS)))
+            list(pool.map(write, items))
 
     _phase(
         stack,
         run,
         produce=produce,
-        done=lambda r: r.pipe(pipe, "records_delivered") >= EVENTS,
-        flows=["transcript_persistence"],
+        done=lambda r: r.pipe(pipe, "records_delivered") >= run.events,
+        flows=flows,
         pipes=[pipe],
+        timeout=timeout,
+    )
+
+
+def _transcripts(stack: StackProcess) -> FlowRun:
+    s3 = stack.client("s3", max_pool_connections=WRITERS * 2)
+    bucket = stack.resource("TranscriptBucket")["name"]
+    run = FlowRun("transcript_persistence", "transcript", EVENTS)
+    _through_pipe(
+        stack,
+        run,
+        "TranscriptPipe",
+        lambda i: write_job_output(s3, bucket, f"cost-{i:05d}"),
+        range(EVENTS),
+        flows=["transcript_persistence"],
     )
     # BDA's own writes are the event, not the flow's work.
     run.requests.pop(("s3", "PutObject", bucket), None)
@@ -368,32 +392,14 @@ def _transcripts(stack: StackProcess) -> FlowRun:
 def _artists(stack: StackProcess) -> FlowRun:
     ddb = stack.client("dynamodb", max_pool_connections=WRITERS * 2)
     table = stack.resource("TattooDirectoryTable")["name"]
-    pipe = stack.resource("ArtistSearchPipe")["name"]
     run = FlowRun("artist_search_sync", "artist change", EVENTS)
-
-    def item(i: int) -> dict[str, Any]:
-        return {
-            "PK": {"S": f"ARTIST#cost-{i:05d}"},
-            "SK": {"S": "METADATA"},
-            "artistName": {"S": f"Cost Artist {i}"},
-            "locationCity": {"S": ["Leeds", "York", "Bath", "Hull"][i % 4]},
-            "styles": {"L": [{"S": ["Blackwork", "Fine Line", "Realism"][i % 3]}]},
-            "bio": {"S": "Custom work, walk-ins on Saturdays, vegan inks. " * 3},
-            "rating": {"N": "4.5"},
-            "reviewCount": {"N": str(i % 50)},
-        }
-
-    def produce() -> None:
-        with ThreadPoolExecutor(WRITERS) as pool:
-            list(pool.map(lambda i: ddb.put_item(TableName=table, Item=item(i)), range(EVENTS)))
-
-    _phase(
+    _through_pipe(
         stack,
         run,
-        produce=produce,
-        done=lambda r: r.pipe(pipe, "records_delivered") >= EVENTS,
+        "ArtistSearchPipe",
+        lambda i: ddb.put_item(TableName=table, Item=numbered_artist_item(i, "cost")),
+        range(EVENTS),
         flows=["artist_search_sync"],
-        pipes=[pipe],
     )
     run.requests.pop(("dynamodb", "PutItem", table), None)  # the application's own write
     run.notes.append(
@@ -406,23 +412,16 @@ def _artists(stack: StackProcess) -> FlowRun:
 def _sales(stack: StackProcess) -> FlowRun:
     events = stack.client("events", max_pool_connections=WRITERS * 2)
     bus = stack.resource("SalesEventBus")["name"]
-    pipe = stack.resource("SaleLakePipe")["name"]
     run = FlowRun("sale_dual_write", "sale", EVENTS)
     details = [sale_event(i, "cost-tenant") for i in range(EVENTS)]
     run.put_events_bytes = max(len(json.dumps(d)) for d in details)
-
-    def produce() -> None:
-        chunks = [details[i : i + 10] for i in range(0, EVENTS, 10)]
-        with ThreadPoolExecutor(WRITERS) as pool:
-            list(pool.map(lambda c: put_sales(events, bus, c), chunks))
-
-    _phase(
+    _through_pipe(
         stack,
         run,
-        produce=produce,
-        done=lambda r: r.pipe(pipe, "records_delivered") >= EVENTS,
+        "SaleLakePipe",
+        lambda chunk: put_sales(events, bus, chunk),
+        [details[i : i + 10] for i in range(0, EVENTS, 10)],
         flows=["sale_dual_write", "sale_dual_write_lake_loader"],
-        pipes=[pipe],
         timeout=900,
     )
     return run

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.ministack import MiniStack, on_ministack
 from bench.stack import on_fresh_stack
 from sluice import durable
 from sluice.engine.speed import SWITCH
@@ -21,6 +23,8 @@ from sluice.testing import StackProcess
 TEMPLATE = Path(__file__).parent / "runtime" / "template.yaml"
 EXECUTIONS = 1000
 CONCURRENCY = 8
+PAIRS = 3
+_MEMORY = {durable.SWITCH: "0"}
 
 
 @dataclass
@@ -33,25 +37,49 @@ class Run:
 
 
 def run() -> str:
-    fast = on_fresh_stack(_measure, TEMPLATE)
+    # Persistence on and off measured back to back, PAIRS times, so that both sides of a
+    # pair meet about the same load on a shared machine; the figures are each side's median.
+    load_before = os.getloadavg()[0]
     plain = on_fresh_stack(_measure, TEMPLATE, env={SWITCH: "0"})
-    memory = on_fresh_stack(_measure, TEMPLATE, env={durable.SWITCH: "0"})
-    cost = 100 * (1 - fast.client_rate / memory.client_rate)
+    pairs = [
+        (on_fresh_stack(_measure, TEMPLATE), on_fresh_stack(_measure, TEMPLATE, env=_MEMORY))
+        for _ in range(PAIRS)
+    ]
+    load_after = os.getloadavg()[0]
+    fast, memory = (_median([pair[side] for pair in pairs]) for side in (0, 1))
+    costs = [100 * (1 - on.client_rate / off.client_rate) for on, off in pairs]
+    cost = statistics.median(costs)
+    cpu_cost = 100 * (fast.gateway_cpu_ms / memory.gateway_cpu_ms - 1)
+    try:
+        ministack: Run | str = on_ministack(_measure_ministack)
+    except Exception as exc:  # reported in the table, with why
+        ministack = f"{type(exc).__name__}: {exc}"
     print(
         f"{fast.client_rate:.1f} executions/s ({plain.client_rate:.1f} without the adapters, "
-        f"{memory.client_rate:.1f} with the state in memory only: persistence costs {cost:.0f}%)"
+        f"{memory.client_rate:.1f} with the state in memory only: persistence costs {cost:.0f}%; "
+        f"MiniStack: {ministack.client_rate if isinstance(ministack, Run) else ministack})"
     )
-    runs = (fast, plain, memory)
+    runs = (fast, plain, memory, ministack)
     rows = [
-        ("executions/s, client clock", [r.client_rate for r in runs], "{:.1f}"),
-        ("executions/s, engine clock", [r.engine_rate for r in runs], "{:.1f}"),
-        ("state transitions/s, client clock", [4 * r.client_rate for r in runs], "{:.0f}"),
-        ("execution duration p50", [r.p50_ms for r in runs], "{:.0f} ms"),
-        ("execution duration p95", [r.p95_ms for r in runs], "{:.0f} ms"),
-        ("gateway CPU per execution", [r.gateway_cpu_ms for r in runs], "{:.1f} ms"),
+        ("executions/s, client clock", lambda r: f"{r.client_rate:.1f}"),
+        ("executions/s, engine clock", lambda r: f"{r.engine_rate:.1f}"),
+        ("state transitions/s, client clock", lambda r: f"{4 * r.client_rate:.0f}"),
+        ("execution duration p50", lambda r: f"{r.p50_ms:.0f} ms"),
+        ("execution duration p95", lambda r: f"{r.p95_ms:.0f} ms"),
+        ("server CPU per execution", lambda r: f"{r.gateway_cpu_ms:.1f} ms"),
     ]
     table = "".join(
-        f"| {name} | {' | '.join(fmt.format(v) for v in values)} |\n" for name, values, fmt in rows
+        f"| {name} | {' | '.join(cell(r) if isinstance(r, Run) else '-' for r in runs)} |\n"
+        for name, cell in rows
+    )
+    failure = (
+        f"\nMiniStack could not run the benchmark flow: {ministack}\n"
+        if isinstance(ministack, str)
+        else ""
+    )
+    per_pair = ", ".join(
+        f"{on.client_rate:.1f} vs {off.client_rate:.1f} ({c:.0f}%)"
+        for (on, off), c in zip(pairs, costs, strict=True)
     )
     return (
         "\n## Runtime: the benchmark flow (Lambda → Choice → Lambda → DynamoDB putItem)\n\n"
@@ -59,15 +87,29 @@ def run() -> str:
         "can (boto3, one process), after 5 warm-up executions. The client clock runs from "
         "the first StartExecution sent until ListExecutions (polled every 10 ms) shows "
         "none still running, so it includes the client's own requests; the engine clock runs "
-        "from the first execution's startDate to the last one's stopDate. Gateway CPU is the "
+        "from the first execution's startDate to the last one's stopDate. Server CPU is the "
         "stack process's user+sys time over the run, per execution (Lambda workers are "
-        "separate processes). Sluice keeps the stack's state on disk (sluice/durable/): "
-        f"that costs {cost:.0f}% of the client-clock rate the stack reaches with its state "
-        "in memory only (`SLUICE_DURABLE=0`; the budget is 20%).\n\n"
+        "separate processes).\n\n"
+        "**Persistence** (sluice/durable/, the state on disk) against the state in memory "
+        f"only (`SLUICE_DURABLE=0`), {PAIRS} pairs run back to back (on, then off), "
+        f"executions/s on vs off: {per_pair}. Median cost **{cost:.0f}%** of the "
+        f"client-clock rate (the budget is 20%); gateway CPU per execution {cpu_cost:+.0f}%. "
+        f"Load average (1 min) {load_before:.1f} before the runs and {load_after:.1f} after, "
+        f"on {len(os.sched_getaffinity(0))} CPU(s) shared with other work: single runs are "
+        "noisy, compare within a pair. Sluice's column is the median run with persistence "
+        "on, the last column the median with it off. MiniStack "
+        "(bench/ministack.py, its own environment `.venv-ministack` from "
+        "bench/ministack.lock) serves the same flow in the same run, deployed with boto3, "
+        "its Lambda on its local executor (no Docker), its state in memory.\n\n"
         "| figure | Sluice | moto's engine as shipped (`SLUICE_ENGINE_SPEED=0`) "
-        "| state in memory only (`SLUICE_DURABLE=0`) |\n"
-        "|---|---|---|---|\n" + table
+        "| state in memory only (`SLUICE_DURABLE=0`) | MiniStack |\n"
+        "|---|---|---|---|---|\n" + table + failure
     )
+
+
+def _median(runs: list[Run]) -> Run:
+    """The run with the median client-clock rate."""
+    return sorted(runs, key=lambda r: r.client_rate)[len(runs) // 2]
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -85,25 +127,39 @@ def _wait_all(sfn: Any, machine: str) -> None:
 
 
 def _measure(stack: StackProcess) -> Run:
-    g = stack.gateway
-    sfn = g.client("stepfunctions", max_pool_connections=CONCURRENCY * 2)
-    arn = g.flow_arn("four_states")
+    sfn = stack.gateway.client("stepfunctions", max_pool_connections=CONCURRENCY * 2)
+    return _measure_flow(sfn, stack.gateway.flow_arn("four_states"), stack.proc.pid)
+
+
+def _measure_ministack(stack: MiniStack) -> Run:
+    sfn = stack.client("stepfunctions", max_pool_connections=CONCURRENCY * 2)
+    return _measure_flow(sfn, stack.deploy_four_states(), stack.proc.pid)
+
+
+def _wait_one(sfn: Any, execution: str) -> None:
+    while sfn.describe_execution(executionArn=execution)["status"] == "RUNNING":
+        time.sleep(0.01)
+
+
+def _measure_flow(sfn: Any, arn: str, pid: int) -> Run:
+    """Run the bench on the flow ARN served by the process PID (its CPU is measured)."""
     for _ in range(5):  # warm the Lambda workers and the engine
-        g.wait_execution(sfn.start_execution(stateMachineArn=arn, input="{}")["executionArn"])
+        _wait_one(sfn, sfn.start_execution(stateMachineArn=arn, input="{}")["executionArn"])
 
     def start(i: int) -> str:
         resp = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"n": i}))
         return str(resp["executionArn"])
 
-    cpu_before = _cpu_seconds(stack.proc.pid)
+    cpu_before = _cpu_seconds(pid)
     begun = time.perf_counter()
     with ThreadPoolExecutor(CONCURRENCY) as pool:
         arns = list(pool.map(start, range(EXECUTIONS)))
     _wait_all(sfn, arn)
     elapsed = time.perf_counter() - begun
-    cpu = _cpu_seconds(stack.proc.pid) - cpu_before
+    cpu = _cpu_seconds(pid) - cpu_before
     descs = [sfn.describe_execution(executionArn=a) for a in arns]
-    assert all(d["status"] == "SUCCEEDED" for d in descs)
+    failed = [d for d in descs if d["status"] != "SUCCEEDED"]
+    assert not failed, f"{len(failed)} executions did not succeed, e.g. {failed[0]}"
     engine_s = (
         max(d["stopDate"] for d in descs) - min(d["startDate"] for d in descs)
     ).total_seconds()

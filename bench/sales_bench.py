@@ -8,6 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow.parquet as pq
 
+from bench.latency import percentile, read_back, watch
+from bench.profile import breakdown, first_and_warm
 from bench.stack import on_fresh_stack
 from devkit.sale_dual_write import lake_warehouse, put_sales, sale_event
 from schemas.sale_dual_write import SaleSoldDetail, sale_id, sales_pk, sales_sk
@@ -24,6 +26,7 @@ def run() -> str:
 
 
 def _measure(stack: StackProcess) -> str:
+    cold = first_and_warm(stack, ("SaleValidateFunction", {}), ("SaleLakeLoaderFunction", {}))
     events = stack.client("events", max_pool_connections=PUBLISHERS * 2)
     ddb = stack.client("dynamodb")
     bus = stack.resource("SalesEventBus")["name"]
@@ -43,46 +46,29 @@ def _measure(stack: StackProcess) -> str:
     done = threading.Event()
     catalog = catalog_from_env({"LAKE_WAREHOUSE": str(lake_warehouse(stack.gateway))})
 
-    def watch_ddb() -> None:
-        while not done.is_set():
-            pending = [s for s in list(published) if s not in in_ddb]
-            for i in range(0, len(pending), 100):
-                got = ddb.batch_get_item(
-                    RequestItems={
-                        table: {
-                            "Keys": [keys[s] for s in pending[i : i + 100]],
-                            "ProjectionExpression": "saleId",
-                        }
-                    }
-                )["Responses"][table]
-                now = time.perf_counter()
-                for item in got:
-                    in_ddb.setdefault(item["saleId"]["S"], now)
-            time.sleep(0.1)
+    def in_table() -> list[str]:
+        pending = {s: keys[s] for s in list(published) if s not in in_ddb}
+        return read_back(ddb, table, pending, "saleId")
 
-    def watch_lake() -> None:
+    seen_files: set[str] = set()
+
+    def in_lake_files() -> list[str]:
         # Read only the data files added since the last look: rereading the whole table
         # every poll would cost more CPU than the flow being measured.
-        seen_files: set[str] = set()
-        while not done.is_set():
-            try:
-                files = catalog.load_table(LAKE_TABLE).inspect.files()["file_path"].to_pylist()
-            except Exception:
-                files = []  # created by the first batch
-            for path in files:
-                if path in seen_files:
-                    continue
+        try:
+            files = catalog.load_table(LAKE_TABLE).inspect.files()["file_path"].to_pylist()
+        except Exception:
+            return []  # created by the first batch
+        ids: list[str] = []
+        for path in files:
+            if path not in seen_files:
                 seen_files.add(path)
-                ids = pq.read_table(path.removeprefix("file://"), columns=["sale_id"])
-                now = time.perf_counter()
-                for s in ids["sale_id"].to_pylist():
-                    in_lake.setdefault(s, now)
-            if len(in_lake) >= SALES:
-                done.set()
-            time.sleep(0.25)
+                read = pq.read_table(path.removeprefix("file://"), columns=["sale_id"])
+                ids += read["sale_id"].to_pylist()
+        return ids
 
-    for fn in (watch_ddb, watch_lake):
-        threading.Thread(target=fn, daemon=True).start()
+    watch(in_table, in_ddb, done, interval=0.1)
+    watch(in_lake_files, in_lake, done, interval=0.25, expected=SALES)
 
     def publish(chunk: list[dict[str, object]]) -> None:
         put_sales(events, bus, chunk)
@@ -99,7 +85,7 @@ def _measure(stack: StackProcess) -> str:
     done.set()
 
     def pct(values: list[float], q: float) -> float:
-        return sorted(values)[int(len(values) * q)] * 1000 if values else float("nan")
+        return percentile(values, q) * 1000
 
     ddb_lat = [in_ddb[s] - published[s] for s in in_ddb if s in published]
     lake_lat = [in_lake[s] - published[s] for s in in_lake if s in published]
@@ -119,7 +105,9 @@ def _measure(stack: StackProcess) -> str:
         f"| sustained sales/s (both sides written) | {rate:.1f} |\n"
         f"| sales written | {len(in_ddb)} DynamoDB, {len(in_lake)} lake of {SALES} |\n"
         f"| lake data files for {SALES} sales | {files} (≈ {files * 10_000 // SALES} per "
-        "10,000 at this rate and spread of dates) |\n\n"
+        "10,000 at this rate and spread of dates) |\n"
+        f"{cold}"
+        f"{breakdown(stack, elapsed)}\n"
         "The seed reports 150-250 ms p95 for the DynamoDB write on AWS. Here the latency "
         "includes EventBridge delivery and a 6-state Standard execution on a 2-core laptop; "
         "most files per batch come from the partitioning (one file per tenant/year/month "

@@ -6,6 +6,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from bench.latency import percentile, read_back, watch
+from bench.profile import breakdown, first_and_warm
 from bench.stack import on_fresh_stack
 from devkit.transcript_persistence import write_job_output
 from sluice.testing import StackProcess
@@ -19,6 +21,9 @@ def run() -> str:
 
 
 def _measure(stack: StackProcess) -> str:
+    cold = first_and_warm(
+        stack, ("TranscriptLoadResultFunction", {}), ("TranscriptAnalyticsApiFunction", {})
+    )
     s3 = stack.client("s3", max_pool_connections=WRITERS * 2)
     ddb = stack.client("dynamodb")
     bucket = stack.resource("TranscriptBucket")["name"]
@@ -27,43 +32,24 @@ def _measure(stack: StackProcess) -> str:
     seen: dict[str, float] = {}
     done = threading.Event()
 
-    def watch() -> None:
-        while not done.is_set():
-            pending = [c for c in list(written) if c not in seen]
-            for i in range(0, len(pending), 100):
-                keys = [{"hash": {"S": c}} for c in pending[i : i + 100]]
-                got = ddb.batch_get_item(
-                    RequestItems={
-                        table: {
-                            "Keys": keys,
-                            "ProjectionExpression": "#h",
-                            "ExpressionAttributeNames": {"#h": "hash"},
-                        }
-                    }
-                )["Responses"][table]
-                now = time.perf_counter()
-                for item in got:
-                    seen.setdefault(item["hash"]["S"], now)
-            if len(seen) == UPLOADS:
-                done.set()
-            time.sleep(0.05)
+    def arrived() -> list[str]:
+        pending = {c: {"hash": {"S": c}} for c in list(written) if c not in seen}
+        return read_back(ddb, table, pending, "hash")
 
     def upload(i: int) -> None:
         call_id = f"bench-{i:05d}"
         write_job_output(s3, bucket, call_id)
         written[call_id] = time.perf_counter()  # the notifying object is written by now
 
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
+    watch(arrived, seen, done, interval=0.05, expected=UPLOADS)
     started = time.perf_counter()
     with ThreadPoolExecutor(WRITERS) as pool:
         list(pool.map(upload, range(UPLOADS)))
     done.wait(timeout=600)
     elapsed = time.perf_counter() - started
-    latencies = sorted(seen[c] - written[c] for c in seen)
+    latencies = [seen[c] - written[c] for c in seen]
     missing = UPLOADS - len(seen)
-    p50 = latencies[len(latencies) // 2]
-    p95 = latencies[int(len(latencies) * 0.95)]
+    p50, p95 = percentile(latencies, 0.5), percentile(latencies, 0.95)
     print(f"{len(seen)} records, p50 {p50:.2f} s, p95 {p95:.2f} s, {len(seen) / elapsed:.1f}/s")
     return (
         "\n## transcript_persistence: S3 object written → DynamoDB record readable\n\n"
@@ -76,7 +62,9 @@ def _measure(stack: StackProcess) -> str:
         f"| latency p50 | {p50 * 1000:.0f} ms |\n"
         f"| latency p95 | {p95 * 1000:.0f} ms |\n"
         f"| throughput | {len(seen) / elapsed:.1f} records/s |\n"
-        f"| wall time | {elapsed:.1f} s |\n\n"
+        f"| wall time | {elapsed:.1f} s |\n"
+        f"{cold}"
+        f"{breakdown(stack, elapsed)}\n"
         "The seed reports 3-7 s from Bedrock completion to DynamoDB on AWS (S3 → SQS → Lambda "
         "with 20 s long polling and batch size 1). Locally there is no network hop and the "
         "Pipe polls continuously, so these figures measure the runtime and the flow's own "

@@ -37,9 +37,24 @@ def artist_item(artist_id: str, name: str, city: str, styles: list[str]) -> dict
     }
 
 
+def numbered_artist_item(i: int, tag: str) -> dict[str, Any]:
+    """Artist number I of a load run (id ``TAG-0000I``), with a bio, in one of four cities."""
+    return {
+        **artist_item(
+            f"{tag}-{i:05d}",
+            f"{tag.title()} Artist {i}",
+            ["Leeds", "York", "Bath", "Hull"][i % 4],
+            [["Blackwork", "Fine Line", "Realism"][i % 3]],
+        ),
+        "bio": {"S": "Custom work, walk-ins on Saturdays, vegan inks. " * 3},
+        "rating": {"N": "4.5"},
+        "reviewCount": {"N": str(i % 50)},
+    }
+
+
 def produce(g: Gateway, count: int) -> str:
     """COUNT new artists in the directory table, each with a city and one to three styles."""
-    table = g.stack()["resources"]["TattooDirectoryTable"]["name"]
+    table = g.resource_name("TattooDirectoryTable")
     ddb = g.client("dynamodb")
     rng = random.Random()
     for _ in range(count):
@@ -54,7 +69,7 @@ def demo(ctx: DemoContext) -> DemoResult:
     """Artists change in the directory table; the search index follows."""
     g, console = ctx.gateway, ctx.console
     console.rule("artist_search_sync: DynamoDB stream → Pipe (filter) → Express SM → index")
-    table = g.stack()["resources"]["TattooDirectoryTable"]["name"]
+    table = g.resource_name("TattooDirectoryTable")
     ddb = g.client("dynamodb")
     for artist_id, name, city, styles in ARTISTS:
         ddb.put_item(TableName=table, Item=artist_item(artist_id, name, city, styles))

@@ -164,7 +164,7 @@ def lake_warehouse(g: Gateway) -> Path:
 
 def produce(g: Gateway, count: int) -> str:
     """COUNT sales of one new tenant on the stack's bus."""
-    bus = g.stack()["resources"]["SalesEventBus"]["name"]
+    bus = g.resource_name("SalesEventBus")
     tenant = f"tenant-{uuid.uuid4().hex[:6]}"
     put_sales(g.client("events"), bus, [sale_event(i, tenant) for i in range(count)])
     return f"published {count} {DETAIL_TYPE} event(s) for {tenant} on {bus}"
@@ -174,8 +174,7 @@ def demo(ctx: DemoContext) -> DemoResult:
     """Four sales through EventBridge: one re-published (a duplicate), one invalid."""
     g, console = ctx.gateway, ctx.console
     console.rule("sale_dual_write: EventBridge → Standard state machine → DynamoDB + SQS → lake")
-    resources = g.stack()["resources"]
-    bus, table = resources["SalesEventBus"]["name"], resources["SalesIntelligenceTable"]["name"]
+    bus, table = g.resource_name("SalesEventBus"), g.resource_name("SalesIntelligenceTable")
     events, ddb = g.client("events"), g.client("dynamodb")
     tenant = "carousel-labs"
     good = [sale_event(i, tenant) for i in (0, 7, 14)]  # January, March and June sales

@@ -21,6 +21,7 @@ import json
 import time
 import urllib.parse
 import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from schemas.transcript_persistence import RESULT_KEY_PREFIX
@@ -37,63 +38,10 @@ BLUEPRINT_ARN = "arn:aws:bedrock:us-east-1:123456789012:blueprint/d68b41863f94"
 BLUEPRINT_NAME = "ConversationalAnalytics"
 _JOB_NAMESPACE = uuid.UUID("5b0d7c52-7f3e-4d4c-9a51-2f1c0e6a9b10")
 
-_CALLS: list[dict[str, Any]] = [
-    {
-        "topics": ["billing", "refund", "late fee", "payment plan"],
-        "call_categories": ["Billing and payments"],
-        "call_summary": (
-            "The customer called about a late fee on their latest statement. The agent "
-            "explained the fee, waived it as a one-time courtesy and set up a payment plan "
-            "for the remaining balance."
-        ),
-        "lines": [
-            "Thanks for calling, this is Dana, how can I help you today?",
-            "Hi, I was charged a late fee on my last bill and I paid on time.",
-            "Let me look at that. I can waive the fee this once and set up a payment plan.",
-        ],
-    },
-    {
-        "topics": ["delivery", "damaged item", "replacement"],
-        "call_categories": ["Order issues", "Returns"],
-        "call_summary": (
-            "The caller received a damaged package and asked for a replacement. The agent "
-            "confirmed the order, arranged a free replacement and emailed a return label."
-        ),
-        "lines": [
-            "Good morning, order support, you're speaking with Sam.",
-            "My order arrived yesterday and the box was crushed, the lamp is broken.",
-            "Sorry about that. I've sent a replacement and emailed you a return label.",
-        ],
-    },
-    {
-        "topics": ["password reset", "account access", "two-factor authentication"],
-        "call_categories": ["Technical support"],
-        "call_summary": (
-            "The customer was locked out after changing phones and could not receive "
-            "two-factor codes. The agent verified their identity, reset two-factor "
-            "authentication and walked them through signing in again."
-        ),
-        "lines": [
-            "Technical support, this is Priya.",
-            "I got a new phone and now I can't get the login codes anymore.",
-            "I've verified your identity and reset two-factor, please try signing in now.",
-        ],
-    },
-    {
-        "topics": ["plan upgrade", "pricing", "contract"],
-        "call_categories": ["Sales", "General inquiries"],
-        "call_summary": (
-            "The caller asked about upgrading to the premium plan. The agent compared "
-            "prices, explained that the contract term stays the same and scheduled the "
-            "upgrade for the next billing cycle."
-        ),
-        "lines": [
-            "Hello, thanks for calling, this is Alex.",
-            "I'd like to know what the premium plan costs and if it changes my contract.",
-            "It's ten dollars more a month, same contract, and I can switch you next cycle.",
-        ],
-    },
-]
+# Four sample calls (topics, categories, summary, three lines); a callId picks one.
+_CALLS: list[dict[str, Any]] = json.loads(
+    (Path(__file__).parent / "transcript_calls.json").read_text(encoding="utf-8")
+)
 
 
 def default_job_id(call_id: str) -> str:
@@ -327,7 +275,7 @@ def write_job_output(
 
 def produce(g: Gateway, count: int) -> str:
     """COUNT finished jobs, each under a new callId, in the stack's transcript bucket."""
-    bucket = g.stack()["resources"]["TranscriptBucket"]["name"]
+    bucket = g.resource_name("TranscriptBucket")
     s3 = g.client("s3")
     batch = uuid.uuid4().hex[:8]
     for n in range(count):
@@ -339,9 +287,8 @@ def demo(ctx: DemoContext) -> DemoResult:
     """Four Bedrock Data Automation jobs land in S3; one has a malformed result."""
     g, console = ctx.gateway, ctx.console
     console.rule("transcript_persistence: S3 → SQS → Pipe → Express state machine → DynamoDB")
-    stack = g.stack()["resources"]
-    bucket, table = stack["TranscriptBucket"]["name"], stack["CallRecordingsTable"]["name"]
-    dlq = stack["TranscriptDLQ"]["name"]
+    bucket, table = g.resource_name("TranscriptBucket"), g.resource_name("CallRecordingsTable")
+    dlq = g.resource_name("TranscriptDLQ")
     s3, ddb = g.client("s3"), g.client("dynamodb")
     good = ["call-1001", "call-1002", "call 1003 (transfer)"]
     started = time.time()

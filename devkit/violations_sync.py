@@ -380,7 +380,7 @@ def content_item(violation: str, title: str, tags: Any = ("safety",)) -> dict[st
 def produce(g: Gateway, count: int) -> str:
     """Bedrock content for COUNT of the seeded violations (`sluice seed violations_sync`);
     ids the lake does not hold end up in silver.violations_unmatched."""
-    table = g.stack()["resources"]["ViolationsTable"]["name"]
+    table = g.resource_name("ViolationsTable")
     ddb = g.client("dynamodb")
     rng = random.Random()
     for n in range(count):
@@ -410,7 +410,7 @@ def demo(ctx: DemoContext) -> DemoResult:
     with console.status(f"seeding {VIOLATIONS_TABLE} with {DEMO_ROWS:,} violations"):
         seed_violations(lake_catalog(warehouse), DEMO_ROWS)
     console.print(f"  {VIOLATIONS_TABLE} seeded: {DEMO_ROWS:,} rows, partitioned by month")
-    table = g.stack()["resources"]["ViolationsTable"]["name"]
+    table = g.resource_name("ViolationsTable")
     ddb = g.client("dynamodb")
     ids = [violation_id(n) for n in (42, 4242, 17_001)]
     for n, vid in enumerate(ids):

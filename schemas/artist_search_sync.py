@@ -35,8 +35,6 @@ from pydantic import (
     model_validator,
 )
 
-from schemas.validation import describe_validation_error  # noqa: F401 - re-exported for the tasks
-
 FLOW = "artist_search_sync"
 
 PARTITION_KEY = "PK"

@@ -30,7 +30,7 @@ from pydantic import (
     model_validator,
 )
 
-from schemas.validation import describe_validation_error, field_errors  # noqa: F401 - re-exported for the tasks
+from schemas.validation import describe_validation_error
 
 FLOW = "bedrock_batch"
 

@@ -31,8 +31,6 @@ from pydantic import (
     field_validator,
 )
 
-from schemas.validation import describe_validation_error  # noqa: F401 - re-exported for the tasks
-
 FLOW = "sale_dual_write"
 EVENT_SOURCE = "carousel.products"
 DETAIL_TYPE = "carousel.product.sold"
@@ -321,6 +319,11 @@ class LakeMessage(BaseModel):
     productId: Identifier
     PK: str = Field(min_length=1)
     SK: str = Field(min_length=1)
+
+    @classmethod
+    def of(cls, record: SaleRecord) -> LakeMessage:
+        """The record's own key fields, under the same names."""
+        return cls.model_validate(record.model_dump(include=set(cls.model_fields)))
 
 
 # -- Task inputs and outputs ------------------------------------------------------------------

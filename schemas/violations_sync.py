@@ -32,8 +32,6 @@ from pydantic import (
     StringConstraints,
 )
 
-from schemas.validation import describe_validation_error  # noqa: F401 - re-exported for the tasks
-
 FLOW = "violations_sync"
 
 CONTENT_SK = "BEDROCK_CONTENT"

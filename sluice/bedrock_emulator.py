@@ -151,6 +151,8 @@ class BedrockEmulator:
         self.jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
         self._s3 = s3_client
+        # Told of each job created or changed (a durable stack saves it: sluice/durable/).
+        self.on_change: Callable[[Job], None] | None = None
 
     # -- routing -------------------------------------------------------------------------
 
@@ -263,6 +265,8 @@ class BedrockEmulator:
                 timeout_hours=int(req.get("timeoutDurationInHours") or 24),
             )
             self.jobs[job_id] = job
+        if self.on_change is not None:
+            self.on_change(job)
         threading.Thread(
             target=self._run, args=(job,), daemon=True, name=f"bedrock-{job_id}"
         ).start()
@@ -310,6 +314,8 @@ class BedrockEmulator:
             job.message = message
         if status in TERMINAL:
             job.end_time = job.last_modified
+        if self.on_change is not None:
+            self.on_change(job)
 
     def _sleep(self, job: Job, seconds: float) -> bool:
         """Sleep, waking early when the job is stopped; False when it was stopped."""

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from sluice import cli_lake, devkit
 from sluice.cli_dlq import dlq_app
+from sluice.cli_faults import fault_app
 from sluice.cli_format import (
     EndpointOpt,
     JsonOpt,
@@ -32,6 +33,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(fault_app, name="fault")
 produce_app = typer.Typer(
     no_args_is_help=True,
     help="Write a flow's realistic source data through its real trigger (S3, a table, a bus, "

@@ -85,6 +85,10 @@ class Gateway:
             raise SluiceError(f"the gateway at {self.url} has no stack deployed yet")
         return stack
 
+    def resource_name(self, logical_id: str) -> str:
+        """The deployed name of the template's resource LOGICAL_ID (a table, bucket, bus...)."""
+        return str(self.stack()["resources"][logical_id]["name"])
+
     def flows(self) -> dict[str, dict[str, Any]]:
         """Deployed state machines by flow name (the name without the stack prefix)."""
         return catalogue_flows(self.stack())

@@ -23,9 +23,9 @@ from urllib.parse import unquote
 from botocore.exceptions import ClientError
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from sluice import engine, request_count, s3_notifications
+from sluice import engine, execution_faults, request_count, s3_notifications
 from sluice.bedrock_emulator import BedrockEmulator
-from sluice.durable import DurableState
+from sluice.durable import DurableState, reads_only
 from sluice.engine import speed as engine_speed
 from sluice.engine import test_state, virtual_time
 from sluice.httpapi import Route, build_event, find_route, to_http_response
@@ -35,6 +35,7 @@ StartResponse = Callable[..., Any]
 INVOKE_PREFIX = "/2015-03-31/functions/"
 # Per-function totals of what Lambda bills (invocations, billed ms, GB-seconds), read-only.
 LAMBDA_USAGE = "/_sluice/lambda/usage"
+LAMBDA_WORKERS = "/_sluice/lambda/workers"
 # PutEvents: the entries of one request, measured as EventBridge documents it
 # (`entries_size`), may not exceed this. The limit was 256 KB until 29 January 2026, when
 # EventBridge event buses (with SQS and asynchronous Lambda) went to 1 MB:
@@ -85,6 +86,10 @@ def _aws_error(
     return [data]
 
 
+# Set on the environ of a request made by the engine's own tasks (in process).
+_ENGINE_CALL = "sluice.engine_call"
+
+
 class Gateway:
     def __init__(self, host: str, port: int, data_dir: Path) -> None:
         self.host, self.port = host, port
@@ -106,7 +111,7 @@ class Gateway:
         self.lambdas = LambdaRuntime(data_dir / "logs", default_base_env(self.endpoint))
         self.requests = request_count.RequestCounter()
         engine_speed.use_in_process_lambda(self._invoke_in_process)
-        engine_speed.use_in_process_services(self)
+        engine_speed.use_in_process_services(self._engine_call)
         self.routes: list[Route] = []
         self.stack: dict[str, Any] = {}
         self.on_put_events: Callable[[list[dict[str, Any]]], None] | None = None
@@ -115,6 +120,9 @@ class Gateway:
         self.extra[virtual_time.ENDPOINT] = virtual_time.time_scale_endpoint
         # S3 -> SQS notifications carry a sequencer; tests can hold them back.
         self.extra[s3_notifications.ENDPOINT] = s3_notifications.endpoint
+        # A state machine's starts refused, as when Step Functions is unavailable.
+        self.execution_faults = execution_faults.ExecutionFaults()
+        self.extra[execution_faults.ENDPOINT] = self.execution_faults.endpoint
         # moto has no Bedrock batch inference: its control plane is emulated.
         self.bedrock = BedrockEmulator(self.endpoint)
         self._server: BaseWSGIServer | None = None
@@ -150,6 +158,9 @@ class Gateway:
             )
         self.requests.count(environ)
         target = environ.get("HTTP_X_AMZ_TARGET", "")
+        refused = self.execution_faults.refusal(environ)
+        if refused is not None:
+            return _aws_error(start_response, *refused)
         if target == "AWSStepFunctions.StartSyncExecution":
             return self._start_sync(environ, start_response)
         if target == test_state.TARGET:  # moto has no TestState
@@ -173,11 +184,21 @@ class Gateway:
         start_response: StartResponse,
     ) -> Iterable[bytes]:
         """APP's answer, sent once the changes it made are on disk (a durable stack)."""
-        if self.durable is None:
+        if self.durable is None or environ.get(_ENGINE_CALL) or reads_only(environ):
             return app(environ, start_response)
         out = list(app(environ, start_response))
         self.durable.flush()
         return out
+
+    def _engine_call(
+        self, environ: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """A service call of an execution's task, answered in process. Its changes are
+        written with the execution's progress (the journal's background flush), not before
+        the task goes on: the client waiting is the execution, whose own history would be
+        lost with them (docs/RUNTIME.md, "Durable state")."""
+        environ[_ENGINE_CALL] = True
+        return self(environ, start_response)
 
     @staticmethod
     def _for_api_gateway(environ: dict[str, Any]) -> bool:
@@ -350,6 +371,8 @@ class Gateway:
             )
         if path == LAMBDA_USAGE:
             return _json(start_response, 200, [u.as_dict() for u in self.lambdas.usage()])
+        if path == LAMBDA_WORKERS:
+            return _json(start_response, 200, self.lambdas.workers())
         if path == request_count.ENDPOINT:
             return _json(start_response, 200, self.requests.snapshot())
         for prefix, handler in self.extra.items():

@@ -23,7 +23,7 @@ from moto import mock_aws
 from moto.awslambda.models import LambdaBackend
 
 from sluice import engine
-from sluice.engine import moto_seam, virtual_time
+from sluice.engine import moto_seam, moto_services, virtual_time
 from sluice.waiting import wait_for
 
 Handler = Callable[[Any, Any], Any]
@@ -165,20 +165,18 @@ def in_process_aws(
         return aws._invoke(sandbox, function_name, body, response_headers)
 
     saved_env = dict(os.environ)
-    saved_invoke = LambdaBackend.invoke
     os.environ.update({**_ENV, **(env or {})})
     os.environ.pop("AWS_ENDPOINT_URL", None)
     engine.install()
     previous_scale = virtual_time.set_scale(time_scale)
-    LambdaBackend.invoke = invoke  # type: ignore[assignment,method-assign]
     try:
         with (
             mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
             moto_seam.step_functions_in_process(),
+            moto_services.lambda_invokes_answered_by(invoke),
         ):
             yield aws
     finally:
-        LambdaBackend.invoke = saved_invoke  # type: ignore[method-assign]
         virtual_time.set_scale(previous_scale)
         os.environ.clear()
         os.environ.update(saved_env)

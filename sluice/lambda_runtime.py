@@ -25,6 +25,13 @@ sandbox its own): an invoke that finds no idle worker waits for one to come free
 start slot. That wait only adds latency, never counts against a timeout, and keeps a burst
 of a thousand executions from starting a thousand processes on a laptop.
 
+With `prewarm` (as `sluice up` runs), workers are started ahead of need, like provisioned
+concurrency: one per function when it is deployed, in the background, and one more whenever
+an invoke takes a function's last idle worker while other invokes of it are in flight (a
+burst grows the pool before the next invoke has to wait for an import). A prewarmed
+worker's first invoke has no Init Duration, and its Init has the longer limit of a
+provisioned environment. Invokes that need a start slot go before starts ahead of need.
+
 One module on purpose: the pools, the cold-start slots, the pending faults and the usage
 counters share one lock and one invoke path, so a part on its own would need the others'
 state.
@@ -35,9 +42,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import select
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -47,6 +51,8 @@ from pathlib import Path
 from typing import Any
 
 from sluice.lambda_faults import TIMEOUT_ERROR, Fault, Faults, TooManyRequests, timeout_message
+from sluice.lambda_sandbox import EXITED, Sandbox
+from sluice.lambda_sandbox import FunctionSpec as FunctionSpec  # where callers look
 from sluice.lambda_usage import FunctionUsage, InvokeRecord, UsageTally
 
 # A synchronous invocation's response: at most 6 MB (Lambda quotas), 6,291,556 bytes as
@@ -58,23 +64,11 @@ RESPONSE_TOO_LARGE = {
 }
 # Lambda's limit on the Init phase (extensions, runtime, the handler module's import).
 INIT_TIMEOUT_S = 10.0
-# The reply of a worker that exited (sys.exit or a crash) instead of answering.
-_EXITED: dict[str, Any] = {
-    "error": {"errorType": "Runtime.ExitError", "errorMessage": "worker exited"},
-    "logs": "",
-}
-
-
-@dataclass(frozen=True)
-class FunctionSpec:
-    name: str
-    arn: str
-    handler: str
-    code_dir: Path
-    timeout: float
-    memory: int
-    environment: dict[str, str]
-    reserved_concurrency: int | None = None  # ReservedConcurrentExecutions
+# ... which does not apply to provisioned environments, as a worker started ahead of need
+# is: their Init may run 130 s or the function's Timeout, whichever is higher (Lambda
+# developer guide, "Understanding the Lambda execution environment lifecycle").
+PROVISIONED_INIT_TIMEOUT_S = 130.0
+LATE_INIT_S = 600.0  # how long a slower import started ahead of need is still waited for
 
 
 @dataclass
@@ -86,92 +80,14 @@ class InvokeResult:
     duration_ms: float
 
 
-class _Worker:
-    def __init__(
-        self,
-        spec: FunctionSpec,
-        log_dir: Path,
-        base_env: dict[str, str],
-        runtime_libs: Path | None = None,
-    ) -> None:
-        self.spec = spec
-        stream = f"{time.strftime('%Y/%m/%d')}/[$LATEST]{uuid.uuid4().hex}"
-        meta = {
-            "name": spec.name,
-            "arn": spec.arn,
-            "handler": spec.handler,
-            "code_dir": str(spec.code_dir),
-            "timeout": spec.timeout,
-            "memory": spec.memory,
-            "log_stream": stream,
-            "log_file": str(log_dir / f"{spec.name}.log"),
-            "sys_path": [str(spec.code_dir), *([str(runtime_libs)] if runtime_libs else [])],
-        }
-        env = {
-            **base_env,
-            **spec.environment,
-            "AWS_LAMBDA_FUNCTION_NAME": spec.name,
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory),
-            "AWS_LAMBDA_FUNCTION_TIMEOUT": str(int(spec.timeout)),
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
-            "AWS_LAMBDA_LOG_STREAM_NAME": stream,
-            "_HANDLER": spec.handler,
-            "SLUICE_WORKER_META": json.dumps(meta),
-        }
-        if runtime_libs is None:
-            command = [sys.executable, "-m", "sluice.lambda_worker"]
-        else:  # -I -S: no site-packages, no PYTHONPATH, no user site; the worker is one file
-            command = [
-                sys.executable,
-                "-I",
-                "-S",
-                str(Path(__file__).with_name("lambda_worker.py")),
-            ]
-        self.proc = subprocess.Popen(
-            command,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=env,
-            cwd=str(spec.code_dir),
-            text=True,
-        )
-        self.spawned = time.time()
-
-    def _line(self, deadline: float) -> str | None:
-        """The worker's next protocol line ("" if it exited), or None if none by DEADLINE."""
-        assert self.proc.stdout is not None
-        ready, _, _ = select.select([self.proc.stdout], [], [], max(0.0, deadline - time.time()))
-        return self.proc.stdout.readline() if ready else None
-
-    def init(self, deadline: float) -> str:
-        """Wait for the worker's import to finish: "ready", "timeout" or "exited"."""
-        line = self._line(deadline)
-        return "timeout" if line is None else "ready" if line else "exited"
-
-    def invoke(self, event: Any, request_id: str, deadline: float) -> dict[str, Any] | None:
-        """The worker's reply, or None if it did not answer by DEADLINE."""
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps({"event": event, "request_id": request_id}) + "\n")
-        self.proc.stdin.flush()
-        line = self._line(deadline)
-        if line is None:
-            return None
-        if not line:
-            return _EXITED
-        reply: dict[str, Any] = json.loads(line)
-        return reply
-
-    def kill(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
-
-
 @dataclass
 class _Pool:
     spec: FunctionSpec
-    idle: list[_Worker] = field(default_factory=list)  # guarded by LambdaRuntime._cond
+    idle: list[Sandbox] = field(default_factory=list)  # guarded by LambdaRuntime._cond
     running: int = 0  # invokes in flight, guarded by LambdaRuntime._cond
+    ahead: int = 0  # workers being started ahead of need (queued or importing)
+    starting: int = 0  # of those, the ones importing now
+    waiting: int = 0  # invokes waiting for a worker
 
 
 class LambdaRuntime:
@@ -184,6 +100,7 @@ class LambdaRuntime:
         history: int = 2000,
         runtime_libs: Path | None = None,
         max_cold_starts: int | None = None,
+        prewarm: bool = False,
     ) -> None:
         self.log_dir = log_dir
         self.base_env = base_env
@@ -195,6 +112,8 @@ class LambdaRuntime:
         # Guards every pool's idle list and the count of workers still importing.
         self._cond = threading.Condition()
         self._starting = 0
+        self._slot_waiters = 0  # invokes waiting for a start slot: they go first
+        self.prewarm = prewarm
         self.max_cold_starts = max_cold_starts or max(2, os.cpu_count() or 2)
         self.records: deque[InvokeRecord] = deque(maxlen=history)
         self._faults = Faults()
@@ -211,6 +130,85 @@ class LambdaRuntime:
                 pool.idle.clear()
         for worker in stale:
             worker.kill()
+        if self.prewarm:
+            self.start_workers()
+
+    def start_workers(self) -> None:
+        """Start one worker per deployed function in the background (the stack calls this
+        once it is ready, so the imports do not compete with the rest of its deploy)."""
+        with self._cond:
+            for pool in self._pools.values():
+                self._start_ahead(pool)
+
+    def warm(self, name: str) -> int:
+        """How many idle workers a function has (imported, waiting for an invoke)."""
+        with self._cond:
+            pool = self._pools.get(name)
+            return len(pool.idle) if pool else 0
+
+    def workers(self) -> dict[str, dict[str, int]]:
+        """Per function: workers idle (imported), importing ahead of need, and invokes in
+        flight (`GET /_sluice/lambda/workers`)."""
+        with self._cond:
+            return {
+                name: {"idle": len(p.idle), "starting": p.starting, "running": p.running}
+                for name, p in self._pools.items()
+            }
+
+    def _start_ahead(self, pool: _Pool, spare: bool = False) -> None:
+        """Start a worker for POOL in the background (caller holds _cond), unless one is
+        already on its way or the reserved concurrency leaves no room for it. A SPARE is
+        for a burst in progress; otherwise the pool gets a first worker if it has none."""
+        limit = pool.spec.reserved_concurrency
+        size = pool.running + len(pool.idle) + pool.ahead
+        if pool.ahead or (limit is not None and size >= limit):
+            return
+        pool.ahead += 1
+        threading.Thread(
+            target=self._prestart,
+            args=(pool, spare),
+            name=f"sluice-prewarm-{pool.spec.name}",
+            daemon=True,
+        ).start()
+
+    def _prestart(self, pool: _Pool, spare: bool) -> None:
+        with self._cond:
+            while self._starting >= self.max_cold_starts or self._slot_waiters:
+                self._cond.wait()
+            needed = not pool.idle and (spare or not pool.running)
+            if not needed or self._pools.get(pool.spec.name) is not pool:
+                pool.ahead -= 1
+                return
+            self._starting += 1
+            pool.starting += 1
+        holding, state, worker = True, "exited", None
+        try:
+            worker = Sandbox(pool.spec, self.log_dir, self.base_env, self.runtime_libs)
+            state = worker.init(worker.spawned + max(PROVISIONED_INIT_TIMEOUT_S, pool.spec.timeout))
+            if state == "timeout":
+                # A loaded laptop, most likely: give the start slot back (an invoke now
+                # starts its own worker, under Lambda's limits) and keep this worker if its
+                # import still finishes within LATE_INIT_S.
+                with self._cond:
+                    self._starting -= 1
+                    pool.starting -= 1
+                    holding = False
+                    self._cond.notify_all()
+                state = worker.init(worker.spawned + LATE_INIT_S)
+        finally:
+            with self._cond:
+                pool.ahead -= 1
+                if holding:
+                    self._starting -= 1
+                    pool.starting -= 1
+                kept = state == "ready" and self._pools.get(pool.spec.name) is pool
+                if kept and worker is not None:
+                    pool.idle.append(worker)
+                self._cond.notify_all()
+            # A failed Init is dropped: the invoke then starts its own worker and answers
+            # with what went wrong, as without prewarming.
+            if worker is not None and not kept:
+                worker.kill()
 
     def functions(self) -> list[FunctionSpec]:
         return [p.spec for p in self._pools.values()]
@@ -286,11 +284,13 @@ class LambdaRuntime:
             pool.running += 1
 
     def _run(self, spec: FunctionSpec, pool: _Pool, event: Any) -> InvokeResult:
+        asked = time.time()
         worker = self._warm_worker(pool)
+        wait_ms = (time.time() - asked) * 1000
         fresh = worker is None
         if worker is None:
             try:
-                worker = _Worker(spec, self.log_dir, self.base_env, self.runtime_libs)
+                worker = Sandbox(spec, self.log_dir, self.base_env, self.runtime_libs)
             except BaseException:
                 self._started_one()
                 raise
@@ -311,14 +311,14 @@ class LambdaRuntime:
             init_ms = (time.time() - worker.spawned) * 1000
         reply: dict[str, Any] | None = None  # None: timed out
         if state == "exited":
-            reply = _EXITED
+            reply = EXITED
         elif state == "ready":
             sent = time.time()  # the function's Timeout runs from here
             reply = worker.invoke(event, request_id, deadline or sent + spec.timeout)
         duration_ms = (time.time() - started) * 1000 - (init_ms or 0.0)
         if reply is not None and reply.get("duration_ms", 0.0) > spec.timeout * 1000:
             reply = None  # it answered, but after its Timeout by its own clock: timed out
-        if reply is None or reply is _EXITED:
+        if reply is None or reply is EXITED:
             worker.kill()  # the next invoke starts a fresh worker
         elif self._pools.get(spec.name) is pool:
             with self._cond:
@@ -351,6 +351,7 @@ class LambdaRuntime:
             memory_mb=spec.memory,
             cpu_ms=float(reply.get("cpu_ms", 0.0)),
             init_ms=init_ms,
+            wait_ms=wait_ms,
         )
         self.records.append(record)
         self._usage.count(record)
@@ -367,17 +368,33 @@ class LambdaRuntime:
         """Per-function totals since the runtime started (copies), by function name."""
         return self._usage.totals()
 
-    def _warm_worker(self, pool: _Pool) -> _Worker | None:
+    def _warm_worker(self, pool: _Pool) -> Sandbox | None:
         """An idle worker of POOL, or None once this caller may start a new one (a cold
         start slot is then held until `_started_one`). Waits while neither is available."""
+        queued = False
         with self._cond:
-            while True:
-                if pool.idle:
-                    return pool.idle.pop()
-                if self._starting < self.max_cold_starts:
-                    self._starting += 1
-                    return None
-                self._cond.wait()
+            pool.waiting += 1
+            try:
+                while True:
+                    if pool.idle:
+                        worker = pool.idle.pop()
+                        if self.prewarm and not pool.idle and pool.running > 1:
+                            self._start_ahead(pool, spare=True)  # the next invoke needs one too
+                        return worker
+                    # Workers importing ahead of need serve the first waiters.
+                    if pool.waiting > pool.starting:
+                        if self._starting < self.max_cold_starts:
+                            self._starting += 1
+                            return None
+                        if not queued:
+                            queued = True
+                            self._slot_waiters += 1
+                    self._cond.wait()
+            finally:
+                pool.waiting -= 1
+                if queued:
+                    self._slot_waiters -= 1
+                    self._cond.notify_all()  # starts ahead of need may go now
 
     def _started_one(self) -> None:
         with self._cond:

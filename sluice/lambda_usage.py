@@ -24,6 +24,7 @@ class InvokeRecord:
     memory_mb: int = 0
     cpu_ms: float = 0.0  # CPU time of the worker process during the handler (all threads)
     init_ms: float | None = None  # a cold start's Init Duration, as Lambda's REPORT line
+    wait_ms: float = 0.0  # waited for an idle worker or a start slot (local only, not billed)
 
 
 @dataclass
@@ -37,6 +38,9 @@ class FunctionUsage:
     duration_ms: float = 0.0
     billed_ms: int = 0
     cpu_ms: float = 0.0
+    cold_starts: int = 0
+    init_ms: float = 0.0  # summed Init Durations of the cold starts
+    wait_ms: float = 0.0  # summed waits for a worker (see InvokeRecord.wait_ms)
     error_types: dict[str, int] = field(default_factory=dict)  # errorType -> invokes
 
     @property
@@ -75,6 +79,10 @@ class UsageTally:
             usage.duration_ms += record.duration_ms
             usage.billed_ms += record.billed_ms
             usage.cpu_ms += record.cpu_ms
+            usage.wait_ms += record.wait_ms
+            if record.init_ms is not None:
+                usage.cold_starts += 1
+                usage.init_ms += record.init_ms
 
     def totals(self) -> list[FunctionUsage]:
         """Copies, by function name."""

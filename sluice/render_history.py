@@ -21,6 +21,7 @@ from sluice.history import (
     iter_runs,
     worst,
 )
+from sluice.status_looks import STATUS_LOOKS
 
 INDENT = 2
 MAX_CAUSE_CHARS = 600
@@ -33,23 +34,11 @@ _EXECUTION_STYLE = {
     "ABORTED": "bold yellow",
     "RUNNING": "bold cyan",
 }
-_SYMBOL: dict[StateStatus, tuple[str, str]] = {
-    "succeeded": ("✓", "green"),
-    "retried": ("↻", "yellow"),
-    "caught": ("↪", "yellow"),
-    "failed": ("✗", "red"),
-    "in_progress": ("▶", "cyan"),
-    "aborted": ("■", "magenta"),
-    "not_reached": ("·", "dim"),
-}
+# Shorter words than the console's where a step's line has little room.
 _LABEL: dict[StateStatus, str] = {
-    "succeeded": "succeeded",
-    "retried": "succeeded after retry",
+    **{status: look.label for status, look in STATUS_LOOKS.items()},
     "caught": "caught",
-    "failed": "failed",
     "in_progress": "running",
-    "aborted": "aborted",
-    "not_reached": "not reached",
 }
 
 
@@ -152,9 +141,9 @@ class _Renderer:
 
     def run(self, run: StateRun, depth: int) -> None:
         highlighted = run is self.highlighted
-        symbol, colour = _SYMBOL[run.status]
+        colour = STATUS_LOOKS[run.status].colour
         line = Text()
-        line.append(f"{symbol} ", style=colour)
+        line.append(f"{STATUS_LOOKS[run.status].symbol} ", style=colour)
         line.append(run.name, style="bold red" if highlighted else "bold")
         line.append(f"  {run.type}", style="dim")
         line.append(f"  {_LABEL[run.status]}", style=colour)

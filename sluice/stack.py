@@ -141,6 +141,10 @@ class LocalStack:
             self.gateway.stack = catalogue
             # Tools that work on the data directory alone (`sluice sql`) read what is deployed.
             (self.gateway.data_dir / STACK_FILE).write_text(json.dumps(catalogue, default=str))
+            if os.environ.get("SLUICE_PREWARM", "1") != "0":
+                # Every handler is imported in the background once the stack is up, so the
+                # first invoke is as fast as the hundredth (SLUICE_PREWARM=0: on first use).
+                self.gateway.lambdas.start_workers()
             return catalogue
 
     def _overrides(self) -> dict[str, str]:

@@ -243,6 +243,19 @@ class StackProcess:
     def clear_faults(self) -> None:
         self.gateway.delete("/_sluice/faults")
 
+    def refuse_starts(
+        self, flow: str, error_type: str = "ServiceUnavailable", *, count: int = 1
+    ) -> dict[str, Any]:
+        """Make FLOW's next COUNT StartExecution/StartSyncExecution calls fail with one of
+        Step Functions' common errors (`ServiceUnavailable` 503, `InternalFailure` 500,
+        `ThrottlingException` 400): no execution starts. COUNT 0 removes the fault."""
+        body = {"stateMachine": self.flow_arn(flow), "errorType": error_type, "count": count}
+        fault: dict[str, Any] = self.gateway.post("/_sluice/execution-faults", body)
+        return fault
+
+    def clear_execution_faults(self) -> None:
+        self.gateway.delete("/_sluice/execution-faults")
+
     def hold_s3_notifications(self, bucket: str, prefix: str = "") -> None:
         """Keep back the S3 -> SQS notifications of BUCKET's keys under PREFIX, so a test
         can deliver them later, in any order (S3 guarantees none). Ends with

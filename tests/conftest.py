@@ -16,6 +16,16 @@ FIXTURE = ROOT / "tests" / "runtime" / "fixture"
 pytest_plugins = ("sluice.pytest_plugin", "pytester")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_prewarm() -> Iterator[None]:
+    """Test stacks start each function's worker on first use: warming twenty handlers in the
+    background of every stack the suite starts costs more CPU than the tests' own work. The
+    project `stack` keeps the default, so the prewarm itself stays tested."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SLUICE_PREWARM", "0")
+        yield
+
+
 @pytest.fixture(scope="session")
 def fixture_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
     """The runtime's own test stack (tests/runtime/fixture): tiny functions and machines."""
@@ -32,6 +42,6 @@ def fixture_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackPro
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
     """The project's real template with its samconfig `local` parameters (SLUICE_BUILT=1:
     its built packages)."""
-    stack = project_stack(ROOT, tmp_path_factory.mktemp("stack"))
+    stack = project_stack(ROOT, tmp_path_factory.mktemp("stack"), env={"SLUICE_PREWARM": "1"})
     yield stack
     stack.stop()

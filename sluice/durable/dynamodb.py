@@ -10,24 +10,20 @@ adding stream records: what a stream had already delivered is not delivered agai
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Callable, Iterable
 from typing import Any
 
 from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
 from moto.dynamodb.models.dynamo_type import DynamoType
 
-from sluice.durable.journal import Journal
-from sluice.durable.store import Store
+from sluice.durable.rows import Rows
 from sluice.dynamodb_atomic import _lock_of
 
 KIND = "dynamodb"
-_journal: Journal | None = None
 
 
 def _mark(backend: DynamoDBBackend, table_name: str, attrs: dict[str, Any]) -> None:
-    if _journal is None:
+    if ROWS.journal is None:
         return
     try:
         table = backend.get_table(table_name)  # a name or an ARN
@@ -53,53 +49,35 @@ def _mark(backend: DynamoDBBackend, table_name: str, attrs: dict[str, Any]) -> N
                 return None
             return json.dumps([*where, item.to_json()["Attributes"]]).encode()
 
-    _journal.mark(KIND, row_key, snapshot)
+    ROWS.mark(row_key, snapshot)
 
 
-def _marking(
-    method: Callable[..., Any],
-    written: Callable[..., Iterable[tuple[str, dict[str, Any]]]],
-) -> Callable[..., Any]:
-    """The write, then a mark of every key it wrote (nothing when it raised)."""
-
-    @functools.wraps(method)
-    def call(self: DynamoDBBackend, *args: Any, **kwargs: Any) -> Any:
-        result = method(self, *args, **kwargs)
-        for table_name, attrs in written(*args, **kwargs):
-            _mark(self, table_name, attrs)
-        return result
-
-    return call
+def _written(backend: DynamoDBBackend, _: Any, *args: Any, **kwargs: Any) -> None:
+    """After PutItem (its item), UpdateItem or DeleteItem (its key)."""
+    table_name = args[0] if args else kwargs["table_name"]
+    attrs = args[1] if len(args) > 1 else kwargs.get("item_attrs") or kwargs["key"]
+    _mark(backend, table_name, attrs)
 
 
-def _one(table_name: str, attrs: dict[str, Any], *_: Any, **__: Any) -> Iterable[Any]:
-    return [(table_name, attrs)]
-
-
-def install(journal: Journal) -> None:
-    global _journal
-    _journal = journal
-    if getattr(DynamoDBBackend.put_item, "_sluice_durable", False):
-        return
-    for name in ("put_item", "update_item", "delete_item"):
-        setattr(DynamoDBBackend, name, _marking(getattr(DynamoDBBackend, name), _one))
-    DynamoDBBackend.put_item._sluice_durable = True  # type: ignore[attr-defined]
-
-
-def restore(store: Store) -> int:
+def _put(_: str, value: bytes) -> bool:
     """Put every stored item back in its table (tables come from the template; items of a
     table that no longer exists are dropped)."""
-    restored = 0
-    for row_key, value in store.load(KIND):
-        account_id, region, table_name, attrs = json.loads(value)
-        table = dynamodb_backends[account_id][region].tables.get(table_name)
-        if table is None:
-            store.write([(KIND, row_key, None)])
-            continue
-        stream, table.stream_shard = table.stream_shard, None
-        try:
-            table.put_item(attrs)
-        finally:
-            table.stream_shard = stream
-        restored += 1
-    return restored
+    account_id, region, table_name, attrs = json.loads(value)
+    table = dynamodb_backends[account_id][region].tables.get(table_name)
+    if table is None:
+        return False
+    # Without stream records: what a stream had already delivered is not delivered again.
+    stream, table.stream_shard = table.stream_shard, None
+    try:
+        table.put_item(attrs)
+    finally:
+        table.stream_shard = stream
+    return True
+
+
+_DDB = "moto.dynamodb.models:DynamoDBBackend"
+ROWS = Rows(
+    KIND,
+    {f"{_DDB}.{name}": _written for name in ("put_item", "update_item", "delete_item")},
+    put=_put,
+)

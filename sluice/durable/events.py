@@ -10,6 +10,7 @@ stack died is delivered twice (at least once, as EventBridge).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from sluice.durable.store import Store
@@ -18,8 +19,9 @@ KIND = "events"
 
 
 class PendingEvents:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, before_done: Callable[[], None] = lambda: None) -> None:
         self._store = store
+        self._before_done = before_done
 
     def add(self, events: list[tuple[dict[str, Any], str]]) -> None:
         """Save (event envelope, bus name) pairs before they are delivered."""
@@ -28,6 +30,7 @@ class PendingEvents:
         )
 
     def done(self, event_id: str) -> None:
+        self._before_done()
         self._store.write([(KIND, event_id, None)])
 
     def saved(self) -> list[tuple[dict[str, Any], str]]:

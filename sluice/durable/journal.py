@@ -1,10 +1,11 @@
 """Write-through journal: moto's models mark what changed, the journal writes it.
 
-A patched model method calls `mark(kind, key, snapshot)` right after it changed an entity;
+An observer of moto's models calls `mark(kind, key, snapshot)` right after an entity changed;
 `snapshot()` answers the entity's current serialised state (None once it is gone) and is
 called at flush time, so several changes to one entity between flushes cost one write.
 The gateway flushes after every request it hands to moto, before the response is sent: a
-client that got an answer has its change on disk. Changes made outside a request (an
+client that got an answer has its change on disk; requests that end while a flush commits
+share the next commit. Changes made outside a request (an
 execution finishing on its own thread, a notification released later) are flushed by a
 background thread every `interval_s`. One flush is one transaction.
 """
@@ -28,8 +29,10 @@ class Journal:
         self.interval_s = interval_s
         self._dirty: dict[tuple[str, str], Snapshot] = {}
         self._mark_lock = threading.Lock()
-        # Held for a whole flush: a request that finds nothing left to flush still waits
-        # for the flush that took its marks to commit before its response goes out.
+        # Marks are numbered; `_written` is the number of the last mark on disk.
+        self._marks = 0
+        self._written = 0
+        # Held for a whole flush: a request whose marks a flush took waits for its commit.
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -38,13 +41,22 @@ class Journal:
     def mark(self, kind: str, key: str, snapshot: Snapshot) -> None:
         with self._mark_lock:
             self._dirty[(kind, key)] = snapshot
+            self._marks += 1
 
     def flush(self) -> None:
+        """Write every change marked until now; answers once they are on disk.
+
+        A group commit: requests that end while a flush commits queue for the next one,
+        and the first of them writes the marks of all; the others find theirs written.
+        """
+        with self._mark_lock:
+            wanted = self._marks
         with self._flush_lock:
+            if self._written >= wanted:
+                return
             with self._mark_lock:
                 dirty, self._dirty = self._dirty, {}
-            if not dirty:
-                return
+                taken = self._marks
             changes = []
             for (kind, key), snapshot in dirty.items():
                 try:
@@ -56,6 +68,7 @@ class Journal:
                     with self._mark_lock:
                         self._dirty.setdefault((kind, key), snapshot)
             self.writes += self.store.write(changes)
+            self._written = taken
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="journal", daemon=True)

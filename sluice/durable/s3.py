@@ -10,24 +10,21 @@ restart.
 
 from __future__ import annotations
 
-import functools
 import json
 import pickle
-from collections.abc import Callable
 from typing import Any
 
 from moto.s3.models import FakeKey, S3Backend, s3_backends
 
-from sluice.durable.journal import Journal
-from sluice.durable.store import Store
+from sluice.durable.rows import Rows
 
 KIND = "s3"
-_journal: Journal | None = None
 
 
-def _mark(backend: S3Backend, bucket_name: str, key_name: str) -> None:
-    if _journal is None:
-        return
+def _written(backend: S3Backend, _: Any, *args: Any, **kwargs: Any) -> None:
+    """After PutObject or DeleteObject of a key."""
+    bucket_name = args[0] if args else kwargs["bucket_name"]
+    key_name = args[1] if len(args) > 1 else kwargs["key_name"]
     where = (backend.account_id, backend.region_name, bucket_name, key_name)
 
     def snapshot() -> bytes | None:
@@ -44,42 +41,22 @@ def _mark(backend: S3Backend, bucket_name: str, key_name: str) -> None:
             }
         )
 
-    _journal.mark(KIND, json.dumps(where), snapshot)
+    ROWS.mark(json.dumps(where), snapshot)
 
 
-def _marking(method: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(method)
-    def call(self: S3Backend, bucket_name: str, key_name: str, *args: Any, **kwargs: Any) -> Any:
-        result = method(self, bucket_name, key_name, *args, **kwargs)
-        _mark(self, bucket_name, key_name)
-        return result
-
-    return call
-
-
-def install(journal: Journal) -> None:
-    global _journal
-    _journal = journal
-    if getattr(S3Backend.put_object, "_sluice_durable", False):
-        return
-    S3Backend.put_object = _marking(S3Backend.put_object)  # type: ignore[method-assign]
-    S3Backend.delete_object = _marking(S3Backend.delete_object)  # type: ignore[method-assign]
-    S3Backend.put_object._sluice_durable = True  # type: ignore[attr-defined]
-
-
-def restore(store: Store) -> int:
+def _put(_: str, value: bytes) -> bool:
     """Store every saved object again (buckets come from the template; objects of a bucket
     that no longer exists are dropped)."""
-    restored = 0
-    for row_key, value in store.load(KIND):
-        saved = pickle.loads(value)
-        account_id, partition, bucket_name, key_name = saved["where"]
-        backend = s3_backends[account_id][partition]
-        if bucket_name not in backend.buckets:
-            store.write([(KIND, row_key, None)])
-            continue
-        key = backend.put_object(bucket_name, key_name, saved["value"], disable_notification=True)
-        key.set_metadata(saved["metadata"])
-        key.last_modified = saved["last_modified"]
-        restored += 1
-    return restored
+    saved = pickle.loads(value)
+    account_id, partition, bucket_name, key_name = saved["where"]
+    backend = s3_backends[account_id][partition]
+    if bucket_name not in backend.buckets:
+        return False
+    key = backend.put_object(bucket_name, key_name, saved["value"], disable_notification=True)
+    key.set_metadata(saved["metadata"])
+    key.last_modified = saved["last_modified"]
+    return True
+
+
+_S3 = "moto.s3.models:S3Backend"
+ROWS = Rows(KIND, {f"{_S3}.put_object": _written, f"{_S3}.delete_object": _written}, put=_put)

@@ -9,107 +9,73 @@ send, a receive, a visibility change, S3's notification, the move to a dead-lett
 
 from __future__ import annotations
 
-import functools
 import pickle
-from collections.abc import Callable
 from typing import Any
 
 from moto.sqs.models import Message, Queue, SQSBackend, sqs_backends
 
-from sluice.durable.journal import Journal
-from sluice.durable.store import Store
+from sluice.durable.rows import Rows
 
 KIND = "sqs"
-_journal: Journal | None = None
 # message id -> the queue holding it (a message is marked before and after it moves).
 _queue_of: dict[str, Queue] = {}
 
 
-def _mark(message: Message) -> None:
+def _changed(message: Message, *_: Any, **__: Any) -> None:
+    """After a send, a receive or a visibility change of MESSAGE."""
     queue = _queue_of.get(message.id)
-    if _journal is None or queue is None:
-        return
-    _journal.mark(
-        KIND,
-        message.id,
-        lambda: pickle.dumps((queue.account_id, queue.region, queue.name, message)),
-    )
+    if queue is not None:
+        ROWS.mark(
+            message.id,
+            lambda: pickle.dumps((queue.account_id, queue.region, queue.name, message)),
+        )
 
 
-def _mark_gone(message_id: str) -> None:
-    _queue_of.pop(message_id, None)
-    if _journal is not None:
-        _journal.mark(KIND, message_id, lambda: None)
+def _added(queue: Queue, _: Any, *args: Any, **kwargs: Any) -> None:
+    message: Message = args[0] if args else kwargs["message"]
+    _queue_of[message.id] = queue
+    _changed(message)
 
 
-def _after(method: Callable[..., Any]) -> Callable[..., Any]:
-    """The message method, then a mark of the message it changed."""
-
-    @functools.wraps(method)
-    def call(self: Message, *args: Any, **kwargs: Any) -> Any:
-        result = method(self, *args, **kwargs)
-        _mark(self)
-        return result
-
-    return call
+def _removed_from(queue: Queue) -> None:
+    """After a call that may have removed messages from QUEUE: the ones gone are deleted."""
+    held = {m.id for m in queue._messages}
+    gone = [mid for mid, q in list(_queue_of.items()) if q is queue and mid not in held]
+    for message_id in gone:
+        _queue_of.pop(message_id, None)
+        ROWS.mark(message_id, lambda: None)
 
 
-def _add_message(method: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(method)
-    def call(self: Queue, message: Message) -> Any:
-        result = method(self, message)
-        _queue_of[message.id] = self
-        _mark(message)
-        return result
-
-    return call
+def _deleted(queue: Queue, *_: Any, **__: Any) -> None:
+    _removed_from(queue)
 
 
-def _removing(method: Callable[..., Any], queue_of: Callable[..., Queue]) -> Callable[..., Any]:
-    """A call that may remove messages from a queue: the ones gone are marked deleted."""
-
-    @functools.wraps(method)
-    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
-        queue = queue_of(self, *args, **kwargs)
-        before = {m.id for m in queue._messages}
-        result = method(self, *args, **kwargs)
-        after = {m.id for m in queue._messages}
-        for message_id in before - after:
-            if _queue_of.get(message_id) is queue:
-                _mark_gone(message_id)
-        return result
-
-    return call
+def _purged(backend: SQSBackend, _: Any, *args: Any, **kwargs: Any) -> None:
+    _removed_from(backend.get_queue(args[0] if args else kwargs["queue_name"]))
 
 
-def install(journal: Journal) -> None:
-    global _journal
-    _journal = journal
-    if getattr(Queue.add_message, "_sluice_durable", False):
-        return
-    for name in ("mark_sent", "mark_received", "change_visibility"):
-        setattr(Message, name, _after(getattr(Message, name)))
-    Queue.add_message = _add_message(Queue.add_message)  # type: ignore[method-assign]
-    Queue.delete_message = _removing(  # type: ignore[method-assign]
-        Queue.delete_message, lambda queue, *_: queue
-    )
-    SQSBackend.purge_queue = _removing(  # type: ignore[method-assign]
-        SQSBackend.purge_queue, lambda backend, queue_name: backend.get_queue(queue_name)
-    )
-    Queue.add_message._sluice_durable = True  # type: ignore[attr-defined]
-
-
-def restore(store: Store) -> int:
+def _put(_: str, value: bytes) -> bool:
     """Put every stored message back in its queue (queues come from the template; a
     message whose queue no longer exists is dropped)."""
-    restored = 0
-    for message_id, value in store.load(KIND):
-        account_id, region, queue_name, message = pickle.loads(value)
-        queue = sqs_backends[account_id][region].queues.get(queue_name)
-        if queue is None:
-            _mark_gone(message_id)
-            continue
-        queue._messages.append(message)
-        _queue_of[message.id] = queue
-        restored += 1
-    return restored
+    account_id, region, queue_name, message = pickle.loads(value)
+    queue = sqs_backends[account_id][region].queues.get(queue_name)
+    if queue is None:
+        return False
+    queue._messages.append(message)
+    _queue_of[message.id] = queue
+    return True
+
+
+_SQS = "moto.sqs.models"
+ROWS = Rows(
+    KIND,
+    {
+        f"{_SQS}:Message.mark_sent": _changed,
+        f"{_SQS}:Message.mark_received": _changed,
+        f"{_SQS}:Message.change_visibility": _changed,
+        f"{_SQS}:Queue.add_message": _added,
+        f"{_SQS}:Queue.delete_message": _deleted,
+        f"{_SQS}:SQSBackend.purge_queue": _purged,
+    },
+    put=_put,
+)

@@ -10,7 +10,6 @@ in flight is delivered again (at least once, as on AWS).
 
 from __future__ import annotations
 
-import functools
 import json
 import pickle
 from collections.abc import Callable
@@ -19,60 +18,47 @@ from typing import Any, cast
 from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.models.table import StreamRecord, StreamShard
 
-from sluice.durable.journal import Journal
+from sluice.durable.rows import Rows
 from sluice.durable.store import Store
 
 KIND = "streams"
 POSITIONS = "stream-positions"
-_journal: Journal | None = None
 
 
-def _add(method: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(method)
-    def call(self: StreamShard, *args: Any, **kwargs: Any) -> Any:
-        result = method(self, *args, **kwargs)
-        if _journal is not None and self.items:
-            table = self.table
-            record: dict[str, Any] = self.items[-1].record
-            seq = int(record["dynamodb"]["SequenceNumber"])
-            where = [table.account_id, table.region_name, table.name]
-            value = pickle.dumps([*where, record])
-            _journal.mark(KIND, json.dumps([*where, f"{seq:040d}"]), lambda: value)
-        return result
-
-    return call
-
-
-def install(journal: Journal) -> None:
-    global _journal
-    _journal = journal
-    if getattr(StreamShard.add, "_sluice_durable", False):
+def _added(shard: StreamShard, *_: Any, **__: Any) -> None:
+    """After a record was added to a table's stream."""
+    if ROWS.journal is None or not shard.items:
         return
-    StreamShard.add = _add(StreamShard.add)  # type: ignore[method-assign]
-    StreamShard.add._sluice_durable = True  # type: ignore[attr-defined]
+    table = shard.table
+    record: dict[str, Any] = shard.items[-1].record
+    seq = int(record["dynamodb"]["SequenceNumber"])
+    where = [table.account_id, table.region_name, table.name]
+    value = pickle.dumps([*where, record])
+    ROWS.mark(json.dumps([*where, f"{seq:040d}"]), lambda: value)
 
 
-def restore(store: Store) -> int:
-    """Put every saved record back on its table's stream, in sequence order (a table
-    without a stream now loses them)."""
-    restored = 0
-    for _, value in store.load(KIND):  # keys sort by table, then sequence number
-        account_id, region, table_name, record = pickle.loads(value)
-        table = dynamodb_backends[account_id][region].tables.get(table_name)
-        if table is None or table.stream_shard is None:
-            continue
-        item = cast(StreamRecord, StreamRecord.__new__(StreamRecord))
-        item.record = record
-        table.stream_shard.items.append(item)
-        restored += 1
-    return restored
+def _put(_: str, value: bytes) -> bool:
+    """Put every saved record back on its table's stream, in sequence order (keys sort by
+    table, then sequence number; a table without a stream now loses them)."""
+    account_id, region, table_name, record = pickle.loads(value)
+    table = dynamodb_backends[account_id][region].tables.get(table_name)
+    if table is None or table.stream_shard is None:
+        return False
+    item = cast(StreamRecord, StreamRecord.__new__(StreamRecord))
+    item.record = record
+    table.stream_shard.items.append(item)
+    return True
+
+
+ROWS = Rows(KIND, {"moto.dynamodb.models.table:StreamShard.add": _added}, put=_put)
 
 
 class Positions:
     """Where each pipe is in each stream shard: the last sequence number it finished."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, before_write: Callable[[], None] = lambda: None) -> None:
         self._store = store
+        self._before_write = before_write
         self.resumed = False
         self._saved = {key: value.decode() for key, value in store.load(POSITIONS)}
 
@@ -86,4 +72,5 @@ class Positions:
     def put(self, pipe: str, shard_id: str, sequence_number: str) -> None:
         key = self._key(pipe, shard_id)
         self._saved[key] = sequence_number
+        self._before_write()
         self._store.write([(POSITIONS, key, sequence_number.encode())])

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import datetime
+import functools
 import json
 import re
 import threading
@@ -43,6 +44,18 @@ from sluice.template import ACCOUNT_ID, REGION
 MAX_INPUT_BYTES = 262_144
 
 
+def _errors_named_in(method: str) -> Any:
+    """moto's StepFunctionsParserBackend.METHOD, its errors raised with their names."""
+    moto_method = getattr(StepFunctionsParserBackend, method)
+
+    @functools.wraps(moto_method)
+    def named(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with _errors_named():
+            return moto_method(self, *args, **kwargs)
+
+    return named
+
+
 class SluiceBackend(StepFunctionsParserBackend):
     accepted_exec_arn_format = re.compile(
         ARN_PARTITION_REGEX
@@ -60,29 +73,12 @@ class SluiceBackend(StepFunctionsParserBackend):
         return StepFunctionBackend.create_state_machine(self, name, definition, *args, **kwargs)
 
     # The task-token and map-run calls raise moto's engine errors, named as AWS names them.
-    def send_task_heartbeat(self, *args: Any, **kwargs: Any) -> Any:
-        with _errors_named():
-            return super().send_task_heartbeat(*args, **kwargs)
-
-    def send_task_success(self, *args: Any, **kwargs: Any) -> Any:
-        with _errors_named():
-            return super().send_task_success(*args, **kwargs)
-
-    def send_task_failure(self, *args: Any, **kwargs: Any) -> Any:
-        with _errors_named():
-            return super().send_task_failure(*args, **kwargs)
-
-    def describe_map_run(self, *args: Any, **kwargs: Any) -> Any:
-        with _errors_named():
-            return super().describe_map_run(*args, **kwargs)
-
-    def list_map_runs(self, *args: Any, **kwargs: Any) -> Any:
-        with _errors_named():
-            return super().list_map_runs(*args, **kwargs)
-
-    def update_map_run(self, *args: Any, **kwargs: Any) -> Any:
-        with _errors_named():
-            return super().update_map_run(*args, **kwargs)
+    send_task_heartbeat = _errors_named_in("send_task_heartbeat")
+    send_task_success = _errors_named_in("send_task_success")
+    send_task_failure = _errors_named_in("send_task_failure")
+    describe_map_run = _errors_named_in("describe_map_run")
+    list_map_runs = _errors_named_in("list_map_runs")
+    update_map_run = _errors_named_in("update_map_run")
 
     def start_execution(
         self,

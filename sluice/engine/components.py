@@ -5,10 +5,12 @@ component it corrects, mixed into the components the preprocessor builds
 from __future__ import annotations
 
 import datetime
+import json
 import uuid
 from typing import Any
 
 from botocore.exceptions import ClientError
+from moto.stepfunctions.parser.api import ExecutionFailedEventDetails, HistoryEventType
 from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import (
     ErrorEqualsDecl,
 )
@@ -22,6 +24,7 @@ from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
     StatesErrorNameType,
 )
+from moto.stepfunctions.parser.asl.component.state.choice.state_choice import StateChoice
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.state_map import StateMap
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_aws_sdk as aws_sdk,
@@ -36,6 +39,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
     StateTaskServiceSqs,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
+from moto.stepfunctions.parser.quotas import is_within_size_quota
 
 from sluice.engine import dynamodb_requests, sdk_metadata
 
@@ -94,6 +98,67 @@ class MapCauseNamesJsonType(StateMap):
             raise
 
 
+class MapResultWithinQuota(StateMap):
+    """A Map whose result is over the 256 KiB payload quota fails with
+    `States.DataLimitExceeded`, which `States.ALL` does not catch ("when the output of a
+    state is larger than the payload size quota", Step Functions' error names); moto checks
+    only task results. Measured on the iterations' results, before ResultPath: they are
+    complete then (`MapStateSucceeded`), and `MapStateFailed` follows."""
+
+    def _eval_execution(self, env: Any) -> None:
+        super()._eval_execution(env)
+        if is_within_size_quota(env.stack[-1]):
+            return
+        limit = StatesErrorNameType.StatesStatesDataLimitExceeded
+        cause = (
+            f"The state/task '{self.name}' returned a result with a size exceeding the "
+            "maximum number of bytes service limit."
+        )
+        # moto's EventDetails TypedDict lists every kind of detail; an event carries one.
+        details: Any = {
+            "executionFailedEventDetails": ExecutionFailedEventDetails(
+                error=limit.to_name(), cause=cause
+            )
+        }
+        raise FailureEventException(
+            FailureEvent(
+                env=env,
+                error_name=StatesErrorName(typ=limit),
+                event_type=HistoryEventType.MapStateFailed,
+                event_details=details,
+            )
+        )
+
+
+class NoChoiceMatchedAsAws(StateChoice):
+    """A Choice whose rules all fail to match and that has no `Default` fails the
+    execution with `States.NoChoiceMatched`, the error AWS names for it ("Error names",
+    concepts-error-handling.html; "Choice workflow state": without a Default, no match
+    fails the execution); moto raised a Python RuntimeError, read as `States.Runtime`."""
+
+    def _eval_state(self, env: Any) -> None:
+        if self.default_state is not None:
+            super()._eval_state(env)
+            return
+        for rule in self.choices_decl.rules:
+            rule.eval(env)
+            if env.stack.pop() is True and rule.next_stmt is not None:
+                env.stack.append(rule.next_stmt.name)
+                return
+        error = StatesErrorName(typ=StatesErrorNameType.StatesNoChoiceMatched)
+        cause = f"No Choice rule of state '{self.name}' matched and it has no Default"
+        failed = ExecutionFailedEventDetails(error=error.error_name, cause=cause)
+        details: Any = {"executionFailedEventDetails": failed}
+        raise FailureEventException(
+            failure_event=FailureEvent(
+                env=env,
+                error_name=error,
+                event_type=HistoryEventType.ExecutionFailed,
+                event_details=details,
+            )
+        )
+
+
 class MockedErrorsKept(StateTask):
     """A mocked Throw (Step Functions Local's MockConfigFile) surfaces with its own name.
 
@@ -117,8 +182,32 @@ def _as_json(value: Any) -> Any:
     return value
 
 
+def _unchanged(value: Any) -> Any:
+    return value
+
+
+def _run_service_task(
+    call: Any,
+    request: dict[str, Any],
+    result: Any = _unchanged,
+    error: Any = None,
+) -> None:
+    """Run a service task's request (CALL, moto's `_eval_service_task`, which moto calls
+    with keywords) and hand its RESULT on as AWS would: `result` maps the value the request
+    left on the stack, `error` maps a ClientError and the request's parameters."""
+    env = request["env"]
+    sdk_metadata.forget()
+    try:
+        call(**request)
+    except ClientError as exc:
+        if error is None:
+            raise
+        raise error(exc, request["normalised_parameters"]) from None
+    env.stack.append(result(env.stack.pop()))
+
+
 class AwsSdkAsAws(aws_sdk.StateTaskServiceAwsSdk):
-    """`aws-sdk:<service>:*` tasks: errors and results as AWS gives them.
+    """`aws-sdk:<service>:*` tasks: errors, requests and results as AWS gives them.
 
     Errors are `ServiceName.ErrorName`, both PascalCase, with an `Exception` suffix even
     where the service's own name has none (`S3.NoSuchKeyException`; "Learning to use AWS
@@ -126,7 +215,10 @@ class AwsSdkAsAws(aws_sdk.StateTaskServiceAwsSdk):
     names (DynamoDb, Sfn) and lower-cased the rest; S3 is `S3` (the page's own example),
     others get an upper-case first letter. Results are JSON: timestamps (S3's
     `LastModified`, ...) become ISO-8601 text, as `$$.Execution.StartTime` is; moto handed
-    on datetimes, which DescribeExecution then could not serialise.
+    on datetimes, which DescribeExecution then could not serialise. An `s3:putObject`
+    `Body` that is not text (a JSON object, array, number, ...) is written as its JSON
+    text, as the SDK integration serialises it; moto's client failed on it with a Python
+    AttributeError.
     """
 
     @staticmethod
@@ -136,46 +228,19 @@ class AwsSdkAsAws(aws_sdk.StateTaskServiceAwsSdk):
         known: str | None = aws_sdk._SERVICE_ERROR_NAMES.get(service_name.lower())
         return known or service_name[:1].upper() + service_name[1:]
 
-    def _eval_service_task(
-        self,
-        env: Any,
-        resource_runtime_part: Any,
-        normalised_parameters: dict[str, Any],
-        state_credentials: Any,
-    ) -> Any:
-        super()._eval_service_task(
-            env=env,
-            resource_runtime_part=resource_runtime_part,
-            normalised_parameters=normalised_parameters,
-            state_credentials=state_credentials,
-        )
-        env.stack.append(_as_json(env.stack.pop()))
-
-
-def _with_sdk_metadata(call: Any, env: Any, *request: Any) -> None:
-    """Run CALL (a service task's request) and add the SDK metadata to its result."""
-    sdk_metadata.forget()
-    call(env, *request)
-    env.stack.append(sdk_metadata.added_to(env.stack.pop()))
+    def _eval_service_task(self, *args: Any, **request: Any) -> Any:
+        parameters = request["normalised_parameters"]
+        body = parameters.get("Body")
+        if self._get_boto_service_name() == "s3" and not isinstance(body, str | bytes | None):
+            parameters["Body"] = json.dumps(body, separators=(",", ":"))
+        _run_service_task(super()._eval_service_task, request, result=_as_json)
 
 
 class SqsWithSdkMetadata(StateTaskServiceSqs):
     """`sqs:sendMessage` results carry `SdkHttpMetadata`/`SdkResponseMetadata`."""
 
-    def _eval_service_task(
-        self,
-        env: Any,
-        resource_runtime_part: Any,
-        normalised_parameters: dict[str, Any],
-        state_credentials: Any,
-    ) -> Any:
-        _with_sdk_metadata(
-            super()._eval_service_task,
-            env,
-            resource_runtime_part,
-            normalised_parameters,
-            state_credentials,
-        )
+    def _eval_service_task(self, *args: Any, **request: Any) -> Any:
+        _run_service_task(super()._eval_service_task, request, result=sdk_metadata.added_to)
 
 
 class SnsAsAws(StateTaskServiceSns):
@@ -185,23 +250,13 @@ class SnsAsAws(StateTaskServiceSns):
     endpoint of that ARN and answered "Endpoint does not exist"), and `InvalidParameter` for
     a missing parameter (moto's `MissingParameter` is not among Publish's errors)."""
 
-    def _eval_service_task(
-        self,
-        env: Any,
-        resource_runtime_part: Any,
-        normalised_parameters: dict[str, Any],
-        state_credentials: Any,
-    ) -> Any:
-        try:
-            _with_sdk_metadata(
-                super()._eval_service_task,
-                env,
-                resource_runtime_part,
-                normalised_parameters,
-                state_credentials,
-            )
-        except ClientError as error:
-            raise _sns_error_as_aws(error, normalised_parameters) from None
+    def _eval_service_task(self, *args: Any, **request: Any) -> Any:
+        _run_service_task(
+            super()._eval_service_task,
+            request,
+            result=sdk_metadata.added_to,
+            error=_sns_error_as_aws,
+        )
 
 
 def _sns_error_as_aws(error: ClientError, parameters: dict[str, Any]) -> ClientError:
@@ -217,40 +272,15 @@ def _sns_error_as_aws(error: ClientError, parameters: dict[str, Any]) -> ClientE
     return ClientError(response, error.operation_name)
 
 
-class DynamoDbWithSdkMetadata(StateTaskServiceDynamoDB):
-    """`dynamodb:*` results carry `SdkHttpMetadata`/`SdkResponseMetadata`."""
+class DynamoDbAsAws(StateTaskServiceDynamoDB):
+    """`dynamodb:*` results carry `SdkHttpMetadata`/`SdkResponseMetadata`, and an invalid
+    request fails with `DynamoDB.ValidationException` ("1 validation error detected: ..."),
+    DynamoDB's own answer, checked before the request is sent. moto looked a badly named
+    table up and failed a null `Item` with a Python KeyError."""
 
-    def _eval_service_task(
-        self,
-        env: Any,
-        resource_runtime_part: Any,
-        normalised_parameters: dict[str, Any],
-        state_credentials: Any,
-    ) -> Any:
-        _with_sdk_metadata(
-            super()._eval_service_task,
-            env,
-            resource_runtime_part,
-            normalised_parameters,
-            state_credentials,
-        )
-
-
-class DynamoDbValidated(StateTaskServiceDynamoDB):
-    """The optimised DynamoDB integration fails an invalid request with
-    `DynamoDB.ValidationException` ("1 validation error detected: ..."), DynamoDB's own
-    answer, checked before the request is sent. moto looked a badly named table up and
-    failed a null `Item` with a Python KeyError."""
-
-    def _eval_service_task(
-        self,
-        env: Any,
-        resource_runtime_part: Any,
-        normalised_parameters: dict[str, Any],
-        state_credentials: Any,
-    ) -> Any:
+    def _eval_service_task(self, *args: Any, **request: Any) -> Any:
         action = self.resource.api_action
-        errors = dynamodb_requests.validation_errors(action, normalised_parameters)
+        errors = dynamodb_requests.validation_errors(action, request["normalised_parameters"])
         if errors:
             count = f"{len(errors)} validation error{'s' if len(errors) > 1 else ''} detected"
             response: Any = {
@@ -261,9 +291,4 @@ class DynamoDbValidated(StateTaskServiceDynamoDB):
                 "ResponseMetadata": {"HTTPStatusCode": 400, "RequestId": str(uuid.uuid4())},
             }
             raise ClientError(response, action)
-        super()._eval_service_task(
-            env=env,
-            resource_runtime_part=resource_runtime_part,
-            normalised_parameters=normalised_parameters,
-            state_credentials=state_credentials,
-        )
+        _run_service_task(super()._eval_service_task, request, result=sdk_metadata.added_to)

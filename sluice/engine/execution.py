@@ -5,6 +5,8 @@
   case, and `$$.Execution.RedriveCount` 0 before any redrive, as AWS's context object has.
 - The environment and every frame opened from it keep virtual clocks
   (sluice/engine/virtual_time.py): history timestamps, `EnteredTime`, the stopDate.
+- An execution reports its start, its end and each event added to its history to the
+  engine's observers (sluice/engine/observers.py).
 """
 
 from __future__ import annotations
@@ -28,7 +30,23 @@ from moto.stepfunctions.parser.backend.execution import (
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.mocking.mock_config import MockTestCase
 
-from sluice.engine import programs, speed, virtual_time
+from sluice.engine import observers, programs, speed, virtual_time
+
+
+class _HistoryManager(virtual_time.ClockedEventManager):
+    """An event manager that reports each event it adds to its execution's history."""
+
+    execution: Execution | None = None  # None: not an execution's (TestState's)
+
+    def add_event(self, *args: Any, **kwargs: Any) -> int:
+        event_id: int = super().add_event(*args, **kwargs)
+        if self.execution is not None and observers.observed(observers.HISTORY_EVENT_ADDED):
+            # Events are appended in id order; a parallel branch may have added one since.
+            for event in reversed(self._history_event_list):
+                if event["id"] == event_id:
+                    observers.notify(observers.HISTORY_EVENT_ADDED, self.execution, event)
+                    break
+        return event_id
 
 
 class SluiceEnvironment(Environment):
@@ -38,7 +56,7 @@ class SluiceEnvironment(Environment):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.event_manager = virtual_time.ClockedEventManager(
+        self.event_manager = _HistoryManager(
             cloud_watch_logging_session=self.cloud_watch_logging_session
         )
 
@@ -96,9 +114,15 @@ class SluiceWorker(ExecutionWorker):
         return programs.program_for(self._evaluation_details.state_machine_details.definition)
 
     def _get_evaluation_environment(self) -> Environment:
-        return self.environment(
+        env = self.environment(
             context_object(self._evaluation_details), EventHistoryContext.of_program_start()
         )
+        comm = self._execution_communication
+        if isinstance(env.event_manager, _HistoryManager) and isinstance(
+            comm, BaseExecutionWorkerCommunication
+        ):
+            env.event_manager.execution = comm.execution
+        return env
 
     def environment(self, context: Any, event_history_context: Any, **more: Any) -> Environment:
         """A SluiceEnvironment of this worker's execution."""
@@ -119,6 +143,12 @@ class SluiceWorker(ExecutionWorker):
 
 
 class _Communication(BaseExecutionWorkerCommunication):
+    def terminated(self) -> None:
+        try:
+            super().terminated()
+        finally:
+            observers.notify(observers.EXECUTION_ENDED, self.execution, None)
+
     def _reflect_execution_status(self) -> None:
         super()._reflect_execution_status()
         worker = self.execution.exec_worker
@@ -130,6 +160,12 @@ class SluiceExecution(Execution):
     """An execution run by SluiceWorker, with its mocked test case (if any)."""
 
     mock_test_case: MockTestCase | None = None
+
+    def start(self) -> None:
+        try:
+            super().start()
+        finally:
+            observers.notify(observers.EXECUTION_STARTED, self, None)
 
     def _get_start_execution_worker_comm(self) -> BaseExecutionWorkerCommunication:
         return _Communication(self)

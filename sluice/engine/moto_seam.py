@@ -9,9 +9,10 @@ moto is a change to this list (and to what it names).
 
 What cannot be reached through a subclass stays a process-wide patch, each one below:
 names that moto's modules imported by value (a client factory, a parser, `copy`,
-`Thread`), a class attribute shared by every parse, and moto server lookups. The two
-patches of moto's DynamoDB and S3 that the gateway needs (not the engine's) are here too,
-so that no other module of Sluice assigns to moto.
+`Thread`), a class attribute shared by every parse, and moto server lookups. The patches
+of moto's service models that the gateway needs (not the engine's) are in
+sluice/engine/moto_services.py, their symbols listed here too, so that no module outside
+this package assigns to moto.
 """
 
 from __future__ import annotations
@@ -27,195 +28,159 @@ from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
-from sluice import dynamodb_atomic, s3_notifications
-from sluice.engine import speed
+from sluice.engine import moto_services, speed
 
 _P = "moto.stepfunctions.parser"
 _ASL = f"{_P}.asl"
 _STATE = f"{_ASL}.component.state"
 _MAP = f"{_STATE}.exec.state_map"
 _TASK = f"{_STATE}.exec.state_task"
-_SEC = ("self", "env", "resource_runtime_part", "normalised_parameters", "state_credentials")
+_TS = f"{_P}.backend.test_state"
+_SEC = "self env resource_runtime_part normalised_parameters state_credentials"
 
-# "module:qualified.name" -> the parameters expected (None: not a callable's signature).
-SYMBOLS: dict[str, tuple[str, ...] | None] = {
+# "module:qualified.name" -> the parameters expected, space-separated (None: not a callable).
+SYMBOLS: dict[str, str | None] = {
     # Subclassed; the methods overridden or called; the classes whose instances the engine
     # reads while it builds a program (programs.py) or an execution's context.
     "moto.stepfunctions.models:StepFunctionBackend.create_state_machine": (
-        "self",
-        "name",
-        "definition",
-        "roleArn",
-        "tags",
-        "publish",
-        "loggingConfiguration",
-        "tracingConfiguration",
-        "encryptionConfiguration",
-        "version_description",
-        "sm_type",
+        "self name definition roleArn tags publish loggingConfiguration "
+        "tracingConfiguration encryptionConfiguration version_description sm_type"
     ),
-    "moto.stepfunctions.models:StepFunctionBackend.describe_state_machine": ("self", "arn"),
+    "moto.stepfunctions.models:StepFunctionBackend.describe_state_machine": "self arn",
     "moto.stepfunctions.models:StateMachine._handle_name_input_idempotency": (
-        "self",
-        "name",
-        "execution_input",
+        "self name execution_input"
     ),
-    f"{_P}.models:StepFunctionsParserBackend.send_task_heartbeat": ("self", "task_token"),
-    f"{_P}.models:StepFunctionsParserBackend.send_task_success": ("self", "task_token", "outcome"),
-    f"{_P}.models:StepFunctionsParserBackend.send_task_failure": (
-        "self",
-        "task_token",
-        "error",
-        "cause",
-    ),
-    f"{_P}.models:StepFunctionsParserBackend.describe_map_run": ("self", "map_run_arn"),
-    f"{_P}.models:StepFunctionsParserBackend.list_map_runs": ("self", "execution_arn"),
+    f"{_P}.models:StepFunctionsParserBackend.send_task_heartbeat": "self task_token",
+    f"{_P}.models:StepFunctionsParserBackend.send_task_success": "self task_token outcome",
+    f"{_P}.models:StepFunctionsParserBackend.send_task_failure": "self task_token error cause",
+    f"{_P}.models:StepFunctionsParserBackend.describe_map_run": "self map_run_arn",
+    f"{_P}.models:StepFunctionsParserBackend.list_map_runs": "self execution_arn",
     f"{_P}.models:StepFunctionsParserBackend.update_map_run": (
-        "self",
-        "map_run_arn",
-        "max_concurrency",
-        "tolerated_failure_count",
-        "tolerated_failure_percentage",
+        "self map_run_arn max_concurrency tolerated_failure_count tolerated_failure_percentage"
     ),
     "moto.stepfunctions.responses:StepFunctionResponse.stepfunction_backend": None,
-    "moto.stepfunctions.responses:StepFunctionResponse.describe_execution": ("self",),
-    "moto.stepfunctions.responses:StepFunctionResponse.list_executions": ("self",),
+    "moto.stepfunctions.responses:StepFunctionResponse.describe_execution": "self",
+    "moto.stepfunctions.responses:StepFunctionResponse.list_executions": "self",
     "moto.moto_server.werkzeug_app:convert_to_flask_response": None,
     f"{_P}.backend.execution:Execution.__init__": (
-        "self",
-        "name",
-        "sm_type",
-        "role_arn",
-        "exec_arn",
-        "account_id",
-        "region_name",
-        "state_machine",
-        "start_date",
-        "cloud_watch_logging_session",
-        "activity_store",
-        "input_data",
-        "trace_header",
+        "self name sm_type role_arn exec_arn account_id region_name state_machine "
+        "start_date cloud_watch_logging_session activity_store input_data trace_header"
     ),
-    f"{_P}.backend.execution:Execution._get_start_execution_worker": ("self",),
-    f"{_P}.backend.execution:Execution._get_start_execution_worker_comm": ("self",),
-    f"{_P}.backend.execution:Execution.get_start_execution_details": ("self",),
-    f"{_P}.backend.execution:Execution.stop": ("self", "stop_date", "error", "cause"),
-    f"{_P}.backend.execution:BaseExecutionWorkerCommunication._reflect_execution_status": ("self",),
+    f"{_P}.backend.execution:Execution._get_start_execution_worker": "self",
+    f"{_P}.backend.execution:Execution._get_start_execution_worker_comm": "self",
+    f"{_P}.backend.execution:Execution.get_start_execution_details": "self",
+    f"{_P}.backend.execution:Execution.stop": "self stop_date error cause",
+    f"{_P}.backend.execution:Execution.start": "self",
+    f"{_P}.backend.execution:BaseExecutionWorkerCommunication.terminated": "self",
+    f"{_P}.backend.execution:BaseExecutionWorkerCommunication._reflect_execution_status": "self",
     f"{_P}.backend.execution_worker:ExecutionWorker.__init__": (
-        "self",
-        "evaluation_details",
-        "exec_comm",
-        "cloud_watch_logging_session",
-        "activity_store",
-        "mock_test_case",
+        "self evaluation_details exec_comm cloud_watch_logging_session activity_store "
+        "mock_test_case"
     ),
-    f"{_P}.backend.execution_worker:ExecutionWorker._get_evaluation_entrypoint": ("self",),
-    f"{_P}.backend.execution_worker:ExecutionWorker._get_evaluation_environment": ("self",),
-    f"{_P}.backend.execution_worker:ExecutionWorker._execution_logic": ("self",),
-    f"{_P}.backend.execution_worker:ExecutionWorker.start": ("self",),
+    f"{_P}.backend.execution_worker:ExecutionWorker._get_evaluation_entrypoint": "self",
+    f"{_P}.backend.execution_worker:ExecutionWorker._get_evaluation_environment": "self",
+    f"{_P}.backend.execution_worker:ExecutionWorker._execution_logic": "self",
+    f"{_P}.backend.execution_worker:ExecutionWorker.start": "self",
     f"{_ASL}.eval.environment:Environment.__init__": (
-        "self",
-        "aws_execution_details",
-        "execution_type",
-        "context",
-        "event_history_context",
-        "cloud_watch_logging_session",
-        "activity_store",
-        "variable_store",
-        "mock_test_case",
+        "self aws_execution_details execution_type context event_history_context "
+        "cloud_watch_logging_session activity_store variable_store mock_test_case"
     ),
     f"{_ASL}.eval.environment:Environment.as_inner_frame_of": (
-        "cls",
-        "env",
-        "variable_store",
-        "event_history_frame_cache",
+        "cls env variable_store event_history_frame_cache"
     ),
-    f"{_ASL}.eval.environment:Environment.as_frame_of": (
-        "cls",
-        "env",
-        "event_history_frame_cache",
-    ),
-    f"{_ASL}.eval.environment:Environment.close_frame": ("self", "frame"),
+    f"{_ASL}.eval.environment:Environment.as_frame_of": "cls env event_history_frame_cache",
+    f"{_ASL}.eval.environment:Environment.close_frame": "self frame",
     f"{_ASL}.eval.event.event_manager:EventManager.add_event": (
-        "self",
-        "context",
-        "event_type",
-        "event_details",
-        "timestamp",
-        "update_source_event_id",
+        "self context event_type event_details timestamp update_source_event_id"
     ),
     f"{_ASL}.parse.preprocessor:Preprocessor": None,
-    f"{_ASL}.parse.asl_parser:AmazonStateLanguageParser.parse": ("definition",),
+    f"{_ASL}.parse.asl_parser:AmazonStateLanguageParser.parse": "definition",
     f"{_ASL}.parse.asl_parser:ASLParserException": None,
     f"{_ASL}.component.eval_component:EvalComponent.heap_key": None,
-    f"{_ASL}.component.common.error_name.error_equals_decl:ErrorEqualsDecl._eval_body": (
-        "self",
-        "env",
-    ),
-    f"{_ASL}.component.common.retry.retrier_decl:RetrierDecl._eval_body": ("self", "env"),
-    f"{_ASL}.component.common.string.string_expression:StringJSONata._eval_body": (
-        "self",
-        "env",
-    ),
-    f"{_ASL}.component.common.string.string_expression:StringVariableSample._eval_body": (
-        "self",
-        "env",
-    ),
-    f"{_STATE}.state:CommonStateField._eval_state_input": ("self", "env"),
+    f"{_ASL}.component.common.error_name.error_equals_decl:ErrorEqualsDecl._eval_body": "self env",
+    f"{_ASL}.component.common.retry.retrier_decl:RetrierDecl._eval_body": "self env",
+    f"{_ASL}.component.common.string.string_expression:StringJSONata._eval_body": "self env",
+    f"{_ASL}.component.common.string.string_expression:StringVariableSample._eval_body": "self env",
+    f"{_STATE}.state:CommonStateField._eval_state_input": "self env",
     f"{_STATE}.wait.wait_function.wait_function:WaitFunction._wait_interval": (
-        "self",
-        "env",
-        "wait_seconds",
+        "self env wait_seconds"
     ),
-    f"{_STATE}.wait.wait_function.timestamp:Timestamp._get_wait_seconds": ("self", "env"),
-    f"{_MAP}.state_map:StateMap._eval_execution": ("self", "env"),
+    f"{_STATE}.wait.wait_function.timestamp:Timestamp._get_wait_seconds": "self env",
+    f"{_STATE}.exec.execute_state:ExecutionState._evaluate_with_timeout": "self env",
+    f"{_ASL}.component.common.timeouts.timeout:Timeout.is_default_value": "self",
+    f"{_MAP}.state_map:StateMap._eval_execution": "self env",
+    f"{_P}.quotas:is_within_size_quota": "value",
     f"{_MAP}.iteration.inline_iteration_component:InlineIterationComponent._launch_worker": (
-        "self",
-        "env",
-        "eval_input",
-        "job_pool",
+        "self env eval_input job_pool"
     ),
-    f"{_MAP}.iteration.iteration_worker:IterationWorker._eval_pool": (
-        "self",
-        "job",
-        "worker_frame",
-    ),
-    f"{_TASK}.state_task:StateTask._from_error": ("self", "env", "ex"),
+    f"{_MAP}.iteration.iteration_worker:IterationWorker._eval_pool": "self job worker_frame",
+    f"{_TASK}.state_task:StateTask._from_error": "self env ex",
     f"{_TASK}.service.state_task_service_aws_sdk:StateTaskServiceAwsSdk._eval_service_task": _SEC,
     f"{_TASK}.service.state_task_service_aws_sdk:StateTaskServiceAwsSdk"
-    "._normalise_service_error_name": ("service_name",),
+    "._normalise_service_error_name": "service_name",
     f"{_TASK}.service.state_task_service_dynamodb:StateTaskServiceDynamoDB._eval_service_task": (
         _SEC
     ),
     f"{_TASK}.service.state_task_service_sqs:StateTaskServiceSqs._eval_service_task": _SEC,
     f"{_TASK}.service.state_task_service_sns:StateTaskServiceSns._eval_service_task": _SEC,
-    f"{_P}.mocking.mock_config:_parse_mocked_response_range": ("string_definition",),
+    f"{_P}.mocking.mock_config:_parse_mocked_response_range": "string_definition",
+    # TestState (test_state.py, test_state_request.py): the execution and worker it
+    # subclasses, the Retry and Catch it replaces, the mocks and results it builds and reads.
+    f"{_TS}.execution:TestStateExecution.__init__": (
+        "self name role_arn exec_arn account_id region_name state_machine start_date "
+        "activity_store input_data"
+    ),
+    f"{_TS}.execution:TestStateExecution._get_start_execution_worker_comm": "self",
+    f"{_TS}.execution:TestStateExecution._get_start_execution_worker": "self",
+    f"{_TS}.execution:TestStateExecution._get_start_aws_execution_details": "self",
+    f"{_TS}.execution:TestStateExecution.get_start_state_machine_details": "self",
+    f"{_TS}.execution_worker:TestStateExecutionWorker._get_evaluation_entrypoint": "self",
+    f"{_TS}.execution_worker:TestStateExecutionWorker._get_evaluation_environment": "self",
+    f"{_P}.backend.execution:BaseExecutionWorkerCommunication.terminated": "self",
+    f"{_P}.backend.state_machine:TestStateMachine.__init__": (
+        "self name arn definition role_arn create_date"
+    ),
+    f"{_ASL}.eval.evaluation_details:EvaluationDetails.__init__": (
+        "self aws_execution_details execution_details state_machine_details"
+    ),
+    f"{_ASL}.eval.program_state:ProgramEnded": None,
+    f"{_ASL}.eval.program_state:ProgramError": None,
+    f"{_ASL}.eval.program_state:ProgramTimedOut": None,
+    f"{_ASL}.eval.test_state.program_state:ProgramChoiceSelected": None,
+    f"{_ASL}.static_analyser.test_state.test_state_analyser:TestStateStaticAnalyser.analyse": (
+        "self definition"
+    ),
+    f"{_ASL}.component.eval_component:EvalComponent._eval_body": "self env",
+    f"{_ASL}.component.common.parargs:Arguments": None,
+    f"{_ASL}.component.common.retry.retry_decl:RetryDecl.__init__": "self retriers",
+    f"{_ASL}.component.common.retry.retry_decl:RetryDecl._eval_body": "self env",
+    f"{_ASL}.component.common.retry.retry_outcome:RetryOutcome": None,
+    f"{_ASL}.component.common.catch.catch_decl:CatchDecl.__init__": "self catchers",
+    f"{_ASL}.component.common.catch.catch_decl:CatchDecl._eval_body": "self env",
+    f"{_ASL}.component.common.catch.catch_outcome:CatchOutcome": None,
+    f"{_ASL}.component.common.catch.catcher_outcome:CatcherOutcomeCaught": None,
+    f"{_ASL}.utils.encoding:to_json_str": "obj separators",
+    f"{_P}.mocking.mock_config:MockTestCase.__init__": (
+        "self state_machine_name test_case_name state_mocked_responses_list"
+    ),
+    f"{_P}.mocking.mock_config:StateMockedResponses.__init__": (
+        "self state_name mocked_response_name mocked_responses"
+    ),
+    f"{_P}.mocking.mock_config:MockedResponse": None,
+    f"{_P}.mocking.mock_config:MockedResponseReturn.__init__": "self range_start range_end payload",
+    f"{_P}.mocking.mock_config:MockedResponseThrow.__init__": (
+        "self range_start range_end error cause"
+    ),
     # Replaced process-wide by the patches below.
-    f"{_ASL}.utils.boto_client:boto_client_for": ("region", "service", "state_credentials"),
+    f"{_ASL}.utils.boto_client:boto_client_for": "region service state_credentials",
     f"{_ASL}.utils.json_path:parse": None,
     f"{_ASL}.component.common.path.result_path:parse": None,
     f"{_P}.utils:TMP_THREADS": None,
-    "moto.backends:list_of_moto_modules": (),
-    "moto.core.exceptions:AWSError.__init__": ("self", "message", "exception_type", "status"),
-    "moto.core.responses:method_names_from_class": ("clazz",),
-    "moto.dynamodb.models:DynamoDBBackend.put_item": None,
-    "moto.dynamodb.models:DynamoDBBackend.get_item": None,
-    "moto.dynamodb.models:DynamoDBBackend.update_item": None,
-    "moto.dynamodb.models:DynamoDBBackend.delete_item": None,
-    "moto.dynamodb.models:DynamoDBBackend.query": None,
-    "moto.dynamodb.models:DynamoDBBackend.scan": None,
-    "moto.dynamodb.models:DynamoDBBackend.transact_write_items": None,
-    "moto.dynamodb.models:DynamoDBBackend.execute_statement": None,
-    "moto.dynamodb.models:DynamoDBBackend.execute_transaction": None,
-    "moto.dynamodb.models:DynamoDBBackend.batch_execute_statement": None,
-    "moto.s3.notifications:send_event": None,
-    "moto.s3.notifications:_get_s3_event": None,
-    "moto.s3.notifications:_send_sqs_message": (
-        "account_id",
-        "event_body",
-        "queue_name",
-        "region_name",
-    ),
+    "moto.backends:list_of_moto_modules": "",
+    "moto.core.exceptions:AWSError.__init__": "self message exception_type status",
+    "moto.core.responses:method_names_from_class": "clazz",
+    # moto's service models as the gateway serves them (sluice/engine/moto_services.py).
+    **moto_services.SYMBOLS,
 }
 
 # The engine modules whose `copy.deepcopy` calls copy JSON values (inputs, results, parameters).
@@ -259,10 +224,10 @@ def verify() -> None:
         if isinstance(value, property):
             value = value.fget
         got = tuple(inspect.signature(value).parameters)
-        if got != expected:
+        if got != tuple(expected.split()):
             raise MotoSeamError(
-                f"moto symbol {symbol} changed signature: expected ({', '.join(expected)}), "
-                f"found ({', '.join(got)})"
+                f"moto symbol {symbol} changed signature: expected "
+                f"({', '.join(expected.split())}), found ({', '.join(got)})"
             )
 
 
@@ -382,31 +347,9 @@ GLOBAL_PATCHES = (
 )
 
 
-def _dynamodb_items_serialised() -> None:
-    """DynamoDB item operations atomic, as on AWS (sluice/dynamodb_atomic.py)."""
-    from moto.dynamodb.models import DynamoDBBackend
-
-    for name in dynamodb_atomic.ITEM_OPERATIONS:
-        setattr(DynamoDBBackend, name, dynamodb_atomic.serialized(getattr(DynamoDBBackend, name)))
-
-
-def _s3_notifications_sequenced() -> None:
-    """S3 notifications with AWS's `sequencer`, and held back on request
-    (sluice/s3_notifications.py)."""
-    from moto.s3 import notifications
-
-    (
-        notifications.send_event,
-        notifications._get_s3_event,
-        notifications._send_sqs_message,
-    ) = s3_notifications.wrap(
-        notifications.send_event, notifications._get_s3_event, notifications._send_sqs_message
-    )
-
-
-# Not the engine's: moto's DynamoDB and S3 as the gateway serves them, patched here so that
-# every patch of moto is in this one module.
-SERVICE_PATCHES = (_dynamodb_items_serialised, _s3_notifications_sequenced)
+# Not the engine's: moto's DynamoDB, S3 and SQS as the gateway serves them, patched by
+# sluice/engine/moto_services.py so that every patch of moto is in this package.
+SERVICE_PATCHES = moto_services.PATCHES
 
 
 @contextlib.contextmanager

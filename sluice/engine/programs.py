@@ -37,20 +37,22 @@ from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
 from moto.stepfunctions.parser.asl.component.state.state import CommonStateField
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
-from sluice.engine import components, jsonata, speed, virtual_time
+from sluice.engine import components, jsonata, speed, untimed, virtual_time
 
 # Mixed in front of a component's class when it is (a subclass of) the class each one
 # extends; general ones first, so a concrete moto class's own overrides still come after.
 SPECIALISED: tuple[type[Any], ...] = (
     virtual_time.EnteredTimeState,
+    untimed.UntimedStateInline,
     components.MockedErrorsKept,
     components.TerminalErrorsSpared,
     components.MapCauseNamesJsonType,
+    components.MapResultWithinQuota,
+    components.NoChoiceMatchedAsAws,
     components.AwsSdkAsAws,
     components.SqsWithSdkMetadata,
     components.SnsAsAws,
-    components.DynamoDbWithSdkMetadata,
-    components.DynamoDbValidated,
+    components.DynamoDbAsAws,
     jsonata.JsonataExpression,
     jsonata.VariableReference,
     virtual_time.VirtualWait,

@@ -9,9 +9,10 @@ from sluice.triggers.specs import PipeSpec
 from sluice.triggers.stream_poller import Positions, StreamPoller
 from sluice.triggers.targets import LambdaTarget, StepFunctionsTarget, Target
 
-# Batches in flight per SQS pipe. AWS scales SQS pollers far higher; on a laptop a few
-# concurrent batches keep one slow message from holding up the queue.
-SQS_CONCURRENCY = 4
+# Batches in flight per SQS pipe: Lambda's SQS pollers start at five concurrent batches
+# (and scale far higher on AWS); each message is owned by one of them through its
+# visibility timeout, so each is delivered once unless its batch fails or outlives it.
+SQS_CONCURRENCY = 5
 
 
 def build_target(spec: PipeSpec, client_factory: ClientFactory) -> Target:

@@ -30,11 +30,11 @@ def boto3_client_factory(
     **client_kwargs: Any,
 ) -> ClientFactory:
     """A caching factory: one client per (service, config); boto3 clients are thread-safe."""
-    cache: dict[tuple[str, tuple[tuple[str, Any], ...]], Any] = {}
+    cache: dict[tuple[str, str], Any] = {}
     lock = threading.Lock()
 
     def client(service_name: str, /, **config_kwargs: Any) -> Any:
-        key = (service_name, tuple(sorted(config_kwargs.items())))
+        key = (service_name, repr(sorted(config_kwargs.items())))  # values may be dicts
         with lock:
             if key not in cache:
                 cache[key] = boto3.client(

@@ -13,6 +13,7 @@ COUNTER_NAMES = (
     "records_sent_to_dlq",
     "records_dropped",
     "errors",
+    "target_ms",
 )
 
 
@@ -20,7 +21,8 @@ class Counters:
     """``invocations``: target calls; ``batches/records_delivered``: successfully handled;
     ``records_discarded``: dropped by filters; ``failures``: failed invocations (whole or
     partial); ``records_sent_to_dlq``; ``records_dropped``: given up with no DLQ (logged);
-    ``errors``: poller/infrastructure errors."""
+    ``errors``: poller/infrastructure errors; ``target_ms``: milliseconds spent in target
+    calls (summed over concurrent calls), to tell a slow target from a slow poller."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

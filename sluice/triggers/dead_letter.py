@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+import uuid
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from sluice.triggers.clients import Arn, ClientFactory, QueueUrls
+from sluice.triggers.targets import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -70,3 +74,48 @@ def split_records_document(document: dict[str, Any], records: list[dict[str, Any
         )
         for i, chunk in enumerate(chunks)
     ]
+
+
+def stream_batch_document(
+    pipe: str,
+    target_arn: str,
+    stream_arn: str,
+    shard_id: str,
+    batch: list[dict[str, Any]],
+    condition: str,
+    invokes: int,
+    outcome: Outcome,
+) -> dict[str, Any]:
+    """The on-failure document AWS sends for a stream batch it gave up on (without records)."""
+    first, last = batch[0]["dynamodb"], batch[-1]["dynamodb"]
+    return {
+        "requestContext": {
+            "requestId": str(uuid.uuid4()),
+            "pipeName": pipe,
+            "targetArn": target_arn,
+            "condition": condition,
+            "approximateInvokeCount": invokes,
+            "error": outcome.error,
+            "cause": outcome.cause,
+            "executionArn": outcome.execution_arn,
+        },
+        "version": "1.0",
+        "timestamp": _iso(time.time()),
+        "DDBStreamBatchInfo": {
+            "shardId": shard_id,
+            "startSequenceNumber": first.get("SequenceNumber"),
+            "endSequenceNumber": last.get("SequenceNumber"),
+            "approximateArrivalOfFirstRecord": _iso(first.get("ApproximateCreationDateTime")),
+            "approximateArrivalOfLastRecord": _iso(last.get("ApproximateCreationDateTime")),
+            "batchSize": len(batch),
+            "streamArn": stream_arn,
+        },
+    }
+
+
+def _iso(epoch: Any) -> str | None:
+    if not isinstance(epoch, int | float):
+        return None
+    return (
+        datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )

@@ -143,11 +143,13 @@ class QueuePoller(Stoppable):
 
     def _deliver(self, records: list[dict[str, Any]]) -> None:
         self.counters.incr("invocations")
+        began = time.monotonic()
         try:
             outcome = self._target.invoke(records)
         except Exception as exc:
             log.exception("pipe %s: target raised", self.name)
             outcome = outcome_from_exception(exc)
+        self.counters.incr("target_ms", int((time.monotonic() - began) * 1000))
         outcome = check_outcome(outcome, records)
         if outcome.ok:
             self._delete(records)

@@ -1,7 +1,8 @@
 """EventBridge rule -> state machine target delivery.
 
 moto matches rules but cannot start state machines, so the local gateway hands every
-accepted event to ``RuleDelivery.deliver``. Delivery runs on a worker thread with the
+accepted event to ``RuleDelivery.deliver``. Delivery runs on worker threads, several
+deliveries at once (EventBridge does not serialise them, nor keep their order), with the
 target's RetryPolicy (exponential backoff with jitter, capped by attempts and event age)
 and ends in the target's DLQ, with the message attributes AWS sets, or in ``dropped``.
 """
@@ -31,6 +32,7 @@ from botocore.exceptions import (
 )
 from moto.events.models import EventPattern
 
+from sluice.engine import virtual_time
 from sluice.triggers.clients import ClientFactory
 from sluice.triggers.counters import Counters
 from sluice.triggers.dead_letter import DeadLetterSender
@@ -42,6 +44,11 @@ log = logging.getLogger(__name__)
 _NOT_FOUND = {"StateMachineDoesNotExist", "ResourceNotFoundException", "StateMachineDeleting"}
 _NO_PERMISSION = {"AccessDenied", "AccessDeniedException", "UnrecognizedClientException"}
 _THROTTLED = {"ThrottlingException", "Throttling", "TooManyRequestsException"}
+# Each StartExecution is one attempt of the RetryPolicy: no hidden retries by the client.
+_NO_CLIENT_RETRIES = {"total_max_attempts": 1}
+# Deliveries in flight at once. StartExecution of a Standard workflow answers once the run
+# is started, so a few threads keep a burst of events from queueing behind one another.
+DELIVERY_THREADS = 4
 
 
 @dataclass(order=True)
@@ -54,6 +61,7 @@ class _Job:
     input: str | None = field(compare=False)  # None: InputPath did not resolve
     received_at: float = field(compare=False)
     retries: int = field(compare=False, default=0)
+    skipped: float = field(compare=False, default=0.0)  # retry delay not slept (time scale)
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,7 @@ class RuleDelivery:
         client_factory: ClientFactory,
         retry_delay_s: float = 1.0,
         *,
+        threads: int = DELIVERY_THREADS,
         max_retry_delay_s: float = 300.0,
         account_id: str = "123456789012",
         region: str = "us-east-1",
@@ -94,7 +103,8 @@ class RuleDelivery:
         self._active = 0
         self._cond = threading.Condition()
         self._stopping = False
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+        self._thread_count = max(1, threads)
         # Called with an event's id once every target delivery of it has ended (delivered,
         # dead-lettered or dropped); a durable stack forgets the event then.
         self.on_done: Callable[[str], None] | None = None
@@ -174,8 +184,8 @@ class RuleDelivery:
             self._cond.notify_all()
         if pending:
             log.warning("rule delivery stopped with %d deliveries pending", pending)
-        if self._thread is not None:
-            self._thread.join(timeout)
+        for thread in self._threads:
+            thread.join(timeout)
 
     @property
     def pending(self) -> int:
@@ -185,12 +195,15 @@ class RuleDelivery:
     # -- worker ---------------------------------------------------------------------------
 
     def _ensure_worker(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
+        self._threads = [t for t in self._threads if t.is_alive()]
+        if not self._threads:
             self._stopping = False
-            self._thread = threading.Thread(
-                target=self._run, name="sluice-rule-delivery", daemon=True
+        while len(self._threads) < self._thread_count:
+            thread = threading.Thread(
+                target=self._run, name=f"sluice-rule-delivery-{len(self._threads)}", daemon=True
             )
-            self._thread.start()
+            self._threads.append(thread)
+            thread.start()
 
     def _run(self) -> None:
         while True:
@@ -243,13 +256,15 @@ class RuleDelivery:
             )
         else:
             self.counters.incr("invocations")
+            began = time.monotonic()
             try:
-                self._client_factory("stepfunctions", inject_host_prefix=False).start_execution(
-                    stateMachineArn=job.target.arn, input=job.input
-                )
+                self._client_factory(
+                    "stepfunctions", inject_host_prefix=False, retries=_NO_CLIENT_RETRIES
+                ).start_execution(stateMachineArn=job.target.arn, input=job.input)
             except Exception as exc:
                 failure = _classify(exc)
             else:
+                self.counters.incr("target_ms", int((time.monotonic() - began) * 1000))
                 self.counters.incr("batches_delivered")
                 self.counters.incr("records_delivered")
                 return None
@@ -259,7 +274,7 @@ class RuleDelivery:
             # Missing targets, permission and input errors are not retried.
             self._dead_letter(job, failure, exhausted=None)
             return None
-        age = time.monotonic() - job.received_at
+        age = time.monotonic() - job.received_at + job.skipped
         if job.retries >= job.target.max_retry_attempts:
             self._dead_letter(job, failure, exhausted="MaximumRetryAttempts")
             return None
@@ -270,6 +285,9 @@ class RuleDelivery:
         ceiling = min(self._retry_delay_s * 2 ** (job.retries - 1), self._max_retry_delay_s)
         delay = random.uniform(ceiling / 2, ceiling)  # exponential backoff with jitter
         delay = min(delay, max(job.target.max_event_age_s - age, 0.0))
+        # The stack's time scale shortens the wait; the event still ages by the whole delay.
+        real_delay = delay * virtual_time.get_scale()
+        job.skipped += delay - real_delay
         log.info(
             "rule target %s failed (%s); retry %d in %.2fs",
             job.target.arn,
@@ -277,7 +295,7 @@ class RuleDelivery:
             job.retries,
             delay,
         )
-        job.due = time.monotonic() + delay
+        job.due = time.monotonic() + real_delay
         return job
 
     def _dead_letter(self, job: _Job, failure: _Failure, exhausted: str | None) -> None:

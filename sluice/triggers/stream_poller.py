@@ -1,6 +1,7 @@
 """DynamoDB Streams source: the polling half of a pipe / event source mapping.
 
-Per shard, records are delivered strictly in order. A failing batch blocks its shard until
+Per shard, records are delivered strictly in order, one batch in flight; shards are
+processed in parallel, as AWS runs one poller per shard. A failing batch blocks its shard until
 it succeeds, is bisected down, or runs out of retries / record age and goes to the
 dead-letter destination; then the shard moves on. With `positions` (a durable stack) the
 last sequence number of each finished batch is saved, and a restarted poller resumes after
@@ -14,17 +15,20 @@ import json
 import logging
 import threading
 import time
-import uuid
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
 from sluice.triggers.clients import Arn, ClientFactory, jsonable
 from sluice.triggers.counters import Counters
-from sluice.triggers.dead_letter import DeadLetterSender, split_records_document
+from sluice.triggers.dead_letter import (
+    DeadLetterSender,
+    split_records_document,
+    stream_batch_document,
+)
 from sluice.triggers.filters import RecordFilter
 from sluice.triggers.poller_group import Stoppable
 from sluice.triggers.specs import PipeSpec
@@ -34,6 +38,8 @@ log = logging.getLogger(__name__)
 
 # Pipes and Lambda cap the target payload at 256 KiB (as characters of JSON).
 MAX_PAYLOAD_CHARS = 262_144
+# Shards of one stream read and delivered at once (AWS: one poller per shard, no limit).
+MAX_PARALLEL_SHARDS = 8
 
 
 class Positions(Protocol):
@@ -103,25 +109,30 @@ class StreamPoller(Stoppable):
         self._discovered = False
         self._last_refresh = float("-inf")
         self._lock = threading.Lock()
+        self._executor: ThreadPoolExecutor | None = None  # made when a stream has 2+ shards
         super().__init__()
 
     def poll_once(self) -> int:
-        """One pass: discover shards if due, read each ready shard once and deliver the
-        batches that are due. Returns the number of target invocations made."""
+        """One pass: discover shards if due, then read each ready shard once and deliver
+        its due batches, the shards in parallel. Returns the number of target invocations."""
         with self._lock:
             now = time.monotonic()
             if not self._discovered or now - self._last_refresh >= self._shard_refresh_s:
                 self._refresh_shards()
                 self._last_refresh = now
-            invoked = 0
-            for shard in list(self._shards.values()):
-                if self._stop.is_set():
-                    break
-                if shard.done or not self._parent_done(shard):
-                    continue
-                self._fetch(shard)
-                invoked += self._drive(shard)
-            return invoked
+            ready = [s for s in self._shards.values() if not s.done and self._parent_done(s)]
+            if len(ready) <= 1:
+                return sum(self._work(shard) for shard in ready)
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(MAX_PARALLEL_SHARDS, f"sluice-{self.name}")
+            return sum(self._executor.map(self._work, ready))
+
+    def _work(self, shard: _Shard) -> int:
+        """Read one shard and deliver its due batches; touches that shard's state only."""
+        if self._stop.is_set():
+            return 0
+        self._fetch(shard)
+        return self._drive(shard)
 
     def status(self) -> dict[str, dict[str, Any]]:
         """Best-effort per-shard snapshot for display. Deliberately lock-free so it never
@@ -283,11 +294,13 @@ class StreamPoller(Stoppable):
 
     def _invoke(self, batch: list[dict[str, Any]]) -> Outcome:
         self.counters.incr("invocations")
+        began = time.monotonic()
         try:
             outcome = self._target.invoke(batch)
         except Exception as exc:  # a target bug must not kill the shard
             log.exception("pipe %s: target raised", self.name)
             outcome = outcome_from_exception(exc)
+        self.counters.incr("target_ms", int((time.monotonic() - began) * 1000))
         return check_outcome(outcome, batch)
 
     def _attempt(self, shard: _Shard) -> bool:
@@ -363,30 +376,16 @@ class StreamPoller(Stoppable):
     def _dead_letter(
         self, shard: _Shard, batch: list[dict[str, Any]], condition: str, outcome: Outcome
     ) -> None:
-        first, last = batch[0]["dynamodb"], batch[-1]["dynamodb"]
-        document: dict[str, Any] = {
-            "requestContext": {
-                "requestId": str(uuid.uuid4()),
-                "pipeName": self.spec.name,
-                "targetArn": self.spec.target_arn,
-                "condition": condition,
-                "approximateInvokeCount": shard.invokes,
-                "error": outcome.error,
-                "cause": outcome.cause,
-                "executionArn": outcome.execution_arn,
-            },
-            "version": "1.0",
-            "timestamp": _iso(time.time()),
-            "DDBStreamBatchInfo": {
-                "shardId": shard.shard_id,
-                "startSequenceNumber": first.get("SequenceNumber"),
-                "endSequenceNumber": last.get("SequenceNumber"),
-                "approximateArrivalOfFirstRecord": _iso(first.get("ApproximateCreationDateTime")),
-                "approximateArrivalOfLastRecord": _iso(last.get("ApproximateCreationDateTime")),
-                "batchSize": len(batch),
-                "streamArn": self.spec.source_arn,
-            },
-        }
+        document = stream_batch_document(
+            self.spec.name,
+            self.spec.target_arn,
+            self.spec.source_arn,
+            shard.shard_id,
+            batch,
+            condition,
+            shard.invokes,
+            outcome,
+        )
         self.dead_letters.append({**document, "records": batch})
         if self.spec.dlq_arn:
             try:
@@ -429,11 +428,3 @@ def _oldest_age_s(batch: list[dict[str, Any]]) -> float:
         if isinstance(ts := r.get("dynamodb", {}).get("ApproximateCreationDateTime"), int | float)
     ]
     return time.time() - min(created) if created else 0.0
-
-
-def _iso(epoch: Any) -> str | None:
-    if not isinstance(epoch, int | float):
-        return None
-    return (
-        datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    )

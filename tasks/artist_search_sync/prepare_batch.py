@@ -31,8 +31,8 @@ from schemas.artist_search_sync import (
     artist_id_from_keys,
     changed_fields,
     collapse,
-    describe_validation_error,
 )
+from schemas.validation import describe_validation_error
 from tasks.artist_search_sync.errors import (
     ArtistSearchSyncError,
     InvalidArtistItemError,

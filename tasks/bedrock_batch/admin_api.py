@@ -30,9 +30,9 @@ from schemas.bedrock_batch import (
     FLOW,
     ExecutionInput,
     JobId,
-    field_errors,
     new_job_id,
 )
+from schemas.validation import field_errors
 from tasks.bedrock_batch import jobs
 from tasks.bedrock_batch.select_violations import describe, select
 from tasks.common.http_api import bad_request, http_app, http_handler, json_response

@@ -16,9 +16,9 @@ from pydantic import ValidationError
 from schemas.bedrock_batch import (
     FLOW,
     ExecutionInput,
-    describe_validation_error,
     job_id_for_execution,
 )
+from schemas.validation import describe_validation_error
 from tasks.bedrock_batch.errors import InvalidBatchConfigError
 from tasks.common.powertools import lambda_handler, powertools
 

@@ -44,13 +44,13 @@ from schemas.sale_dual_write import (
     LakeMessage,
     LoadSummary,
     SaleRecord,
-    describe_validation_error,
     lake_row,
 )
 from schemas.sale_dual_write_lake import (
     LAKE_PARTITION_SPEC,
     LAKE_SCHEMA,
 )
+from schemas.validation import describe_validation_error
 from tasks.common.lake import catalog_from_env, ensure_table, key_in, write_files
 from tasks.common.powertools import model_handler, powertools
 from tasks.common.validation import parsed

@@ -31,8 +31,8 @@ from schemas.sale_dual_write import (
     SaleSoldEvent,
     ValidateInput,
     ValidateOutput,
-    describe_validation_error,
 )
+from schemas.validation import describe_validation_error
 from tasks.common.powertools import model_handler, powertools
 from tasks.sale_dual_write.errors import InvalidSaleEventError
 
@@ -58,13 +58,7 @@ def validate_sale(event: Any, now: datetime | None = None) -> ValidateOutput:
         executionId=request.executionId,
         claim=ClaimValues.of(record.tenantId, record.saleId, sale.id),
         record=record.to_dynamodb_item(),
-        lakeMessage=LakeMessage(
-            saleId=record.saleId,
-            tenantId=record.tenantId,
-            productId=record.productId,
-            PK=record.PK,
-            SK=record.SK,
-        ),
+        lakeMessage=LakeMessage.of(record),
     )
     metrics.add_metric(name="SalesValidated", unit=MetricUnit.Count, value=1)
     logger.info(

@@ -32,6 +32,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import ValidationError
 
+from schemas.validation import describe_validation_error
 from schemas.violations_sync import (
     CONTENT_SK,
     FLOW,
@@ -40,7 +41,6 @@ from schemas.violations_sync import (
     NormalizeOutput,
     StreamRecord,
     ViolationChange,
-    describe_validation_error,
 )
 from tasks.common.powertools import model_handler, powertools
 from tasks.violations_sync.errors import PoisonRecordError

@@ -156,11 +156,12 @@ def test_invalid_config_fails_the_first_state_naming_the_field(batch_stack: Stac
 def test_a_job_completes_and_its_content_reaches_violations_and_the_lake(
     batch_stack: StackProcess,
 ) -> None:
-    emulator(batch_stack, DEFAULTS)
+    # The job runs 6 s: long enough that a loaded machine still polls it more than once.
+    emulator(batch_stack, {**DEFAULTS, "runDelay": 6.0})
     config = {"filters": {"agencies": ["WHD"]}, "limits": {"maxViolations": 120}}
     ids = selected(batch_stack, **config)
     assert len(ids) == 120
-    run = batch_stack.run(FLOW, {"config": {**config, "pollIntervalSeconds": 1}}, timeout=60)
+    run = batch_stack.run(FLOW, {"config": {**config, "pollIntervalSeconds": 1}}, timeout=90)
     assert run.status == "SUCCEEDED", (run.error, run.cause)
     assert run.output["status"] == "Completed"
     assert run.output["stats"] == {"processed": 120, "errors": 0, "total": 120}

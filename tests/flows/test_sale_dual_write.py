@@ -201,6 +201,16 @@ def republish(stack: StackProcess, event: dict[str, Any]) -> None:
     put_sales(stack.client("events"), bus(stack), [event["detail"]])
 
 
+def republish_and_see_it_written(stack: StackProcess, event: dict[str, Any], tenant: str) -> None:
+    """Publish a dead-lettered sale again: one execution writes it, one record, one lake row."""
+    republish(stack, event)
+    [written] = executions_for(stack, tenant, 1)
+    assert written.status == "SUCCEEDED" and written.output["result"] == "written"
+    assert len(records(stack, tenant)) == 1
+    [row] = one_row(stack, tenant)
+    assert row["sale_id"] == sale_of(event["detail"])
+
+
 # -- tests ----------------------------------------------------------------------------------
 
 
@@ -489,12 +499,7 @@ def test_a_sale_whose_validation_times_out_is_retried_then_dead_lettered_for_red
     assert "Task timed out" in letter["attributes"]["ERROR_MESSAGE"]
     assert letter["attributes"]["EXECUTION_ARN"] == run.arn
 
-    republish(sales_stack, letter["event"])
-    [written] = executions_for(sales_stack, tenant, 1)
-    assert written.status == "SUCCEEDED" and written.output["result"] == "written"
-    assert len(records(sales_stack, tenant)) == 1
-    [row] = one_row(sales_stack, tenant)
-    assert row["sale_id"] == sale_of(detail)
+    republish_and_see_it_written(sales_stack, letter["event"], tenant)
 
 
 def test_a_dead_holders_claim_is_taken_over_once_its_lease_runs_out(
@@ -675,3 +680,67 @@ def test_a_lake_batch_that_keeps_failing_reaches_the_lake_dlq_and_sluice_dlq_red
     [row] = one_row(sales_stack, tenant)
     assert row["sale_id"] == sale_of(detail)
     wait_for(lambda: not dead(), what="the lake DLQ to drain")
+
+
+# EventBridge's documented DLQ ERROR_CODE values (eb-rule-dlq, "Using dead-letter queues").
+EVENTBRIDGE_DLQ_ERROR_CODES = {
+    "CONNECTION_FAILURE", "CROSS_ACCOUNT_INGESTION_FAILED", "CROSS_REGION_INGESTION_FAILED",
+    "ERROR_FROM_TARGET", "EVENTS_IN_BATCH_REQUEST_REJECTED", "FAILED_TO_ASSUME_ROLE",
+    "INTERNAL_ERROR", "INVALID_JSON", "INVALID_PARAMETER", "NO_PERMISSIONS", "NO_RESOURCE",
+    "RESOURCE_ALREADY_EXISTS", "RESOURCE_LIMIT_EXCEEDED", "RESOURCE_MODIFICATION_COLLISION",
+    "SDK_CLIENT_ERROR", "THIRD_ACCOUNT_HOP_DETECTED", "THIRD_REGION_HOP_DETECTED", "THROTTLING",
+    "TIMEOUT", "TRANSIENT_ASSUME_ROLE", "UNKNOWN",
+}  # fmt: skip
+
+
+# The rule target's RetryPolicy: the template's SaleEventMaxRetries and
+# SaleEventMaxAgeSeconds (samconfig's local parameters keep them).
+SALE_EVENT_MAX_RETRIES = 20
+SALE_EVENT_MAX_AGE_S = 3600
+
+
+def test_a_target_outage_longer_than_the_event_age_dead_letters_the_event_for_redrive(
+    sales_stack: StackProcess,
+) -> None:
+    """Step Functions answers every StartExecution of the flow with ServiceUnavailable (503)
+    for longer than the rule's retry window: EventBridge retries by the target's RetryPolicy
+    (from the template: 20 retries within 3,600 s; virtual time, so the backoff is not
+    slept), then sends the event to the target's DLQ with why. Nothing starts, nothing is
+    written; once the outage is over the event is published again and the sale is written."""
+    tenant = new_tenant()
+    detail = sale_event(10, tenant)
+    outage = 1000  # more starts than the policy can make
+    sales_stack.refuse_starts(FLOW, "ServiceUnavailable", count=outage)
+    try:
+        with sales_stack.time_scale(0):
+            put_sales(sales_stack.client("events"), bus(sales_stack), [detail])
+            [letter] = dead_letters(sales_stack, tenant)
+        [fault] = sales_stack.gateway.get("/_sluice/execution-faults")
+    finally:
+        sales_stack.clear_execution_faults()
+
+    attributes = letter["attributes"]
+    assert letter["event"]["detail"] == detail
+    rules_of_the_bus = f"arn:aws:events:us-east-1:123456789012:rule/{bus(sales_stack)}/"
+    assert attributes["RULE_ARN"].startswith(rules_of_the_bus)
+    assert attributes["TARGET_ARN"] == sales_stack.flow_arn(FLOW)
+    assert attributes["ERROR_CODE"] in EVENTBRIDGE_DLQ_ERROR_CODES
+    assert "ServiceUnavailable" in attributes["ERROR_MESSAGE"]
+    retries = int(attributes["RETRY_ATTEMPTS"])
+    # Whichever limit is reached first ends the retries (eb-rule-retry-policy).
+    if attributes["EXHAUSTED_RETRY_CONDITION"] == "MaximumRetryAttempts":
+        assert retries == SALE_EVENT_MAX_RETRIES
+    else:
+        assert attributes["EXHAUSTED_RETRY_CONDITION"] == "MaximumEventAgeInSeconds"
+        assert 0 < retries <= SALE_EVENT_MAX_RETRIES
+    # Each retry was one StartExecution: the first attempt and the retries, no more.
+    assert outage - fault["remaining"] == retries + 1
+    sfn = sales_stack.client("stepfunctions")
+    inputs = [
+        sfn.describe_execution(executionArn=e["executionArn"])["input"]
+        for e in sales_stack.executions(FLOW)
+    ]
+    assert not [i for i in inputs if tenant in i]
+    assert records(sales_stack, tenant) == []
+
+    republish_and_see_it_written(sales_stack, letter["event"], tenant)

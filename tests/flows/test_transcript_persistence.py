@@ -7,6 +7,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,9 +19,24 @@ from devkit.transcript_persistence import (
     sample_result,
     write_job_output,
 )
-from sluice.testing import StackProcess, wait_for
+from sluice.testing import StackProcess, project_stack, wait_for
 
 FLOW = "transcript_persistence"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def batching_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
+    """The project stack with a 10 s batching window, so that messages queued together are
+    one batch even on a loaded machine, and a 30 s visibility timeout, longer than the
+    window and a run."""
+    stack = project_stack(
+        ROOT,
+        tmp_path_factory.mktemp("transcripts-batching"),
+        overrides={"TranscriptPipeBatchingWindow": "10", "TranscriptQueueVisibilityTimeout": "30"},
+    )
+    yield stack
+    stack.stop()
 
 
 def bucket(stack: StackProcess) -> str:
@@ -369,3 +386,64 @@ def test_the_s3_test_event_is_acknowledged_as_skipped(stack: StackProcess) -> No
     assert run.status == "SUCCEEDED" and run.output == {"batchItemFailures": []}
     assert run.state("MarkSkipped").status == "succeeded"
     assert run.state("PutRecording").status == "not_reached"
+
+
+def test_a_run_that_fails_whole_returns_every_message_until_the_dlq_then_redrive_stores_them(
+    batching_stack: StackProcess,
+) -> None:
+    """Every LoadResult fails with a long error (a 28 KB cause each, within Step Functions'
+    32,768-character cause). Each failure is caught, but a batch of nine or ten such
+    outcomes is over the 256 KiB payload quota: the Map fails with States.DataLimitExceeded,
+    which no Catch takes, and the run fails. The Pipe then returns the whole batch. The
+    Pipe's pollers work concurrently, as on AWS, so the ten messages may also come in
+    smaller batches, whose runs succeed and report each message failed (row 6). Either way
+    every message returns until maxReceiveCount (3), then it is in the DLQ with the reason;
+    once the fault is gone `sluice dlq redrive` stores all ten."""
+    stack = batching_stack
+    batch = uuid.uuid4().hex[:8]
+    call_ids = [f"whole-{batch}-{i}" for i in range(10)]
+    wait_until_idle(stack)
+    stack.inject_fault("TranscriptLoadResultFunction", "ResultUnreadable", "x" * 28_000, count=30)
+    # Queue the ten notifications together, so that the Pipe can take them as one batch.
+    stack.hold_s3_notifications(bucket(stack), f"{RESULT_KEY_PREFIX}whole-{batch}-")
+    try:
+        for call_id in call_ids:
+            put_result(stack, call_id)
+        wait_for(lambda: len(stack.held_s3_notifications()) == 10, what="ten held notifications")
+        stack.release_s3_notifications()
+    finally:
+        stack.clear_s3_notifications()
+
+    def all_dead() -> list[dict[str, Any]] | None:
+        letters = [m for c in call_ids for m in dead_letters(stack, c)]
+        return letters if len(letters) == 10 else None
+
+    letters = wait_for(all_dead, timeout=180, what="the ten messages in the DLQ")
+    for message in letters:
+        assert message["reason"]["failedDeliveries"] == 3
+        assert message["reason"]["error"] in ("States.DataLimitExceeded", "ResultUnreadable")
+    assert all(record(stack, c) is None for c in call_ids)
+    runs = {
+        d["executionArn"]: stack.execution(d["executionArn"])
+        for c in call_ids
+        for d in finished_runs(stack, c, 3)  # each message: 3 receives, 3 runs
+    }.values()
+    whole = [run for run in runs if run.status == "FAILED"]
+    assert whole, "no batch of nine or more came together"
+    for run in whole:
+        assert run.error == "States.DataLimitExceeded"
+        assert run.cause is not None and "PersistEachMessage" in run.cause
+        assert len(run.input) >= 9
+        assert run.state("ReportFailures").status == "not_reached"
+    for run in runs:
+        if run.status == "SUCCEEDED":  # a smaller batch: each message reported failed
+            failed = [f["itemIdentifier"] for f in run.output["batchItemFailures"]]
+            assert failed == [m["messageId"] for m in run.input]
+    assert stack.faults() == []  # 10 messages x 3 runs: the fault is spent
+
+    dlq = stack.resource("TranscriptDLQ")["name"]
+    redrive = stack.cli("dlq", "redrive", dlq)
+    assert redrive.returncode == 0, redrive.stderr
+    for call_id in call_ids:
+        wait_for(lambda c=call_id: record(stack, c), timeout=60, what=f"the record of {call_id}")
+    assert not any(dead_letters(stack, c) for c in call_ids)

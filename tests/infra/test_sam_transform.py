@@ -71,7 +71,7 @@ def test_admin_routes_are_iam_authorized(transformed: dict[str, Any]) -> None:
 def test_state_machine_roles_deliver_logs_and_write_traces(transformed: dict[str, Any]) -> None:
     resources = transformed["Resources"]
     machines = [k for k, r in resources.items() if r["Type"] == "AWS::StepFunctions::StateMachine"]
-    assert len(machines) == 6
+    assert len(machines) == 7
     for machine in machines:
         arns = resources[f"{machine}Role"]["Properties"]["ManagedPolicyArns"]
         assert {"Ref": "StateMachineLogDeliveryPolicy"} in arns, machine

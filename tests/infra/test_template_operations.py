@@ -64,7 +64,7 @@ def dead_letter_queues() -> set[str]:
 
 
 def test_the_template_has_what_these_tests_count() -> None:
-    assert len(of_type(FUNCTION)) == 20 and len(of_type(MACHINE)) == 6
+    assert len(of_type(FUNCTION)) == 23 and len(of_type(MACHINE)) == 7
     assert len(of_type("AWS::Pipes::Pipe")) == 4 and len(dead_letter_queues()) == 5
 
 
@@ -152,7 +152,7 @@ def test_lake_and_bedrock_permissions_name_their_resources() -> None:
         if any(str(a).startswith(("s3tables:", "bedrock:")) for a in actions):
             checked += 1
             assert statement["Resource"] != "*" and "*" not in statement["Resource"], lid
-    assert checked == 8
+    assert checked == 11
 
 
 def test_queue_policies_name_their_source() -> None:

@@ -88,6 +88,46 @@ def test_states_all_does_not_catch_a_result_over_the_payload_quota(
     assert "PassStateEntered" not in [event["type"] for event in execution.events]
 
 
+@pytest.mark.parametrize(("items", "status"), [(8, "SUCCEEDED"), (9, "FAILED")])
+def test_a_map_whose_results_together_are_over_the_payload_quota_fails(
+    parity_stack: StackProcess, items: int, status: str
+) -> None:
+    """DataLimitExceeded is also reported "when the output of a state is larger than the
+    payload size quota" (same page): each iteration's 30 KB result is within it, nine of
+    them together are not, and the Map's `States.ALL` Catch does not take the error."""
+    definition = {
+        "StartAt": "Each",
+        "States": {
+            "Each": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "INLINE"},
+                    "StartAt": "Big",
+                    "States": {
+                        "Big": {
+                            "Type": "Task",
+                            "Resource": function_arn(parity_stack, "BigFunction"),
+                            "End": True,
+                        }
+                    },
+                },
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}],
+                "End": True,
+            },
+            "Caught": {"Type": "Pass", "End": True},
+        },
+    }
+    execution = run(parity_stack, definition, {"items": [{"bytes": 30_000}] * items})
+    assert execution.status == status
+    if status == "FAILED":
+        assert execution.error == "States.DataLimitExceeded"
+        assert execution.cause is not None and "'Each'" in execution.cause
+        assert "PassStateEntered" not in [event["type"] for event in execution.events]
+    else:
+        assert len(execution.output) == items
+
+
 def test_data_limit_exceeded_named_explicitly_is_caught(parity_stack: StackProcess) -> None:
     """A Catcher that names States.DataLimitExceeded catches it (same page: the error is a
     named error; only the States.ALL wildcard leaves it out)."""
@@ -374,3 +414,48 @@ def test_an_aws_sdk_result_with_timestamps_is_json(parity_stack: StackProcess) -
     assert isinstance(bucket["CreationDate"], str)
     assert bucket["CreationDate"][:4].isdigit()
     assert execution.events[-1]["type"] == "ExecutionSucceeded"
+
+
+def test_aws_sdk_s3_put_object_writes_a_json_body_as_json_text(parity_stack: StackProcess) -> None:
+    """An object's Body is the bytes written; the AWS SDK integration serialises a Body that
+    is JSON (an object here, from the state input) as its JSON text, so the object reads
+    back as the JSON it was given. moto's S3 client failed on a dict Body with a Python
+    AttributeError."""
+    bucket = parity_stack.resource("FilesBucket")["name"]
+    key = f"json-body-{uuid.uuid4().hex[:8]}.json"
+    parameters = {"Bucket": bucket, "Key": key, "Body.$": "$.document"}
+    document = {"id": 7, "tags": ["a", "b"], "nested": {"ok": True, "none": None}}
+    definition = _task("arn:aws:states:::aws-sdk:s3:putObject", parameters)
+    execution = run(parity_stack, definition, {"document": document})
+    assert execution.status == "SUCCEEDED", (execution.error, execution.cause)
+    assert "ETag" in execution.output
+    body = parity_stack.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    assert json.loads(body) == document
+
+
+# -- 7. Choice without a match ----------------------------------------------------------------
+
+
+def test_a_choice_without_a_match_or_default_fails_with_no_choice_matched(
+    parity_stack: StackProcess,
+) -> None:
+    """A Choice whose rules all fail to match and that has no Default raises
+    `States.NoChoiceMatched` (Amazon States Language, Choice state; "Error names",
+    https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html): the
+    execution fails with that error; with a matching input the same machine succeeds."""
+    choice = {
+        "StartAt": "Decide",
+        "States": {
+            "Decide": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.n", "NumericGreaterThan": 10, "Next": "Big"}],
+            },
+            "Big": {"Type": "Succeed"},
+        },
+    }
+    execution = run(parity_stack, choice, {"n": 1})
+    assert execution.status == "FAILED"
+    assert execution.error == "States.NoChoiceMatched"
+
+    matched = run(parity_stack, choice, {"n": 11})
+    assert matched.status == "SUCCEEDED"

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import subprocess
 import sys
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from sluice.testing import StackProcess
+from sluice.console.pages import execution_url
+from sluice.testing import StackProcess, wait_for
 
 
 @pytest.mark.parametrize(
@@ -271,29 +276,94 @@ def test_sql_shows_a_fresh_stacks_declared_tables_empty(example_stack: StackProc
 DURABLE_TEMPLATE = Path(__file__).resolve().parents[1] / "crash" / "fixture" / "template.yaml"
 
 
+def _kept_state(stack: StackProcess) -> dict[str, Any]:
+    """What a client sees of the stack's state: the item, the queue's messages, the object,
+    the execution (status, history) and the console's pages of it."""
+    item = (
+        stack.client("dynamodb")
+        .get_item(TableName=stack.resource("DeliveredTable")["name"], Key=KEPT_KEY)
+        .get("Item")
+    )
+    sqs = stack.client("sqs")
+    url = sqs.get_queue_url(QueueName=stack.resource("KeptQueue")["name"])["QueueUrl"]
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0)
+    s3 = stack.client("s3")
+    listed = s3.list_objects_v2(Bucket=stack.resource("KeptBucket")["name"]).get("Contents", [])
+    sfn = stack.client("stepfunctions")
+    machine = str(stack.resource("HoldMachine")["arn"])
+    runs = sfn.list_executions(stateMachineArn=machine)["executions"]
+    arn = runs[0]["executionArn"] if runs else None
+    history = sfn.get_execution_history(executionArn=arn)["events"] if arn else []
+    console = f"{stack.gateway.url}/console"
+    page = graph = ""
+    if arn:
+        with urllib.request.urlopen(f"{console}/executions", timeout=30) as response:
+            page = response.read().decode()
+        query = urllib.parse.urlencode({"arn": arn})
+        with urllib.request.urlopen(f"{console}/api/execution?{query}", timeout=30) as response:
+            graph = json.loads(response.read())["html"]
+    return {
+        "item": item,
+        "messages": [m["Body"] for m in messages.get("Messages", [])],
+        "objects": {
+            o["Key"]: s3.get_object(Bucket=stack.resource("KeptBucket")["name"], Key=o["Key"])[
+                "Body"
+            ].read()
+            for o in listed
+        },
+        "executions": [(r["name"], r["status"]) for r in runs],
+        "history": [e["type"] for e in history],
+        "listed_in_console": arn is not None and execution_url(arn) in html.unescape(page),
+        "graph_states": sorted(set(re.findall(r'data-id="(\w+)"', graph))),
+    }
+
+
+def _restarted(data_dir: Path) -> dict[str, Any]:
+    stack = StackProcess(DURABLE_TEMPLATE, data_dir)
+    try:
+        return _kept_state(stack)
+    finally:
+        stack.stop()
+
+
+KEPT_KEY = {"PK": {"S": "kept"}}
+
+
 def test_state_survives_a_clean_stop_and_reset_clears_it(tmp_path: Path) -> None:
+    """`sluice up` after a clean stop shows the same item, message, object and execution
+    (history included), and the console lists the execution and draws its graph."""
     data_dir = tmp_path / "stack"
-
-    def item_after_restart() -> dict[str, Any] | None:
-        stack = StackProcess(DURABLE_TEMPLATE, data_dir)
-        try:
-            found: dict[str, Any] | None = (
-                stack.client("dynamodb")
-                .get_item(TableName=stack.resource("DeliveredTable")["name"], Key=key)
-                .get("Item")
-            )
-            return found
-        finally:
-            stack.stop()
-
-    key = {"PK": {"S": "kept"}}
     stack = StackProcess(DURABLE_TEMPLATE, data_dir)
     try:
         table = stack.resource("DeliveredTable")["name"]
-        stack.client("dynamodb").put_item(TableName=table, Item={**key, "n": {"N": "1"}})
+        stack.client("dynamodb").put_item(TableName=table, Item={**KEPT_KEY, "n": {"N": "1"}})
+        sqs = stack.client("sqs")
+        url = sqs.get_queue_url(QueueName=stack.resource("KeptQueue")["name"])["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody="kept message")
+        bucket = stack.resource("KeptBucket")["name"]
+        stack.client("s3").put_object(Bucket=bucket, Key="kept/object.txt", Body=b"kept bytes")
+        sfn = stack.client("stepfunctions")
+        arn = sfn.start_execution(
+            stateMachineArn=str(stack.resource("HoldMachine")["arn"]),
+            name="kept",
+            input=json.dumps({"wait": 0}),
+        )["executionArn"]
+        wait_for(
+            lambda: sfn.describe_execution(executionArn=arn)["status"] == "SUCCEEDED",
+            what="the kept execution",
+        )
+        before = _kept_state(stack)
     finally:
         stack.stop()
-    assert item_after_restart() == {**key, "n": {"N": "1"}}
+    assert before["item"] == {**KEPT_KEY, "n": {"N": "1"}}
+    assert before["messages"] == ["kept message"]
+    assert before["objects"] == {"kept/object.txt": b"kept bytes"}
+    assert before["executions"] == [("kept", "SUCCEEDED")]
+    assert before["history"][0] == "ExecutionStarted"
+    assert before["history"][-1] == "ExecutionSucceeded"
+    assert before["listed_in_console"]
+    assert before["graph_states"] == ["Done", "First", "Hold"]
+    assert _restarted(data_dir) == before
 
     reset = subprocess.run(
         [sys.executable, "-m", "sluice", "reset", "--data-dir", str(data_dir)],
@@ -303,7 +373,7 @@ def test_state_survives_a_clean_stop_and_reset_clears_it(tmp_path: Path) -> None
     )
     assert reset.returncode == 0, reset.stderr
     assert f"Cleared the saved stack state in {data_dir}" in reset.stdout
-    assert item_after_restart() is None
+    assert _restarted(data_dir)["item"] is None
 
 
 def test_reset_of_a_missing_data_directory_is_a_usage_error(tmp_path: Path) -> None:

@@ -50,7 +50,7 @@ def _post(stack: StackProcess, body: bytes) -> tuple[int, dict[str, Any]]:
         return exc.code, json.loads(exc.read())
 
 
-def test_an_hour_wait_and_three_backoff_retries_run_in_under_two_seconds_at_scale_0(
+def test_an_hour_wait_and_three_backoff_retries_take_no_real_time_at_scale_0(
     vt_stack: StackProcess, tmp_path: Path
 ) -> None:
     started = time.monotonic()
@@ -60,7 +60,9 @@ def test_an_hour_wait_and_three_backoff_retries_run_in_under_two_seconds_at_scal
     wall = time.monotonic() - started
     assert execution.status == "SUCCEEDED", execution.cause
     assert execution.output["attempts"] == 4
-    assert wall < 2, f"took {wall:.2f} s of wall time"
+    # 3,626 virtual seconds of waiting; the bound only says none of them was slept
+    # (a loaded machine may take seconds to run the steps themselves).
+    assert wall < 60, f"took {wall:.2f} s of wall time"
 
     events = execution.events
     entered = _events(events, "WaitStateEntered")[0]

@@ -5,7 +5,16 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+STATEMACHINES = Path(__file__).resolve().parents[2] / "statemachines"
 
 
 def substitute(text: str, values: Mapping[str, str]) -> str:
@@ -20,6 +29,28 @@ def assert_placeholders_are(text: str, substitutions: Mapping[str, str]) -> None
     once they are substituted, and none of them is unused."""
     assert set(re.findall(r"\$\{(\w+)\}", text)) == set(substitutions)
     assert "${" not in substitute(text, substitutions)
+
+
+@dataclass(frozen=True)
+class FlowAsl:
+    """A flow's ASL file and the DefinitionSubstitutions its unit tests give it."""
+
+    flow: str
+    substitutions: Mapping[str, str]
+
+    def text(self) -> str:
+        return (STATEMACHINES / f"{self.flow}.asl.json").read_text()
+
+    def document(self) -> dict[str, Any]:
+        document: dict[str, Any] = json.loads(self.text())
+        return document
+
+    def definition(self, text: str | None = None) -> str:
+        """TEXT (the file when None) with the substitutions made, ready to create."""
+        return substitute(self.text() if text is None else text, self.substitutions)
+
+    def assert_placeholders(self) -> None:
+        assert_placeholders_are(self.text(), self.substitutions)
 
 
 def targets(state: dict[str, Any]) -> list[str]:
@@ -59,17 +90,21 @@ def walk(states: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
                 yield from walk(scope["States"])
 
 
-def assert_engine_parses(definition: str, name: str, retry_state: str, retry: int = 0) -> None:
+def assert_engine_parses(
+    monkeypatch: pytest.MonkeyPatch, definition: str, name: str, retry_state: str, retry: int = 0
+) -> None:
     """moto's engine accepts DEFINITION as an Express machine and rejects it once the
     JitterStrategy of RETRY_STATE's (at any depth) retrier number RETRY is made invalid.
 
     The engine only parses; a dangling Next is caught by each flow's reachability test.
-    Call inside `mock_aws(config={"stepfunctions": {"execute_state_machine": True}})`.
+    Runs on `mock_aws` in this process, without AWS_ENDPOINT_URL (a stack's would win).
     """
-    import boto3
-    import pytest
-    from botocore.exceptions import ClientError
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        _assert_engine_parses(definition, name, retry_state, retry)
 
+
+def _assert_engine_parses(definition: str, name: str, retry_state: str, retry: int) -> None:
     sfn = boto3.client(
         "stepfunctions",
         region_name="us-east-1",

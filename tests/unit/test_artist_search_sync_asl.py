@@ -17,7 +17,7 @@ from typing import Any
 
 import boto3
 import pytest
-from asl_checks import assert_placeholders_are, assert_transitions_land, substitute
+from asl_checks import FlowAsl, assert_transitions_land
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto import mock_aws
@@ -29,15 +29,16 @@ from sluice.testing import in_process_aws
 from tasks.artist_search_sync import apply_to_index, prepare_batch
 from tasks.artist_search_sync.index.embedded import EmbeddedIndex
 
-ROOT = Path(__file__).resolve().parents[2]
-ASL = ROOT / "statemachines" / "artist_search_sync.asl.json"
 REGION = "us-east-1"
 TABLE = "TattooDirectory"
 ROLE = "arn:aws:iam::123456789012:role/sluice-artist-search-sync"
-SUBSTITUTIONS = {
-    "PrepareBatchFunctionArn": InProcessAws.function_arn("PrepareBatch"),
-    "ApplyToIndexFunctionArn": InProcessAws.function_arn("ApplyToIndex"),
-}
+ASL = FlowAsl(
+    "artist_search_sync",
+    {
+        "PrepareBatchFunctionArn": InProcessAws.function_arn("PrepareBatch"),
+        "ApplyToIndexFunctionArn": InProcessAws.function_arn("ApplyToIndex"),
+    },
+)
 HANDLERS: dict[str, Callable[[Any, Any], Any]] = {
     "PrepareBatch": prepare_batch.handler,
     "ApplyToIndex": apply_to_index.handler,
@@ -45,16 +46,12 @@ HANDLERS: dict[str, Callable[[Any, Any], Any]] = {
 FILTER = EventPattern.load(json.dumps(PIPE_FILTER_PATTERN))
 
 
-def definition(text: str | None = None) -> str:
-    return substitute(ASL.read_text() if text is None else text, SUBSTITUTIONS)
-
-
 def test_placeholders_are_exactly_the_definition_substitutions() -> None:
-    assert_placeholders_are(ASL.read_text(), SUBSTITUTIONS)
+    ASL.assert_placeholders()
 
 
 def test_definition_is_jsonpath_and_retries_only_transient_index_errors() -> None:
-    document = json.loads(ASL.read_text())
+    document = ASL.document()
     states: dict[str, Any] = document["States"]
 
     assert "QueryLanguage" not in document
@@ -80,7 +77,7 @@ def test_definition_is_jsonpath_and_retries_only_transient_index_errors() -> Non
 
 
 def test_every_transition_lands_and_every_state_is_reachable() -> None:
-    assert_transitions_land(json.loads(ASL.read_text()))
+    assert_transitions_land(ASL.document())
 
 
 def test_engine_accepts_the_definition_and_rejects_a_broken_one(
@@ -97,13 +94,13 @@ def test_engine_accepts_the_definition_and_rejects_a_broken_one(
         for kind in ("EXPRESS", "STANDARD"):
             created = sfn.create_state_machine(
                 name=f"artist-search-sync-{kind.lower()}",
-                definition=definition(),
+                definition=ASL.definition(),
                 roleArn=ROLE,
                 type=kind,
             )
             assert created["stateMachineArn"].endswith(f":artist-search-sync-{kind.lower()}")
 
-        broken = json.loads(definition())
+        broken = json.loads(ASL.definition())
         broken["States"]["ApplyToIndex"]["Retry"][0]["JitterStrategy"] = "SOMETIMES"
         with pytest.raises(ClientError, match="ASLParserException"):
             sfn.create_state_machine(
@@ -190,7 +187,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
                 "dynamodbstreams", config=Config(account_id_endpoint_mode="disabled")
             ),
             stream_arn=table.latest_stream_arn,
-            machine_arn=aws.create_state_machine("artist-search-sync", definition()),
+            machine_arn=aws.create_state_machine("artist-search-sync", ASL.definition()),
             index_path=index_path,
         )
     apply_to_index.search_index.cache_clear()
@@ -294,7 +291,7 @@ def test_persistent_failures_fail_the_execution_for_the_pipe_to_retry(stack: Sta
 
     # An index outage outlasting the retries fails too (MaxAttempts 1 keeps this fast).
     stack.faults["ApplyToIndex"] = ["SearchIndexUnavailable"] * 5
-    document = json.loads(definition())
+    document = json.loads(ASL.definition())
     document["States"]["ApplyToIndex"]["Retry"][0]["MaxAttempts"] = 1
     impatient = stack.aws.create_state_machine("impatient", json.dumps(document))
     execution = stack.run(batch[:1], machine_arn=impatient)

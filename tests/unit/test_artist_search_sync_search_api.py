@@ -6,9 +6,10 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import urlencode
 
 import pytest
+from http_api_events import get_event
 
 from schemas.artist_search_sync import ArtistSearchDocument
 from sluice.in_process import lambda_context
@@ -21,39 +22,7 @@ CONTEXT = lambda_context("ArtistSearchApi")
 
 def http_event(params: dict[str, str] | str) -> dict[str, Any]:
     raw = params if isinstance(params, str) else urlencode(params)
-    pairs = parse_qsl(raw, keep_blank_values=True)
-    query: dict[str, str] = {}
-    for key, value in pairs:  # API Gateway joins repeated parameters with commas
-        query[key] = f"{query[key]},{value}" if key in query else value
-    event: dict[str, Any] = {
-        "version": "2.0",
-        "routeKey": "GET /artists/search",
-        "rawPath": "/artists/search",
-        "rawQueryString": raw,
-        "headers": {"accept": "application/json", "host": "127.0.0.1:4566"},
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "localapi",
-            "domainName": "127.0.0.1",
-            "domainPrefix": "127",
-            "http": {
-                "method": "GET",
-                "path": "/artists/search",
-                "protocol": "HTTP/1.1",
-                "sourceIp": "127.0.0.1",
-                "userAgent": "curl/8.5.0",
-            },
-            "requestId": "req-1",
-            "routeKey": "GET /artists/search",
-            "stage": "$default",
-            "time": "10/Jan/2026:00:20:00 +0000",
-            "timeEpoch": 1768004400000,
-        },
-        "isBase64Encoded": False,
-    }
-    if query:
-        event["queryStringParameters"] = query
-    return event
+    return get_event("GET /artists/search", "/artists/search", raw)
 
 
 def call(params: dict[str, str] | str) -> tuple[int, dict[str, Any]]:

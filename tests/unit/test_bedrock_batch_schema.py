@@ -15,10 +15,10 @@ from schemas.bedrock_batch import (
     BatchConfig,
     ExecutionInput,
     affordable,
-    describe_validation_error,
     estimate,
     parse_generated,
 )
+from schemas.validation import describe_validation_error
 from tasks.bedrock_batch.errors import InvalidBatchConfigError
 from tasks.bedrock_batch.select_violations import select
 from tasks.bedrock_batch.validate_config import validate

@@ -18,12 +18,12 @@ from schemas.sale_dual_write import (
     SaleRecord,
     SaleSoldDetail,
     SaleSoldEvent,
-    describe_validation_error,
     embedding_shard,
     lake_row,
     record_ttl,
     sale_id,
 )
+from schemas.validation import describe_validation_error
 from tasks.sale_dual_write.errors import InvalidSaleEventError
 from tasks.sale_dual_write.validate_sale import validate_sale
 

@@ -9,6 +9,7 @@ from urllib.parse import unquote
 
 import pytest
 from botocore.exceptions import ClientError
+from http_api_events import get_event
 
 from schemas.transcript_persistence import CALL_ID_PATTERN, CallRecording
 from sluice.in_process import lambda_context
@@ -23,34 +24,9 @@ CONTEXT = lambda_context("AnalyticsApi")
 
 
 def http_event(raw_path: str, stage: str = "$default") -> dict[str, Any]:
-    segment = raw_path.rsplit("/", 1)[-1]
-    return {
-        "version": "2.0",
-        "routeKey": "GET /analytics/{callId}",
-        "rawPath": raw_path,
-        "rawQueryString": "",
-        "headers": {"accept": "application/json", "host": "127.0.0.1:4566"},
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "localapi",
-            "domainName": "127.0.0.1",
-            "domainPrefix": "127",
-            "http": {
-                "method": "GET",
-                "path": raw_path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "127.0.0.1",
-                "userAgent": "curl/8.5.0",
-            },
-            "requestId": "req-1",
-            "routeKey": "GET /analytics/{callId}",
-            "stage": stage,
-            "time": "10/Jan/2026:00:20:00 +0000",
-            "timeEpoch": 1768004400000,
-        },
-        "pathParameters": {"callId": unquote(segment)},
-        "isBase64Encoded": False,
-    }
+    segment = unquote(raw_path.rsplit("/", 1)[-1])
+    route = "GET /analytics/{callId}"
+    return get_event(route, raw_path, stage=stage, path_parameters={"callId": segment})
 
 
 RECORDING = CallRecording(

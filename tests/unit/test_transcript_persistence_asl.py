@@ -10,46 +10,40 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 from asl_checks import (
+    FlowAsl,
     assert_engine_parses,
-    assert_placeholders_are,
     assert_transitions_land,
-    substitute,
     walk,
 )
-from moto import mock_aws
 
 from devkit.transcript_persistence import notified_bucket, sample_result, write_job_output
 from sluice.in_process import InProcessAws
 from sluice.testing import in_process_aws
 from tasks.transcript_persistence import load_result
 
-ROOT = Path(__file__).resolve().parents[2]
-ASL = ROOT / "statemachines" / "transcript_persistence.asl.json"
 REGION = "us-east-1"
 BUCKET = "sluice-transcripts-123456789012"
 TABLE = "sluice-call-recordings"
-SUBSTITUTIONS = {
-    "LoadResultFunctionArn": InProcessAws.function_arn("LoadResult"),
-    "CallRecordingsTable": TABLE,
-}
+ASL = FlowAsl(
+    "transcript_persistence",
+    {
+        "LoadResultFunctionArn": InProcessAws.function_arn("LoadResult"),
+        "CallRecordingsTable": TABLE,
+    },
+)
 HANDLERS: dict[str, Callable[[Any, Any], Any]] = {"LoadResult": load_result.handler}
 
 
-def definition() -> str:
-    return substitute(ASL.read_text(), SUBSTITUTIONS)
-
-
 def test_placeholders_are_exactly_the_definition_substitutions() -> None:
-    assert_placeholders_are(ASL.read_text(), SUBSTITUTIONS)
+    ASL.assert_placeholders()
 
 
 def test_definition_is_jsonpath_with_retries_aws_accepts() -> None:
-    document = json.loads(ASL.read_text())
+    document = ASL.document()
     states = dict(walk(document["States"]))
 
     assert "QueryLanguage" not in document
@@ -76,7 +70,7 @@ def test_definition_is_jsonpath_with_retries_aws_accepts() -> None:
 
 @pytest.mark.parametrize("scope", ["top", "iteration"])
 def test_every_transition_lands_and_every_state_is_reachable(scope: str) -> None:
-    document = json.loads(ASL.read_text())
+    document = ASL.document()
     if scope == "iteration":
         document = document["States"]["PersistEachMessage"]["ItemProcessor"]
     assert_transitions_land(document)
@@ -152,7 +146,7 @@ def stack() -> Iterator[Stack]:
         s3, sqs, ddb = aws.client("s3"), aws.client("sqs"), aws.client("dynamodb")
         queue_url, queue_arn = notified_bucket(s3, sqs, BUCKET, "transcript-results")
         aws.create_table(TABLE, "hash")
-        machine_arn = aws.create_state_machine("transcript-persistence", definition())
+        machine_arn = aws.create_state_machine("transcript-persistence", ASL.definition())
         yield Stack(aws, s3, sqs, ddb, queue_url, queue_arn, machine_arn)
     load_result.s3_client.cache_clear()
 
@@ -160,9 +154,7 @@ def stack() -> Iterator[Stack]:
 def test_engine_accepts_the_definition_and_rejects_a_broken_one(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        assert_engine_parses(definition(), "transcript-persistence", "LoadResult", 1)
+    assert_engine_parses(monkeypatch, ASL.definition(), "transcript-persistence", "LoadResult", 1)
 
 
 def test_batch_persists_good_results_and_reports_only_the_bad_message(stack: Stack) -> None:

@@ -18,11 +18,11 @@ from schemas.transcript_persistence import (
     MessageOutcome,
     S3Notification,
     decode_s3_key,
-    describe_validation_error,
     epoch_millis,
     parse_result_key,
     sequencer_order,
 )
+from schemas.validation import describe_validation_error
 
 
 def _result(**inference: Any) -> dict[str, Any]:

@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from asl_checks import assert_engine_parses, assert_placeholders_are, substitute
-from moto import mock_aws
+from asl_checks import FlowAsl, assert_engine_parses
 
 from devkit.violations_sync import content_stream_record, seed_violations, violation_id
 from sluice.in_process import InProcessAws
@@ -24,12 +23,13 @@ from tasks.common.lake import LakeCommitConflict, catalog_from_env
 from tasks.common.lake_sql import duckdb_connection
 from tasks.violations_sync import merge, normalize
 
-ROOT = Path(__file__).resolve().parents[2]
-ASL = ROOT / "statemachines" / "violations_sync.asl.json"
-SUBSTITUTIONS = {
-    "NormalizeFunctionArn": InProcessAws.function_arn("Normalize"),
-    "MergeFunctionArn": InProcessAws.function_arn("Merge"),
-}
+ASL = FlowAsl(
+    "violations_sync",
+    {
+        "NormalizeFunctionArn": InProcessAws.function_arn("Normalize"),
+        "MergeFunctionArn": InProcessAws.function_arn("Merge"),
+    },
+)
 LAMBDA_ERRORS = {
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
@@ -38,16 +38,12 @@ LAMBDA_ERRORS = {
 }
 
 
-def definition() -> str:
-    return substitute(ASL.read_text(), SUBSTITUTIONS)
-
-
 def test_placeholders_are_exactly_the_definition_substitutions() -> None:
-    assert_placeholders_are(ASL.read_text(), SUBSTITUTIONS)
+    ASL.assert_placeholders()
 
 
 def test_definition_is_jsonpath_with_the_retries_the_flow_needs() -> None:
-    document = json.loads(ASL.read_text())
+    document = ASL.document()
     states = document["States"]
     assert "QueryLanguage" not in document
     assert document["StartAt"] == "Normalize"
@@ -120,15 +116,13 @@ def stack(
     monkeypatch.delenv("LAKE_CATALOG_URI", raising=False)
     with in_process_aws(handlers) as aws:
         seed_violations(catalog_from_env(), 2_000, months=2, files_per_month=2)
-        yield Stack(aws, aws.create_state_machine("violations-sync", definition()))
+        yield Stack(aws, aws.create_state_machine("violations-sync", ASL.definition()))
 
 
 def test_engine_accepts_the_definition_and_rejects_a_broken_one(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        assert_engine_parses(definition(), "violations-sync", "Merge", 0)
+    assert_engine_parses(monkeypatch, ASL.definition(), "violations-sync", "Merge", 0)
 
 
 def test_batch_merges_and_outputs_the_summary(stack: Stack) -> None:

@@ -9,25 +9,13 @@ from typing import Any
 from sluice.console.graph.boxes import NodeBox
 from sluice.console.graph.labels import BASELINE
 from sluice.console.graph.layout import PAD, layout
+from sluice.status_looks import STATUS_LOOKS
 
-STATUS_COLOURS: dict[str, tuple[str, str]] = {  # fill, stroke
-    "succeeded": ("#e3f5e1", "#2e7d32"),
-    "retried": ("#fff4d6", "#b7791f"),
-    "caught": ("#ffe8cc", "#c05621"),
-    "failed": ("#fde2e1", "#c62828"),
-    "in_progress": ("#e1efff", "#1e63c4"),
-    "aborted": ("#eee5f6", "#6b3fa0"),
-    "not_reached": ("#f4f4f5", "#a1a1aa"),
+# The console's names for them: the pages import these.
+STATUS_COLOURS: dict[str, tuple[str, str]] = {
+    status: (look.fill, look.stroke) for status, look in STATUS_LOOKS.items()
 }
-STATUS_LABELS = {
-    "succeeded": "succeeded",
-    "retried": "succeeded after retry",
-    "caught": "failed, caught",
-    "failed": "failed",
-    "in_progress": "in progress",
-    "aborted": "aborted",
-    "not_reached": "not reached",
-}
+STATUS_LABELS: dict[str, str] = {status: look.label for status, look in STATUS_LOOKS.items()}
 
 _SVG_STYLE = (
     "text{font:12px system-ui,-apple-system,'Segoe UI',sans-serif;fill:#1f2328}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,10 +15,12 @@ from moto import mock_aws
 
 from sluice.triggers.clients import ClientFactory, boto3_client_factory
 from sluice.triggers.failure_log import FailureLog
+from sluice.triggers.poller_group import PollerGroup
 from sluice.triggers.queue_poller import QueuePoller
 from sluice.triggers.specs import PipeSpec
 from sluice.triggers.targets import Outcome
 from sluice.triggers.testing import ScriptedTarget
+from sluice.waiting import wait_for
 
 SM = "arn:aws:states:us-east-1:123456789012:stateMachine:flow"
 
@@ -127,10 +130,18 @@ def test_without_window_only_what_is_available_is_delivered(factory: ClientFacto
     for i in range(15):
         q.send(f"m{i}")
     target = ScriptedTarget()
-    start = time.monotonic()
-    poller(q, target, batch_size=20).poll_once()
-    # Two receives drain what is there; no waiting for the other five.
-    assert time.monotonic() - start < 0.5
+    p = poller(q, target, batch_size=20)
+    receive = p._receive
+    waits: list[int] = []
+
+    def counted(max_n: int, wait_s: int) -> list[dict[str, Any]]:
+        waits.append(wait_s)
+        return receive(max_n, wait_s)
+
+    p._receive = counted  # type: ignore[method-assign]
+    p.poll_once()
+    # Two receives (10, then 5) drain what is there; none waits for the other five.
+    assert waits == [0, 0]
     assert len(target.batches) == 1 and len(target.batches[0]) == 15
 
 
@@ -261,3 +272,31 @@ def test_failure_log_persists_as_json_lines(tmp_path: Path) -> None:
         2,
     )
     assert reloaded.get("m2") is None
+
+
+def test_several_pollers_have_batches_in_flight_at_once_and_deliver_each_message_once(
+    factory: ClientFactory,
+) -> None:
+    q = make_queue(factory, "busy", VisibilityTimeout="300")  # no redelivery on a slow host
+    sent = {q.send(json.dumps({"n": n})) for n in range(40)}
+    # The first three batches each wait until all three are in flight: one poller alone
+    # would break the barrier, fail its batch and leave it for redelivery.
+    together = threading.Barrier(3, timeout=60)
+    calls = iter(range(1_000))
+    lock = threading.Lock()
+
+    def first_three_together(batch: list[dict[str, Any]]) -> None:
+        with lock:
+            n = next(calls)
+        if n < 3:
+            together.wait()
+
+    target = ScriptedTarget(first_three_together)
+    pipe = PipeSpec(name="q-pipe", source_arn=q.arn, target_arn=SM, batch_size=2)
+    p = QueuePoller(pipe, target, q.factory, receive_wait_s=0, concurrency=5)
+    with PollerGroup([p], idle_wait_s=0.01):
+        assert target.wait_for_records(40, timeout=120)
+        wait_for(lambda: q.counts() == (0, 0), timeout=60, what="every message deleted")
+    delivered = [r["messageId"] for r in target.records]
+    assert sorted(delivered) == sorted(sent)  # each message once: no redelivery
+    assert p.counters["failures"] == 0

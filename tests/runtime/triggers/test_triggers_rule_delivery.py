@@ -14,6 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from sluice.engine import virtual_time
 from sluice.triggers.clients import ClientFactory, boto3_client_factory
 from sluice.triggers.rule_delivery import RuleDelivery, json_path
 from sluice.triggers.specs import RuleSpec, RuleTargetSpec
@@ -258,6 +259,27 @@ def test_event_age_limit_dead_letters(env: Env, deliveries: list[RuleDelivery]) 
     assert len(sfn.calls) > 1
 
 
+def test_event_age_is_virtual_at_time_scale_zero(env: Env, deliveries: list[RuleDelivery]) -> None:
+    """At time scale 0 the backoff is not slept, yet the event ages by every delay: an hour's
+    age limit runs out at once, after the retries that fit into the hour."""
+    sfn = FlakySfn(failures=1000)
+    target = RuleTargetSpec("t1", env.sm_arn, max_event_age_s=3600, dlq_arn=env.dlq_arn)
+    previous = virtual_time.set_scale(0)
+    try:
+        d = make(deliveries, [rule(target)], with_sfn(env.factory, sfn), delay=60)
+        d.deliver(EVENT)
+        assert d.drain(10)
+    finally:
+        virtual_time.set_scale(previous)
+    (msg,) = env.dlq()
+    attrs = {k: v["StringValue"] for k, v in msg["MessageAttributes"].items()}
+    assert attrs["EXHAUSTED_RETRY_CONDITION"] == "MaximumEventAgeInSeconds"
+    # Delays of 30-60, 60-120, 120-240, then 150-300 s (capped at 300 s): 12 to 26 retries
+    # fit into 3,600 s; a final one is cut to what is left of the hour.
+    assert 12 <= int(attrs["RETRY_ATTEMPTS"]) <= 26
+    assert len(sfn.calls) == int(attrs["RETRY_ATTEMPTS"]) + 1
+
+
 def test_missing_target_goes_straight_to_dlq(env: Env, deliveries: list[RuleDelivery]) -> None:
     missing = env.sm_arn.replace(":orders", ":nope")
     target = RuleTargetSpec("t1", missing, dlq_arn=env.dlq_arn)
@@ -310,6 +332,28 @@ def test_deliver_never_blocks_on_the_target(env: Env, deliveries: list[RuleDeliv
     release.set()
     assert d.drain(5)
     assert d.counters["records_delivered"] == 3
+
+
+def test_a_burst_of_events_is_delivered_several_at_once(
+    env: Env, deliveries: list[RuleDelivery]
+) -> None:
+    # Each StartExecution waits until another one is in flight: delivered one at a time,
+    # the first call would break the barrier and be retried instead of succeeding.
+    together = threading.Barrier(3, timeout=10)
+
+    class SfnAtOnce:
+        def start_execution(self, **kw: Any) -> dict[str, Any]:
+            together.wait()
+            return {"executionArn": "arn:exec"}
+
+    d = make(
+        deliveries, [rule(RuleTargetSpec("t1", env.sm_arn))], with_sfn(env.factory, SfnAtOnce())
+    )
+    for n in range(3):
+        d.deliver({**EVENT, "id": f"event-{n}"})
+    assert d.drain(15)
+    assert d.counters["records_delivered"] == 3
+    assert d.counters["failures"] == 0
 
 
 def test_json_path_subset() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -396,3 +397,28 @@ def test_shard_appearing_later_is_read_from_trim_horizon() -> None:
     pump(p, 3)
     assert streams.iterator_types["shard-2"] == "TRIM_HORIZON"
     assert pks(target.records) == ["late"]
+
+
+def test_shards_are_delivered_in_parallel_each_in_its_own_order() -> None:
+    streams = FakeStreams()
+    streams.add("shard-a", ["a1", "a2", "a3"], parent=None, closed=False)
+    streams.add("shard-b", ["b1", "b2", "b3"], parent=None, closed=False)
+    # Every delivery waits until a batch of the other shard is in flight too: served one
+    # shard after the other, the first delivery would break the barrier.
+    together = threading.Barrier(2, timeout=10)
+    in_flight: dict[str, int] = {"a": 0, "b": 0}
+
+    def both_at_once(batch: list[dict[str, Any]]) -> None:
+        shard = pks(batch)[0][0]
+        in_flight[shard] += 1
+        assert in_flight[shard] == 1  # one batch in flight per shard
+        together.wait()
+        in_flight[shard] -= 1
+
+    target = ScriptedTarget(both_at_once)
+    p = StreamPoller(PipeSpec("p", STREAM, SM, batch_size=1), target, lambda s, /, **c: streams)
+    pump(p, 4)
+    got = pks(target.records)
+    assert [r for r in got if r[0] == "a"] == ["a1", "a2", "a3"]
+    assert [r for r in got if r[0] == "b"] == ["b1", "b2", "b3"]
+    assert p.counters["failures"] == 0

@@ -1,0 +1,114 @@
+"""moto's service models as the gateway serves them: the patches of DynamoDB, S3, SQS and
+Lambda that Sluice needs besides the engine's, each listed here with the moto symbols it
+touches (`SYMBOLS`, verified at start-up with the engine's by sluice/engine/moto_seam.py),
+so that no module outside sluice/engine/ assigns to moto.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+
+from sluice import dynamodb_atomic, s3_notifications
+from sluice.engine import observers
+
+_DDB = "moto.dynamodb.models:DynamoDBBackend"
+
+# "module:qualified.name" -> its parameters, space-separated (None: not checked beyond existing).
+SYMBOLS: dict[str, str | None] = {
+    # Serialised (dynamodb_atomic) and, the first three, observed.
+    f"{_DDB}.put_item": (
+        "self table_name item_attrs expected condition_expression "
+        "expression_attribute_names expression_attribute_values overwrite "
+        "return_values_on_condition_check_failure"
+    ),
+    f"{_DDB}.update_item": (
+        "self table_name key update_expression expression_attribute_names "
+        "expression_attribute_values attribute_updates expected condition_expression "
+        "return_values_on_condition_check_failure"
+    ),
+    f"{_DDB}.delete_item": (
+        "self table_name key expression_attribute_names expression_attribute_values "
+        "condition_expression return_values_on_condition_check_failure"
+    ),
+    f"{_DDB}.get_item": None,
+    f"{_DDB}.query": None,
+    f"{_DDB}.scan": None,
+    f"{_DDB}.transact_write_items": None,
+    f"{_DDB}.execute_statement": None,
+    f"{_DDB}.execute_transaction": None,
+    f"{_DDB}.batch_execute_statement": None,
+    # Observed (sluice/engine/observers.py).
+    "moto.dynamodb.models.table:StreamShard.add": "self old new",
+    "moto.sqs.models:Message.mark_sent": "self delay_seconds",
+    "moto.sqs.models:Message.mark_received": "self visibility_timeout",
+    "moto.sqs.models:Message.change_visibility": "self visibility_timeout",
+    "moto.sqs.models:Queue.add_message": "self message",
+    "moto.sqs.models:Queue.delete_message": "self receipt_handle",
+    "moto.sqs.models:SQSBackend.purge_queue": "self queue_name",
+    "moto.s3.models:S3Backend.put_object": (
+        "self bucket_name key_name value storage etag multipart encryption kms_key_id "
+        "bucket_key_enabled lock_mode lock_legal_status lock_until checksum_value "
+        "request_method disable_notification"
+    ),
+    "moto.s3.models:S3Backend.delete_object": "self bucket_name key_name version_id bypass",
+    # Sequenced and held back (s3_notifications).
+    "moto.s3.notifications:send_event": None,
+    "moto.s3.notifications:_get_s3_event": None,
+    "moto.s3.notifications:_send_sqs_message": "account_id event_body queue_name region_name",
+    # Answered in process for a block (lambda_invokes_answered_by).
+    "moto.awslambda.models:LambdaBackend.invoke": (
+        "self function_name qualifier body headers response_headers"
+    ),
+}
+
+
+def _dynamodb_items_serialised() -> None:
+    """DynamoDB item operations atomic, as on AWS (sluice/dynamodb_atomic.py)."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    for name in dynamodb_atomic.ITEM_OPERATIONS:
+        setattr(DynamoDBBackend, name, dynamodb_atomic.serialized(getattr(DynamoDBBackend, name)))
+
+
+def _s3_notifications_sequenced() -> None:
+    """S3 notifications with AWS's `sequencer`, and held back on request
+    (sluice/s3_notifications.py)."""
+    from moto.s3 import notifications
+
+    (
+        notifications.send_event,
+        notifications._get_s3_event,
+        notifications._send_sqs_message,
+    ) = s3_notifications.wrap(
+        notifications.send_event, notifications._get_s3_event, notifications._send_sqs_message
+    )
+
+
+def _service_methods_observed() -> None:
+    """Each method of observers.SERVICE_METHODS reports its calls (after the serialising
+    wrappers above, so an observer runs once the write is whole)."""
+    from sluice.engine.moto_seam import resolve
+
+    for symbol in observers.SERVICE_METHODS:
+        module_name, _, qualname = symbol.partition(":")
+        owner_name, _, method_name = qualname.rpartition(".")
+        owner = resolve(f"{module_name}:{owner_name}")
+        setattr(owner, method_name, observers.reporting(symbol, getattr(owner, method_name)))
+
+
+# Applied once at start-up, in this order, by moto_seam.install().
+PATCHES = (_dynamodb_items_serialised, _s3_notifications_sequenced, _service_methods_observed)
+
+
+@contextlib.contextmanager
+def lambda_invokes_answered_by(invoke: Callable[..., bytes]) -> Iterator[None]:
+    """moto's Lambda Invoke answered by INVOKE (same parameters) for the block."""
+    from moto.awslambda.models import LambdaBackend
+
+    saved = LambdaBackend.invoke
+    LambdaBackend.invoke = invoke  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        LambdaBackend.invoke = saved  # type: ignore[method-assign]

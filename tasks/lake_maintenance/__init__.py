@@ -1,0 +1,1 @@
+"""lake_maintenance: compaction, snapshot expiry and orphan removal for one lake table."""

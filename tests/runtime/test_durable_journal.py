@@ -1,0 +1,84 @@
+"""The durable state's journal (sluice/durable/journal.py): a flush answers once the marks
+made before it are on disk, requests that end during a commit share the next one, and a
+request that only reads waits for no commit."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+
+from sluice.durable import reads_only
+from sluice.durable.journal import Journal
+from sluice.durable.store import Store
+
+
+class _CountedStore(Store):
+    """Counts commits; the first one waits until `release` is set."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.commits = 0
+        self.committing = threading.Event()
+        self.release = threading.Event()
+
+    def write(self, changes: Iterable[tuple[str, str, bytes | None]]) -> int:
+        self.commits += 1
+        self.committing.set()
+        assert self.release.wait(30)
+        return super().write(changes)
+
+
+def test_a_flush_answers_with_its_marks_on_disk_and_nothing_new_costs_no_commit(
+    tmp_path: Path,
+) -> None:
+    store = _CountedStore(tmp_path / "state.sqlite")
+    store.release.set()
+    journal = Journal(store)
+    journal.mark("sqs", "m-1", lambda: b"first")
+    journal.mark("sqs", "m-1", lambda: b"second")  # marked twice: one row, its last state
+    journal.flush()
+    assert store.load("sqs") == [("m-1", b"second")]
+    journal.flush()
+    assert store.commits == 1
+
+
+def test_flushes_queued_behind_a_commit_share_the_next_one(tmp_path: Path) -> None:
+    store = _CountedStore(tmp_path / "state.sqlite")
+    journal = Journal(store)
+    journal.mark("s3", "a", lambda: b"a")
+    first = threading.Thread(target=journal.flush)
+    first.start()
+    assert store.committing.wait(30)  # the first flush is committing "a"
+    for key in ("b", "c", "d"):
+        journal.mark("s3", key, key.encode)
+    queued = [threading.Thread(target=journal.flush) for _ in range(3)]
+    for thread in queued:
+        thread.start()
+    store.release.set()
+    for thread in [first, *queued]:
+        thread.join(30)
+    assert store.load("s3") == [("a", b"a"), ("b", b"b"), ("c", b"c"), ("d", b"d")]
+    assert store.commits == 2  # "a", then one commit for the three queued requests
+
+
+@pytest.mark.parametrize(
+    ("environ", "reads"),
+    [
+        ({"HTTP_X_AMZ_TARGET": "AWSStepFunctions.ListExecutions"}, True),
+        ({"HTTP_X_AMZ_TARGET": "AWSStepFunctions.GetExecutionHistory"}, True),
+        ({"HTTP_X_AMZ_TARGET": "DynamoDB_20120810.Query"}, True),
+        ({"HTTP_X_AMZ_TARGET": "AWSStepFunctions.StartExecution"}, False),
+        ({"HTTP_X_AMZ_TARGET": "AWSStepFunctions.GetActivityTask"}, False),
+        ({"HTTP_X_AMZ_TARGET": "AmazonSQS.ReceiveMessage"}, False),
+        ({"REQUEST_METHOD": "GET", "QUERY_STRING": ""}, True),
+        ({"REQUEST_METHOD": "GET", "QUERY_STRING": "Action=PurgeQueue"}, False),
+        ({"REQUEST_METHOD": "PUT", "QUERY_STRING": ""}, False),
+    ],
+)
+def test_only_requests_that_change_nothing_answer_without_a_commit(
+    environ: dict[str, str], reads: bool
+) -> None:
+    assert reads_only(environ) is reads
