@@ -10,6 +10,15 @@ from sluice.testing import StackProcess
 
 PROJECT_TEMPLATE = Path(__file__).resolve().parent.parent / "infra" / "template.yaml"
 
+# A burst runs with the template's own visibility timeouts (AWS guidance: at least six
+# times the work), not samconfig's 5 s that makes a failed message come back quickly in
+# local development: on 2 busy cores a batch can take longer than 5 s, and a batch that
+# comes back while it still runs is loaded twice, which measures the redelivery instead.
+BURST_OVERRIDES = {
+    "TranscriptQueueVisibilityTimeout": "900",
+    "SaleLakeQueueVisibilityTimeout": "600",
+}
+
 
 def on_fresh_stack[T](
     measure: Callable[[StackProcess], T],

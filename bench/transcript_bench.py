@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from bench.latency import percentile, read_back, watch
 from bench.profile import breakdown, first_and_warm
-from bench.stack import on_fresh_stack
+from bench.stack import BURST_OVERRIDES, on_fresh_stack
 from devkit.transcript_persistence import write_job_output
 from sluice.testing import StackProcess
 
@@ -17,7 +17,7 @@ WRITERS = 8
 
 
 def run() -> str:
-    return on_fresh_stack(_measure)
+    return on_fresh_stack(_measure, overrides=BURST_OVERRIDES)
 
 
 def _measure(stack: StackProcess) -> str:
