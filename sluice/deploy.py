@@ -347,9 +347,9 @@ def _definition(res: Resource) -> str:
 def _rule(res: Resource, endpoint: str, out: Deployment) -> None:
     rule = rule_spec(res)
     events = client(endpoint, "events")
-    events.put_rule(
-        Name=rule.name, EventBusName=rule.bus_name, EventPattern=json.dumps(rule.pattern)
-    )
+    schedule = {"ScheduleExpression": rule.schedule} if rule.schedule else {}
+    pattern = {"EventPattern": json.dumps(rule.pattern)} if rule.pattern or not schedule else {}
+    events.put_rule(Name=rule.name, EventBusName=rule.bus_name, **schedule, **pattern)
     out.rules.append(rule)
     _record(out, res, arn=res.template.get_att(res.logical_id, "Arn", res.logical_id))
 

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from sluice.template import Resource, TemplateError
+from sluice.triggers import schedules
 from sluice.triggers.specs import PipeSpec, RuleSpec, RuleTargetSpec
 
 
@@ -54,6 +55,17 @@ def _target(target_id: str, arn: str, props: dict[str, Any]) -> RuleTargetSpec:
     )
 
 
+def _schedule(where: str, expression: Any) -> str | None:
+    """A rule's ScheduleExpression, refused at deploy as PutRule refuses it on AWS."""
+    if expression is None:
+        return None
+    try:
+        schedules.parse(str(expression))
+    except schedules.ScheduleError as exc:
+        raise TemplateError(f"{where}: ScheduleExpression is not valid: {exc}") from None
+    return str(expression)
+
+
 def rule_spec(res: Resource) -> RuleSpec:
     """An EventBridge rule and its targets."""
     bus = str(res.prop("EventBusName", default="default")).rsplit("/", 1)[-1]
@@ -62,17 +74,19 @@ def rule_spec(res: Resource) -> RuleSpec:
         bus_name=bus,
         pattern=res.prop("EventPattern") or {},
         targets=[_target(t["Id"], t["Arn"], t) for t in res.prop("Targets") or []],
+        schedule=_schedule(res.logical_id, res.prop("ScheduleExpression")),
     )
 
 
 def state_machine_rules(res: Resource, name: str, arn: str) -> list[RuleSpec]:
-    """A SAM state machine's EventBridgeRule events, each a rule targeting it (ARN)."""
+    """A SAM state machine's EventBridgeRule and Schedule events, each a rule targeting it
+    (ARN); a Schedule event runs on the default bus, as its rule does on AWS."""
     rules = []
     for event_id, event in (res.prop("Events") or {}).items():
-        if event.get("Type") != "EventBridgeRule":
-            raise TemplateError(
-                f"{res.logical_id}.Events.{event_id}: only EventBridgeRule events are supported"
-            )
+        where = f"{res.logical_id}.Events.{event_id}"
+        kind = event.get("Type")
+        if kind not in ("EventBridgeRule", "Schedule"):
+            raise TemplateError(f"{where}: only EventBridgeRule and Schedule events are supported")
         props = event.get("Properties") or {}
         target_id = (props.get("Target") or {}).get("Id", f"{event_id}Target")
         rules.append(
@@ -81,6 +95,7 @@ def state_machine_rules(res: Resource, name: str, arn: str) -> list[RuleSpec]:
                 bus_name=str(props.get("EventBusName", "default")),
                 pattern=props.get("Pattern") or {},
                 targets=[_target(target_id, arn, props)],
+                schedule=_schedule(where, props.get("Schedule")) if kind == "Schedule" else None,
             )
         )
     return rules

@@ -16,6 +16,7 @@ from sluice.triggers.failure_log import FailureLog
 from sluice.triggers.poller_group import PollerGroup
 from sluice.triggers.queue_poller import QueuePoller
 from sluice.triggers.rule_delivery import RuleDelivery
+from sluice.triggers.schedules import Scheduler
 from sluice.triggers.specs import PipeSpec, RuleSpec
 from sluice.triggers.stream_poller import Positions, StreamPoller
 
@@ -35,6 +36,7 @@ class Triggers:
         self.retry_delay_s = retry_delay_s
         self.group = PollerGroup()
         self.rules = RuleDelivery([], self.clients, retry_delay_s=retry_delay_s)
+        self.schedules = Scheduler(self.rules.fire_schedule)
         self.dlqs = DeadLetterQueues(self.clients, self.failure_log)
         self.pipes: list[PipeSpec] = []
         # A durable stack's stream positions and undelivered events (None: in memory only).
@@ -73,6 +75,7 @@ class Triggers:
             self.group.start()
             self.pipes = pipes
             self.rules.set_rules(rules)
+            self.schedules.set_rules(rules)
             self.dlqs.set_queues(resources, pipes, rules)
 
     def put_events(self, events: Iterable[dict[str, Any]]) -> None:
@@ -122,4 +125,5 @@ class Triggers:
 
     def stop(self) -> None:
         self.group.stop()
+        self.schedules.stop()
         self.rules.stop()

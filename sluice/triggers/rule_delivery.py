@@ -129,15 +129,37 @@ class RuleDelivery:
         bus = _bus_name(bus_name or entry_bus or "default")
         with self._rules_lock:
             rules = list(self._rules)
+        # A rule without an event pattern is a schedule rule; it never matches events.
+        matching = [
+            rule
+            for rule, pattern in rules
+            if _bus_name(rule.bus_name) == bus
+            and pattern is not None
+            and pattern.matches_event(cast(Any, envelope))
+        ]
+        return self._queue(matching, envelope)
+
+    def fire_schedule(self, rule: RuleSpec, when: datetime) -> list[str]:
+        """Deliver the event a schedule rule sends at WHEN to its state machine targets."""
+        envelope = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": self._account_id,
+            "time": when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": self._region,
+            "resources": [self._rule_arn(rule, {})],
+            "detail": {},
+        }
+        return self._queue([rule], envelope)
+
+    def _queue(self, rules: Sequence[RuleSpec], envelope: dict[str, Any]) -> list[str]:
+        """Queue ENVELOPE's delivery to the state machine targets of RULES; their ARNs."""
         now = time.monotonic()
         matched: list[str] = []
         jobs: list[_Job] = []
-        for rule, pattern in rules:
-            # A rule without an event pattern is a schedule rule; it never matches events.
-            if _bus_name(rule.bus_name) != bus or pattern is None:
-                continue
-            if not pattern.matches_event(cast(Any, envelope)):
-                continue
+        for rule in rules:
             rule_arn = self._rule_arn(rule, envelope)
             for target in rule.targets:
                 if not _is_state_machine(target.arn):

@@ -94,3 +94,4 @@ class RuleSpec:
     bus_name: str
     pattern: dict[str, Any]
     targets: list[RuleTargetSpec] = field(default_factory=list)
+    schedule: str | None = None  # a ScheduleExpression: rate(...) or cron(...)

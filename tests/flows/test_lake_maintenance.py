@@ -8,6 +8,7 @@ other test's writer touches the lake while the assertions read the whole table.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections import Counter
@@ -231,3 +232,27 @@ def test_a_request_for_a_table_the_lake_lacks_fails_naming_it(lake_stack: StackP
 
     assert "InvalidMaintenanceRequest" in result.stdout, result.stdout + result.stderr
     assert "pricing.nope" in result.stdout
+
+
+def test_the_schedule_starts_a_run_for_each_lake_table(lake_stack: StackProcess) -> None:
+    """Each table's rule has the template's ScheduleExpression (rate(1 day)): at a time
+    scale of 1/20000 a day passes in 4.3 s, and each rule starts the machine for its table."""
+    sfn = lake_stack.client("stepfunctions")
+    before = {e["executionArn"] for e in lake_stack.executions(FLOW)}
+
+    def started() -> list[dict[str, Any]]:
+        return [e for e in lake_stack.executions(FLOW) if e["executionArn"] not in before]
+
+    def tables_started() -> set[str] | None:
+        inputs = [sfn.describe_execution(executionArn=e["executionArn"]) for e in started()]
+        tables = {json.loads(d["input"])["table"] for d in inputs}
+        return tables if len(tables) == 2 else None
+
+    with lake_stack.time_scale(1 / 20000):
+        tables = wait_for(tables_started, timeout=120, what="a scheduled run per table")
+    assert tables == {LAKE_TABLE, "silver.violations"}
+    wait_for(
+        lambda: all(e["status"] != "RUNNING" for e in started()) or None,
+        timeout=180,
+        what="the scheduled runs to end",
+    )

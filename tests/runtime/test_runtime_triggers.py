@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import uuid
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -219,3 +221,41 @@ def test_s3_notifications_carry_a_growing_sequencer_and_a_hold_delivers_them_reo
     width = max(len(newer["sequencer"]), len(older["sequencer"]))
     assert s3_sequencer_key(newer["sequencer"], width) > s3_sequencer_key(older["sequencer"], width)
     assert all(c in "0123456789ABCDEF" for c in newer["sequencer"] + older["sequencer"])
+
+
+def test_schedules_start_their_targets_with_the_scheduled_event(
+    fixture_stack: StackProcess,
+) -> None:
+    """A SAM Schedule event (rate(1 hour)) and a rule's ScheduleExpression
+    (cron(0/30 * * * ? *)) start scheduled_target with EventBridge's Scheduled Event, its
+    `time` the scheduled time; at a time scale of 1/2000 an hour passes in 1.8 s."""
+    sfn = fixture_stack.client("stepfunctions")
+    half_hourly = fixture_stack.resource("HalfHourlyRule")["arn"]
+
+    def scheduled() -> dict[str, list[dict[str, Any]]] | None:
+        by_rule: dict[str, list[dict[str, Any]]] = {}
+        for e in fixture_stack.executions("scheduled_target"):
+            event = json.loads(sfn.describe_execution(executionArn=e["executionArn"])["input"])
+            by_rule.setdefault(event["resources"][0], []).append(event)
+        enough = len(by_rule) == 2 and all(len(events) >= 3 for events in by_rule.values())
+        return by_rule if enough else None
+
+    with fixture_stack.time_scale(1 / 2000):
+        by_rule = wait_for(scheduled, timeout=120, what="three runs of each schedule")
+    hourly_rule = next(arn for arn in by_rule if arn != half_hourly)
+    for events in by_rule.values():
+        for event in events:
+            assert event["source"] == "aws.events"
+            assert event["detail-type"] == "Scheduled Event"
+            assert event["detail"] == {}
+    times = {arn: sorted(_when(e) for e in events) for arn, events in by_rule.items()}
+    # cron(0/30 ...): on the hour and the half hour, every 30 minutes.
+    assert all(t.minute in (0, 30) and t.second == 0 for t in times[half_hourly])
+    assert {b - a for a, b in itertools.pairwise(times[half_hourly])} == {timedelta(minutes=30)}
+    # rate(1 hour): an hour apart, counted from the deploy.
+    hourly = times[hourly_rule]
+    assert {b - a for a, b in itertools.pairwise(hourly)} == {timedelta(hours=1)}
+
+
+def _when(event: dict[str, Any]) -> datetime:
+    return datetime.strptime(event["time"], "%Y-%m-%dT%H:%M:%SZ")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from sluice.deploy_triggers import rule_spec
 from sluice.template import TemplateError, load_template
 
 BASE = """
@@ -95,3 +96,21 @@ def test_missing_template_and_bad_yaml(tmp_path: Path) -> None:
         load_template(tmp_path / "nope.yaml")
     with pytest.raises(TemplateError, match="no Resources section"):
         load_template(write(tmp_path, "Parameters: {}\n"))
+
+
+def test_a_schedule_eventbridge_would_refuse_fails_the_deploy_naming_the_rule(
+    tmp_path: Path,
+) -> None:
+    template = write(
+        tmp_path,
+        "Resources:\n"
+        "  Nightly:\n"
+        "    Type: AWS::Events::Rule\n"
+        "    Properties:\n"
+        "      ScheduleExpression: cron(0 2 * * * *)\n",
+    )
+    rule = load_template(template).resources["Nightly"]
+    with pytest.raises(
+        TemplateError, match=r"Nightly: ScheduleExpression is not valid: .*must be '\?'"
+    ):
+        rule_spec(rule)
