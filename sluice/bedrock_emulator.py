@@ -317,13 +317,15 @@ class BedrockEmulator:
         if self.on_change is not None:
             self.on_change(job)
 
-    def _sleep(self, job: Job, seconds: float) -> bool:
-        """Sleep, waking early when the job is stopped; False when it was stopped."""
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
+    def _sleep(self, job: Job, delay: str) -> bool:
+        """Sleep the configured DELAY (`submitDelay`, `runDelay`), waking early when the job
+        is stopped; False when it was stopped. The delay is read as it runs, so a test can
+        hold a job in progress and then let it finish by setting the delay to 0."""
+        start = time.monotonic()
+        while (left := start + float(getattr(self.config, delay)) - time.monotonic()) > 0:
             if job.stop_requested:
                 return False
-            time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+            time.sleep(min(0.05, left))
         return not job.stop_requested
 
     def _stopped(self, job: Job) -> None:
@@ -345,7 +347,7 @@ class BedrockEmulator:
                 self._set(job, "Failed", f"Internal error: {type(exc).__name__}: {exc}")
 
     def _execute(self, job: Job) -> None:
-        if not self._sleep(job, self.config.submitDelay):
+        if not self._sleep(job, "submitDelay"):
             return self._stopped(job)
         with self._lock:
             self._set(job, "Validating")
@@ -371,7 +373,7 @@ class BedrockEmulator:
         with self._lock:
             self._set(job, "InProgress")
             job.counts = {"totalRecordCount": len(lines), "processedRecordCount": 0}
-        if not self._sleep(job, self.config.runDelay):
+        if not self._sleep(job, "runDelay"):
             return self._stopped(job)
         out_lines, counts = infer(self.config, job.model_id, lines)
         out_bucket, out_prefix = _split_s3(job.output_uri.rstrip("/") + "/")

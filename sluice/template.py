@@ -66,6 +66,7 @@ _NAME_PROPERTY = {
     "AWS::Events::EventBus": "Name",
     "AWS::Events::Rule": "Name",
     "AWS::Pipes::Pipe": "Name",
+    "AWS::IAM::Role": "RoleName",
 }
 
 
@@ -229,6 +230,7 @@ class Template:
         if res is None:
             raise TemplateError(f"{where}: GetAtt on unknown resource {name!r}")
         pname = res.physical_name
+        path = res.prop("Path", default="/")  # an IAM role's
         arns = {
             "AWS::Serverless::Function": f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{pname}",
             "AWS::Lambda::Function": f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{pname}",
@@ -244,6 +246,8 @@ class Template:
             "AWS::Events::EventBus": f"arn:aws:events:{REGION}:{ACCOUNT_ID}:event-bus/{pname}",
             "AWS::Events::Rule": f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/{pname}",
             "AWS::Pipes::Pipe": f"arn:aws:pipes:{REGION}:{ACCOUNT_ID}:pipe/{pname}",
+            # IAM is global (no region); the role is not created locally, only named.
+            "AWS::IAM::Role": f"arn:aws:iam::{ACCOUNT_ID}:role{path}{pname}",
         }
         if attr == "Arn" and res.type in arns:
             return arns[res.type]

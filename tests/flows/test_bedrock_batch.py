@@ -75,6 +75,16 @@ def emulator(stack: StackProcess, settings: dict[str, Any]) -> dict[str, Any]:
     return request(stack, "POST", "/_sluice/bedrock", settings)[1]
 
 
+def polls_ended(stack: StackProcess, arn: str) -> int:
+    """How many PollJob states the execution ARN has left so far."""
+    history = stack.client("stepfunctions").get_execution_history(executionArn=arn)
+    return sum(
+        1
+        for e in history["events"]
+        if e.get("stateExitedEventDetails", {}).get("name") == "PollJob"
+    )
+
+
 def request(stack: StackProcess, method: str, path: str, body: Any = None) -> tuple[int, Any]:
     return admin(stack.gateway, method, path, body)
 
@@ -156,12 +166,18 @@ def test_invalid_config_fails_the_first_state_naming_the_field(batch_stack: Stac
 def test_a_job_completes_and_its_content_reaches_violations_and_the_lake(
     batch_stack: StackProcess,
 ) -> None:
-    # The job runs 6 s: long enough that a loaded machine still polls it more than once.
-    emulator(batch_stack, {**DEFAULTS, "runDelay": 6.0})
+    # The job stays in progress until the machine has polled it once, then finishes: the
+    # machine must poll an unfinished job, wait, and poll again.
+    emulator(batch_stack, {**DEFAULTS, "runDelay": 600})
     config = {"filters": {"agencies": ["WHD"]}, "limits": {"maxViolations": 120}}
     ids = selected(batch_stack, **config)
     assert len(ids) == 120
-    run = batch_stack.run(FLOW, {"config": {**config, "pollIntervalSeconds": 1}}, timeout=90)
+    arn = batch_stack.start(FLOW, {"config": {**config, "pollIntervalSeconds": 1}})
+    try:
+        wait_for(lambda: polls_ended(batch_stack, arn), timeout=90, what="the first PollJob")
+    finally:
+        emulator(batch_stack, DEFAULTS)
+    run = batch_stack.execution(arn, timeout=90)
     assert run.status == "SUCCEEDED", (run.error, run.cause)
     assert run.output["status"] == "Completed"
     assert run.output["stats"] == {"processed": 120, "errors": 0, "total": 120}

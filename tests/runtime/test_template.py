@@ -114,3 +114,20 @@ def test_a_schedule_eventbridge_would_refuse_fails_the_deploy_naming_the_rule(
         TemplateError, match=r"Nightly: ScheduleExpression is not valid: .*must be '\?'"
     ):
         rule_spec(rule)
+
+
+def test_a_roles_arn_is_known_before_deploy(tmp_path: Path) -> None:
+    """`!GetAtt Role.Arn`, as rule targets and pass-role policies name a role on AWS."""
+    template = write(
+        tmp_path,
+        "Resources:\n"
+        "  JobRole:\n"
+        "    Type: AWS::IAM::Role\n"
+        "    Properties: {Path: /service/, AssumeRolePolicyDocument: {}}\n"
+        "  Named:\n"
+        "    Type: AWS::IAM::Role\n"
+        "    Properties: {RoleName: named-role, AssumeRolePolicyDocument: {}}\n",
+    )
+    t = load_template(template)
+    assert t.get_att("JobRole", "Arn", "test") == "arn:aws:iam::123456789012:role/service/JobRole"
+    assert t.get_att("Named", "Arn", "test") == "arn:aws:iam::123456789012:role/named-role"
