@@ -89,13 +89,13 @@ class Compaction(BaseModel):
     """Totals over the CompactFiles rounds of one run; `remaining` > 0 runs another round."""
 
     rounds: int = 0
+    remaining: int = 0
     partitionsCompacted: int = 0
+    filesBefore: int | None = None
     filesRewritten: int = 0
     filesAdded: int = 0
-    rowsRewritten: int = 0
-    remaining: int = 0
-    filesBefore: int | None = None
     filesAfter: int = 0
+    rowsRewritten: int = 0
 
 
 class Expiry(BaseModel):
