@@ -338,6 +338,13 @@ def _phase(
 # -- the five flows -----------------------------------------------------------------------
 
 
+def _writer(stack: StackProcess, service: str, resource_id: str) -> tuple[Any, str]:
+    """A client for WRITERS threads at once (botocore's pool holds 10 connections) and the
+    physical name of the resource RESOURCE_ID (a logical id) they write to."""
+    client = stack.client(service, max_pool_connections=WRITERS * 2)
+    return client, stack.resource(resource_id)["name"]
+
+
 def _through_pipe[T](
     stack: StackProcess,
     run: FlowRun,
@@ -345,11 +352,15 @@ def _through_pipe[T](
     write: Callable[[T], object],
     items: Iterable[T],
     *,
-    flows: list[str],
+    own_write: tuple[str, str, str] | None = None,
+    note: str | None = None,
+    flows: list[str] | None = None,
     timeout: float = 600,
-) -> None:
+) -> FlowRun:
     """A phase whose events reach the flow through the Pipe PIPE_ID (its logical id): ITEMS
-    written by WRITERS threads, done when the Pipe has delivered one record per event."""
+    written by WRITERS threads, done when the Pipe has delivered one record per event.
+    OWN_WRITE is the writes' own request (service, operation, resource): the event, not the
+    flow's work. NOTE says what the local run cannot show."""
     pipe = stack.resource(pipe_id)["name"]
 
     def produce() -> None:
@@ -361,69 +372,64 @@ def _through_pipe[T](
         run,
         produce=produce,
         done=lambda r: r.pipe(pipe, "records_delivered") >= run.events,
-        flows=flows,
+        flows=flows or [run.flow],
         pipes=[pipe],
         timeout=timeout,
     )
+    if own_write is not None:
+        run.requests.pop(own_write, None)
+    if note is not None:
+        run.notes.append(note)
+    return run
 
 
 def _transcripts(stack: StackProcess) -> FlowRun:
-    s3 = stack.client("s3", max_pool_connections=WRITERS * 2)
-    bucket = stack.resource("TranscriptBucket")["name"]
-    run = FlowRun("transcript_persistence", "transcript", EVENTS)
-    _through_pipe(
+    s3, bucket = _writer(stack, "s3", "TranscriptBucket")
+    run = _through_pipe(
         stack,
-        run,
+        FlowRun("transcript_persistence", "transcript", EVENTS),
         "TranscriptPipe",
         lambda i: write_job_output(s3, bucket, f"cost-{i:05d}"),
         range(EVENTS),
-        flows=["transcript_persistence"],
+        own_write=("s3", "PutObject", bucket),  # BDA writes the results
+        note=(
+            "SQS: S3's notification sends 1 message per result.json (inside moto locally, so "
+            "estimated: 1 request per event)"
+        ),
     )
-    # BDA's own writes are the event, not the flow's work.
-    run.requests.pop(("s3", "PutObject", bucket), None)
     run.estimated["sqs_requests"] = 1.0
-    run.notes.append(
-        "SQS: S3's notification sends 1 message per result.json (inside moto locally, so "
-        "estimated: 1 request per event)"
-    )
     return run
 
 
 def _artists(stack: StackProcess) -> FlowRun:
-    ddb = stack.client("dynamodb", max_pool_connections=WRITERS * 2)
-    table = stack.resource("TattooDirectoryTable")["name"]
-    run = FlowRun("artist_search_sync", "artist change", EVENTS)
-    _through_pipe(
+    ddb, table = _writer(stack, "dynamodb", "TattooDirectoryTable")
+    return _through_pipe(
         stack,
-        run,
+        FlowRun("artist_search_sync", "artist change", EVENTS),
         "ArtistSearchPipe",
         lambda i: ddb.put_item(TableName=table, Item=numbered_artist_item(i, "cost")),
         range(EVENTS),
-        flows=["artist_search_sync"],
+        own_write=("dynamodb", "PutItem", table),  # the application's own write
+        note=(
+            "ApplyToIndex writes to the embedded index locally (SearchBackend=embedded); on AWS "
+            "it waits for one OpenSearch bulk request per batch, which is not measured here"
+        ),
     )
-    run.requests.pop(("dynamodb", "PutItem", table), None)  # the application's own write
-    run.notes.append(
-        "ApplyToIndex writes to the embedded index locally (SearchBackend=embedded); on AWS "
-        "it waits for one OpenSearch bulk request per batch, which is not measured here"
-    )
-    return run
 
 
 def _sales(stack: StackProcess) -> FlowRun:
-    events = stack.client("events", max_pool_connections=WRITERS * 2)
-    bus = stack.resource("SalesEventBus")["name"]
-    run = FlowRun("sale_dual_write", "sale", EVENTS)
+    events, bus = _writer(stack, "events", "SalesEventBus")
     details = [sale_event(i, "cost-tenant") for i in range(EVENTS)]
-    run.put_events_bytes = max(len(json.dumps(d)) for d in details)
-    _through_pipe(
+    run = _through_pipe(
         stack,
-        run,
+        FlowRun("sale_dual_write", "sale", EVENTS),
         "SaleLakePipe",
         lambda chunk: put_sales(events, bus, chunk),
         [details[i : i + 10] for i in range(0, EVENTS, 10)],
         flows=["sale_dual_write", "sale_dual_write_lake_loader"],
         timeout=900,
     )
+    run.put_events_bytes = max(len(json.dumps(d)) for d in details)
     return run
 
 

@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
 
-from bench.stack import on_fresh_stack
 from devkit.lake_maintenance import sale_records, start_through_the_rule
 from devkit.sale_dual_write import lake_warehouse
 from schemas.sale_dual_write import LAKE_TABLE, lake_row
@@ -37,10 +36,6 @@ QUERY = (
     f"SELECT year, month, count(*) AS sales, round(avg(sold_price), 2) AS avg_price "
     f"FROM {LAKE_TABLE} WHERE tenant_id = 'bench-tenant' GROUP BY ALL ORDER BY ALL"
 )
-
-
-def run() -> str:
-    return on_fresh_stack(_measure)
 
 
 def _progress(message: str) -> None:
@@ -80,7 +75,7 @@ def _files(catalog: Catalog) -> tuple[int, int]:
     return sum(1 for _ in table.scan().plan_files()), len(table.metadata.snapshots)
 
 
-def _measure(stack: StackProcess) -> str:
+def measure(stack: StackProcess) -> str:
     load = os.getloadavg()[0]
     catalog = catalog_from_env({"LAKE_WAREHOUSE": str(lake_warehouse(stack.gateway))})
     _progress(f"writing {SALES} sales in loader batches of {LOADER_BATCH}")

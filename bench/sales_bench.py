@@ -10,7 +10,6 @@ import pyarrow.parquet as pq
 
 from bench.latency import percentile, read_back, watch
 from bench.profile import breakdown, first_and_warm
-from bench.stack import BURST_OVERRIDES, on_fresh_stack
 from devkit.sale_dual_write import lake_warehouse, put_sales, sale_event
 from schemas.sale_dual_write import SaleSoldDetail, sale_id, sales_pk, sales_sk
 from sluice.testing import StackProcess
@@ -21,11 +20,7 @@ PUBLISHERS = 4
 LAKE_TABLE = "pricing.sales_history"
 
 
-def run() -> str:
-    return on_fresh_stack(_measure, overrides=BURST_OVERRIDES)
-
-
-def _measure(stack: StackProcess) -> str:
+def measure(stack: StackProcess) -> str:
     cold = first_and_warm(stack, ("SaleValidateFunction", {}), ("SaleLakeLoaderFunction", {}))
     events = stack.client("events", max_pool_connections=PUBLISHERS * 2)
     ddb = stack.client("dynamodb")

@@ -8,7 +8,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 from bench.latency import percentile, watch
 from bench.profile import breakdown, first_and_warm
-from bench.stack import on_fresh_stack
 from devkit.artist_search_sync import numbered_artist_item
 from sluice.testing import StackProcess
 from tasks.artist_search_sync.index.embedded import EmbeddedIndex
@@ -17,11 +16,7 @@ ARTISTS = 2000
 WRITERS = 4
 
 
-def run() -> str:
-    return on_fresh_stack(_measure)
-
-
-def _measure(stack: StackProcess) -> str:
+def measure(stack: StackProcess) -> str:
     cold = first_and_warm(
         stack, ("ArtistPrepareBatchFunction", []), ("ArtistSearchApiFunction", {})
     )

@@ -8,7 +8,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 from bench.latency import percentile, read_back, watch
 from bench.profile import breakdown, first_and_warm
-from bench.stack import BURST_OVERRIDES, on_fresh_stack
 from devkit.transcript_persistence import write_job_output
 from sluice.testing import StackProcess
 
@@ -16,11 +15,7 @@ UPLOADS = 1000
 WRITERS = 8
 
 
-def run() -> str:
-    return on_fresh_stack(_measure, overrides=BURST_OVERRIDES)
-
-
-def _measure(stack: StackProcess) -> str:
+def measure(stack: StackProcess) -> str:
     cold = first_and_warm(
         stack, ("TranscriptLoadResultFunction", {}), ("TranscriptAnalyticsApiFunction", {})
     )

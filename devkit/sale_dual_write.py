@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
     from sluice.client import Gateway
 
+NAME = "sale_dual_write"
 PUT_EVENTS_LIMIT = 10
 _FIRST_SALE_DAY = date(2025, 1, 6)
 
@@ -228,7 +229,7 @@ def demo(ctx: DemoContext) -> DemoResult:
     sfn = g.client("stepfunctions")
 
     def finished() -> list[dict[str, Any]] | None:
-        runs = sfn.list_executions(stateMachineArn=g.flow_arn("sale_dual_write"))["executions"]
+        runs = sfn.list_executions(stateMachineArn=g.flow_arn(NAME))["executions"]
         done = [r for r in runs if r["status"] != "RUNNING"]
         return done if len(done) >= 5 else None
 
@@ -241,7 +242,7 @@ def demo(ctx: DemoContext) -> DemoResult:
     console.print("  executions: " + ", ".join(f"{n} {k}" for k, n in sorted(outcomes.items())))
     return DemoResult(
         written=f"{len(good)} sales records, {len(rows)} lake rows",
-        failed_run=failed_execution(g, "sale_dual_write"),
+        failed_run=failed_execution(g, NAME),
     )
 
 
@@ -250,10 +251,10 @@ def lake_tables() -> dict[str, pa.Schema]:
 
 
 FLOW = Flow(
-    name="sale_dual_write",
+    name=NAME,
     produce=produce,
     demo=demo,
     demo_order=50,
-    execution_input="schemas.sale_dual_write:ExecutionInput",
     lake_tables=lake_tables,
+    execution_input="schemas.sale_dual_write:ExecutionInput",
 )

@@ -105,6 +105,18 @@ class GeoPoint(BaseModel):
     lon: float = Field(ge=-180, le=180)
 
 
+# What the search document carries over from the item as it is, under the same names.
+_UNCHANGED_IN_DOCUMENT = {
+    "studioName",
+    "instagramHandle",
+    "bio",
+    "geohash",
+    "rating",
+    "reviewCount",
+    "updatedAt",
+}
+
+
 class ArtistItem(BaseModel):
     """The artist's METADATA item, decoded with boto3's TypeDeserializer.
 
@@ -167,14 +179,8 @@ class ArtistItem(BaseModel):
             city=city,
             cityKey=normalize_key(city) if city else None,
             location=self.locationDisplay,
-            studioName=self.studioName,
-            instagramHandle=self.instagramHandle,
-            bio=self.bio,
             geo=geo,
-            geohash=self.geohash,
-            rating=self.rating,
-            reviewCount=self.reviewCount,
-            updatedAt=self.updatedAt,
+            **self.model_dump(include=_UNCHANGED_IN_DOCUMENT),
         )
 
 
@@ -191,13 +197,13 @@ class ArtistSearchDocument(BaseModel):
     specialties: list[str] = []
     city: str | None = None
     cityKey: str | None = Field(default=None, description="normalized city, the `city` filter")
-    location: str | None = None
+    location: str | None = Field(default=None, description='as displayed, "City, Country"')
     studioName: str | None = None
     instagramHandle: str | None = None
     bio: str | None = None
     geo: GeoPoint | None = None
     geohash: str | None = None
-    rating: float | None = None
+    rating: float | None = Field(default=None, description="0 to 5")
     reviewCount: NonNegativeInt = 0
     updatedAt: AwareDatetime | None = None
 

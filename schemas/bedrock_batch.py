@@ -30,6 +30,7 @@ from pydantic import (
     model_validator,
 )
 
+from schemas.base import Frozen
 from schemas.validation import describe_validation_error
 
 FLOW = "bedrock_batch"
@@ -72,8 +73,8 @@ ViolationType = Annotated[
 # -- the config -------------------------------------------------------------------------
 
 
-class DateRange(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class DateRange(Frozen):
+    model_config = ConfigDict(extra="forbid")
 
     start: date | None = None
     end: date | None = None
@@ -85,8 +86,8 @@ class DateRange(BaseModel):
         return self
 
 
-class Filters(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Filters(Frozen):
+    model_config = ConfigDict(extra="forbid")
 
     minFineAmount: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     maxFineAmount: float | None = Field(default=None, ge=0, allow_inf_nan=False)
@@ -111,18 +112,18 @@ class Filters(BaseModel):
         return self
 
 
-class Limits(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Limits(Frozen):
+    model_config = ConfigDict(extra="forbid")
 
     maxViolations: int = Field(default=10_000, ge=1, le=1_000_000)
     maxSpendUSD: float | None = Field(default=None, gt=0, le=100_000, allow_inf_nan=False)
     priority: Literal["low", "medium", "high"] = "low"
 
 
-class BatchConfig(BaseModel):
+class BatchConfig(Frozen):
     """What a job is asked to do. Unknown fields are rejected so typos are not ignored."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid")
 
     filters: Filters = Field(default_factory=Filters)
     limits: Limits = Field(default_factory=Limits)
@@ -162,15 +163,13 @@ def new_job_id(now: datetime, token: str) -> str:
 # -- the cost model -----------------------------------------------------------------------
 
 
-class Estimate(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    violationCount: int
-    totalTokens: int
-    costUSD: float
+class Estimate(Frozen):
+    violationCount: int = Field(description="violations the job would take")
+    totalTokens: int = Field(description=f"{TOKENS_PER_VIOLATION} tokens per violation")
+    costUSD: float = Field(description="at the batch price, half the on-demand one")
     costPerViolation: float
     modelId: str
-    onDemandCostUSD: float
+    onDemandCostUSD: float = Field(description="the same tokens at the on-demand price")
 
 
 def cost_per_violation(model_id: str) -> float:
@@ -216,21 +215,19 @@ SELECT_COLUMNS = (
 )
 
 
-class SelectedViolation(BaseModel):
+class SelectedViolation(Frozen):
     """One manifest line: what the prompt is built from."""
-
-    model_config = ConfigDict(frozen=True)
 
     violation_id: str
     agency: str | None = None
     violation_type: str | None = None
     company: str | None = None
     violation_date: date | None = None
-    fine_amount: float | None = None
+    fine_amount: float | None = Field(default=None, description="US dollars")
     state: str | None = None
     city: str | None = None
-    standard: str | None = None
-    description: str | None = None
+    standard: str | None = Field(default=None, description="the cited regulation")
+    description: str | None = Field(default=None, description="the agency's own text")
     tier: int = 1
 
 
@@ -308,7 +305,10 @@ class ChunkResult(BaseModel):
     errors: int
     total: int
     errorRecordIds: list[str] = Field(description="at most ERROR_IDS_IN_STATE of them")
-    errorsKey: str | None = None
+    errorsKey: str | None = Field(
+        default=None,
+        description="S3 key of the errors' recordIds and reasons; unset without errors",
+    )
 
 
 ERROR_IDS_IN_STATE = 50

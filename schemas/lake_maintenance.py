@@ -19,6 +19,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from schemas.base import Frozen
+
 FLOW = "lake_maintenance"
 EVENT_SOURCE = "sluice.lake"
 DETAIL_TYPE = "Lake Maintenance Requested"
@@ -42,10 +44,10 @@ TableName = Annotated[
 Seconds = Annotated[int, Field(ge=0, le=10 * 365 * 24 * 3600)]
 
 
-class MaintenanceRequest(BaseModel):
+class MaintenanceRequest(Frozen):
     """What to maintain and how; unset settings come from the environment."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid")
 
     table: TableName
     targetFileBytes: Annotated[int, Field(ge=1024 * 1024, le=1024**3)] | None = None
@@ -87,13 +89,13 @@ class Compaction(BaseModel):
     """Totals over the CompactFiles rounds of one run; `remaining` > 0 runs another round."""
 
     rounds: int = 0
+    remaining: int = 0
     partitionsCompacted: int = 0
+    filesBefore: int | None = None
     filesRewritten: int = 0
     filesAdded: int = 0
-    rowsRewritten: int = 0
-    remaining: int = 0
-    filesBefore: int | None = None
     filesAfter: int = 0
+    rowsRewritten: int = 0
 
 
 class Expiry(BaseModel):

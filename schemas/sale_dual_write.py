@@ -31,6 +31,8 @@ from pydantic import (
     field_validator,
 )
 
+from schemas.base import Frozen
+
 FLOW = "sale_dual_write"
 EVENT_SOURCE = "carousel.products"
 DETAIL_TYPE = "carousel.product.sold"
@@ -69,10 +71,10 @@ _DESERIALIZER = TypeDeserializer()
 # -- The event ---------------------------------------------------------------------------
 
 
-class SaleSoldDetail(BaseModel):
+class SaleSoldDetail(Frozen):
     """The detail of a `carousel.product.sold` event. Unknown fields are ignored."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore")
 
     productId: Identifier
     tenantId: Identifier
@@ -180,10 +182,8 @@ def claim_pk(tenant_id: str, sale: str) -> str:
 # -- The DynamoDB sales record ------------------------------------------------------------
 
 
-class SaleRecord(BaseModel):
+class SaleRecord(Frozen):
     """One SalesIntelligence item, attribute for attribute the seed's layout."""
-
-    model_config = ConfigDict(frozen=True)
 
     PK: str
     SK: str
@@ -304,15 +304,13 @@ def lake_row(record: SaleRecord, ingested_at: datetime) -> dict[str, Any]:
     }
 
 
-class LakeMessage(BaseModel):
+class LakeMessage(Frozen):
     """What the lake branch queues: the stored record's key, not the row.
 
     A row carries a 1024-float embedding (~20 KB of JSON); a Pipe batch of 100 rows would
     be ~2 MB, far over the 256 KiB a state machine input may be. Keys keep a batch of 100
     near 100 KB; the loader reads the rows from the table in one BatchGetItem per 100.
     """
-
-    model_config = ConfigDict(frozen=True)
 
     saleId: Identifier
     tenantId: Identifier

@@ -40,6 +40,7 @@ from pydantic import (
     ValidationError,
 )
 
+from schemas.base import Frozen
 from schemas.validation import describe_validation_error
 
 FLOW = "transcript_persistence"
@@ -69,10 +70,8 @@ class InvalidResultKey(ValueError):
     """The object key is not a custom-output result.json of the transcription layout."""
 
 
-class ResultKey(BaseModel):
+class ResultKey(Frozen):
     """Where one custom-output result lives, and whose call it is."""
-
-    model_config = ConfigDict(frozen=True)
 
     call_id: CallId
     job_id: JobId

@@ -32,6 +32,8 @@ from pydantic import (
     StringConstraints,
 )
 
+from schemas.base import Frozen
+
 FLOW = "violations_sync"
 
 CONTENT_SK = "BEDROCK_CONTENT"
@@ -135,10 +137,8 @@ class StreamRecord(DynamoDBStreamRecordModel):
 # -- the normalized change: Normalize's output, Merge's input --------------------------
 
 
-class ViolationChange(BaseModel):
+class ViolationChange(Frozen):
     """The newest change of one violation's Bedrock content in a batch."""
-
-    model_config = ConfigDict(frozen=True)
 
     violation_id: ViolationId
     event_name: EventName

@@ -180,8 +180,8 @@ def parse_input(text: str) -> str:
 def exec_(
     flow: str,
     input: Annotated[str, typer.Option("--input", "-i", help="JSON, or @file.json")] = "{}",
-    wait: Annotated[bool, typer.Option(help="Wait for the end and print the outcome.")] = False,
     name: Annotated[str | None, typer.Option(help="Execution name.")] = None,
+    wait: Annotated[bool, typer.Option(help="Wait for the end and print the outcome.")] = False,
     json_: JsonOpt = False,
     trace: TraceOpt = False,
     url: EndpointOpt = "",

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from sluice.fault_registry import FaultRegistry
 
 ENDPOINT = "/_sluice/execution-faults"
 STARTS = ("AWSStepFunctions.StartExecution", "AWSStepFunctions.StartSyncExecution")
@@ -52,36 +53,19 @@ class StartFault:
     remaining: int
 
 
-class ExecutionFaults:
+class ExecutionFaults(FaultRegistry[StartFault]):
     """The pending faults, one per state machine name; thread-safe."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._faults: dict[str, StartFault] = {}
 
     def inject(self, state_machine: str, error_type: str, count: int) -> StartFault:
         if error_type not in ERRORS or count < 0 or not state_machine:
             raise ValueError(USAGE)
         fault = StartFault(machine_name(state_machine), error_type, count)
-        with self._lock:
-            if count:
-                self._faults[fault.stateMachine] = fault
-            else:
-                self._faults.pop(fault.stateMachine, None)
-        return fault
-
-    def pending(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return [asdict(f) for f in self._faults.values()]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._faults.clear()
+        return self.put(fault.stateMachine, fault)
 
     def refusal(self, environ: dict[str, Any]) -> tuple[int, str, str] | None:
         """For a start of a machine with a pending fault: (status, errorType, message), and
         one use of the fault spent. The body read is put back for whoever answers."""
-        if environ.get("HTTP_X_AMZ_TARGET") not in STARTS or not self._faults:
+        if environ.get("HTTP_X_AMZ_TARGET") not in STARTS or not self.any_pending():
             return None
         length = int(environ.get("CONTENT_LENGTH") or 0)
         if not length:
@@ -92,14 +76,9 @@ class ExecutionFaults:
             arn = str(json.loads(body or b"{}").get("stateMachineArn", ""))
         except (json.JSONDecodeError, AttributeError):
             return None  # the service answers the malformed request
-        name = machine_name(arn.split("#", 1)[0])  # ARN#TestCase: a MockConfigFile case
-        with self._lock:
-            fault = self._faults.get(name)
-            if fault is None:
-                return None
-            fault.remaining -= 1
-            if fault.remaining <= 0:
-                del self._faults[name]
+        fault = self.take(machine_name(arn.split("#", 1)[0]))  # ARN#TestCase: a mock case
+        if fault is None:
+            return None
         status, message = ERRORS[fault.errorType]
         return status, fault.errorType, message
 
@@ -107,7 +86,7 @@ class ExecutionFaults:
         method = environ["REQUEST_METHOD"]
         status, body = 200, None  # type: tuple[int, Any]
         if method == "GET":
-            body = self.pending()
+            body = [asdict(f) for f in self.pending()]
         elif method == "DELETE":
             self.clear()
             body = []

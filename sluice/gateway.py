@@ -30,36 +30,13 @@ from sluice.engine import speed as engine_speed
 from sluice.engine import test_state, virtual_time
 from sluice.httpapi import Route, build_event, find_route, to_http_response
 from sluice.lambda_runtime import LambdaRuntime, TooManyRequests, default_base_env
+from sluice.put_events import PUT_EVENTS_MAX_BYTES, entries_size, envelope
 
 StartResponse = Callable[..., Any]
 INVOKE_PREFIX = "/2015-03-31/functions/"
 # Per-function totals of what Lambda bills (invocations, billed ms, GB-seconds), read-only.
 LAMBDA_USAGE = "/_sluice/lambda/usage"
 LAMBDA_WORKERS = "/_sluice/lambda/workers"
-# PutEvents: the entries of one request, measured as EventBridge documents it
-# (`entries_size`), may not exceed this. The limit was 256 KB until 29 January 2026, when
-# EventBridge event buses (with SQS and asynchronous Lambda) went to 1 MB:
-# https://aws.amazon.com/blogs/compute/more-room-to-build-serverless-services-now-support-payloads-up-to-1-mb
-PUT_EVENTS_MAX_BYTES = 1024 * 1024
-
-
-def entries_size(entries: list[Any]) -> int:
-    """The size of PutEvents entries as EventBridge calculates it (eb-putevent-size): 14
-    bytes for a `Time`, plus the UTF-8 bytes of `Source`, `DetailType`, `Detail` and each
-    of `Resources`. Other fields (`EventBusName`, `TraceHeader`) do not count."""
-    size = 0
-    for entry in entries:
-        if not isinstance(entry, dict):
-            continue
-        if entry.get("Time") is not None:
-            size += 14
-        for name in ("Source", "DetailType", "Detail"):
-            if isinstance(entry.get(name), str):
-                size += len(entry[name].encode("utf-8"))
-        for resource in entry.get("Resources") or []:
-            if isinstance(resource, str):
-                size += len(resource.encode("utf-8"))
-    return size
 
 
 def _json(start_response: StartResponse, status: int, body: Any) -> list[bytes]:
@@ -324,7 +301,7 @@ class Gateway:
                 request.get("Entries", []), response.get("Entries", []), strict=False
             ):
                 if "EventId" in result:
-                    events.append(_envelope(entry, result["EventId"]))
+                    events.append(envelope(entry, result["EventId"]))
             self.on_put_events(events)
         return out
 
@@ -434,20 +411,3 @@ class _Replay:
         end = len(self._data) if n < 0 else self._pos + n
         chunk, self._pos = self._data[self._pos : end], min(end, len(self._data))
         return chunk
-
-
-def _envelope(entry: dict[str, Any], event_id: str) -> dict[str, Any]:
-    """The event as EventBridge hands it to targets."""
-    detail = entry.get("Detail") or "{}"
-    return {
-        "version": "0",
-        "id": event_id or str(uuid.uuid4()),
-        "detail-type": entry.get("DetailType", ""),
-        "source": entry.get("Source", ""),
-        "account": engine.ACCOUNT_ID,
-        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "region": engine.REGION,
-        "resources": entry.get("Resources", []),
-        "detail": json.loads(detail),
-        "_bus": (entry.get("EventBusName") or "default").rsplit("/", 1)[-1],
-    }

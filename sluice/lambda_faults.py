@@ -15,8 +15,9 @@ answered the way Lambda itself produces them:
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
+
+from sluice.fault_registry import FaultRegistry
 
 TIMEOUT_ERROR = "Sandbox.Timedout"
 THROTTLE_ERRORS = ("Lambda.TooManyRequestsException", "TooManyRequestsException")
@@ -67,12 +68,8 @@ class Fault:
         return f"Injected fault: {self.error_type}"
 
 
-class Faults:
+class Faults(FaultRegistry[Fault]):
     """The pending faults, one per function; thread-safe."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._faults: dict[str, Fault] = {}
 
     def inject(
         self,
@@ -88,28 +85,4 @@ class Faults:
         fault = Fault(function, error_type, error_message, count, after_handler)
         if fault.throttles and after_handler:
             raise ValueError("a throttle refuses the invoke: it cannot come after the handler")
-        with self._lock:
-            if count:
-                self._faults[function] = fault
-            else:
-                self._faults.pop(function, None)
-        return fault
-
-    def pending(self) -> list[Fault]:
-        with self._lock:
-            return [Fault(**vars(f)) for f in self._faults.values()]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._faults.clear()
-
-    def take(self, function: str) -> Fault | None:
-        """Use one invoke of FUNCTION's fault: a copy with what remains after it, or None."""
-        with self._lock:
-            fault = self._faults.get(function)
-            if fault is None:
-                return None
-            fault.remaining -= 1
-            if fault.remaining <= 0:
-                del self._faults[function]
-            return Fault(**vars(fault))
+        return self.put(function, fault)

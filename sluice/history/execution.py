@@ -12,15 +12,17 @@ from sluice.history.drafts import Scope
 
 @dataclass
 class ExecutionDraft:
-    status: ExecutionStatus = "RUNNING"
+    # ExecutionStarted's
     input: str | None = None
+    started: datetime | None = None
+    # The end's (a redrive clears them): the output on success, else the error and cause.
+    status: ExecutionStatus = "RUNNING"
+    finished: bool = False
+    stopped: datetime | None = None
     output: str | None = None
     error: str | None = None
     cause: str | None = None
-    started: datetime | None = None
-    stopped: datetime | None = None
     last: datetime | None = None  # the latest timestamp of any event
-    finished: bool = False
 
     def saw(self, stamp: datetime | None) -> None:
         if stamp is not None:

@@ -16,6 +16,8 @@ Pipe retries it and then sends it to the DLQ.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -44,13 +46,20 @@ from tasks.common.validation import parsed
 logger, tracer, metrics = powertools(FLOW)
 
 
-def prepare_batch(event: Any) -> IndexChanges:
+@contextmanager
+def _counting_rejections() -> Iterator[None]:
+    """A batch the flow refuses (one of its own errors) is counted and logged, then fails."""
     try:
-        return _prepare(event)
+        yield
     except ArtistSearchSyncError as exc:
         metrics.add_metric(name="BatchesRejected", unit=MetricUnit.Count, value=1)
         logger.warning("batch rejected", extra={"error": type(exc).__name__, "cause": str(exc)})
         raise
+
+
+def prepare_batch(event: Any) -> IndexChanges:
+    with _counting_rejections():
+        return _prepare(event)
 
 
 def _prepare(event: Any) -> IndexChanges:

@@ -102,7 +102,7 @@ def query_terms(q: str | None) -> list[str]:
     return _TERM.findall(q or "")[:MAX_QUERY_TERMS]
 
 
-def _check_disjoint(upserts: Sequence[ArtistSearchDocument], deletes: Sequence[str]) -> None:
+def check_disjoint(upserts: Sequence[ArtistSearchDocument], deletes: Sequence[str]) -> None:
     ids = [d.artistId for d in upserts] + list(deletes)
     if len(ids) != len(set(ids)):
         raise ValueError("bulk: each artist id may appear once across upserts and deletes")
@@ -116,5 +116,6 @@ __all__ = [
     "SearchIndex",
     "SearchIndexError",
     "SearchIndexUnavailable",
+    "check_disjoint",
     "query_terms",
 ]

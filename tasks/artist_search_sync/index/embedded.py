@@ -12,20 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from schemas.artist_search_sync import ArtistSearchDocument, normalize_key
-from tasks.artist_search_sync.index import (
-    FIELD_BOOSTS,
-    BulkResult,
-    SearchHit,
-    SearchIndexError,
-    SearchIndexUnavailable,
-    _check_disjoint,
-    query_terms,
-)
+from tasks.artist_search_sync import index as port
 
 INDEX_PATH_ENV = "SEARCH_INDEX_PATH"
 
-_FTS_COLUMNS = tuple(FIELD_BOOSTS)
-_BM25_WEIGHTS = ", ".join(str(w) for w in FIELD_BOOSTS.values())
+_FTS_COLUMNS = tuple(port.FIELD_BOOSTS)
+_BM25_WEIGHTS = ", ".join(str(w) for w in port.FIELD_BOOSTS.values())
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS artists (
@@ -107,7 +99,7 @@ class EmbeddedIndex:
     def from_env(cls) -> EmbeddedIndex:
         path = os.environ.get(INDEX_PATH_ENV)
         if not path:
-            raise SearchIndexError(f"{INDEX_PATH_ENV} is required for the embedded index")
+            raise port.SearchIndexError(f"{INDEX_PATH_ENV} is required for the embedded index")
         return cls(path)
 
     def close(self) -> None:
@@ -121,10 +113,10 @@ class EmbeddedIndex:
         except sqlite3.OperationalError as exc:
             raise self._translated(exc) from exc
 
-    def _translated(self, exc: sqlite3.OperationalError) -> SearchIndexError:
+    def _translated(self, exc: sqlite3.OperationalError) -> port.SearchIndexError:
         if _transient(exc):
-            return SearchIndexUnavailable(f"{self.path}: {exc}")
-        return SearchIndexError(f"{self.path}: {exc}")
+            return port.SearchIndexUnavailable(f"{self.path}: {exc}")
+        return port.SearchIndexError(f"{self.path}: {exc}")
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -144,8 +136,10 @@ class EmbeddedIndex:
                 if statement.strip():
                     conn.execute(statement)
 
-    def bulk(self, upserts: Sequence[ArtistSearchDocument], deletes: Sequence[str]) -> BulkResult:
-        _check_disjoint(upserts, deletes)
+    def bulk(
+        self, upserts: Sequence[ArtistSearchDocument], deletes: Sequence[str]
+    ) -> port.BulkResult:
+        port.check_disjoint(upserts, deletes)
         deleted = not_found = 0
         with self._transaction() as conn:
             for doc in upserts:
@@ -155,7 +149,7 @@ class EmbeddedIndex:
                     deleted += 1
                 else:
                     not_found += 1
-        return BulkResult(upserted=len(upserts), deleted=deleted, not_found=not_found)
+        return port.BulkResult(upserted=len(upserts), deleted=deleted, not_found=not_found)
 
     @staticmethod
     def _upsert(conn: sqlite3.Connection, doc: ArtistSearchDocument) -> None:
@@ -193,7 +187,7 @@ class EmbeddedIndex:
 
     def search(
         self, q: str | None, style: str | None, city: str | None, limit: int
-    ) -> list[SearchHit]:
+    ) -> list[port.SearchHit]:
         where: list[str] = []
         params: list[Any] = []
         if city is not None:
@@ -206,7 +200,7 @@ class EmbeddedIndex:
             )
             params.append(normalize_key(style))
         if q is not None and q.strip():
-            terms = query_terms(q)
+            terms = port.query_terms(q)
             if not terms:
                 return []
             # Each word a quoted string: implicit AND, and no user-controlled FTS syntax.
@@ -229,7 +223,7 @@ class EmbeddedIndex:
         with self._lock, self._errors():
             rows = self._conn.execute(sql, params).fetchall()
         return [
-            SearchHit(
+            port.SearchHit(
                 artist_id=artist_id,
                 score=float(score),
                 document=ArtistSearchDocument.model_validate_json(document),

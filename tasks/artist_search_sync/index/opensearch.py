@@ -14,16 +14,7 @@ from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
 from opensearchpy.exceptions import NotFoundError, RequestError, TransportError
 
 from schemas.artist_search_sync import ArtistSearchDocument, normalize_key
-from tasks.artist_search_sync.index import (
-    FIELD_BOOSTS,
-    BulkItemFailure,
-    BulkResult,
-    SearchHit,
-    SearchIndexError,
-    SearchIndexUnavailable,
-    _check_disjoint,
-    query_terms,
-)
+from tasks.artist_search_sync import index as port
 
 OPENSEARCH_ENDPOINT_ENV = "OPENSEARCH_ENDPOINT"
 OPENSEARCH_INDEX_ENV = "OPENSEARCH_INDEX"
@@ -76,7 +67,7 @@ _QUERY_FIELDS = {
     "instagramHandle": "instagramHandle.text",
     "bio": "bio",
 }
-SEARCH_FIELDS = [f"{_QUERY_FIELDS[name]}^{boost:g}" for name, boost in FIELD_BOOSTS.items()]
+SEARCH_FIELDS = [f"{_QUERY_FIELDS[name]}^{boost:g}" for name, boost in port.FIELD_BOOSTS.items()]
 PAGE_SIZE = 1000
 
 
@@ -120,7 +111,7 @@ class OpenSearchIndex:
     ) -> OpenSearchIndex:
         url = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
         if not url.hostname:
-            raise SearchIndexError(f"{OPENSEARCH_ENDPOINT_ENV} {endpoint!r} has no host")
+            raise port.SearchIndexError(f"{OPENSEARCH_ENDPOINT_ENV} {endpoint!r} has no host")
         https = url.scheme == "https"
         if service is None:
             service = "aoss" if url.hostname.endswith(".aoss.amazonaws.com") else "es"
@@ -143,10 +134,10 @@ class OpenSearchIndex:
     def from_env(cls) -> OpenSearchIndex:
         endpoint = os.environ.get(OPENSEARCH_ENDPOINT_ENV)
         if not endpoint:
-            raise SearchIndexError(f"{OPENSEARCH_ENDPOINT_ENV} is required for opensearch")
+            raise port.SearchIndexError(f"{OPENSEARCH_ENDPOINT_ENV} is required for opensearch")
         region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
         if not region:
-            raise SearchIndexError("AWS_REGION is required to sign OpenSearch requests")
+            raise port.SearchIndexError("AWS_REGION is required to sign OpenSearch requests")
         return cls.connect(
             endpoint,
             os.environ.get(OPENSEARCH_INDEX_ENV) or DEFAULT_INDEX_NAME,
@@ -159,13 +150,13 @@ class OpenSearchIndex:
         try:
             yield
         except OpenSearchConnectionError as exc:  # includes timeouts and TLS failures
-            raise SearchIndexUnavailable(f"{action}: {exc}") from exc
+            raise port.SearchIndexUnavailable(f"{action}: {exc}") from exc
         except TransportError as exc:
             status = _status(exc)
             message = f"{action}: HTTP {status} {_error_type(exc)}"
             if status is not None and _transient_status(status):
-                raise SearchIndexUnavailable(message) from exc
-            raise SearchIndexError(message) from exc
+                raise port.SearchIndexUnavailable(message) from exc
+            raise port.SearchIndexError(message) from exc
 
     def ensure_index(self) -> None:
         with self._errors(f"create index {self.index}"):
@@ -176,10 +167,12 @@ class OpenSearchIndex:
                 if _error_type(exc) != "resource_already_exists_exception":
                     raise
 
-    def bulk(self, upserts: Sequence[ArtistSearchDocument], deletes: Sequence[str]) -> BulkResult:
-        _check_disjoint(upserts, deletes)
+    def bulk(
+        self, upserts: Sequence[ArtistSearchDocument], deletes: Sequence[str]
+    ) -> port.BulkResult:
+        port.check_disjoint(upserts, deletes)
         if not upserts and not deletes:
-            return BulkResult()
+            return port.BulkResult()
         body: list[dict[str, Any]] = []
         for doc in upserts:
             body.append({"index": {"_id": doc.artistId}})
@@ -192,8 +185,8 @@ class OpenSearchIndex:
 
     def search(
         self, q: str | None, style: str | None, city: str | None, limit: int
-    ) -> list[SearchHit]:
-        if q is not None and q.strip() and not query_terms(q):
+    ) -> list[port.SearchHit]:
+        if q is not None and q.strip() and not port.query_terms(q):
             return []
         with self._errors("search"):
             try:
@@ -205,7 +198,7 @@ class OpenSearchIndex:
                     return []
                 raise
         return [
-            SearchHit(
+            port.SearchHit(
                 artist_id=hit["_id"],
                 score=float(hit.get("_score") or 0.0),
                 document=ArtistSearchDocument.model_validate(hit["_source"]),
@@ -268,7 +261,7 @@ def search_body(q: str | None, style: str | None, city: str | None, limit: int) 
     if q is not None and q.strip():
         match = {
             "multi_match": {
-                "query": " ".join(query_terms(q)),
+                "query": " ".join(port.query_terms(q)),
                 "type": "cross_fields",
                 "operator": "and",
                 "fields": SEARCH_FIELDS,
@@ -290,10 +283,10 @@ def search_body(q: str | None, style: str | None, city: str | None, limit: int) 
     }
 
 
-def _bulk_result(response: dict[str, Any]) -> BulkResult:
+def _bulk_result(response: dict[str, Any]) -> port.BulkResult:
     """Per-item outcomes: delete-404 is success; 429/5xx items make the whole bulk transient."""
     upserted = deleted = not_found = 0
-    failures: list[BulkItemFailure] = []
+    failures: list[port.BulkItemFailure] = []
     transient: list[str] = []
     for item in response.get("items", []):
         ((action, result),) = item.items()
@@ -316,10 +309,10 @@ def _bulk_result(response: dict[str, Any]) -> BulkResult:
                 if isinstance(error, dict)
                 else str(error)
             )
-            failures.append(BulkItemFailure(artist_id, operation, status, reason))
+            failures.append(port.BulkItemFailure(artist_id, operation, status, reason))
     if transient:
         # Retrying the whole bulk is safe: the items that did succeed are idempotent.
-        raise SearchIndexUnavailable(f"bulk items throttled or failed: {', '.join(transient)}")
-    return BulkResult(
+        raise port.SearchIndexUnavailable(f"bulk items throttled or failed: {', '.join(transient)}")
+    return port.BulkResult(
         upserted=upserted, deleted=deleted, not_found=not_found, failures=tuple(failures)
     )
