@@ -14,14 +14,12 @@ import itertools
 import json
 import logging
 import random
-import re
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
 
 from botocore.exceptions import (
@@ -33,6 +31,7 @@ from botocore.exceptions import (
 from moto.events.models import EventPattern
 
 from sluice.engine import virtual_time
+from sluice.triggers import rule_events
 from sluice.triggers.clients import ClientFactory
 from sluice.triggers.counters import Counters
 from sluice.triggers.dead_letter import DeadLetterSender
@@ -121,7 +120,7 @@ class RuleDelivery:
         matching state machine target; returns those targets' ARNs. Never blocks on delivery.
         """
         try:
-            envelope, entry_bus = self._envelope(event)
+            envelope, entry_bus = rule_events.from_entry(event, self._account_id, self._region)
         except ValueError:
             # PutEvents rejects malformed Detail before rules see it.
             log.warning("ignoring event with malformed Detail: %.200s", event.get("Detail"))
@@ -141,17 +140,8 @@ class RuleDelivery:
 
     def fire_schedule(self, rule: RuleSpec, when: datetime) -> list[str]:
         """Deliver the event a schedule rule sends at WHEN to its state machine targets."""
-        envelope = {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": "Scheduled Event",
-            "source": "aws.events",
-            "account": self._account_id,
-            "time": when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "region": self._region,
-            "resources": [self._rule_arn(rule, {})],
-            "detail": {},
-        }
+        rule_arn = self._rule_arn(rule, {})
+        envelope = rule_events.scheduled(rule_arn, when, self._account_id, self._region)
         return self._queue([rule], envelope)
 
     def _queue(self, rules: Sequence[RuleSpec], envelope: dict[str, Any]) -> list[str]:
@@ -172,7 +162,7 @@ class RuleDelivery:
                         rule_arn=rule_arn,
                         target=target,
                         event=envelope,
-                        input=_target_input(target, envelope),
+                        input=rule_events.target_input(target, envelope),
                         received_at=now,
                     )
                 )
@@ -355,25 +345,6 @@ class RuleDelivery:
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _envelope(self, event: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
-        if "detail-type" in event:
-            return dict(event), None
-        # A PutEvents request entry.
-        detail = event.get("Detail") or "{}"
-        when = _entry_time(event.get("Time"))
-        envelope = {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": event.get("DetailType"),
-            "source": event.get("Source"),
-            "account": self._account_id,
-            "time": when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "region": self._region,
-            "resources": list(event.get("Resources") or []),
-            "detail": json.loads(detail) if isinstance(detail, str) else detail,
-        }
-        return envelope, event.get("EventBusName")
-
     def _rule_arn(self, rule: RuleSpec, envelope: Mapping[str, Any]) -> str:
         region = envelope.get("region") or self._region
         account = envelope.get("account") or self._account_id
@@ -382,63 +353,12 @@ class RuleDelivery:
         return f"arn:aws:events:{region}:{account}:rule/{path}"
 
 
-def _entry_time(t: Any) -> datetime:
-    """PutEvents Time arrives as a datetime (boto3), epoch seconds (wire) or ISO text."""
-    if isinstance(t, datetime):
-        return t if t.tzinfo else t.replace(tzinfo=UTC)
-    if isinstance(t, int | float):
-        return datetime.fromtimestamp(t, UTC)
-    if isinstance(t, str):
-        try:
-            parsed = datetime.fromisoformat(t.replace("Z", "+00:00"))
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-        except ValueError:
-            pass
-    return datetime.now(UTC)
-
-
 def _bus_name(bus: str) -> str:
     return bus.rsplit("/", 1)[-1] if bus.startswith("arn:") else bus
 
 
 def _is_state_machine(arn: str) -> bool:
     return ":states:" in arn and ":stateMachine:" in arn
-
-
-def _target_input(target: RuleTargetSpec, envelope: dict[str, Any]) -> str | None:
-    if target.input is not None:
-        return target.input
-    if target.input_path:
-        found, value = json_path(envelope, target.input_path)
-        return json.dumps(value) if found else None
-    return json.dumps(envelope)
-
-
-_PATH_TOKEN = re.compile(r"\.([A-Za-z0-9_$@-]+)|\[(\d+)\]|\['([^']*)'\]|\[\"([^\"]*)\"\]")
-
-
-def json_path(doc: Any, path: str) -> tuple[bool, Any]:
-    """Resolve the simple JSONPath subset InputPath uses: ``$``, ``.name``, ``[n]``,
-    ``['name']``. Returns ``(found, value)``."""
-    if not path.startswith("$"):
-        raise ValueError(f"InputPath must start with $: {path!r}")
-    pos, value = 1, doc
-    while pos < len(path):
-        m = _PATH_TOKEN.match(path, pos)
-        if m is None:
-            raise ValueError(f"unsupported InputPath {path!r}")
-        name, index, q1, q2 = m.groups()
-        key = name if name is not None else q1 if q1 is not None else q2
-        if index is not None:
-            if not isinstance(value, list) or int(index) >= len(value):
-                return False, None
-            value = value[int(index)]
-        else:
-            if not isinstance(value, dict) or key not in value:
-                return False, None
-            value = value[key]
-        pos = m.end()
-    return True, value
 
 
 def _classify(exc: Exception) -> _Failure:

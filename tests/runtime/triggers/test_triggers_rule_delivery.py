@@ -16,7 +16,8 @@ from moto import mock_aws
 
 from sluice.engine import virtual_time
 from sluice.triggers.clients import ClientFactory, boto3_client_factory
-from sluice.triggers.rule_delivery import RuleDelivery, json_path
+from sluice.triggers.rule_delivery import RuleDelivery
+from sluice.triggers.rule_events import json_path
 from sluice.triggers.specs import RuleSpec, RuleTargetSpec
 
 ACCOUNT = "123456789012"
