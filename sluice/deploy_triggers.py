@@ -38,6 +38,7 @@ def event_source_mapping(name: str, function_arn: str, props: dict[str, Any]) ->
         dlq_arn=destination.get("Destination"),
         report_item_failures="ReportBatchItemFailures"
         in (props.get("FunctionResponseTypes") or []),
+        parallelization_factor=int(props.get("ParallelizationFactor", 1)),
     )
 
 
@@ -132,4 +133,5 @@ def pipe_spec(res: Resource) -> PipeSpec:
         bisect_on_error=src.get("OnPartialBatchItemFailure") == "AUTOMATIC_BISECT",
         dlq_arn=(src.get("DeadLetterConfig") or {}).get("Arn"),
         invocation_type=str(invocation),
+        parallelization_factor=int(src.get("ParallelizationFactor", 1)),
     )

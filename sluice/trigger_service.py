@@ -18,7 +18,8 @@ from sluice.triggers.queue_poller import QueuePoller
 from sluice.triggers.rule_delivery import RuleDelivery
 from sluice.triggers.schedules import Scheduler
 from sluice.triggers.specs import PipeSpec, RuleSpec
-from sluice.triggers.stream_poller import Positions, StreamPoller
+from sluice.triggers.stream_poller import StreamPoller
+from sluice.triggers.stream_shards import Positions
 
 StartResponse = Any
 Poller = (StreamPoller, QueuePoller)

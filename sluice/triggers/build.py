@@ -6,7 +6,8 @@ from sluice.triggers.clients import ClientFactory
 from sluice.triggers.failure_log import FailureLog
 from sluice.triggers.queue_poller import QueuePoller
 from sluice.triggers.specs import PipeSpec
-from sluice.triggers.stream_poller import Positions, StreamPoller
+from sluice.triggers.stream_poller import StreamPoller
+from sluice.triggers.stream_shards import Positions
 from sluice.triggers.targets import LambdaTarget, StepFunctionsTarget, Target
 
 # Batches in flight per SQS pipe: Lambda's SQS pollers start at five concurrent batches

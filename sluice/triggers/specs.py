@@ -33,12 +33,16 @@ class PipeSpec:
     invocation_type: str = "REQUEST_RESPONSE"
     # Event source mappings to functions: FunctionResponseTypes [ReportBatchItemFailures].
     report_item_failures: bool = False
+    # Stream sources: batches in flight per shard, one per lane of partition keys (1-10).
+    parallelization_factor: int = 1
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ValueError(f"pipe {self.name}: batch_size must be >= 1")
         if self.batching_window_s < 0:
             raise ValueError(f"pipe {self.name}: batching_window_s must be >= 0")
+        if not 1 <= self.parallelization_factor <= 10:
+            raise ValueError(f"pipe {self.name}: ParallelizationFactor must be 1 to 10")
         if self.starting_position not in STARTING_POSITIONS:
             raise ValueError(f"pipe {self.name}: bad starting_position {self.starting_position}")
         if self.invocation_type not in INVOCATION_TYPES:

@@ -1,7 +1,9 @@
 """DynamoDB Streams source: the polling half of a pipe / event source mapping.
 
-Per shard, records are delivered strictly in order, one batch in flight; shards are
-processed in parallel, as AWS runs one poller per shard. A failing batch blocks its shard until
+Per shard, records are delivered in order, one batch in flight, or with a
+`ParallelizationFactor` of N up to N batches, one per lane of keys, each key's records in
+order (sluice/triggers/stream_shards.py); shards are processed in parallel, as AWS runs one
+poller per shard. A failing batch blocks its shard until
 it succeeds, is bisected down, or runs out of retries / record age and goes to the
 dead-letter destination; then the shard moves on. With `positions` (a durable stack) the
 last sequence number of each finished batch is saved, and a restarted poller resumes after
@@ -18,8 +20,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -33,46 +34,16 @@ from sluice.triggers.dead_letter import (
 from sluice.triggers.filters import RecordFilter
 from sluice.triggers.poller_group import Stoppable
 from sluice.triggers.specs import PipeSpec
+from sluice.triggers.stream_shards import Lane, Positions, Shard
 from sluice.triggers.targets import Outcome, Target, check_outcome, item_id, outcome_from_exception
 
 log = logging.getLogger(__name__)
 
 # Pipes and Lambda cap the target payload at 256 KiB (as characters of JSON).
 MAX_PAYLOAD_CHARS = 262_144
-# Shards of one stream read and delivered at once (AWS: one poller per shard, no limit).
-MAX_PARALLEL_SHARDS = 8
-
-
-class Positions(Protocol):
-    resumed: bool  # the stack's state was restored: records may predate this poller
-
-    def get(self, pipe: str, shard_id: str) -> str | None: ...
-
-    def put(self, pipe: str, shard_id: str, sequence_number: str) -> None: ...
-
-
-@dataclass
-class _Shard:
-    shard_id: str
-    parent_id: str | None
-    start_type: str
-    iterator: str | None = None
-    last_seq: str | None = None  # last sequence number read, for iterator renewal
-    closed: bool = False  # GetRecords returned no NextShardIterator
-    # Read but not yet batched: (monotonic arrival time, record).
-    buffer: deque[tuple[float, dict[str, Any]]] = field(default_factory=deque)
-    # The batch in progress; bisection splits it into several, delivered front first.
-    work: list[list[dict[str, Any]]] = field(default_factory=list)
-    attempts: int = 0  # retries consumed by work[0] (customer errors only)
-    invokes: int = 0  # invocations of work[0], reported as approximateInvokeCount
-    failures_in_row: int = 0  # drives backoff, transient errors included
-    next_attempt_at: float = 0.0
-    last_error: str | None = None
-    last_cause: str | None = None
-
-    @property
-    def done(self) -> bool:
-        return self.closed and not self.buffer and not self.work
+# Batches of one pipe in flight at once: one per shard, or one per lane of a shard with a
+# ParallelizationFactor (AWS: no limit but shards x factor).
+MAX_PARALLEL_BATCHES = 32
 
 
 class StreamPoller(Stoppable):
@@ -109,11 +80,12 @@ class StreamPoller(Stoppable):
         self._shard_refresh_s = shard_refresh_s
         self._fetch_limit = max(1, min(fetch_limit, 1000))
         self._positions = positions
-        self._shards: dict[str, _Shard] = {}
+        self._shards: dict[str, Shard] = {}
+        self._hash_key: str | None = None  # the source table's partition key attribute
         self._discovered = False
         self._last_refresh = float("-inf")
         self._lock = threading.Lock()
-        self._executor: ThreadPoolExecutor | None = None  # made when a stream has 2+ shards
+        self._executor: ThreadPoolExecutor | None = None  # made when 2+ batches can run
         super().__init__()
 
     def poll_once(self) -> int:
@@ -125,34 +97,21 @@ class StreamPoller(Stoppable):
                 self._refresh_shards()
                 self._last_refresh = now
             ready = [s for s in self._shards.values() if not s.done and self._parent_done(s)]
-            if len(ready) <= 1:
-                return sum(self._work(shard) for shard in ready)
+            for shard in ready:
+                if not self._stop.is_set():
+                    self._fetch(shard)
+            lanes = [(s, lane) for s in ready for lane in s.lanes if lane.buffer or lane.work]
+            if len(lanes) <= 1:
+                return sum(self._drive(shard, lane) for shard, lane in lanes)
             if self._executor is None:
-                self._executor = ThreadPoolExecutor(MAX_PARALLEL_SHARDS, f"sluice-{self.name}")
-            return sum(self._executor.map(self._work, ready))
-
-    def _work(self, shard: _Shard) -> int:
-        """Read one shard and deliver its due batches; touches that shard's state only."""
-        if self._stop.is_set():
-            return 0
-        self._fetch(shard)
-        return self._drive(shard)
+                self._executor = ThreadPoolExecutor(MAX_PARALLEL_BATCHES, f"sluice-{self.name}")
+            return sum(self._executor.map(lambda pair: self._drive(*pair), lanes))
 
     def status(self) -> dict[str, dict[str, Any]]:
         """Best-effort per-shard snapshot for display. Deliberately lock-free so it never
         waits behind a long synchronous invocation."""
         shards = list(self._shards.values())
-        return {
-            s.shard_id: {
-                "pending": len(s.buffer) + sum(len(b) for b in list(s.work)),
-                "attempts": s.attempts,
-                "closed": s.closed,
-                "done": s.done,
-                "last_error": s.last_error,
-                "last_cause": s.last_cause,
-            }
-            for s in shards
-        }
+        return {s.shard_id: _shard_status(s) for s in shards}
 
     # -- shards ---------------------------------------------------------------------------
 
@@ -173,7 +132,8 @@ class StreamPoller(Stoppable):
             for sh in desc.get("Shards", []):
                 sid = sh["ShardId"]
                 if sid not in self._shards:
-                    shard = _Shard(sid, sh.get("ParentShardId"), start_type)
+                    lanes = [Lane() for _ in range(self.spec.parallelization_factor)]
+                    shard = Shard(sid, sh.get("ParentShardId"), start_type, lanes)
                     if self._positions is not None:
                         shard.last_seq = self._positions.get(self.name, sid)
                     self._shards[sid] = shard
@@ -183,12 +143,12 @@ class StreamPoller(Stoppable):
             kwargs["ExclusiveStartShardId"] = last
         self._discovered = True
 
-    def _parent_done(self, shard: _Shard) -> bool:
+    def _parent_done(self, shard: Shard) -> bool:
         # A child shard waits until its parent is fully processed, keeping per-key order.
         parent = self._shards.get(shard.parent_id) if shard.parent_id else None
         return parent is None or parent.done
 
-    def _new_iterator(self, shard: _Shard) -> str | None:
+    def _new_iterator(self, shard: Shard) -> str | None:
         kwargs: dict[str, Any] = {"StreamArn": self.spec.source_arn, "ShardId": shard.shard_id}
         if shard.last_seq is not None:
             kwargs.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=shard.last_seq)
@@ -203,8 +163,8 @@ class StreamPoller(Stoppable):
                 return None
             raise
 
-    def _fetch(self, shard: _Shard) -> None:
-        if shard.closed or len(shard.buffer) >= self.spec.batch_size:
+    def _fetch(self, shard: Shard) -> None:
+        if shard.closed or shard.buffered >= self.spec.batch_size * len(shard.lanes):
             return
         if shard.iterator is None:
             shard.iterator = self._new_iterator(shard)
@@ -237,10 +197,10 @@ class StreamPoller(Stoppable):
         for raw in resp.get("Records", []):
             record = self._shape(raw)
             shard.last_seq = record["dynamodb"].get("SequenceNumber", shard.last_seq)
-            if not self._filter.matches(record):
+            matches = self._filter.matches(record)
+            if not matches:
                 self.counters.incr("records_discarded")
-                continue
-            shard.buffer.append((now, record))
+            shard.add(now, record, self._partition_key(shard, record), delivered=matches)
         shard.iterator = resp.get("NextShardIterator")
         if shard.iterator is None:
             shard.closed = True
@@ -262,37 +222,56 @@ class StreamPoller(Stoppable):
 
     # -- delivery -------------------------------------------------------------------------
 
-    def _drive(self, shard: _Shard) -> int:
-        """Deliver due batches on this shard until one fails or nothing is due."""
+    def _partition_key(self, shard: Shard, record: dict[str, Any]) -> Any:
+        """What decides a record's lane: its item's partition key (all its keys if the
+        table's key schema cannot be read)."""
+        keys = record["dynamodb"].get("Keys", {})
+        if len(shard.lanes) == 1:
+            return None
+        if self._hash_key is None:
+            table = self.spec.source_arn.split(":table/", 1)[-1].split("/", 1)[0]
+            try:
+                schema = self._client_factory("dynamodb").describe_table(TableName=table)
+                self._hash_key = next(
+                    k["AttributeName"]
+                    for k in schema["Table"]["KeySchema"]
+                    if k["KeyType"] == "HASH"
+                )
+            except (ClientError, StopIteration):
+                return keys
+        return keys.get(self._hash_key, keys)
+
+    def _drive(self, shard: Shard, lane: Lane) -> int:
+        """Deliver due batches of this lane until one fails or nothing is due."""
         invoked = 0
         while not self._stop.is_set():
-            if not shard.work:
-                batch = self._take_batch(shard)
+            if not lane.work:
+                batch = self._take_batch(shard, lane)
                 if batch is None:
                     break
-                shard.work.append(batch)
-                shard.attempts = shard.invokes = 0
-            if self._clock() < shard.next_attempt_at:
+                lane.work.append(batch)
+                lane.attempts = lane.invokes = 0
+            if self._clock() < lane.next_attempt_at:
                 break
             invoked += 1
-            if not self._attempt(shard):
-                break  # at most one failed invocation per shard per pass
+            if not self._attempt(shard, lane):
+                break  # at most one failed invocation per lane per pass
         return invoked
 
-    def _take_batch(self, shard: _Shard) -> list[dict[str, Any]] | None:
-        if not shard.buffer:
+    def _take_batch(self, shard: Shard, lane: Lane) -> list[dict[str, Any]] | None:
+        if not lane.buffer:
             return None
-        full = len(shard.buffer) >= self.spec.batch_size
-        waited = self._clock() - shard.buffer[0][0]
+        full = len(lane.buffer) >= self.spec.batch_size
+        waited = self._clock() - lane.buffer[0][0]
         if not full and waited < self.spec.batching_window_s and not shard.closed:
             return None
         batch: list[dict[str, Any]] = []
         size = 2
-        while shard.buffer and len(batch) < self.spec.batch_size:
-            rec_size = len(json.dumps(shard.buffer[0][1])) + 2
+        while lane.buffer and len(batch) < self.spec.batch_size:
+            rec_size = len(json.dumps(lane.buffer[0][1])) + 2
             if batch and size + rec_size > MAX_PAYLOAD_CHARS:
                 break
-            batch.append(shard.buffer.popleft()[1])
+            batch.append(lane.buffer.popleft()[1])
             size += rec_size
         return batch
 
@@ -307,21 +286,21 @@ class StreamPoller(Stoppable):
         self.counters.incr("target_ms", int((time.monotonic() - began) * 1000))
         return check_outcome(outcome, batch)
 
-    def _attempt(self, shard: _Shard) -> bool:
-        batch = shard.work[0]
+    def _attempt(self, shard: Shard, lane: Lane) -> bool:
+        batch = lane.work[0]
         outcome = self._invoke(batch)
-        shard.invokes += 1
+        lane.invokes += 1
         if outcome.ok:
             self._finished(shard, batch)
-            shard.work.pop(0)
-            shard.attempts = shard.invokes = shard.failures_in_row = 0
-            shard.last_error = shard.last_cause = None
+            lane.work.pop(0)
+            lane.attempts = lane.invokes = lane.failures_in_row = 0
+            lane.last_error = lane.last_cause = None
             self.counters.incr("batches_delivered")
             self.counters.incr("records_delivered", len(batch))
             return True
 
         self.counters.incr("failures")
-        shard.last_error, shard.last_cause = outcome.error, outcome.cause
+        lane.last_error, lane.last_cause = outcome.error, outcome.cause
         log.info(
             "pipe %s: shard %s batch of %d failed: %s %s",
             self.name,
@@ -339,46 +318,51 @@ class StreamPoller(Stoppable):
             if idx:
                 self.counters.incr("records_delivered", idx)
                 self._finished(shard, batch[:idx])
-            shard.work[0] = batch[idx:]
+            lane.work[0] = batch[idx:]
         elif self.spec.bisect_on_error and len(batch) > 1 and not outcome.transient:
             # Halve and retry each half; bisection does not consume retry attempts.
             half = (len(batch) + 1) // 2
-            shard.work[0:1] = [batch[:half], batch[half:]]
-            shard.invokes = 0
+            lane.work[0:1] = [batch[:half], batch[half:]]
+            lane.invokes = 0
             return False
-        self._retry_or_dead_letter(shard, outcome)
+        self._retry_or_dead_letter(shard, lane, outcome)
         return False
 
-    def _retry_or_dead_letter(self, shard: _Shard, outcome: Outcome) -> None:
-        shard.failures_in_row += 1
-        delay = min(self._retry_delay_s * 2 ** (shard.failures_in_row - 1), self._max_retry_delay_s)
+    def _retry_or_dead_letter(self, shard: Shard, lane: Lane, outcome: Outcome) -> None:
+        lane.failures_in_row += 1
+        delay = min(self._retry_delay_s * 2 ** (lane.failures_in_row - 1), self._max_retry_delay_s)
         if outcome.transient:  # AWS-side error: retried without counting against limits
-            shard.next_attempt_at = self._clock() + delay
+            lane.next_attempt_at = self._clock() + delay
             return
-        shard.attempts += 1
-        batch = shard.work[0]
+        lane.attempts += 1
+        batch = lane.work[0]
         condition = None
-        if self.spec.max_retry_attempts != -1 and shard.attempts > self.spec.max_retry_attempts:
+        if self.spec.max_retry_attempts != -1 and lane.attempts > self.spec.max_retry_attempts:
             condition = "RetryAttemptsExhausted"
         elif self.spec.max_record_age_s != -1 and _oldest_age_s(batch) > self.spec.max_record_age_s:
             condition = "MaximumRecordAgeExceeded"
         if condition is None:
-            shard.next_attempt_at = self._clock() + delay
+            lane.next_attempt_at = self._clock() + delay
             return
-        self._dead_letter(shard, batch, condition, outcome)
+        self._dead_letter(shard, lane, batch, condition, outcome)
         self._finished(shard, batch)
-        shard.work.pop(0)
-        shard.attempts = shard.invokes = shard.failures_in_row = 0
-        shard.next_attempt_at = 0.0
+        lane.work.pop(0)
+        lane.attempts = lane.invokes = lane.failures_in_row = 0
+        lane.next_attempt_at = 0.0
 
-    def _finished(self, shard: _Shard, batch: list[dict[str, Any]]) -> None:
-        """Save the position after a batch that will not be delivered again."""
-        seq = batch[-1]["dynamodb"].get("SequenceNumber") if batch else None
-        if self._positions is not None and seq is not None:
-            self._positions.put(self.name, shard.shard_id, str(seq))
+    def _finished(self, shard: Shard, batch: list[dict[str, Any]]) -> None:
+        """A batch will not be delivered again: save the position, if that moved it."""
+        position = shard.finish(batch)
+        if self._positions is not None and position is not None:
+            self._positions.put(self.name, shard.shard_id, position)
 
     def _dead_letter(
-        self, shard: _Shard, batch: list[dict[str, Any]], condition: str, outcome: Outcome
+        self,
+        shard: Shard,
+        lane: Lane,
+        batch: list[dict[str, Any]],
+        condition: str,
+        outcome: Outcome,
     ) -> None:
         document = stream_batch_document(
             self.spec.name,
@@ -387,7 +371,7 @@ class StreamPoller(Stoppable):
             shard.shard_id,
             batch,
             condition,
-            shard.invokes,
+            lane.invokes,
             outcome,
         )
         self.dead_letters.append({**document, "records": batch})
@@ -432,3 +416,15 @@ def _oldest_age_s(batch: list[dict[str, Any]]) -> float:
         if isinstance(ts := r.get("dynamodb", {}).get("ApproximateCreationDateTime"), int | float)
     ]
     return time.time() - min(created) if created else 0.0
+
+
+def _shard_status(shard: Shard) -> dict[str, Any]:
+    failing = next((lane for lane in shard.lanes if lane.last_error), shard.lanes[0])
+    return {
+        "pending": sum(lane.pending for lane in shard.lanes),
+        "attempts": max(lane.attempts for lane in shard.lanes),
+        "closed": shard.closed,
+        "done": shard.done,
+        "last_error": failing.last_error,
+        "last_cause": failing.last_cause,
+    }

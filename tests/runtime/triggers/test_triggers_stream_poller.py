@@ -15,6 +15,7 @@ from moto import mock_aws
 from sluice.triggers.clients import ClientFactory, boto3_client_factory
 from sluice.triggers.specs import PipeSpec
 from sluice.triggers.stream_poller import StreamPoller
+from sluice.triggers.stream_shards import lane_of
 from sluice.triggers.targets import Outcome, StepFunctionsTarget
 from sluice.triggers.testing import ScriptedTarget
 
@@ -429,3 +430,82 @@ def test_shards_are_delivered_in_parallel_each_in_its_own_order() -> None:
     assert [r for r in got if r[0] == "a"] == ["a1", "a2", "a3"]
     assert [r for r in got if r[0] == "b"] == ["b1", "b2", "b3"]
     assert p.counters["failures"] == 0
+
+
+def two_keys_in_different_lanes(lanes: int) -> tuple[str, str]:
+    keys = [f"key-{i}" for i in range(lanes * 4)]
+    first = keys[0]
+    other = next(k for k in keys if lane_of({"S": k}, lanes) != lane_of({"S": first}, lanes))
+    return first, other
+
+
+def test_a_parallelization_factor_runs_batches_of_one_shard_at_once_each_key_in_order(
+    env: Env,
+) -> None:
+    """ParallelizationFactor 4: the shard's two keys (in different lanes) are in flight
+    together, and each key's records still arrive in the order they were written."""
+    a, b = two_keys_in_different_lanes(4)
+    for i in range(3):
+        env.put(a, i)
+        env.put(b, i)
+    together = threading.Barrier(2, timeout=10)
+
+    def with_another_in_flight(batch: list[dict[str, Any]]) -> None:
+        together.wait()  # breaks (and fails the batch) if the keys were served in turn
+
+    target = ScriptedTarget(with_another_in_flight)
+    p = poller(env, target, batch_size=1, parallelization_factor=4)
+    pump(p, 4)
+    values = {
+        k: [r["dynamodb"]["NewImage"]["v"]["S"] for r in target.records if pks([r]) == [k]]
+        for k in (a, b)
+    }
+    assert values == {a: ["0", "1", "2"], b: ["0", "1", "2"]}
+    assert p.counters["failures"] == 0 and p.counters["records_delivered"] == 6
+
+
+class SavedPositions:
+    resumed = False
+
+    def __init__(self) -> None:
+        self.saved: list[str] = []
+
+    def get(self, pipe: str, shard_id: str) -> str | None:
+        return None
+
+    def put(self, pipe: str, shard_id: str, sequence_number: str) -> None:
+        self.saved.append(sequence_number)
+
+
+def test_the_saved_position_never_passes_a_record_another_lane_has_not_finished(
+    env: Env,
+) -> None:
+    """Lane A's first batch fails once while lane B's later records succeed: the position
+    stays before A's record until A is delivered, so a crash then would deliver A again."""
+    a, b = two_keys_in_different_lanes(2)
+    env.put(a, 0)
+    env.put(b, 0)
+    env.put(b, 1)
+    failed: list[str] = []
+
+    def a_fails_once(batch: list[dict[str, Any]]) -> Outcome | None:
+        if pks(batch) == [a] and not failed:
+            failed.append(seq(batch[0]))
+            return Outcome(ok=False, error="Poison", cause="try again")
+        return None
+
+    positions = SavedPositions()
+    now = [0.0]
+    spec = env.spec(batch_size=1, parallelization_factor=2)
+    target = ScriptedTarget(a_fails_once)
+    p = StreamPoller(
+        spec, target, env.factory, retry_delay_s=600, positions=positions, clock=lambda: now[0]
+    )
+    p.poll_once()
+    assert sorted(pks(target.records)) == sorted([a, b, b])  # B went on; A failed
+    assert positions.saved == []  # A's record, the first read, is not finished
+    now[0] += 600  # A's retry is due
+    pump(p, 2)
+    assert pks(target.records)[-1] == a
+    last = max(target.records, key=lambda r: int(seq(r)))
+    assert positions.saved == [seq(last)]
