@@ -25,6 +25,9 @@ from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name
     StatesErrorNameType,
 )
 from moto.stepfunctions.parser.asl.component.state.choice.state_choice import StateChoice
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.item_reader_decl import (  # noqa: E501
+    ItemReader,
+)
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.state_map import StateMap
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_aws_sdk as aws_sdk,
@@ -180,6 +183,16 @@ def _as_json(value: Any) -> Any:
     if isinstance(value, list):
         return [_as_json(member) for member in value]
     return value
+
+
+class ItemReaderAsJson(ItemReader):
+    """A distributed Map's items are JSON: the S3 objects `s3:listObjectsV2` lists carry
+    their LastModified as ISO-8601 text, as the AWS SDK integrations' results do here,
+    where the in-process client's datetimes failed the Map and the execution's history."""
+
+    def _eval_body(self, env: Any) -> None:
+        super()._eval_body(env)
+        env.stack.append(_as_json(env.stack.pop()))
 
 
 def _unchanged(value: Any) -> Any:

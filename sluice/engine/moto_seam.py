@@ -94,6 +94,9 @@ SYMBOLS: dict[str, str | None] = {
         "self context event_type event_details timestamp update_source_event_id"
     ),
     f"{_ASL}.parse.preprocessor:Preprocessor": None,
+    f"{_ASL}.parse.preprocessor:from_string_literal": "parser_rule_context",
+    f"{_ASL}.component.common.assign.assign_template_value_terminal"
+    ":AssignTemplateValueTerminalLit._eval_body": "self env",
     f"{_ASL}.parse.asl_parser:AmazonStateLanguageParser.parse": "definition",
     f"{_ASL}.parse.asl_parser:ASLParserException": None,
     f"{_ASL}.component.eval_component:EvalComponent.heap_key": None,
@@ -109,6 +112,8 @@ SYMBOLS: dict[str, str | None] = {
     f"{_STATE}.exec.execute_state:ExecutionState._evaluate_with_timeout": "self env",
     f"{_ASL}.component.common.timeouts.timeout:Timeout.is_default_value": "self",
     f"{_MAP}.state_map:StateMap._eval_execution": "self env",
+    f"{_MAP}.item_reader.item_reader_decl:ItemReader._eval_body": "self env",
+    f"{_MAP}.iteration.job:JobPool.__init__": "self job_program job_inputs",
     f"{_P}.quotas:is_within_size_quota": "value",
     f"{_MAP}.iteration.inline_iteration_component:InlineIterationComponent._launch_worker": (
         "self env eval_input job_pool"
@@ -136,7 +141,6 @@ SYMBOLS: dict[str, str | None] = {
     f"{_TS}.execution:TestStateExecution.get_start_state_machine_details": "self",
     f"{_TS}.execution_worker:TestStateExecutionWorker._get_evaluation_entrypoint": "self",
     f"{_TS}.execution_worker:TestStateExecutionWorker._get_evaluation_environment": "self",
-    f"{_P}.backend.execution:BaseExecutionWorkerCommunication.terminated": "self",
     f"{_P}.backend.state_machine:TestStateMachine.__init__": (
         "self name arn definition role_arn create_date"
     ),
@@ -243,15 +247,17 @@ def install() -> None:
             return
         verify()
         for patch in GLOBAL_PATCHES:
-            if patch is _query_language_scopes_per_parse or speed.enabled():
+            if patch is _preprocessor_per_parse_reading_json or speed.enabled():
                 patch()
         for patch in SERVICE_PATCHES:
             patch()
         _installed = True
 
 
-def _query_language_scopes_per_parse() -> None:
-    """Give every parse its own stack of QueryLanguage scopes.
+def _preprocessor_per_parse_reading_json() -> None:
+    """Give every parse its own stack of QueryLanguage scopes, and decode string literals
+    as JSON (sluice/engine/json_strings.py), which moto's preprocessor module imported by
+    value.
 
     moto's Preprocessor keeps that stack in a class attribute: one list for every parse in
     the process, on every thread. A definition that raises inside a JSONata scope leaves
@@ -259,7 +265,12 @@ def _query_language_scopes_per_parse() -> None:
     rejected until the process restarts; parses on several threads also push and pop each
     other's scopes. Patched on moto's class, so every subclass (TestState's too) has it.
     """
+    from moto.stepfunctions.parser.asl.parse import preprocessor
     from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+    from sluice.engine import json_strings
+
+    preprocessor.from_string_literal = json_strings.from_string_literal
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         super(Preprocessor, self).__init__(*args, **kwargs)
@@ -338,7 +349,7 @@ def _server_lookups_once() -> None:
 
 # Every process-wide patch; all but the first are speed-ups that `make bench` can switch off.
 GLOBAL_PATCHES = (
-    _query_language_scopes_per_parse,
+    _preprocessor_per_parse_reading_json,
     _engine_clients,
     _jsonpaths_parsed_once,
     _json_copied_directly,

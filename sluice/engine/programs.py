@@ -37,7 +37,7 @@ from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
 from moto.stepfunctions.parser.asl.component.state.state import CommonStateField
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
-from sluice.engine import components, jsonata, speed, untimed, virtual_time
+from sluice.engine import components, json_strings, jsonata, speed, untimed, virtual_time
 
 # Mixed in front of a component's class when it is (a subclass of) the class each one
 # extends; general ones first, so a concrete moto class's own overrides still come after.
@@ -48,11 +48,13 @@ SPECIALISED: tuple[type[Any], ...] = (
     components.TerminalErrorsSpared,
     components.MapCauseNamesJsonType,
     components.MapResultWithinQuota,
+    components.ItemReaderAsJson,
     components.NoChoiceMatchedAsAws,
     components.AwsSdkAsAws,
     components.SqsWithSdkMetadata,
     components.SnsAsAws,
     components.DynamoDbAsAws,
+    json_strings.AssignStringAsJson,
     jsonata.JsonataExpression,
     jsonata.VariableReference,
     virtual_time.VirtualWait,

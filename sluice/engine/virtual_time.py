@@ -332,7 +332,12 @@ class SlottedIterations(InlineIterationComponent):
         offset = clock_of(env).offset
         with _clock_lock:
             if job_pool not in _slots:
-                count = eval_input.max_concurrency or len(eval_input.input_items)
+                # A distributed Map reading its items with an ItemReader has them in the
+                # job pool only.
+                items = eval_input.input_items
+                count = eval_input.max_concurrency or (
+                    len(items) if items is not None else job_pool._jobs_number
+                )
                 _slots[job_pool] = _Slots(count, offset)
         worker = self._create_worker(env=env, eval_input=eval_input, job_pool=job_pool)
         worker.__class__ = _slotted_class(type(worker))

@@ -433,6 +433,41 @@ def test_aws_sdk_s3_put_object_writes_a_json_body_as_json_text(parity_stack: Sta
     assert json.loads(body) == document
 
 
+def test_a_distributed_map_reads_the_objects_s3_lists(parity_stack: StackProcess) -> None:
+    """A Distributed Map's ItemReader with `arn:aws:states:::s3:listObjectsV2` iterates over
+    the objects under a prefix, each item being the object's metadata (`Key`, `Size`, ...)
+    ("ItemReader (Map)", input-output-itemreader.html); state input and output are JSON
+    (concepts-input-output-filtering.html), so the execution and its history can be read
+    although S3 lists LastModified as a timestamp."""
+    bucket = parity_stack.resource("FilesBucket")["name"]
+    prefix = f"listed-{uuid.uuid4().hex[:8]}/"
+    s3 = parity_stack.client("s3")
+    for name in ("a.json", "b.json", "c.json"):
+        s3.put_object(Bucket=bucket, Key=prefix + name, Body=b"{}")
+    definition = {
+        "StartAt": "Each",
+        "States": {
+            "Each": {
+                "Type": "Map",
+                "ItemReader": {
+                    "Resource": "arn:aws:states:::s3:listObjectsV2",
+                    "Parameters": {"Bucket": bucket, "Prefix": prefix},
+                },
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                    "StartAt": "Key",
+                    "States": {"Key": {"Type": "Pass", "OutputPath": "$.Key", "End": True}},
+                },
+                "End": True,
+            }
+        },
+    }
+    execution = run(parity_stack, definition)
+    assert execution.status == "SUCCEEDED", (execution.error, execution.cause)
+    assert sorted(execution.output) == [prefix + n for n in ("a.json", "b.json", "c.json")]
+    assert execution.events[-1]["type"] == "ExecutionSucceeded"
+
+
 # -- 7. Choice without a match ----------------------------------------------------------------
 
 
