@@ -11,9 +11,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 from moto.stepfunctions.parser.api import ExecutionFailedEventDetails, HistoryEventType
+from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
+    CustomErrorName,
+)
 from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import (
     ErrorEqualsDecl,
 )
+from moto.stepfunctions.parser.asl.component.common.error_name.error_name import ErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
     FailureEvent,
     FailureEventException,
@@ -28,7 +32,17 @@ from moto.stepfunctions.parser.asl.component.state.choice.state_choice import St
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.item_reader_decl import (  # noqa: E501
     ItemReader,
 )
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.iteration_worker import (  # noqa: E501
+    IterationWorker,
+)
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.state_map import StateMap
+from moto.stepfunctions.parser.asl.component.state.exec.state_parallel.branch_worker import (
+    BranchWorker,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_parallel.branches_decl import (
+    BranchesDecl,
+    BranchWorkerPool,
+)
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_aws_sdk as aws_sdk,
 )
@@ -42,6 +56,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
     StateTaskServiceSqs,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
+from moto.stepfunctions.parser.asl.eval.program_state import ProgramError
 from moto.stepfunctions.parser.quotas import is_within_size_quota
 
 from sluice.engine import dynamodb_requests, sdk_metadata
@@ -160,6 +175,99 @@ class NoChoiceMatchedAsAws(StateChoice):
                 event_details=details,
             )
         )
+
+
+class _ReportedErrorName(ErrorName):
+    """An error name as a state reported it, `States.` prefix or not."""
+
+
+def error_name_of(error_name: str | None) -> ErrorName:
+    """The ErrorName of an error a Parallel branch or a Map iteration failed with: one of
+    Step Functions' own for `States.*` (a Task's States.Timeout, ...), so that the Parallel
+    or Map state fails with it and its Retry and Catch match it as they would the state's
+    own ("Parallel workflow state": "If any branch fails, because of an unhandled error or
+    by transitioning to a Fail state, the entire Parallel state fails", state-parallel.html).
+    moto names it a custom error name, which refuses a `States.` prefix, so a branch's or an
+    iteration's States.* error became a States.Runtime that no Catch handled."""
+    if error_name is not None and error_name.startswith("States."):
+        try:
+            return StatesErrorName.from_name(error_name)
+        except ValueError:  # not one moto knows: matched by its name alone
+            return _ReportedErrorName(error_name=error_name)
+    return CustomErrorName(error_name=error_name)
+
+
+def _failed_details(details: Any) -> Any:
+    # moto's EventDetails TypedDict lists every kind of detail; an event carries one.
+    return {"executionFailedEventDetails": details}
+
+
+class BranchErrorsKept(BranchesDecl):
+    """Runs the branches as moto does; a failed branch's error is named by error_name_of."""
+
+    def _eval_body(self, env: Any) -> None:
+        branch_input = env.stack.pop()
+        pool = BranchWorkerPool(workers_num=len(self.programs))
+        workers = []
+        for program in self.programs:
+            frame = env.open_inner_frame()
+            frame.states.reset(input_value=branch_input)
+            worker = BranchWorker(branch_worker_comm=pool, program=program, env=frame)
+            workers.append(worker)
+            worker.start()
+        pool.wait()
+        failed = pool.get_exit_event_details()
+        if failed is not None:
+            for worker in workers:
+                worker.stop(stop_date=datetime.datetime.now(), cause=None, error=None)
+                env.close_frame(worker.env)
+            raise FailureEventException(
+                failure_event=FailureEvent(
+                    env=env,
+                    error_name=error_name_of(failed.get("error")),
+                    event_type=HistoryEventType.ExecutionFailed,
+                    event_details=_failed_details(failed),
+                )
+            )
+        results = []
+        for worker in workers:
+            results.append(worker.env.states.get_input())
+            env.close_frame(worker.env)
+        env.stack.append(results)
+
+
+class _StatesErrorsRaised:
+    """An iteration's program that, when the iteration fails with a `States.*` error,
+    raises the MapIterationFailed failure the Map worker would have raised for a custom
+    error (the worker then records and propagates it as its own)."""
+
+    def __init__(self, program: Any) -> None:
+        self.program = program
+
+    def eval(self, env: Any) -> None:
+        self.program.eval(env)
+        ended = env.program_state()
+        if not isinstance(ended, ProgramError) or not ended.error:
+            return
+        error = ended.error.get("error")
+        if isinstance(error, str) and error.startswith("States."):
+            raise FailureEventException(
+                failure_event=FailureEvent(
+                    env=env,
+                    error_name=error_name_of(error),
+                    event_type=HistoryEventType.MapIterationFailed,
+                    event_details=_failed_details(ended.error),
+                )
+            )
+
+
+class IterationErrorsKept(IterationWorker):
+    """A Map worker whose iterations fail with their `States.*` errors (error_name_of)."""
+
+    def _eval_pool(self, job: Any, worker_frame: Any) -> None:
+        if job is not None and not isinstance(job.job_program, _StatesErrorsRaised):
+            job.job_program = _StatesErrorsRaised(job.job_program)
+        super()._eval_pool(job, worker_frame)
 
 
 class MockedErrorsKept(StateTask):

@@ -113,6 +113,19 @@ SYMBOLS: dict[str, str | None] = {
     f"{_ASL}.component.common.timeouts.timeout:Timeout.is_default_value": "self",
     f"{_MAP}.state_map:StateMap._eval_execution": "self env",
     f"{_MAP}.item_reader.item_reader_decl:ItemReader._eval_body": "self env",
+    f"{_STATE}.exec.state_parallel.branches_decl:BranchesDecl._eval_body": "self env",
+    f"{_STATE}.exec.state_parallel.branches_decl:BranchWorkerPool.__init__": "self workers_num",
+    f"{_STATE}.exec.state_parallel.branches_decl:BranchWorkerPool.wait": "self",
+    f"{_STATE}.exec.state_parallel.branches_decl:BranchWorkerPool.get_exit_event_details": ("self"),
+    f"{_STATE}.exec.state_parallel.branch_worker:BranchWorker.__init__": (
+        "self branch_worker_comm program env"
+    ),
+    f"{_STATE}.exec.state_parallel.branch_worker:BranchWorker.stop": "self stop_date cause error",
+    f"{_MAP}.iteration.job:Job.__init__": "self job_index job_program job_input",
+    f"{_ASL}.component.common.error_name.states_error_name:StatesErrorName.from_name": (
+        "cls error_name"
+    ),
+    f"{_ASL}.eval.environment:Environment.program_state": "self",
     f"{_MAP}.iteration.job:JobPool.__init__": "self job_program job_inputs",
     f"{_P}.quotas:is_within_size_quota": "value",
     f"{_MAP}.iteration.inline_iteration_component:InlineIterationComponent._launch_worker": (

@@ -49,6 +49,7 @@ SPECIALISED: tuple[type[Any], ...] = (
     components.MapCauseNamesJsonType,
     components.MapResultWithinQuota,
     components.ItemReaderAsJson,
+    components.BranchErrorsKept,
     components.NoChoiceMatchedAsAws,
     components.AwsSdkAsAws,
     components.SqsWithSdkMetadata,

@@ -56,7 +56,7 @@ from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_funct
 )
 from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
 
-from sluice.engine import speed
+from sluice.engine import components, speed
 
 ENV_VAR = "SLUICE_TIME_SCALE"
 ENDPOINT = "/_sluice/time-scale"
@@ -311,13 +311,15 @@ _worker_classes: dict[type[Any], type[Any]] = {}
 
 
 def _slotted_class(cls: type[Any]) -> type[Any]:
-    """A Map worker class taking items on virtual slots (workers are made while a Map runs,
-    so they are not among the components programs.py specialises)."""
+    """A Map worker class taking items on virtual slots, its iterations failing with their
+    own errors (workers are made while a Map runs, so they are not among the components
+    programs.py specialises)."""
     with _clock_lock:
         made = _worker_classes.get(cls)
         if made is None:
             make: Any = type(cls)
-            made = make(cls.__name__, (SlottedIterationWorker, cls), {"__module__": __name__})
+            bases = (SlottedIterationWorker, components.IterationErrorsKept, cls)
+            made = make(cls.__name__, bases, {"__module__": __name__})
             _worker_classes[cls] = made
         return made
 

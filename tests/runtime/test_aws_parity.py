@@ -494,3 +494,105 @@ def test_a_choice_without_a_match_or_default_fails_with_no_choice_matched(
 
     matched = run(parity_stack, choice, {"n": 11})
     assert matched.status == "SUCCEEDED"
+
+
+# -- 8. Errors raised inside a Parallel branch or a Map iteration ---------------------------
+
+
+def _token_wait(stack: StackProcess) -> dict[str, Any]:
+    """A task waiting for a token nobody sends: States.Timeout after its 1 s TimeoutSeconds."""
+    queue_url = stack.client("sqs").get_queue_url(QueueName=stack.resource("NotesQueue")["name"])
+    return {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+        "Parameters": {"QueueUrl": queue_url["QueueUrl"], "MessageBody": {"t.$": "$$.Task.Token"}},
+        "TimeoutSeconds": 1,
+        "End": True,
+    }
+
+
+def _in_parallel(state: dict[str, Any], error_equals: str) -> dict[str, Any]:
+    return {
+        "StartAt": "Both",
+        "States": {
+            "Both": {
+                "Type": "Parallel",
+                "Branches": [
+                    {"StartAt": "Inner", "States": {"Inner": state}},
+                    {"StartAt": "Fine", "States": {"Fine": {"Type": "Pass", "End": True}}},
+                ],
+                "Catch": [{"ErrorEquals": [error_equals], "Next": "Caught"}],
+                "End": True,
+            },
+            "Caught": {"Type": "Pass", "End": True},
+        },
+    }
+
+
+@pytest.mark.parametrize("error_equals", ["States.Timeout", "States.ALL"])
+def test_a_parallel_state_catches_a_states_error_of_its_branch(
+    parity_stack: StackProcess, error_equals: str
+) -> None:
+    """ "If any branch fails, because of an unhandled error or by transitioning to a Fail
+    state, the entire Parallel state fails" ("Parallel workflow state", state-parallel.html),
+    with that error, which the Parallel state's Catch handles like any error of its own
+    ("Error handling in Step Functions", concepts-error-handling.html: a Task that runs
+    longer than its TimeoutSeconds fails with States.Timeout, which States.ALL matches)."""
+    definition = _in_parallel(_token_wait(parity_stack), error_equals)
+    execution = run(parity_stack, definition)
+    assert execution.status == "SUCCEEDED", (execution.error, execution.cause)
+    assert execution.output["Error"] == "States.Timeout"
+    assert "ParallelStateFailed" in [event["type"] for event in execution.events]
+
+
+def test_a_parallel_state_fails_with_the_custom_error_of_a_branch_fail_state(
+    parity_stack: StackProcess,
+) -> None:
+    """A branch's Fail state fails the Parallel state with its Error and Cause (same page);
+    a Catch naming another error leaves the execution failed with them."""
+    fail = {"Type": "Fail", "Error": "Order.Rejected", "Cause": "out of stock"}
+    caught = run(parity_stack, _in_parallel(fail, "Order.Rejected"))
+    assert caught.status == "SUCCEEDED", (caught.error, caught.cause)
+    assert caught.output == {"Error": "Order.Rejected", "Cause": "out of stock"}
+
+    uncaught = run(parity_stack, _in_parallel(fail, "Other.Error"))
+    assert uncaught.status == "FAILED"
+    assert (uncaught.error, uncaught.cause) == ("Order.Rejected", "out of stock")
+
+
+def test_states_all_on_a_parallel_state_does_not_catch_a_branch_states_runtime(
+    parity_stack: StackProcess,
+) -> None:
+    """States.ALL "can't catch ... Runtime error types" (concepts-error-handling.html): a
+    branch's JSONPath that matches nothing fails the Parallel state and the execution with
+    States.Runtime, whose cause is the branch's."""
+    missing = {"Type": "Pass", "Parameters": {"a.$": "$.missing"}, "End": True}
+    execution = run(parity_stack, _in_parallel(missing, "States.ALL"))
+    assert execution.status == "FAILED"
+    assert execution.error == "States.Runtime"
+    assert execution.cause is not None and "'$.missing'" in execution.cause
+
+
+def test_a_map_state_catches_a_states_error_of_its_iteration(parity_stack: StackProcess) -> None:
+    """An inline Map state fails when an iteration fails, unless a tolerated failure
+    threshold says otherwise ("Map state", state-map.html), with the iteration's error,
+    which its Catch handles as a Parallel state's does its branch's."""
+    definition = {
+        "StartAt": "Each",
+        "States": {
+            "Each": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "ItemProcessor": {
+                    "StartAt": "Inner",
+                    "States": {"Inner": _token_wait(parity_stack)},
+                },
+                "Catch": [{"ErrorEquals": ["States.Timeout"], "Next": "Caught"}],
+                "End": True,
+            },
+            "Caught": {"Type": "Pass", "End": True},
+        },
+    }
+    execution = run(parity_stack, definition, {"items": [1]})
+    assert execution.status == "SUCCEEDED", (execution.error, execution.cause)
+    assert execution.output["Error"] == "States.Timeout"
