@@ -56,10 +56,10 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
     StateTaskServiceSqs,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
-from moto.stepfunctions.parser.asl.eval.program_state import ProgramError
+from moto.stepfunctions.parser.asl.eval.program_state import ProgramEnded, ProgramError
 from moto.stepfunctions.parser.quotas import is_within_size_quota
 
-from sluice.engine import dynamodb_requests, sdk_metadata
+from sluice.engine import dynamodb_requests, kept_results, sdk_metadata
 
 _TERMINAL = (
     StatesErrorName(typ=StatesErrorNameType.StatesStatesDataLimitExceeded),
@@ -203,22 +203,38 @@ def _failed_details(details: Any) -> Any:
 
 
 class BranchErrorsKept(BranchesDecl):
-    """Runs the branches as moto does; a failed branch's error is named by error_name_of."""
+    """Runs the branches as moto does; a failed branch's error is named by error_name_of,
+    and a redrive runs only the branches that did not succeed (kept_results)."""
+
+    state_name: str | None = None  # the Parallel state's, when it is a top-level one
 
     def _eval_body(self, env: Any) -> None:
         branch_input = env.stack.pop()
-        pool = BranchWorkerPool(workers_num=len(self.programs))
-        workers = []
-        for program in self.programs:
+        name = self.state_name
+        results: dict[int, Any] = {}
+        if name is not None:
+            kept_results.begin(env, name)
+            results.update(kept_results.reusable(env, name))
+        running = [i for i in range(len(self.programs)) if i not in results]
+        pool = BranchWorkerPool(workers_num=len(running))
+        workers = {}
+        for index in running:
             frame = env.open_inner_frame()
             frame.states.reset(input_value=branch_input)
-            worker = BranchWorker(branch_worker_comm=pool, program=program, env=frame)
-            workers.append(worker)
-            worker.start()
-        pool.wait()
+            workers[index] = BranchWorker(
+                branch_worker_comm=pool, program=self.programs[index], env=frame
+            )
+            workers[index].start()
+        if workers:
+            pool.wait()
+        for index, worker in workers.items():
+            if isinstance(worker.env.program_state(), ProgramEnded):
+                results[index] = worker.env.states.get_input()
+                if name is not None:
+                    kept_results.succeeded(env, name, index, results[index])
         failed = pool.get_exit_event_details()
         if failed is not None:
-            for worker in workers:
+            for worker in workers.values():
                 worker.stop(stop_date=datetime.datetime.now(), cause=None, error=None)
                 env.close_frame(worker.env)
             raise FailureEventException(
@@ -229,24 +245,34 @@ class BranchErrorsKept(BranchesDecl):
                     event_details=_failed_details(failed),
                 )
             )
-        results = []
-        for worker in workers:
-            results.append(worker.env.states.get_input())
+        for worker in workers.values():
             env.close_frame(worker.env)
-        env.stack.append(results)
+        env.stack.append([results[index] for index in range(len(self.programs))])
 
 
-class _StatesErrorsRaised:
-    """An iteration's program that, when the iteration fails with a `States.*` error,
-    raises the MapIterationFailed failure the Map worker would have raised for a custom
-    error (the worker then records and propagates it as its own)."""
+class _IterationProgram:
+    """An iteration's program as a Map worker runs it: one a redrive does not rerun ends
+    with its kept output; one that fails with a `States.*` error raises the
+    MapIterationFailed failure the worker would have raised for a custom error (the worker
+    then records and propagates it as its own)."""
 
-    def __init__(self, program: Any) -> None:
+    def __init__(self, program: Any, map_env: Any, map_name: str, index: int) -> None:
         self.program = program
+        self.map_env = map_env
+        self.map_name = map_name
+        self.index = index
 
     def eval(self, env: Any) -> None:
+        kept = kept_results.reusable(self.map_env, self.map_name)
+        if self.index in kept:
+            env.states.reset(input_value=kept[self.index])
+            return
         self.program.eval(env)
         ended = env.program_state()
+        if isinstance(ended, ProgramEnded):
+            output = env.states.get_input()
+            kept_results.succeeded(self.map_env, self.map_name, self.index, output)
+            return
         if not isinstance(ended, ProgramError) or not ended.error:
             return
         error = ended.error.get("error")
@@ -262,11 +288,14 @@ class _StatesErrorsRaised:
 
 
 class IterationErrorsKept(IterationWorker):
-    """A Map worker whose iterations fail with their `States.*` errors (error_name_of)."""
+    """A Map worker whose iterations fail with their `States.*` errors and keep their
+    results for a redrive (_IterationProgram)."""
 
     def _eval_pool(self, job: Any, worker_frame: Any) -> None:
-        if job is not None and not isinstance(job.job_program, _StatesErrorsRaised):
-            job.job_program = _StatesErrorsRaised(job.job_program)
+        if job is not None and not isinstance(job.job_program, _IterationProgram):
+            job.job_program = _IterationProgram(
+                job.job_program, self._env, self._work_name, job.job_index
+            )
         super()._eval_pool(job, worker_frame)
 
 

@@ -37,7 +37,15 @@ from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
 from moto.stepfunctions.parser.asl.component.state.state import CommonStateField
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
-from sluice.engine import components, json_strings, jsonata, speed, untimed, virtual_time
+from sluice.engine import (
+    components,
+    json_strings,
+    jsonata,
+    kept_results,
+    speed,
+    untimed,
+    virtual_time,
+)
 
 # Mixed in front of a component's class when it is (a subclass of) the class each one
 # extends; general ones first, so a concrete moto class's own overrides still come after.
@@ -49,6 +57,7 @@ SPECIALISED: tuple[type[Any], ...] = (
     components.MapCauseNamesJsonType,
     components.MapResultWithinQuota,
     components.ItemReaderAsJson,
+    kept_results.MapKeepsIterations,
     components.BranchErrorsKept,
     components.NoChoiceMatchedAsAws,
     components.AwsSdkAsAws,
@@ -136,6 +145,7 @@ def parse_uncached(definition: str) -> EvalComponent:
     """The program of DEFINITION, specialised; ASLParserException for a syntax error."""
     program: EvalComponent = AmazonStateLanguageParser.parse(definition)[0]
     specialise_program(program)
+    kept_results.mark_top_level(program)
     return program
 
 
