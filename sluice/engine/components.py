@@ -59,7 +59,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task im
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramEnded, ProgramError
 from moto.stepfunctions.parser.quotas import is_within_size_quota
 
-from sluice.engine import dynamodb_requests, kept_results, sdk_metadata
+from sluice.engine import dynamodb_requests, kept_results, sdk_metadata, untimed
 
 _TERMINAL = (
     StatesErrorName(typ=StatesErrorNameType.StatesStatesDataLimitExceeded),
@@ -267,7 +267,8 @@ class _IterationProgram:
         if self.index in kept:
             env.states.reset(input_value=kept[self.index])
             return
-        self.program.eval(env)
+        with untimed.inline_if_untimed(self.program):
+            self.program.eval(env)
         ended = env.program_state()
         if isinstance(ended, ProgramEnded):
             output = env.states.get_input()

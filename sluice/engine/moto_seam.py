@@ -111,6 +111,7 @@ SYMBOLS: dict[str, str | None] = {
     f"{_STATE}.wait.wait_function.timestamp:Timestamp._get_wait_seconds": "self env",
     f"{_STATE}.exec.execute_state:ExecutionState._evaluate_with_timeout": "self env",
     f"{_ASL}.component.common.timeouts.timeout:Timeout.is_default_value": "self",
+    f"{_ASL}.component.program.program:Program.eval": "self env",
     f"{_MAP}.state_map:StateMap._eval_execution": "self env",
     f"{_MAP}.item_reader.item_reader_decl:ItemReader._eval_body": "self env",
     f"{_STATE}.exec.state_parallel.branches_decl:BranchesDecl._eval_body": "self env",
@@ -196,6 +197,7 @@ SYMBOLS: dict[str, str | None] = {
     "moto.backends:list_of_moto_modules": "",
     "moto.core.exceptions:AWSError.__init__": "self message exception_type status",
     "moto.core.responses:method_names_from_class": "clazz",
+    "moto.moto_server.werkzeug_app:DomainDispatcherApplication.get_backend_for_host": "self host",
     # moto's service models as the gateway serves them (sluice/engine/moto_services.py).
     **moto_services.SYMBOLS,
 }
@@ -347,16 +349,22 @@ def _pooled_threads() -> None:
 
 
 def _server_lookups_once() -> None:
-    """moto's server lists its package directory to resolve every request's backend (under
-    one lock) and lists a response class's methods with `inspect` for every request;
-    neither changes once the gateway serves."""
+    """moto's server lists its package directory and matches the host against every
+    service's URL patterns to resolve every request's backend (under one lock), and lists a
+    response class's methods with `inspect` for every request; none of it changes once the
+    gateway serves."""
     from moto import backends
     from moto.core import responses
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
     modules = tuple(backends.list_of_moto_modules())
     backends.list_of_moto_modules = lambda: modules
     responses.method_names_from_class = functools.lru_cache(maxsize=None)(
         responses.method_names_from_class
+    )
+    dispatcher: Any = DomainDispatcherApplication
+    dispatcher.get_backend_for_host = functools.lru_cache(maxsize=1024)(
+        dispatcher.get_backend_for_host
     )
 
 

@@ -52,6 +52,7 @@ from sluice.engine import (
 SPECIALISED: tuple[type[Any], ...] = (
     virtual_time.EnteredTimeState,
     untimed.UntimedStateInline,
+    untimed.UntimedProgramInline,
     components.MockedErrorsKept,
     components.TerminalErrorsSpared,
     components.MapCauseNamesJsonType,

@@ -596,3 +596,19 @@ def test_a_map_state_catches_a_states_error_of_its_iteration(parity_stack: Stack
     execution = run(parity_stack, definition, {"items": [1]})
     assert execution.status == "SUCCEEDED", (execution.error, execution.cause)
     assert execution.output["Error"] == "States.Timeout"
+
+
+# -- 9. A state machine's own TimeoutSeconds --------------------------------------------------
+
+
+def test_an_execution_past_the_state_machine_timeout_times_out(parity_stack: StackProcess) -> None:
+    """The top-level `TimeoutSeconds` is "the maximum number of seconds an execution of the
+    state machine can run"; past it the execution fails with States.Timeout
+    ("State machine structure", statemachine-structure.html), which DescribeExecution
+    reports as status TIMED_OUT (API_DescribeExecution.html). Its task waits for a token
+    without a timeout of its own, so only the machine's limit can end it."""
+    waiting = {**_token_wait(parity_stack)}
+    del waiting["TimeoutSeconds"]
+    definition = {"TimeoutSeconds": 1, "StartAt": "Wait", "States": {"Wait": waiting}}
+    execution = run(parity_stack, definition)
+    assert execution.status == "TIMED_OUT"
