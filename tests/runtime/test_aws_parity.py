@@ -60,15 +60,16 @@ def _big_task(stack: StackProcess, error_equals: str, resource: str) -> dict[str
         }
     else:
         task = {"Resource": function_arn(stack, "BigFunction")}
+    return _caught("Big", {"Type": "Task", **task}, error_equals)
+
+
+def _caught(name: str, state: dict[str, Any], error_equals: str) -> dict[str, Any]:
+    """A machine of one state NAME whose Catch on ERROR_EQUALS goes to a Pass state."""
+    catch = [{"ErrorEquals": [error_equals], "Next": "Caught"}]
     return {
-        "StartAt": "Big",
+        "StartAt": name,
         "States": {
-            "Big": {
-                "Type": "Task",
-                **task,
-                "Catch": [{"ErrorEquals": [error_equals], "Next": "Caught"}],
-                "End": True,
-            },
+            name: {**state, "Catch": catch, "End": True},
             "Caught": {"Type": "Pass", "End": True},
         },
     }
@@ -512,21 +513,11 @@ def _token_wait(stack: StackProcess) -> dict[str, Any]:
 
 
 def _in_parallel(state: dict[str, Any], error_equals: str) -> dict[str, Any]:
-    return {
-        "StartAt": "Both",
-        "States": {
-            "Both": {
-                "Type": "Parallel",
-                "Branches": [
-                    {"StartAt": "Inner", "States": {"Inner": state}},
-                    {"StartAt": "Fine", "States": {"Fine": {"Type": "Pass", "End": True}}},
-                ],
-                "Catch": [{"ErrorEquals": [error_equals], "Next": "Caught"}],
-                "End": True,
-            },
-            "Caught": {"Type": "Pass", "End": True},
-        },
-    }
+    branches = [
+        {"StartAt": "Inner", "States": {"Inner": state}},
+        {"StartAt": "Fine", "States": {"Fine": {"Type": "Pass", "End": True}}},
+    ]
+    return _caught("Both", {"Type": "Parallel", "Branches": branches}, error_equals)
 
 
 @pytest.mark.parametrize("error_equals", ["States.Timeout", "States.ALL"])
@@ -577,23 +568,9 @@ def test_a_map_state_catches_a_states_error_of_its_iteration(parity_stack: Stack
     """An inline Map state fails when an iteration fails, unless a tolerated failure
     threshold says otherwise ("Map state", state-map.html), with the iteration's error,
     which its Catch handles as a Parallel state's does its branch's."""
-    definition = {
-        "StartAt": "Each",
-        "States": {
-            "Each": {
-                "Type": "Map",
-                "ItemsPath": "$.items",
-                "ItemProcessor": {
-                    "StartAt": "Inner",
-                    "States": {"Inner": _token_wait(parity_stack)},
-                },
-                "Catch": [{"ErrorEquals": ["States.Timeout"], "Next": "Caught"}],
-                "End": True,
-            },
-            "Caught": {"Type": "Pass", "End": True},
-        },
-    }
-    execution = run(parity_stack, definition, {"items": [1]})
+    processor = {"StartAt": "Inner", "States": {"Inner": _token_wait(parity_stack)}}
+    each = {"Type": "Map", "ItemsPath": "$.items", "ItemProcessor": processor}
+    execution = run(parity_stack, _caught("Each", each, "States.Timeout"), {"items": [1]})
     assert execution.status == "SUCCEEDED", (execution.error, execution.cause)
     assert execution.output["Error"] == "States.Timeout"
 
