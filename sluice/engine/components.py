@@ -11,9 +11,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 from moto.stepfunctions.parser.api import ExecutionFailedEventDetails, HistoryEventType
+from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
+    CustomErrorName,
+)
 from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import (
     ErrorEqualsDecl,
 )
+from moto.stepfunctions.parser.asl.component.common.error_name.error_name import ErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
     FailureEvent,
     FailureEventException,
@@ -25,7 +29,20 @@ from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name
     StatesErrorNameType,
 )
 from moto.stepfunctions.parser.asl.component.state.choice.state_choice import StateChoice
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.item_reader_decl import (  # noqa: E501
+    ItemReader,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.iteration_worker import (  # noqa: E501
+    IterationWorker,
+)
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.state_map import StateMap
+from moto.stepfunctions.parser.asl.component.state.exec.state_parallel.branch_worker import (
+    BranchWorker,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_parallel.branches_decl import (
+    BranchesDecl,
+    BranchWorkerPool,
+)
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_aws_sdk as aws_sdk,
 )
@@ -39,9 +56,10 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
     StateTaskServiceSqs,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
+from moto.stepfunctions.parser.asl.eval.program_state import ProgramEnded, ProgramError
 from moto.stepfunctions.parser.quotas import is_within_size_quota
 
-from sluice.engine import dynamodb_requests, sdk_metadata
+from sluice.engine import dynamodb_requests, kept_results, sdk_metadata, untimed
 
 _TERMINAL = (
     StatesErrorName(typ=StatesErrorNameType.StatesStatesDataLimitExceeded),
@@ -159,6 +177,129 @@ class NoChoiceMatchedAsAws(StateChoice):
         )
 
 
+class _ReportedErrorName(ErrorName):
+    """An error name as a state reported it, `States.` prefix or not."""
+
+
+def error_name_of(error_name: str | None) -> ErrorName:
+    """The ErrorName of an error a Parallel branch or a Map iteration failed with: one of
+    Step Functions' own for `States.*` (a Task's States.Timeout, ...), so that the Parallel
+    or Map state fails with it and its Retry and Catch match it as they would the state's
+    own ("Parallel workflow state": "If any branch fails, because of an unhandled error or
+    by transitioning to a Fail state, the entire Parallel state fails", state-parallel.html).
+    moto names it a custom error name, which refuses a `States.` prefix, so a branch's or an
+    iteration's States.* error became a States.Runtime that no Catch handled."""
+    if error_name is not None and error_name.startswith("States."):
+        try:
+            return StatesErrorName.from_name(error_name)
+        except ValueError:  # not one moto knows: matched by its name alone
+            return _ReportedErrorName(error_name=error_name)
+    return CustomErrorName(error_name=error_name)
+
+
+def _failed_details(details: Any) -> Any:
+    # moto's EventDetails TypedDict lists every kind of detail; an event carries one.
+    return {"executionFailedEventDetails": details}
+
+
+class BranchErrorsKept(BranchesDecl):
+    """Runs the branches as moto does; a failed branch's error is named by error_name_of,
+    and a redrive runs only the branches that did not succeed (kept_results)."""
+
+    state_name: str | None = None  # the Parallel state's, when it is a top-level one
+
+    def _eval_body(self, env: Any) -> None:
+        branch_input = env.stack.pop()
+        name = self.state_name
+        results: dict[int, Any] = {}
+        if name is not None:
+            kept_results.begin(env, name)
+            results.update(kept_results.reusable(env, name))
+        running = [i for i in range(len(self.programs)) if i not in results]
+        pool = BranchWorkerPool(workers_num=len(running))
+        workers = {}
+        for index in running:
+            frame = env.open_inner_frame()
+            frame.states.reset(input_value=branch_input)
+            workers[index] = BranchWorker(
+                branch_worker_comm=pool, program=self.programs[index], env=frame
+            )
+            workers[index].start()
+        if workers:
+            pool.wait()
+        for index, worker in workers.items():
+            if isinstance(worker.env.program_state(), ProgramEnded):
+                results[index] = worker.env.states.get_input()
+                if name is not None:
+                    kept_results.succeeded(env, name, index, results[index])
+        failed = pool.get_exit_event_details()
+        if failed is not None:
+            for worker in workers.values():
+                worker.stop(stop_date=datetime.datetime.now(), cause=None, error=None)
+                env.close_frame(worker.env)
+            raise FailureEventException(
+                failure_event=FailureEvent(
+                    env=env,
+                    error_name=error_name_of(failed.get("error")),
+                    event_type=HistoryEventType.ExecutionFailed,
+                    event_details=_failed_details(failed),
+                )
+            )
+        for worker in workers.values():
+            env.close_frame(worker.env)
+        env.stack.append([results[index] for index in range(len(self.programs))])
+
+
+class _IterationProgram:
+    """An iteration's program as a Map worker runs it: one a redrive does not rerun ends
+    with its kept output; one that fails with a `States.*` error raises the
+    MapIterationFailed failure the worker would have raised for a custom error (the worker
+    then records and propagates it as its own)."""
+
+    def __init__(self, program: Any, map_env: Any, map_name: str, index: int) -> None:
+        self.program = program
+        self.map_env = map_env
+        self.map_name = map_name
+        self.index = index
+
+    def eval(self, env: Any) -> None:
+        kept = kept_results.reusable(self.map_env, self.map_name)
+        if self.index in kept:
+            env.states.reset(input_value=kept[self.index])
+            return
+        with untimed.inline_if_untimed(self.program):
+            self.program.eval(env)
+        ended = env.program_state()
+        if isinstance(ended, ProgramEnded):
+            output = env.states.get_input()
+            kept_results.succeeded(self.map_env, self.map_name, self.index, output)
+            return
+        if not isinstance(ended, ProgramError) or not ended.error:
+            return
+        error = ended.error.get("error")
+        if isinstance(error, str) and error.startswith("States."):
+            raise FailureEventException(
+                failure_event=FailureEvent(
+                    env=env,
+                    error_name=error_name_of(error),
+                    event_type=HistoryEventType.MapIterationFailed,
+                    event_details=_failed_details(ended.error),
+                )
+            )
+
+
+class IterationErrorsKept(IterationWorker):
+    """A Map worker whose iterations fail with their `States.*` errors and keep their
+    results for a redrive (_IterationProgram)."""
+
+    def _eval_pool(self, job: Any, worker_frame: Any) -> None:
+        if job is not None and not isinstance(job.job_program, _IterationProgram):
+            job.job_program = _IterationProgram(
+                job.job_program, self._env, self._work_name, job.job_index
+            )
+        super()._eval_pool(job, worker_frame)
+
+
 class MockedErrorsKept(StateTask):
     """A mocked Throw (Step Functions Local's MockConfigFile) surfaces with its own name.
 
@@ -180,6 +321,16 @@ def _as_json(value: Any) -> Any:
     if isinstance(value, list):
         return [_as_json(member) for member in value]
     return value
+
+
+class ItemReaderAsJson(ItemReader):
+    """A distributed Map's items are JSON: the S3 objects `s3:listObjectsV2` lists carry
+    their LastModified as ISO-8601 text, as the AWS SDK integrations' results do here,
+    where the in-process client's datetimes failed the Map and the execution's history."""
+
+    def _eval_body(self, env: Any) -> None:
+        super()._eval_body(env)
+        env.stack.append(_as_json(env.stack.pop()))
 
 
 def _unchanged(value: Any) -> Any:

@@ -95,6 +95,9 @@ SYMBOLS: dict[str, str | None] = {
         "self context event_type event_details timestamp update_source_event_id"
     ),
     f"{_ASL}.parse.preprocessor:Preprocessor": None,
+    f"{_ASL}.parse.preprocessor:from_string_literal": "parser_rule_context",
+    f"{_ASL}.component.common.assign.assign_template_value_terminal"
+    ":AssignTemplateValueTerminalLit._eval_body": "self env",
     f"{_ASL}.parse.asl_parser:AmazonStateLanguageParser.parse": "definition",
     f"{_ASL}.parse.asl_parser:ASLParserException": None,
     f"{_ASL}.component.eval_component:EvalComponent.heap_key": None,
@@ -109,7 +112,23 @@ SYMBOLS: dict[str, str | None] = {
     f"{_STATE}.wait.wait_function.timestamp:Timestamp._get_wait_seconds": "self env",
     f"{_STATE}.exec.execute_state:ExecutionState._evaluate_with_timeout": "self env",
     f"{_ASL}.component.common.timeouts.timeout:Timeout.is_default_value": "self",
+    f"{_ASL}.component.program.program:Program.eval": "self env",
     f"{_MAP}.state_map:StateMap._eval_execution": "self env",
+    f"{_MAP}.item_reader.item_reader_decl:ItemReader._eval_body": "self env",
+    f"{_STATE}.exec.state_parallel.branches_decl:BranchesDecl._eval_body": "self env",
+    f"{_STATE}.exec.state_parallel.branches_decl:BranchWorkerPool.__init__": "self workers_num",
+    f"{_STATE}.exec.state_parallel.branches_decl:BranchWorkerPool.wait": "self",
+    f"{_STATE}.exec.state_parallel.branches_decl:BranchWorkerPool.get_exit_event_details": ("self"),
+    f"{_STATE}.exec.state_parallel.branch_worker:BranchWorker.__init__": (
+        "self branch_worker_comm program env"
+    ),
+    f"{_STATE}.exec.state_parallel.branch_worker:BranchWorker.stop": "self stop_date cause error",
+    f"{_MAP}.iteration.job:Job.__init__": "self job_index job_program job_input",
+    f"{_ASL}.component.common.error_name.states_error_name:StatesErrorName.from_name": (
+        "cls error_name"
+    ),
+    f"{_ASL}.eval.environment:Environment.program_state": "self",
+    f"{_MAP}.iteration.job:JobPool.__init__": "self job_program job_inputs",
     f"{_P}.quotas:is_within_size_quota": "value",
     f"{_MAP}.iteration.inline_iteration_component:InlineIterationComponent._launch_worker": (
         "self env eval_input job_pool"
@@ -179,6 +198,7 @@ SYMBOLS: dict[str, str | None] = {
     "moto.backends:list_of_moto_modules": "",
     "moto.core.exceptions:AWSError.__init__": "self message exception_type status",
     "moto.core.responses:method_names_from_class": "clazz",
+    "moto.moto_server.werkzeug_app:DomainDispatcherApplication.get_backend_for_host": "self host",
     # moto's service models as the gateway serves them (sluice/engine/moto_services.py).
     **moto_services.SYMBOLS,
 }
@@ -228,15 +248,17 @@ def install() -> None:
             return
         verify()
         for patch in GLOBAL_PATCHES:
-            if patch is _query_language_scopes_per_parse or speed.enabled():
+            if patch is _preprocessor_per_parse_reading_json or speed.enabled():
                 patch()
         for patch in SERVICE_PATCHES:
             patch()
         _installed = True
 
 
-def _query_language_scopes_per_parse() -> None:
-    """Give every parse its own stack of QueryLanguage scopes.
+def _preprocessor_per_parse_reading_json() -> None:
+    """Give every parse its own stack of QueryLanguage scopes, and decode string literals
+    as JSON (sluice/engine/json_strings.py), which moto's preprocessor module imported by
+    value.
 
     moto's Preprocessor keeps that stack in a class attribute: one list for every parse in
     the process, on every thread. A definition that raises inside a JSONata scope leaves
@@ -244,7 +266,12 @@ def _query_language_scopes_per_parse() -> None:
     rejected until the process restarts; parses on several threads also push and pop each
     other's scopes. Patched on moto's class, so every subclass (TestState's too) has it.
     """
+    from moto.stepfunctions.parser.asl.parse import preprocessor
     from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+    from sluice.engine import json_strings
+
+    preprocessor.from_string_literal = json_strings.from_string_literal
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         super(Preprocessor, self).__init__(*args, **kwargs)
@@ -308,22 +335,28 @@ def _pooled_threads() -> None:
 
 
 def _server_lookups_once() -> None:
-    """moto's server lists its package directory to resolve every request's backend (under
-    one lock) and lists a response class's methods with `inspect` for every request;
-    neither changes once the gateway serves."""
+    """moto's server lists its package directory and matches the host against every
+    service's URL patterns to resolve every request's backend (under one lock), and lists a
+    response class's methods with `inspect` for every request; none of it changes once the
+    gateway serves."""
     from moto import backends
     from moto.core import responses
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
     modules = tuple(backends.list_of_moto_modules())
     backends.list_of_moto_modules = lambda: modules
     responses.method_names_from_class = functools.lru_cache(maxsize=None)(
         responses.method_names_from_class
     )
+    dispatcher: Any = DomainDispatcherApplication
+    dispatcher.get_backend_for_host = functools.lru_cache(maxsize=1024)(
+        dispatcher.get_backend_for_host
+    )
 
 
 # Every process-wide patch; all but the first are speed-ups that `make bench` can switch off.
 GLOBAL_PATCHES = (
-    _query_language_scopes_per_parse,
+    _preprocessor_per_parse_reading_json,
     _engine_clients,
     _jsonpaths_parsed_once,
     _json_copied_directly,

@@ -37,22 +37,35 @@ from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
 from moto.stepfunctions.parser.asl.component.state.state import CommonStateField
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
-from sluice.engine import components, jsonata, speed, untimed, virtual_time
+from sluice.engine import (
+    components,
+    json_strings,
+    jsonata,
+    kept_results,
+    speed,
+    untimed,
+    virtual_time,
+)
 
 # Mixed in front of a component's class when it is (a subclass of) the class each one
 # extends; general ones first, so a concrete moto class's own overrides still come after.
 SPECIALISED: tuple[type[Any], ...] = (
     virtual_time.EnteredTimeState,
     untimed.UntimedStateInline,
+    untimed.UntimedProgramInline,
     components.MockedErrorsKept,
     components.TerminalErrorsSpared,
     components.MapCauseNamesJsonType,
     components.MapResultWithinQuota,
+    components.ItemReaderAsJson,
+    kept_results.MapKeepsIterations,
+    components.BranchErrorsKept,
     components.NoChoiceMatchedAsAws,
     components.AwsSdkAsAws,
     components.SqsWithSdkMetadata,
     components.SnsAsAws,
     components.DynamoDbAsAws,
+    json_strings.AssignStringAsJson,
     jsonata.JsonataExpression,
     jsonata.VariableReference,
     virtual_time.VirtualWait,
@@ -133,6 +146,7 @@ def parse_uncached(definition: str) -> EvalComponent:
     """The program of DEFINITION, specialised; ASLParserException for a syntax error."""
     program: EvalComponent = AmazonStateLanguageParser.parse(definition)[0]
     specialise_program(program)
+    kept_results.mark_top_level(program)
     return program
 
 

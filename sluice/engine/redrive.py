@@ -13,8 +13,11 @@ The engine's Step Functions response (sluice/engine/api.py) adds the `RedriveExe
 action, `redriveCount`/`redriveDate`/`redriveStatus` in DescribeExecution and
 ListExecutions, and ListExecutions' `redriveFilter`.
 
-Differences from AWS: a Map or Parallel state that failed runs again as a whole (AWS re-runs
-only its unsuccessful iterations or branches); the redrive bookkeeping lives in memory.
+A top-level Map or Parallel state that failed runs only its iterations or branches that did
+not succeed; the others keep their results (sluice/engine/kept_results.py), as on AWS.
+
+Differences from AWS: the iterations a redrive does not rerun still record
+MapIterationStarted/Succeeded events; the redrive bookkeeping lives in memory.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from moto.stepfunctions.parser.asl.eval.event.event_manager import EventHistoryC
 from moto.stepfunctions.parser.backend.execution import Execution
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
-from sluice.engine import programs
+from sluice.engine import kept_results, programs
 from sluice.engine.execution import SluiceExecution, SluiceWorker, context_object
 
 REDRIVABLE = ("FAILED", "ABORTED", "TIMED_OUT")
@@ -204,6 +207,7 @@ class RedriveWorker(SluiceWorker):
             variable_store=previous_env.variable_store,
         )
         env.event_manager = previous_env.event_manager
+        kept_results.resume_at(env.event_manager, self.start_at)
         env.states.reset(input_value=self.state_input)
         env.event_manager.add_event(
             context=env.event_history_context,

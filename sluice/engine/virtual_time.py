@@ -56,7 +56,7 @@ from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_funct
 )
 from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
 
-from sluice.engine import speed
+from sluice.engine import components, speed
 
 ENV_VAR = "SLUICE_TIME_SCALE"
 ENDPOINT = "/_sluice/time-scale"
@@ -311,13 +311,15 @@ _worker_classes: dict[type[Any], type[Any]] = {}
 
 
 def _slotted_class(cls: type[Any]) -> type[Any]:
-    """A Map worker class taking items on virtual slots (workers are made while a Map runs,
-    so they are not among the components programs.py specialises)."""
+    """A Map worker class taking items on virtual slots, its iterations failing with their
+    own errors (workers are made while a Map runs, so they are not among the components
+    programs.py specialises)."""
     with _clock_lock:
         made = _worker_classes.get(cls)
         if made is None:
             make: Any = type(cls)
-            made = make(cls.__name__, (SlottedIterationWorker, cls), {"__module__": __name__})
+            bases = (SlottedIterationWorker, components.IterationErrorsKept, cls)
+            made = make(cls.__name__, bases, {"__module__": __name__})
             _worker_classes[cls] = made
         return made
 
@@ -332,7 +334,12 @@ class SlottedIterations(InlineIterationComponent):
         offset = clock_of(env).offset
         with _clock_lock:
             if job_pool not in _slots:
-                count = eval_input.max_concurrency or len(eval_input.input_items)
+                # A distributed Map reading its items with an ItemReader has them in the
+                # job pool only.
+                items = eval_input.input_items
+                count = eval_input.max_concurrency or (
+                    len(items) if items is not None else job_pool._jobs_number
+                )
                 _slots[job_pool] = _Slots(count, offset)
         worker = self._create_worker(env=env, eval_input=eval_input, job_pool=job_pool)
         worker.__class__ = _slotted_class(type(worker))

@@ -60,15 +60,16 @@ def _big_task(stack: StackProcess, error_equals: str, resource: str) -> dict[str
         }
     else:
         task = {"Resource": function_arn(stack, "BigFunction")}
+    return _caught("Big", {"Type": "Task", **task}, error_equals)
+
+
+def _caught(name: str, state: dict[str, Any], error_equals: str) -> dict[str, Any]:
+    """A machine of one state NAME whose Catch on ERROR_EQUALS goes to a Pass state."""
+    catch = [{"ErrorEquals": [error_equals], "Next": "Caught"}]
     return {
-        "StartAt": "Big",
+        "StartAt": name,
         "States": {
-            "Big": {
-                "Type": "Task",
-                **task,
-                "Catch": [{"ErrorEquals": [error_equals], "Next": "Caught"}],
-                "End": True,
-            },
+            name: {**state, "Catch": catch, "End": True},
             "Caught": {"Type": "Pass", "End": True},
         },
     }
@@ -433,6 +434,41 @@ def test_aws_sdk_s3_put_object_writes_a_json_body_as_json_text(parity_stack: Sta
     assert json.loads(body) == document
 
 
+def test_a_distributed_map_reads_the_objects_s3_lists(parity_stack: StackProcess) -> None:
+    """A Distributed Map's ItemReader with `arn:aws:states:::s3:listObjectsV2` iterates over
+    the objects under a prefix, each item being the object's metadata (`Key`, `Size`, ...)
+    ("ItemReader (Map)", input-output-itemreader.html); state input and output are JSON
+    (concepts-input-output-filtering.html), so the execution and its history can be read
+    although S3 lists LastModified as a timestamp."""
+    bucket = parity_stack.resource("FilesBucket")["name"]
+    prefix = f"listed-{uuid.uuid4().hex[:8]}/"
+    s3 = parity_stack.client("s3")
+    for name in ("a.json", "b.json", "c.json"):
+        s3.put_object(Bucket=bucket, Key=prefix + name, Body=b"{}")
+    definition = {
+        "StartAt": "Each",
+        "States": {
+            "Each": {
+                "Type": "Map",
+                "ItemReader": {
+                    "Resource": "arn:aws:states:::s3:listObjectsV2",
+                    "Parameters": {"Bucket": bucket, "Prefix": prefix},
+                },
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                    "StartAt": "Key",
+                    "States": {"Key": {"Type": "Pass", "OutputPath": "$.Key", "End": True}},
+                },
+                "End": True,
+            }
+        },
+    }
+    execution = run(parity_stack, definition)
+    assert execution.status == "SUCCEEDED", (execution.error, execution.cause)
+    assert sorted(execution.output) == [prefix + n for n in ("a.json", "b.json", "c.json")]
+    assert execution.events[-1]["type"] == "ExecutionSucceeded"
+
+
 # -- 7. Choice without a match ----------------------------------------------------------------
 
 
@@ -459,3 +495,97 @@ def test_a_choice_without_a_match_or_default_fails_with_no_choice_matched(
 
     matched = run(parity_stack, choice, {"n": 11})
     assert matched.status == "SUCCEEDED"
+
+
+# -- 8. Errors raised inside a Parallel branch or a Map iteration ---------------------------
+
+
+def _token_wait(stack: StackProcess) -> dict[str, Any]:
+    """A task waiting for a token nobody sends: States.Timeout after its 1 s TimeoutSeconds."""
+    queue_url = stack.client("sqs").get_queue_url(QueueName=stack.resource("NotesQueue")["name"])
+    return {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+        "Parameters": {"QueueUrl": queue_url["QueueUrl"], "MessageBody": {"t.$": "$$.Task.Token"}},
+        "TimeoutSeconds": 1,
+        "End": True,
+    }
+
+
+def _in_parallel(state: dict[str, Any], error_equals: str) -> dict[str, Any]:
+    branches = [
+        {"StartAt": "Inner", "States": {"Inner": state}},
+        {"StartAt": "Fine", "States": {"Fine": {"Type": "Pass", "End": True}}},
+    ]
+    return _caught("Both", {"Type": "Parallel", "Branches": branches}, error_equals)
+
+
+@pytest.mark.parametrize("error_equals", ["States.Timeout", "States.ALL"])
+def test_a_parallel_state_catches_a_states_error_of_its_branch(
+    parity_stack: StackProcess, error_equals: str
+) -> None:
+    """ "If any branch fails, because of an unhandled error or by transitioning to a Fail
+    state, the entire Parallel state fails" ("Parallel workflow state", state-parallel.html),
+    with that error, which the Parallel state's Catch handles like any error of its own
+    ("Error handling in Step Functions", concepts-error-handling.html: a Task that runs
+    longer than its TimeoutSeconds fails with States.Timeout, which States.ALL matches)."""
+    definition = _in_parallel(_token_wait(parity_stack), error_equals)
+    execution = run(parity_stack, definition)
+    assert execution.status == "SUCCEEDED", (execution.error, execution.cause)
+    assert execution.output["Error"] == "States.Timeout"
+    assert "ParallelStateFailed" in [event["type"] for event in execution.events]
+
+
+def test_a_parallel_state_fails_with_the_custom_error_of_a_branch_fail_state(
+    parity_stack: StackProcess,
+) -> None:
+    """A branch's Fail state fails the Parallel state with its Error and Cause (same page);
+    a Catch naming another error leaves the execution failed with them."""
+    fail = {"Type": "Fail", "Error": "Order.Rejected", "Cause": "out of stock"}
+    caught = run(parity_stack, _in_parallel(fail, "Order.Rejected"))
+    assert caught.status == "SUCCEEDED", (caught.error, caught.cause)
+    assert caught.output == {"Error": "Order.Rejected", "Cause": "out of stock"}
+
+    uncaught = run(parity_stack, _in_parallel(fail, "Other.Error"))
+    assert uncaught.status == "FAILED"
+    assert (uncaught.error, uncaught.cause) == ("Order.Rejected", "out of stock")
+
+
+def test_states_all_on_a_parallel_state_does_not_catch_a_branch_states_runtime(
+    parity_stack: StackProcess,
+) -> None:
+    """States.ALL "can't catch ... Runtime error types" (concepts-error-handling.html): a
+    branch's JSONPath that matches nothing fails the Parallel state and the execution with
+    States.Runtime, whose cause is the branch's."""
+    missing = {"Type": "Pass", "Parameters": {"a.$": "$.missing"}, "End": True}
+    execution = run(parity_stack, _in_parallel(missing, "States.ALL"))
+    assert execution.status == "FAILED"
+    assert execution.error == "States.Runtime"
+    assert execution.cause is not None and "'$.missing'" in execution.cause
+
+
+def test_a_map_state_catches_a_states_error_of_its_iteration(parity_stack: StackProcess) -> None:
+    """An inline Map state fails when an iteration fails, unless a tolerated failure
+    threshold says otherwise ("Map state", state-map.html), with the iteration's error,
+    which its Catch handles as a Parallel state's does its branch's."""
+    processor = {"StartAt": "Inner", "States": {"Inner": _token_wait(parity_stack)}}
+    each = {"Type": "Map", "ItemsPath": "$.items", "ItemProcessor": processor}
+    execution = run(parity_stack, _caught("Each", each, "States.Timeout"), {"items": [1]})
+    assert execution.status == "SUCCEEDED", (execution.error, execution.cause)
+    assert execution.output["Error"] == "States.Timeout"
+
+
+# -- 9. A state machine's own TimeoutSeconds --------------------------------------------------
+
+
+def test_an_execution_past_the_state_machine_timeout_times_out(parity_stack: StackProcess) -> None:
+    """The top-level `TimeoutSeconds` is "the maximum number of seconds an execution of the
+    state machine can run"; past it the execution fails with States.Timeout
+    ("State machine structure", statemachine-structure.html), which DescribeExecution
+    reports as status TIMED_OUT (API_DescribeExecution.html). Its task waits for a token
+    without a timeout of its own, so only the machine's limit can end it."""
+    waiting = {**_token_wait(parity_stack)}
+    del waiting["TimeoutSeconds"]
+    definition = {"TimeoutSeconds": 1, "StartAt": "Wait", "States": {"Wait": waiting}}
+    execution = run(parity_stack, definition)
+    assert execution.status == "TIMED_OUT"

@@ -92,3 +92,111 @@ def test_an_undefined_jsonata_result_names_the_field(queries_stack: StackProcess
         "The JSONata expression '$states.input.missing' specified for the field "
         "'Assign/result' returned nothing (undefined)."
     ) in execution.cause
+
+
+def test_an_intrinsic_function_over_a_variable_in_assign(queries_stack: StackProcess) -> None:
+    """Intrinsic functions are "for use in fields that accept JSONPath" (intrinsic-functions.html),
+    `Assign` is one in a JSONPath state and a variable is referenced as `$name`
+    (workflow-variables.html). The values are the documented examples: `States.StringToJson`
+    of `"{\\"foo\\": \\"bar\\"}"` is `{"foo": "bar"}`, `States.MathAdd(111, -1)` is 110,
+    `States.Format` fills its `{}`, `States.ArrayLength` of a three-item array is 3."""
+    definition = {
+        "StartAt": "Keep",
+        "States": {
+            "Keep": {
+                "Type": "Pass",
+                "Assign": {
+                    "escapedJsonString": '{"foo": "bar"}',
+                    "value1": 111,
+                    "name": "Alice",
+                    "inputArray": [1, 2, 3],
+                },
+                "Next": "Use",
+            },
+            "Use": {
+                "Type": "Pass",
+                "Assign": {
+                    "parsed.$": "States.StringToJson($escapedJsonString)",
+                    "sum.$": "States.MathAdd($value1, -1)",
+                    "greeting.$": "States.Format('Hello, my name is {}.', $name)",
+                    "length.$": "States.ArrayLength($inputArray)",
+                },
+                "Next": "Show",
+            },
+            "Show": {
+                "Type": "Pass",
+                "Parameters": {
+                    "parsed.$": "$parsed",
+                    "sum.$": "$sum",
+                    "greeting.$": "$greeting",
+                    "length.$": "$length",
+                },
+                "End": True,
+            },
+        },
+    }
+    execution = run(queries_stack, definition)
+    assert execution.status == "SUCCEEDED", (execution.error, execution.cause)
+    assert execution.output == {
+        "parsed": {"foo": "bar"},
+        "sum": 110,
+        "greeting": "Hello, my name is Alice.",
+        "length": 3,
+    }
+
+
+# Escapes as a definition's JSON text carries them (RFC 8259, section 7): `\/` is `/`, a
+# surrogate pair is one character, `\"` a quote, `\t` a tab.
+ESCAPED_DEFINITION_TEXT = r"""{
+  "QueryLanguage": "JSONata",
+  "StartAt": "Compare",
+  "States": {
+    "Compare": {
+      "Type": "Pass",
+      "Assign": {"quoted": "{\"k\":1}", "slashed": "a\/b"},
+      "Output": {
+        "emoji": "{% $states.input.emoji = '\ud83d\ude00' %}",
+        "slash": "{% $states.input.path = 'a\/b' %}",
+        "quote": "{% $states.input.quote = 'say \"hi\"' %}",
+        "tab": "{% $states.input.tab = 'a\tb' %}",
+        "literal": "a\/b \ud83d\ude00"
+      },
+      "Next": "Variables"
+    },
+    "Variables": {
+      "Type": "Pass",
+      "Output": {
+        "compared": "{% $states.input %}",
+        "quoted": "{% $quoted %}",
+        "slashed": "{% $slashed %}"
+      },
+      "End": true
+    }
+  }
+}"""
+
+
+def test_escapes_in_a_definition_are_json_escapes(queries_stack: StackProcess) -> None:
+    """A definition is JSON ("Amazon States Language", concepts-amazon-states-language.html:
+    "a JSON-based, structured language"), and the string a JSON string literal stands for is
+    its characters with each escape replaced (RFC 8259, "Strings"): JSONata comparisons see
+    the decoded strings, as do `Assign` values and literal `Output` strings."""
+    sfn = queries_stack.client("stepfunctions")
+    arn = sfn.create_state_machine(
+        name=f"queries-{uuid.uuid4().hex[:12]}", definition=ESCAPED_DEFINITION_TEXT, roleArn=ROLE
+    )["stateMachineArn"]
+    payload = {"emoji": "\U0001f600", "path": "a/b", "quote": 'say "hi"', "tab": "a\tb"}
+    started = sfn.start_execution(stateMachineArn=arn, input=json.dumps(payload))
+    execution = queries_stack.execution(started["executionArn"], timeout=30)
+    assert execution.status == "SUCCEEDED", (execution.error, execution.cause)
+    assert execution.output == {
+        "compared": {
+            "emoji": True,
+            "slash": True,
+            "quote": True,
+            "tab": True,
+            "literal": "a/b \U0001f600",
+        },
+        "quoted": '{"k":1}',
+        "slashed": "a/b",
+    }

@@ -237,3 +237,72 @@ def test_cli_redrive_without_wait_prints_the_new_status(
         what="the redriven execution to fail again",
     )
     assert calls(tmp_path, "second") == 2
+
+
+# "For workflows that include an Inline Map or Parallel state, RedriveExecution API action
+# reschedules and redrives only the iterations and branches that failed or aborted"
+# (https://docs.aws.amazon.com/step-functions/latest/apireference/API_RedriveExecution.html).
+
+
+def _exited_before(events: list[dict[str, Any]], state: str) -> bool:
+    return any(e.get("stateExitedEventDetails", {}).get("name") == state for e in events)
+
+
+def _entered_after_redrive(events: list[dict[str, Any]]) -> list[str]:
+    types = [e["type"] for e in events]
+    return [
+        e["stateEnteredEventDetails"]["name"]
+        for e in events[types.index("ExecutionRedriven") :]
+        if "stateEnteredEventDetails" in e
+    ]
+
+
+def test_redrive_of_a_parallel_state_reruns_only_the_branch_that_failed(
+    redrive_stack: StackProcess, tmp_path: Path
+) -> None:
+    arn = redrive_stack.start("parallel_branches", {"dir": str(tmp_path)})
+    failed = redrive_stack.execution(arn)
+    assert (failed.status, failed.error) == ("FAILED", "NotFixedYet")
+    # The failing branch fails the Parallel state; the other may have ended by then, or
+    # been aborted with it (then it runs again, as on AWS).
+    first_ended = _exited_before(failed.events, "BranchFirst")
+    first_calls = calls(tmp_path, "first")
+
+    (tmp_path / "fixed").write_text("yes")
+    redrive_stack.client("stepfunctions").redrive_execution(executionArn=arn)
+    execution = redrive_stack.execution(arn)
+
+    assert execution.status == "SUCCEEDED", (execution.error, execution.cause)
+    assert calls(tmp_path, "second") == 2
+    entered = _entered_after_redrive(execution.events)
+    assert ("BranchFirst" in entered) is not first_ended
+    assert calls(tmp_path, "first") == (first_calls if first_ended else first_calls + 1)
+    assert execution.output[0]["step"] == "first"
+    assert execution.output[0]["calls"] == calls(tmp_path, "first")
+    assert execution.output[1] == {"step": "second", "calls": 2}
+
+
+def test_redrive_of_an_inline_map_reruns_only_the_iterations_that_did_not_succeed(
+    redrive_stack: StackProcess, tmp_path: Path
+) -> None:
+    # One item at a time: item 0 succeeds, item 1 fails the Map, item 2 never starts.
+    arn = redrive_stack.start(
+        "map_items", {"dir": str(tmp_path), "steps": ["first", "second", "first"]}
+    )
+    failed = redrive_stack.execution(arn)
+    assert (failed.status, failed.error) == ("FAILED", "NotFixedYet")
+    assert (calls(tmp_path, "first"), calls(tmp_path, "second")) == (1, 1)
+
+    (tmp_path / "fixed").write_text("yes")
+    redrive_stack.client("stepfunctions").redrive_execution(executionArn=arn)
+    execution = redrive_stack.execution(arn)
+
+    assert execution.status == "SUCCEEDED", (execution.error, execution.cause)
+    # Item 0 kept its result; items 1 and 2 ran.
+    assert (calls(tmp_path, "first"), calls(tmp_path, "second")) == (2, 2)
+    assert execution.output == [
+        {"step": "first", "calls": 1},
+        {"step": "second", "calls": 2},
+        {"step": "first", "calls": 2},
+    ]
+    assert _entered_after_redrive(execution.events).count("ItemFirst") == 1
