@@ -35,6 +35,7 @@ def measure(stack: StackProcess) -> str:
     started = time.perf_counter()
     with ThreadPoolExecutor(WRITERS) as pool:
         list(pool.map(write, range(ARTISTS)))
+    writing = time.perf_counter() - started
     done.wait(timeout=600)
     elapsed = time.perf_counter() - started
     done.set()
@@ -51,8 +52,11 @@ def measure(stack: StackProcess) -> str:
         f"| documents/s through the flow | {len(seen) / elapsed:.1f} |\n"
         f"| end-to-end latency p50 / p95 | {p50:.0f} / {p95:.0f} ms |\n"
         f"| wall time | {elapsed:.1f} s |\n"
+        f"| of which writing the items (the source) | {writing:.1f} s "
+        f"({ARTISTS / writing:.0f} items/s) |\n"
         f"{cold}"
         f"{breakdown(stack, elapsed)}\n"
-        "One stream shard is read in order, one batch of 10 at a time (per-key order kept), "
-        "so throughput is bounded by one Express execution per 10 documents.\n"
+        "The stream has one shard (moto's); the pipe's ParallelizationFactor (4) keeps up to "
+        "four batches of 10 in flight, one per lane of artists, each artist's changes in "
+        "order. The flow cannot index faster than the items are written.\n"
     )
