@@ -3,11 +3,14 @@
 An observer of moto's models calls `mark(kind, key, snapshot)` right after an entity changed;
 `snapshot()` answers the entity's current serialised state (None once it is gone) and is
 called at flush time, so several changes to one entity between flushes cost one write.
+An entity that only grows (an execution's history) calls `append(kind, group, item, row)`
+instead: the items a group gets between two flushes become one new row, `row(group, items)`.
 The gateway flushes after every request it hands to moto, before the response is sent: a
 client that got an answer has its change on disk; requests that end while a flush commits
-share the next commit. Changes made outside a request (an
-execution finishing on its own thread, a notification released later) are flushed by a
-background thread every `interval_s`. One flush is one transaction.
+share the next commit. Changes made outside a request (an execution finishing on its own
+thread, a notification released later) are flushed by a background thread every
+`interval_s`. One flush is one transaction, of the marks and appends made until it took
+them, so a change is never on disk without the changes made before it.
 """
 
 from __future__ import annotations
@@ -15,12 +18,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from sluice.durable.store import Store
 
 log = logging.getLogger(__name__)
 
 Snapshot = Callable[[], bytes | None]
+AppendedRow = Callable[[str, list[Any]], tuple[str, bytes]]
 
 
 class Journal:
@@ -28,6 +33,7 @@ class Journal:
         self.store = store
         self.interval_s = interval_s
         self._dirty: dict[tuple[str, str], Snapshot] = {}
+        self._appended: dict[tuple[str, str], tuple[AppendedRow, list[Any]]] = {}
         self._mark_lock = threading.Lock()
         # Marks are numbered; `_written` is the number of the last mark on disk.
         self._marks = 0
@@ -43,6 +49,15 @@ class Journal:
             self._dirty[(kind, key)] = snapshot
             self._marks += 1
 
+    def append(self, kind: str, group: str, item: Any, row: AppendedRow) -> None:
+        with self._mark_lock:
+            appended = self._appended.get((kind, group))
+            if appended is None:
+                self._appended[(kind, group)] = (row, [item])
+            else:
+                appended[1].append(item)
+            self._marks += 1
+
     def flush(self) -> None:
         """Write every change marked until now; answers once they are on disk.
 
@@ -56,8 +71,11 @@ class Journal:
                 return
             with self._mark_lock:
                 dirty, self._dirty = self._dirty, {}
+                appended, self._appended = self._appended, {}
                 taken = self._marks
-            changes = []
+            changes: list[tuple[str, str, bytes | None]] = [
+                (kind, *row(group, items)) for (kind, group), (row, items) in appended.items()
+            ]
             for (kind, key), snapshot in dirty.items():
                 try:
                     changes.append((kind, key, snapshot()))
