@@ -38,8 +38,9 @@ class Journal:
         # Marks are numbered; `_written` is the number of the last mark on disk.
         self._marks = 0
         self._written = 0
-        # Held for a whole flush: a request whose marks a flush took waits for its commit.
-        self._flush_lock = threading.Lock()
+        # One flush at a time; the others wait for `_written` to reach their marks.
+        self._flushed = threading.Condition()
+        self._flushing = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.writes = 0
@@ -61,32 +62,47 @@ class Journal:
     def flush(self) -> None:
         """Write every change marked until now; answers once they are on disk.
 
-        A group commit: requests that end while a flush commits queue for the next one,
-        and the first of them writes the marks of all; the others find theirs written.
+        A group commit: requests that end while a flush commits wait for it; the first of
+        them whose marks it did not take then writes the marks of all, and each of the
+        others answers as soon as a commit holds its own.
         """
         with self._mark_lock:
             wanted = self._marks
-        with self._flush_lock:
+        with self._flushed:
+            while self._written < wanted and self._flushing:
+                self._flushed.wait()
             if self._written >= wanted:
                 return
-            with self._mark_lock:
-                dirty, self._dirty = self._dirty, {}
-                appended, self._appended = self._appended, {}
-                taken = self._marks
-            changes: list[tuple[str, str, bytes | None]] = [
-                (kind, *row(group, items)) for (kind, group), (row, items) in appended.items()
-            ]
-            for (kind, key), snapshot in dirty.items():
-                try:
-                    changes.append((kind, key, snapshot()))
-                except Exception:
-                    # Read while another thread changed it: tried again at the next flush
-                    # (unless marked again meanwhile), without holding back the rest.
-                    log.warning("durable state: %s %s read again later", kind, key, exc_info=True)
-                    with self._mark_lock:
-                        self._dirty.setdefault((kind, key), snapshot)
-            self.writes += self.store.write(changes)
-            self._written = taken
+            self._flushing = True
+        written = self._written
+        try:
+            written = self._write()
+        finally:
+            with self._flushed:
+                self._written = written
+                self._flushing = False
+                self._flushed.notify_all()
+
+    def _write(self) -> int:
+        """Write the marks made until now; answers the number of the last one."""
+        with self._mark_lock:
+            dirty, self._dirty = self._dirty, {}
+            appended, self._appended = self._appended, {}
+            taken = self._marks
+        changes: list[tuple[str, str, bytes | None]] = [
+            (kind, *row(group, items)) for (kind, group), (row, items) in appended.items()
+        ]
+        for (kind, key), snapshot in dirty.items():
+            try:
+                changes.append((kind, key, snapshot()))
+            except Exception:
+                # Read while another thread changed it: tried again at the next flush
+                # (unless marked again meanwhile), without holding back the rest.
+                log.warning("durable state: %s %s read again later", kind, key, exc_info=True)
+                with self._mark_lock:
+                    self._dirty.setdefault((kind, key), snapshot)
+        self.writes += self.store.write(changes)
+        return taken
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="journal", daemon=True)
