@@ -2,9 +2,10 @@
 
 The execution's row (machine, definition, input, status, output or error, dates) is
 marked when it starts and when its program ends (success, failure, timeout, stop; a
-redriven run ends again). Each history event is a row of its own, marked as it is added,
-so writing an execution's progress costs its new events only, however long its history;
-both are written before the answer of the request that made them, or by the journal's
+redriven run ends again). History events are appended in rows of their own: the events an
+execution adds between two flushes are one row (its id and the first event's), so writing
+an execution's progress costs one row of its new events, however long its history; both
+are written before the answer of the request that made them, or by the journal's
 background flush within 50 ms when the execution runs on its own.
 
 On restore each execution comes back as it was saved, history included, under the
@@ -66,21 +67,28 @@ def _changed(execution: Execution, _: Any) -> None:
     ROWS.mark(execution.exec_arn, lambda: _snapshot(execution))
 
 
-def _event_row(arn: str, event: dict[str, Any]) -> tuple[str, str, bytes]:
-    return EVENTS, json.dumps([arn, int(event["id"])]), pickle.dumps(event)
+def _events_key(arn: str, first: dict[str, Any]) -> str:
+    return json.dumps([arn, int(first["id"])])
+
+
+def _events_row(arn: str, events: list[dict[str, Any]]) -> tuple[str, bytes]:
+    """The row of the events an execution added between two flushes."""
+    return _events_key(arn, events[0]), pickle.dumps(events)
 
 
 def _event_added(execution: Execution, event: dict[str, Any]) -> None:
-    _, key, value = _event_row(execution.exec_arn, event)
-    HISTORY.mark(key, lambda: value)
+    HISTORY.append(execution.exec_arn, event)
 
 
 def restore(store: Store) -> int:
     """Bring back every saved execution of a machine the template still has, oldest first;
     the ones that were running are marked failed (and saved so)."""
     histories: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    rows: dict[str, list[str]] = defaultdict(list)  # execution ARN -> its events' row keys
     for key, value in store.load(EVENTS):
-        histories[json.loads(key)[0]].append(pickle.loads(value))
+        arn = json.loads(key)[0]
+        histories[arn] += pickle.loads(value)
+        rows[arn].append(key)
     saved = sorted(
         (pickle.loads(value) for _, value in store.load(KIND)), key=lambda s: s["start_date"]
     )
@@ -90,13 +98,13 @@ def restore(store: Store) -> int:
         execution = restored.rebuild(entry, events)
         if execution is None:
             changes.append((KIND, entry["arn"], None))
-            changes += [(EVENTS, json.dumps([entry["arn"], int(e["id"])]), None) for e in events]
+            changes += [(EVENTS, key, None) for key in rows[entry["arn"]]]
             continue
         if entry["status"] == "RUNNING":
             failed = restored.fail(execution, CRASH_ERROR, CRASH_CAUSE)
             changes += [
                 (KIND, entry["arn"], _snapshot(execution)),
-                _event_row(entry["arn"], failed),
+                (EVENTS, *_events_row(entry["arn"], [failed])),
             ]
         count += 1
     store.write(changes)
@@ -104,4 +112,4 @@ def restore(store: Store) -> int:
 
 
 ROWS = Rows(KIND, {observers.EXECUTION_STARTED: _changed, observers.EXECUTION_ENDED: _changed})
-HISTORY = Rows(EVENTS, {observers.HISTORY_EVENT_ADDED: _event_added})
+HISTORY = Rows(EVENTS, {observers.HISTORY_EVENT_ADDED: _event_added}, appended=_events_row)

@@ -3,24 +3,30 @@
 An observer of moto's models calls `mark(kind, key, snapshot)` right after an entity changed;
 `snapshot()` answers the entity's current serialised state (None once it is gone) and is
 called at flush time, so several changes to one entity between flushes cost one write.
+An entity that only grows (an execution's history) calls `append(kind, group, item, row)`
+instead: the items a group gets between two flushes become one new row, `row(group, items)`.
 The gateway flushes after every request it hands to moto, before the response is sent: a
 client that got an answer has its change on disk; requests that end while a flush commits
-share the next commit. Changes made outside a request (an
-execution finishing on its own thread, a notification released later) are flushed by a
-background thread every `interval_s`. One flush is one transaction.
+share the next commit. Changes made outside a request (an execution finishing on its own
+thread, a notification released later) are flushed by a background thread every
+`interval_s`. One flush is one transaction, of the marks and appends made until it took
+them, so a change is never on disk without the changes made before it.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
+from typing import Any
 
 from sluice.durable.store import Store
 
 log = logging.getLogger(__name__)
 
 Snapshot = Callable[[], bytes | None]
+AppendedRow = Callable[[str, list[Any]], tuple[str, bytes]]
 
 
 class Journal:
@@ -28,12 +34,15 @@ class Journal:
         self.store = store
         self.interval_s = interval_s
         self._dirty: dict[tuple[str, str], Snapshot] = {}
+        self._appended: dict[tuple[str, str], tuple[AppendedRow, list[Any]]] = {}
         self._mark_lock = threading.Lock()
         # Marks are numbered; `_written` is the number of the last mark on disk.
         self._marks = 0
         self._written = 0
-        # Held for a whole flush: a request whose marks a flush took waits for its commit.
-        self._flush_lock = threading.Lock()
+        # One flush at a time; the others wait for `_written` to reach their marks.
+        self._flushed = threading.Condition()
+        self._flushing = False
+        self._taken_at = 0.0  # when a flush last took the marks (time.monotonic())
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.writes = 0
@@ -43,39 +52,75 @@ class Journal:
             self._dirty[(kind, key)] = snapshot
             self._marks += 1
 
+    def append(self, kind: str, group: str, item: Any, row: AppendedRow) -> None:
+        with self._mark_lock:
+            appended = self._appended.get((kind, group))
+            if appended is None:
+                self._appended[(kind, group)] = (row, [item])
+            else:
+                appended[1].append(item)
+            self._marks += 1
+
     def flush(self) -> None:
         """Write every change marked until now; answers once they are on disk.
 
-        A group commit: requests that end while a flush commits queue for the next one,
-        and the first of them writes the marks of all; the others find theirs written.
+        A group commit: requests that end while a flush commits wait for it; the first of
+        them whose marks it did not take then writes the marks of all, and each of the
+        others answers as soon as a commit holds its own.
         """
         with self._mark_lock:
             wanted = self._marks
-        with self._flush_lock:
+        with self._flushed:
+            while self._written < wanted and self._flushing:
+                self._flushed.wait()
             if self._written >= wanted:
                 return
-            with self._mark_lock:
-                dirty, self._dirty = self._dirty, {}
-                taken = self._marks
-            changes = []
-            for (kind, key), snapshot in dirty.items():
-                try:
-                    changes.append((kind, key, snapshot()))
-                except Exception:
-                    # Read while another thread changed it: tried again at the next flush
-                    # (unless marked again meanwhile), without holding back the rest.
-                    log.warning("durable state: %s %s read again later", kind, key, exc_info=True)
-                    with self._mark_lock:
-                        self._dirty.setdefault((kind, key), snapshot)
-            self.writes += self.store.write(changes)
-            self._written = taken
+            self._flushing = True
+        written = self._written
+        try:
+            written = self._write()
+        finally:
+            with self._flushed:
+                self._written = written
+                self._flushing = False
+                self._flushed.notify_all()
+
+    def _write(self) -> int:
+        """Write the marks made until now; answers the number of the last one."""
+        with self._mark_lock:
+            dirty, self._dirty = self._dirty, {}
+            appended, self._appended = self._appended, {}
+            taken = self._marks
+        self._taken_at = time.monotonic()
+        changes: list[tuple[str, str, bytes | None]] = [
+            (kind, *row(group, items)) for (kind, group), (row, items) in appended.items()
+        ]
+        for (kind, key), snapshot in dirty.items():
+            try:
+                changes.append((kind, key, snapshot()))
+            except Exception:
+                # Read while another thread changed it: tried again at the next flush
+                # (unless marked again meanwhile), without holding back the rest.
+                log.warning("durable state: %s %s read again later", kind, key, exc_info=True)
+                with self._mark_lock:
+                    self._dirty.setdefault((kind, key), snapshot)
+        self.writes += self.store.write(changes)
+        return taken
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="journal", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
+        """Flush what no other flush took within `interval_s`: while requests keep flushing,
+        this thread mostly finds their flushes took it, and stays out of their way."""
+        wait_s = self.interval_s
+        while not self._stop.wait(wait_s):
+            since = time.monotonic() - self._taken_at
+            if since < self.interval_s:  # marks made before then are written
+                wait_s = self.interval_s - since
+                continue
+            wait_s = self.interval_s
             try:
                 self.flush()
             except Exception:

@@ -9,8 +9,9 @@ the template no longer has.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-from sluice.durable.journal import Journal, Snapshot
+from sluice.durable.journal import AppendedRow, Journal, Snapshot
 from sluice.durable.store import Store
 from sluice.engine import observers
 
@@ -21,10 +22,12 @@ class Rows:
         kind: str,
         observe: dict[str, observers.Observer] | None = None,
         put: Callable[[str, bytes], bool] | None = None,
+        appended: AppendedRow | None = None,
     ) -> None:
         self.kind = kind
         self.observe = observe or {}
         self.put = put  # puts one saved row back: False when where it belongs is gone
+        self.appended = appended  # the row of a group's items appended between flushes
         self.journal: Journal | None = None  # None: changes are not journalled
 
     def attach(self, journal: Journal | None) -> None:
@@ -36,6 +39,11 @@ class Rows:
     def mark(self, key: str, snapshot: Snapshot) -> None:
         if self.journal is not None:
             self.journal.mark(self.kind, key, snapshot)
+
+    def append(self, group: str, item: Any) -> None:
+        if self.journal is not None:
+            assert self.appended is not None
+            self.journal.append(self.kind, group, item, self.appended)
 
     def restore(self, store: Store) -> int:
         """Hand each saved row to `put`, in key order; a row it refuses is deleted.

@@ -1,9 +1,11 @@
 """The durable state's journal (sluice/durable/journal.py): a flush answers once the marks
-made before it are on disk, requests that end during a commit share the next one, and a
-request that only reads waits for no commit."""
+made before it are on disk, requests that end during a commit share the next one, items
+appended between two flushes are one row, and a request that only reads waits for no
+commit; the store (store.py) writes any number of rows in one transaction."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -12,7 +14,7 @@ import pytest
 
 from sluice.durable import reads_only
 from sluice.durable.journal import Journal
-from sluice.durable.store import Store
+from sluice.durable.store import CHUNK, Store
 
 
 class _CountedStore(Store):
@@ -62,6 +64,38 @@ def test_flushes_queued_behind_a_commit_share_the_next_one(tmp_path: Path) -> No
         thread.join(30)
     assert store.load("s3") == [("a", b"a"), ("b", b"b"), ("c", b"c"), ("d", b"d")]
     assert store.commits == 2  # "a", then one commit for the three queued requests
+
+
+def test_items_appended_between_two_flushes_are_one_new_row(tmp_path: Path) -> None:
+    store = _CountedStore(tmp_path / "state.sqlite")
+    store.release.set()
+    journal = Journal(store)
+
+    def row(group: str, items: list[int]) -> tuple[str, bytes]:
+        return f"{group}/{items[0]}", json.dumps(items).encode()
+
+    journal.append("history", "x", 1, row)
+    journal.append("history", "x", 2, row)
+    journal.append("history", "y", 1, row)
+    journal.flush()
+    journal.append("history", "x", 3, row)
+    journal.flush()
+    assert store.load("history") == [("x/1", b"[1, 2]"), ("x/3", b"[3]"), ("y/1", b"[1]")]
+    assert store.commits == 2
+
+
+def test_a_write_of_more_rows_than_one_statement_binds_keeps_every_change(tmp_path: Path) -> None:
+    store = Store(tmp_path / "state.sqlite")
+    keys = [f"{i:04d}" for i in range(3 * CHUNK + 1)]
+    assert store.write(("s3", key, key.encode()) for key in keys) == len(keys)
+    changes = [("s3", key, None) for key in keys[::2]] + [("s3", keys[1], b"again")]
+    assert store.write(changes) == len(keys[::2]) + 1
+    store.close()
+
+    reopened = Store(tmp_path / "state.sqlite")
+    expected = [(key, b"again" if key == keys[1] else key.encode()) for key in keys[1::2]]
+    assert reopened.load("s3") == expected
+    reopened.close()
 
 
 @pytest.mark.parametrize(
