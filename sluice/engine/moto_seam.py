@@ -106,6 +106,11 @@ SYMBOLS: dict[str, str | None] = {
     f"{_ASL}.component.common.string.string_expression:StringJSONata._eval_body": "self env",
     f"{_ASL}.component.common.string.string_expression:StringVariableSample._eval_body": "self env",
     f"{_STATE}.state:CommonStateField._eval_state_input": "self env",
+    f"{_STATE}.state:CommonStateField._get_state_entered_event_details": "self env",
+    f"{_STATE}.state:CommonStateField._get_state_exited_event_details": "self env",
+    f"{_STATE}.state:CommonStateField._verify_size_quota": "self env value",
+    f"{_ASL}.eval.states:States.reset": "self input_value",  # state_io reads what it keeps
+    f"{_P}.quotas:MAX_STATE_SIZE_UTF8_BYTES": None,
     f"{_STATE}.wait.wait_function.wait_function:WaitFunction._wait_interval": (
         "self env wait_seconds"
     ),

@@ -43,6 +43,7 @@ from sluice.engine import (
     jsonata,
     kept_results,
     speed,
+    state_io,
     untimed,
     virtual_time,
 )
@@ -51,6 +52,7 @@ from sluice.engine import (
 # extends; general ones first, so a concrete moto class's own overrides still come after.
 SPECIALISED: tuple[type[Any], ...] = (
     virtual_time.EnteredTimeState,
+    state_io.InputSerialisedOnce,
     untimed.UntimedStateInline,
     untimed.UntimedProgramInline,
     components.MockedErrorsKept,

@@ -129,6 +129,32 @@ def test_a_map_whose_results_together_are_over_the_payload_quota_fails(
         assert len(execution.output) == items
 
 
+@pytest.mark.parametrize(("text", "status"), [(120_000, "SUCCEEDED"), (140_000, "FAILED")])
+def test_a_pass_state_whose_output_is_over_the_payload_quota_fails(
+    parity_stack: StackProcess, text: int, status: str
+) -> None:
+    """ "The output of a state is larger than the payload size quota" fails the execution
+    with States.DataLimitExceeded (same page), for a Pass state as for a task: its output
+    repeats the input's string twice, about 240 KB (within the 256 KiB) or 280 KB (over)."""
+    definition = {
+        "StartAt": "Twice",
+        "States": {
+            "Twice": {
+                "Type": "Pass",
+                "Parameters": {"a.$": "$.text", "b.$": "$.text"},
+                "End": True,
+            }
+        },
+    }
+    execution = run(parity_stack, definition, {"text": "x" * text})
+    assert execution.status == status
+    if status == "FAILED":
+        assert execution.error == "States.DataLimitExceeded"
+        assert execution.cause is not None and "'Twice'" in execution.cause
+    else:
+        assert execution.output == {"a": "x" * text, "b": "x" * text}
+
+
 def test_data_limit_exceeded_named_explicitly_is_caught(parity_stack: StackProcess) -> None:
     """A Catcher that names States.DataLimitExceeded catches it (same page: the error is a
     named error; only the States.ALL wildcard leaves it out)."""
