@@ -136,7 +136,6 @@ SYMBOLS: dict[str, str | None] = {
     f"{_TS}.execution:TestStateExecution.get_start_state_machine_details": "self",
     f"{_TS}.execution_worker:TestStateExecutionWorker._get_evaluation_entrypoint": "self",
     f"{_TS}.execution_worker:TestStateExecutionWorker._get_evaluation_environment": "self",
-    f"{_P}.backend.execution:BaseExecutionWorkerCommunication.terminated": "self",
     f"{_P}.backend.state_machine:TestStateMachine.__init__": (
         "self name arn definition role_arn create_date"
     ),

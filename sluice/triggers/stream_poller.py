@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -89,8 +90,11 @@ class StreamPoller(Stoppable):
         shard_refresh_s: float = 5.0,
         fetch_limit: int = 1000,
         positions: Positions | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.spec = spec
+        # Batching windows, retry delays and shard refreshes are measured on CLOCK.
+        self._clock = clock
         self.name = spec.name
         self.counters = Counters()
         # Dead-letter documents (with records) also kept here, newest last, for display.
@@ -116,7 +120,7 @@ class StreamPoller(Stoppable):
         """One pass: discover shards if due, then read each ready shard once and deliver
         its due batches, the shards in parallel. Returns the number of target invocations."""
         with self._lock:
-            now = time.monotonic()
+            now = self._clock()
             if not self._discovered or now - self._last_refresh >= self._shard_refresh_s:
                 self._refresh_shards()
                 self._last_refresh = now
@@ -229,7 +233,7 @@ class StreamPoller(Stoppable):
                 shard.iterator, shard.last_seq, shard.start_type = None, None, "TRIM_HORIZON"
                 return
             raise
-        now = time.monotonic()
+        now = self._clock()
         for raw in resp.get("Records", []):
             record = self._shape(raw)
             shard.last_seq = record["dynamodb"].get("SequenceNumber", shard.last_seq)
@@ -268,7 +272,7 @@ class StreamPoller(Stoppable):
                     break
                 shard.work.append(batch)
                 shard.attempts = shard.invokes = 0
-            if time.monotonic() < shard.next_attempt_at:
+            if self._clock() < shard.next_attempt_at:
                 break
             invoked += 1
             if not self._attempt(shard):
@@ -279,7 +283,7 @@ class StreamPoller(Stoppable):
         if not shard.buffer:
             return None
         full = len(shard.buffer) >= self.spec.batch_size
-        waited = time.monotonic() - shard.buffer[0][0]
+        waited = self._clock() - shard.buffer[0][0]
         if not full and waited < self.spec.batching_window_s and not shard.closed:
             return None
         batch: list[dict[str, Any]] = []
@@ -349,7 +353,7 @@ class StreamPoller(Stoppable):
         shard.failures_in_row += 1
         delay = min(self._retry_delay_s * 2 ** (shard.failures_in_row - 1), self._max_retry_delay_s)
         if outcome.transient:  # AWS-side error: retried without counting against limits
-            shard.next_attempt_at = time.monotonic() + delay
+            shard.next_attempt_at = self._clock() + delay
             return
         shard.attempts += 1
         batch = shard.work[0]
@@ -359,7 +363,7 @@ class StreamPoller(Stoppable):
         elif self.spec.max_record_age_s != -1 and _oldest_age_s(batch) > self.spec.max_record_age_s:
             condition = "MaximumRecordAgeExceeded"
         if condition is None:
-            shard.next_attempt_at = time.monotonic() + delay
+            shard.next_attempt_at = self._clock() + delay
             return
         self._dead_letter(shard, batch, condition, outcome)
         self._finished(shard, batch)

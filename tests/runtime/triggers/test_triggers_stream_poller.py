@@ -119,7 +119,14 @@ def test_batches_split_by_size(env: Env) -> None:
 
 def test_window_waits_for_a_fuller_batch_but_never_holds_a_full_one(env: Env) -> None:
     target = ScriptedTarget()
-    p = poller(env, target, batch_size=3, batching_window_s=0.3)
+    now = [0.0]  # the poller's clock, moved by hand: the window is seen, never slept
+    p = StreamPoller(
+        env.spec(batch_size=3, batching_window_s=0.3),
+        target,
+        env.factory,
+        retry_delay_s=0,
+        clock=lambda: now[0],
+    )
     env.put("a")
     env.put("b")
     assert p.poll_once() == 0  # under-full and inside the window
@@ -128,11 +135,11 @@ def test_window_waits_for_a_fuller_batch_but_never_holds_a_full_one(env: Env) ->
     assert pks(target.batches[0]) == ["a", "b", "c"]
 
     env.put("d")
-    start = time.monotonic()
-    while not p.poll_once():
-        assert time.monotonic() - start < 3
-        time.sleep(0.02)
-    assert time.monotonic() - start >= 0.25
+    assert p.poll_once() == 0  # read, and held for the window
+    now[0] += 0.29
+    assert p.poll_once() == 0  # the window has not passed yet
+    now[0] += 0.02
+    assert p.poll_once() == 1  # past the window: the under-full batch goes alone
     assert pks(target.batches[1]) == ["d"]
 
 
