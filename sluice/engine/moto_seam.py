@@ -29,6 +29,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from sluice.engine import moto_services, speed
+from sluice.engine.moto_symbols import MotoSeamError as MotoSeamError
+from sluice.engine.moto_symbols import resolve
 
 _P = "moto.stepfunctions.parser"
 _ASL = f"{_P}.asl"
@@ -197,21 +199,6 @@ THREADING_MODULES = (
     f"{_STATE}.exec.execute_state",
     f"{_STATE}.exec.state_parallel.branch_worker",
 )
-
-
-class MotoSeamError(RuntimeError):
-    """A moto symbol the engine relies on is missing or has changed."""
-
-
-def resolve(symbol: str) -> Any:
-    module_name, _, qualname = symbol.partition(":")
-    try:
-        value: Any = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            value = inspect.getattr_static(value, part)
-    except (ImportError, AttributeError) as exc:
-        raise MotoSeamError(f"moto symbol {symbol} is missing ({exc})") from None
-    return value.__func__ if isinstance(value, staticmethod | classmethod) else value
 
 
 def verify() -> None:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 
 from sluice import dynamodb_atomic, s3_notifications
 from sluice.engine import observers
+from sluice.engine.moto_symbols import resolve
 
 _DDB = "moto.dynamodb.models:DynamoDBBackend"
 
@@ -88,8 +89,6 @@ def _s3_notifications_sequenced() -> None:
 def _service_methods_observed() -> None:
     """Each method of observers.SERVICE_METHODS reports its calls (after the serialising
     wrappers above, so an observer runs once the write is whole)."""
-    from sluice.engine.moto_seam import resolve
-
     for symbol in observers.SERVICE_METHODS:
         module_name, _, qualname = symbol.partition(":")
         owner_name, _, method_name = qualname.rpartition(".")
