@@ -27,14 +27,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def batching_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
-    """The project stack with a 4 s batching window, so that messages queued together are
-    one batch even on a loaded machine (they are released at once: the window only has to
-    outlast their sending), and a 16 s visibility timeout, longer than the window and a
-    run. Each message's three receives wait out two visibility timeouts: kept short."""
+    """The project stack with a 10 s batching window, so that messages queued together are
+    one batch even on a loaded machine, and a 30 s visibility timeout, longer than the
+    window and a run."""
     stack = project_stack(
         ROOT,
         tmp_path_factory.mktemp("transcripts-batching"),
-        overrides={"TranscriptPipeBatchingWindow": "4", "TranscriptQueueVisibilityTimeout": "16"},
+        overrides={"TranscriptPipeBatchingWindow": "10", "TranscriptQueueVisibilityTimeout": "30"},
     )
     yield stack
     stack.stop()
