@@ -20,7 +20,7 @@ pytest_plugins = ("sluice.pytest_plugin", "pytester")
 def _no_prewarm() -> Iterator[None]:
     """Test stacks start each function's worker on first use: warming twenty handlers in the
     background of every stack the suite starts costs more CPU than the tests' own work. The
-    prewarm itself is tested on a stack of its own (tests/runtime/test_runtime_prewarm.py)."""
+    project `stack` keeps the default, so the prewarm itself stays tested."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SLUICE_PREWARM", "0")
         yield
@@ -45,6 +45,6 @@ def fixture_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackPro
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
     """The project's real template with its samconfig `local` parameters (SLUICE_BUILT=1:
     its built packages)."""
-    stack = project_stack(ROOT, tmp_path_factory.mktemp("stack"))
+    stack = project_stack(ROOT, tmp_path_factory.mktemp("stack"), env={"SLUICE_PREWARM": "1"})
     yield stack
     stack.stop()

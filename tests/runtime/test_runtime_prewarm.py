@@ -3,25 +3,10 @@
 from __future__ import annotations
 
 import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-from sluice.testing import StackProcess, project_stack
+from sluice.testing import StackProcess
 from sluice.waiting import wait_for
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
-    """The project stack as `sluice up` runs it: every handler imported ahead of need (the
-    suite's other stacks start workers on first use)."""
-    stack = project_stack(ROOT, tmp_path_factory.mktemp("prewarm"), env={"SLUICE_PREWARM": "1"})
-    yield stack
-    stack.stop()
 
 
 def test_every_function_is_imported_after_up_and_its_invoke_has_no_init(
