@@ -53,15 +53,21 @@ class ForkedWorker:
         self.pid = pid
         self.stdin = stdin
         self.stdout = stdout
-        self._pidfd = os.pidfd_open(pid)
+        try:
+            self._pidfd: int | None = os.pidfd_open(pid)
+        except ProcessLookupError:  # died and reaped already: its pipe says so (EOF)
+            self._pidfd = None
 
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError):  # exited already
-            signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+            if self._pidfd is not None:
+                signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
 
     def wait(self) -> None:
-        select.select([self._pidfd], [], [])  # readable once the process has exited
-        os.close(self._pidfd)
+        if self._pidfd is not None:
+            select.select([self._pidfd], [], [])  # readable once the process has exited
+            os.close(self._pidfd)
+            self._pidfd = None
         self.stdin.close()
         self.stdout.close()
 
