@@ -45,13 +45,15 @@ demo: $(STAMP)
 	$(BIN)/sluice demo
 
 # Lint, package and the suite run at once (make -j); the flows' `built` tests start when
-# the packages are built. Each phase's wall time is printed, and the whole's at the end
-# (setting up the environments is not counted).
+# the packages are built. Each phase's wall time and CPU time (user, system: `times` of the
+# phase's processes) are printed, and the whole's at the end (setting up the environments
+# is not counted).
 # TEST_WORKERS: parallel pytest workers (pytest-xdist). The tests mostly wait on their
 # stacks, so more workers than cores pay off; loadscope keeps a module's tests (and its
 # module-scoped stack) on one worker.
 TEST_WORKERS ?= 4
-timed = start=$$(date +%s); $(1); status=$$?; echo "$(2): $$(( $$(date +%s) - start )) s"; exit $$status
+timed = start=$$(date +%s); $(1); status=$$?; t=$${TMPDIR:-/tmp}/sluice-times.$$$$; times >$$t; \
+	echo "$(2): $$(( $$(date +%s) - start )) s, CPU (user system) $$(tail -n 1 $$t)"; rm -f $$t; exit $$status
 
 test: $(STAMP) $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 	@$(call timed,$(MAKE) --no-print-directory -j4 --output-sync=target test-lint test-package test-suite test-built,make test)

@@ -334,7 +334,7 @@ class BedrockEmulator:
 
     def _s3_client(self) -> Any:
         if self._s3 is None:
-            from sluice.deploy import client
+            from sluice.aws_client import client
 
             self._s3 = client(self.endpoint, "s3")
         return self._s3

@@ -11,7 +11,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from sluice.deploy import client as boto_client
+from sluice.aws_client import client as boto_client
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:4566"
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")

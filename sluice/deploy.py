@@ -14,10 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from sluice.aws_client import client as client  # where callers look
 from sluice.deploy_triggers import (
     event_source_mapping,
     pipe_spec,
@@ -52,17 +51,6 @@ AWS_ONLY = {
     "AWS::SNS::TopicPolicy",
 }
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/sluice-local"
-
-
-def client(endpoint: str, service: str, **config: Any) -> Any:
-    return boto3.client(  # type: ignore[call-overload]
-        service,
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(retries={"max_attempts": 2}, **config),
-    )
 
 
 @dataclass

@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sluice import lambda_zygote
 from sluice.lambda_faults import TIMEOUT_ERROR, Fault, Faults, TooManyRequests, timeout_message
 from sluice.lambda_sandbox import EXITED, Sandbox
 from sluice.lambda_sandbox import FunctionSpec as FunctionSpec  # where callers look
@@ -109,6 +110,7 @@ class LambdaRuntime:
         log_dir.mkdir(parents=True, exist_ok=True)
         self._pools: dict[str, _Pool] = {}
         self._lock = threading.Lock()
+        self._zygote: lambda_zygote.Zygote | None = None  # started with the first worker
         # Guards every pool's idle list and the count of workers still importing.
         self._cond = threading.Condition()
         self._starting = 0
@@ -183,7 +185,7 @@ class LambdaRuntime:
             pool.starting += 1
         holding, state, worker = True, "exited", None
         try:
-            worker = Sandbox(pool.spec, self.log_dir, self.base_env, self.runtime_libs)
+            worker = self._sandbox(pool.spec)
             state = worker.init(worker.spawned + max(PROVISIONED_INIT_TIMEOUT_S, pool.spec.timeout))
             if state == "timeout":
                 # A loaded laptop, most likely: give the start slot back (an invoke now
@@ -290,7 +292,7 @@ class LambdaRuntime:
         fresh = worker is None
         if worker is None:
             try:
-                worker = Sandbox(spec, self.log_dir, self.base_env, self.runtime_libs)
+                worker = self._sandbox(spec)
             except BaseException:
                 self._started_one()
                 raise
@@ -396,6 +398,21 @@ class LambdaRuntime:
                     self._slot_waiters -= 1
                     self._cond.notify_all()  # starts ahead of need may go now
 
+    def _sandbox(self, spec: FunctionSpec) -> Sandbox:
+        """A new worker: forked from the zygote when it may be (not for built packages,
+        whose workers must not see the laptop's libraries), else a fresh interpreter."""
+        zygote = None
+        if (
+            self.runtime_libs is None
+            and lambda_zygote.enabled()
+            and lambda_zygote.fits(spec.environment)
+        ):
+            with self._lock:
+                if self._zygote is None:
+                    self._zygote = lambda_zygote.Zygote(self.base_env)
+                zygote = self._zygote
+        return Sandbox(spec, self.log_dir, self.base_env, self.runtime_libs, zygote)
+
     def _started_one(self) -> None:
         with self._cond:
             self._starting -= 1
@@ -403,6 +420,10 @@ class LambdaRuntime:
 
     def shutdown(self) -> None:
         self.deploy([])
+        with self._lock:
+            zygote, self._zygote = self._zygote, None
+        if zygote is not None:
+            zygote.stop()
 
 
 def default_base_env(endpoint: str) -> dict[str, str]:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sluice.lambda_zygote import ForkedWorker, Zygote
+
 # The reply of a worker that exited (sys.exit or a crash) instead of answering.
 EXITED: dict[str, Any] = {
     "error": {"errorType": "Runtime.ExitError", "errorMessage": "worker exited"},
@@ -41,8 +43,10 @@ class Sandbox:
         log_dir: Path,
         base_env: dict[str, str],
         runtime_libs: Path | None = None,
+        zygote: Zygote | None = None,
     ) -> None:
         self.spec = spec
+        self.zygote = zygote
         stream = f"{time.strftime('%Y/%m/%d')}/[$LATEST]{uuid.uuid4().hex}"
         meta = {
             "name": spec.name,
@@ -67,6 +71,11 @@ class Sandbox:
             "_HANDLER": spec.handler,
             "SLUICE_WORKER_META": json.dumps(meta),
         }
+        self.proc: subprocess.Popen[str] | ForkedWorker
+        if zygote is not None:
+            self.proc = zygote.spawn(env, str(spec.code_dir))
+            self.spawned = time.time()
+            return
         if runtime_libs is None:
             command = [sys.executable, "-m", "sluice.lambda_worker"]
         else:  # -I -S: no site-packages, no PYTHONPATH, no user site; the worker is one file
@@ -95,6 +104,9 @@ class Sandbox:
     def init(self, deadline: float) -> str:
         """Wait for the worker's import to finish: "ready", "timeout" or "exited"."""
         line = self._line(deadline)
+        if line and self.zygote is not None:
+            # The shared libraries this Init loaded: the zygote imports them for the next.
+            self.zygote.wanted.update(json.loads(line).get("loaded", []))
         return "timeout" if line is None else "ready" if line else "exited"
 
     def invoke(self, event: Any, request_id: str, deadline: float) -> dict[str, Any] | None:

@@ -19,6 +19,22 @@ import time
 import traceback
 from typing import Any, TextIO
 
+# Libraries many handlers import: the worker reports which of these its Init loaded, and
+# workers forked by `sluice.lambda_zygote` find them imported already.
+SHARED_LIBRARIES = (
+    "boto3",
+    "botocore.client",
+    "pydantic",
+    "duckdb",
+    "pyiceberg.catalog",
+    "pyiceberg.catalog.sql",
+    "opensearchpy",
+    "aws_xray_sdk.core",
+    "aws_lambda_powertools",
+    "aws_lambda_powertools.event_handler",
+    "aws_lambda_powertools.utilities.typing",
+)
+
 
 class LambdaContext:
     """The attributes and method of AWS's Python Lambda context object."""
@@ -86,7 +102,8 @@ def main() -> None:
             else f"Handler '{func_name}' missing on module '{module_name}'"
         )
     # Init is over: the invoke's timeout starts when the parent sends the event.
-    proto.write(json.dumps({"ready": True}) + "\n")
+    loaded = [name for name in SHARED_LIBRARIES if name in sys.modules]
+    proto.write(json.dumps({"ready": True, "loaded": loaded}) + "\n")
 
     for line in sys.stdin:
         request = json.loads(line)

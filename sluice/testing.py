@@ -290,7 +290,7 @@ class StackProcess:
 
     def client(self, service: str, **config: Any) -> Any:
         if service == "stepfunctions" and os.environ.get("SLUICE_SFN_ENDPOINT"):
-            from sluice.deploy import client
+            from sluice.aws_client import client
 
             return client(os.environ["SLUICE_SFN_ENDPOINT"], service, **config)
         return self.gateway.client(service, **config)

@@ -28,11 +28,14 @@ def _no_prewarm() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def fixture_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
-    """The runtime's own test stack (tests/runtime/fixture): tiny functions and machines."""
+    """The runtime's own test stack (tests/runtime/fixture): tiny functions and machines.
+    Virtual time at 0: its tests assert which retries ran, not how long they waited (the
+    waits themselves are tested on tests/runtime/test_virtual_time.py's stack)."""
     stack = StackProcess(
         FIXTURE / "template.yaml",
         tmp_path_factory.mktemp("fixture-stack"),
         env={"SFN_MOCK_CONFIG": str(FIXTURE / "MockConfigFile.json")},
+        time_scale=0,
     )
     yield stack
     stack.stop()

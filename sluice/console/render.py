@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from sluice.aws_client import client
 from sluice.console.graph import render_svg
 from sluice.console.runs import graph_view, path_of, select
 from sluice.console.service import load_execution
-from sluice.deploy import client
 from sluice.history import failed_state
 
 

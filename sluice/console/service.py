@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from pydantic import TypeAdapter, ValidationError
 
 from sluice import devkit
-from sluice.deploy import client as boto_client
+from sluice.aws_client import client as boto_client
 from sluice.history import ExecutionStory, summarize
 
 STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")

@@ -318,17 +318,23 @@ def test_without_dlq_the_drop_is_recorded(env: Env, deliveries: list[RuleDeliver
 
 def test_deliver_never_blocks_on_the_target(env: Env, deliveries: list[RuleDelivery]) -> None:
     release = threading.Event()
+    called = threading.Event()
+    returned: list[str] = []
 
     class SlowSfn:
         def start_execution(self, **kw: Any) -> dict[str, Any]:
-            release.wait(5)
+            called.set()
+            release.wait(10)
+            returned.append(kw["stateMachineArn"])
             return {"executionArn": "arn:exec"}
 
     d = make(deliveries, [rule(RuleTargetSpec("t1", env.sm_arn))], with_sfn(env.factory, SlowSfn()))
-    start = time.monotonic()
     for _ in range(3):
         d.deliver(EVENT)
-    assert time.monotonic() - start < 0.5
+    # Every deliver returned while no call to the target could finish (they are held
+    # until `release`): delivery waited for none of them.
+    assert called.wait(5)
+    assert returned == []
     assert not d.drain(0.1)  # still in flight
     release.set()
     assert d.drain(5)
