@@ -80,6 +80,11 @@ class Gateway:
 
         def create_app(service: Any) -> Any:
             app = create_backend_app(service)
+            # moto turns Flask's debug mode on, whose request wrapper defines a new class
+            # for every request with a body (~18% of the gateway's CPU under load). Errors
+            # still propagate as they did in debug mode.
+            app.debug = False
+            app.config["PROPAGATE_EXCEPTIONS"] = True
             if service == "stepfunctions":
                 engine.serve_step_functions(app)
             return app
