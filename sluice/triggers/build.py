@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from sluice.triggers.clients import ClientFactory
 from sluice.triggers.failure_log import FailureLog
 from sluice.triggers.queue_poller import QueuePoller
@@ -14,6 +16,9 @@ from sluice.triggers.targets import LambdaTarget, StepFunctionsTarget, Target
 # (and scale far higher on AWS); each message is owned by one of them through its
 # visibility timeout, so each is delivered once unless its batch fails or outlives it.
 SQS_CONCURRENCY = 5
+# A stack's own choice (`SLUICE_SQS_POLLERS`): one poller makes every batch deterministic,
+# for a test that needs messages queued together to arrive as one batch.
+POLLERS_ENV = "SLUICE_SQS_POLLERS"
 
 
 def build_target(spec: PipeSpec, client_factory: ClientFactory) -> Target:
@@ -39,5 +44,9 @@ def build_poller(
             spec, target, client_factory, retry_delay_s=retry_delay_s, positions=positions
         )
     return QueuePoller(
-        spec, target, client_factory, failure_log=failure_log, concurrency=SQS_CONCURRENCY
+        spec,
+        target,
+        client_factory,
+        failure_log=failure_log,
+        concurrency=int(os.environ.get(POLLERS_ENV, SQS_CONCURRENCY)),
     )

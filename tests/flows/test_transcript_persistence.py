@@ -20,6 +20,7 @@ from devkit.transcript_persistence import (
     write_job_output,
 )
 from sluice.testing import StackProcess, project_stack, wait_for
+from sluice.triggers.build import POLLERS_ENV
 
 FLOW = "transcript_persistence"
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,13 +28,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def batching_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
-    """The project stack with a 10 s batching window, so that messages queued together are
-    one batch even on a loaded machine, and a 30 s visibility timeout, longer than the
-    window and a run."""
+    """The project stack with a 10 s batching window and one SQS poller per pipe, so that
+    messages queued together are one batch even on a loaded machine (five concurrent
+    pollers, the default, split a burst between them), and a 30 s visibility timeout,
+    longer than the window and a run."""
     stack = project_stack(
         ROOT,
         tmp_path_factory.mktemp("transcripts-batching"),
         overrides={"TranscriptPipeBatchingWindow": "10", "TranscriptQueueVisibilityTimeout": "30"},
+        env={POLLERS_ENV: "1"},
     )
     yield stack
     stack.stop()
@@ -394,10 +397,10 @@ def test_a_run_that_fails_whole_returns_every_message_until_the_dlq_then_redrive
     """Every LoadResult fails with a long error (a 28 KB cause each, within Step Functions'
     32,768-character cause). Each failure is caught, but a batch of nine or ten such
     outcomes is over the 256 KiB payload quota: the Map fails with States.DataLimitExceeded,
-    which no Catch takes, and the run fails. The Pipe then returns the whole batch. The
-    Pipe's pollers work concurrently, as on AWS, so the ten messages may also come in
-    smaller batches, whose runs succeed and report each message failed (row 6). Either way
-    every message returns until maxReceiveCount (3), then it is in the DLQ with the reason;
+    which no Catch takes, and the run fails. The Pipe then returns the whole batch. (With
+    concurrent pollers, as on AWS, the ten could also come in smaller batches, whose runs
+    succeed and report each message failed, row 6; this stack has one poller.) Every
+    message returns until maxReceiveCount (3), then it is in the DLQ with the reason;
     once the fault is gone `sluice dlq redrive` stores all ten."""
     stack = batching_stack
     batch = uuid.uuid4().hex[:8]
