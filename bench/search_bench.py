@@ -56,7 +56,7 @@ def measure(stack: StackProcess) -> str:
         f"({ARTISTS / writing:.0f} items/s) |\n"
         f"{cold}"
         f"{breakdown(stack, elapsed)}\n"
-        "The stream has one shard (moto's); the pipe's ParallelizationFactor (4) keeps up to "
-        "four batches of 10 in flight, one per lane of artists, each artist's changes in "
-        "order. The flow cannot index faster than the items are written.\n"
+        "The stream has one shard (moto's) and the pipe's ParallelizationFactor is the "
+        "template's default (1): one batch of 10 in flight. The flow cannot index faster "
+        "than the items are written.\n"
     )
