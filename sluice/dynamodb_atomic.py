@@ -11,12 +11,19 @@ depends on that.
 Every data-plane call of a DynamoDB backend (reads, writes, transactions, PartiQL) is
 serialized by one reentrant lock per backend (account and region). The calls are short and
 hold the GIL anyway, so serializing them costs little; reads are inside too so that a
-consistent read never sees an UpdateItem half applied (moto updates the stored item in
-place).
+consistent read never sees an UpdateItem half applied.
+
+moto's UpdateItem changes the stored item in place, while the answers to earlier reads
+and writes, which hold that same item, are being serialised outside the lock: a reader's
+GetItem failed ("dictionary changed size during iteration", an AmazonDynamoDBException in
+a state machine) when an update added an attribute meanwhile. So an update first stores a
+copy of the item and changes that (copy on write): an item a request was answered with
+never changes afterwards, as an answer on AWS does not.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import threading
 import weakref
@@ -24,6 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.table import Table
 
 # The backend methods the responses call for items (control-plane calls are left alone).
 ITEM_OPERATIONS = (
@@ -61,3 +69,39 @@ def serialized(method: Callable[..., Any]) -> Callable[..., Any]:
             return method(self, *args, **kwargs)
 
     return call
+
+
+def copied_on_write(update_item: Callable[..., Any]) -> Callable[..., Any]:
+    """moto's DynamoDBBackend.update_item (serialized by `serialized`), changing a copy of
+    the stored item that replaces it rather than the item earlier answers hold."""
+
+    @functools.wraps(update_item)
+    def call(
+        self: DynamoDBBackend, table_name: str, key: dict[str, Any], *args: Any, **kw: Any
+    ) -> Any:
+        with _lock_of(self):
+            table = self.tables.get(table_name)
+            if table is not None:
+                _store_a_copy(table, key)
+            return update_item(self, table_name, key, *args, **kw)
+
+    return call
+
+
+def _store_a_copy(table: Table, key: dict[str, Any]) -> None:
+    """Replace the item stored under KEY (if any) by a deep copy of it."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    if table.hash_key_attr not in key:
+        return  # moto answers the validation error
+    hash_value = DynamoType(key[table.hash_key_attr])
+    if table.range_key_attr is None:
+        if hash_value in table.items:
+            table.items[hash_value] = copy.deepcopy(table.items[hash_value])
+        return
+    if table.range_key_attr not in key:
+        return
+    range_value = DynamoType(key[table.range_key_attr])
+    items = table.items.get(hash_value)
+    if items is not None and range_value in items:
+        items[range_value] = copy.deepcopy(items[range_value])

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 
-from sluice import dynamodb_atomic, s3_notifications
+from sluice import dynamodb_atomic, s3_notifications, sqs_atomic
 from sluice.engine import observers
 from sluice.engine.moto_symbols import resolve
 
@@ -39,7 +39,11 @@ SYMBOLS: dict[str, str | None] = {
     f"{_DDB}.execute_statement": None,
     f"{_DDB}.execute_transaction": None,
     f"{_DDB}.batch_execute_statement": None,
-    # Observed (sluice/engine/observers.py).
+    # Serialised per queue (sqs_atomic).
+    "moto.sqs.models:SQSBackend.receive_message": (
+        "self queue_name count wait_seconds_timeout visibility_timeout message_attribute_names"
+    ),
+    # Observed (sluice/engine/observers.py); the last three SQS ones serialised too.
     "moto.dynamodb.models.table:StreamShard.add": "self old new",
     "moto.sqs.models:Message.mark_sent": "self delay_seconds",
     "moto.sqs.models:Message.mark_received": "self visibility_timeout",
@@ -70,6 +74,17 @@ def _dynamodb_items_serialised() -> None:
 
     for name in dynamodb_atomic.ITEM_OPERATIONS:
         setattr(DynamoDBBackend, name, dynamodb_atomic.serialized(getattr(DynamoDBBackend, name)))
+    DynamoDBBackend.update_item = dynamodb_atomic.copied_on_write(DynamoDBBackend.update_item)  # type: ignore[method-assign]
+
+
+def _sqs_queues_serialised() -> None:
+    """Sends, receives, deletes and purges atomic per queue, as on AWS (sluice/sqs_atomic.py)."""
+    from moto.sqs.models import Queue, SQSBackend
+
+    Queue.add_message = sqs_atomic.queue_serialized(Queue.add_message)  # type: ignore[method-assign]
+    Queue.delete_message = sqs_atomic.queue_serialized(Queue.delete_message)  # type: ignore[method-assign]
+    SQSBackend.purge_queue = sqs_atomic.backend_serialized(SQSBackend.purge_queue)  # type: ignore[method-assign]
+    SQSBackend.receive_message = sqs_atomic.receive_serialized(SQSBackend.receive_message)  # type: ignore[method-assign]
 
 
 def _s3_notifications_sequenced() -> None:
@@ -97,7 +112,12 @@ def _service_methods_observed() -> None:
 
 
 # Applied once at start-up, in this order, by moto_seam.install().
-PATCHES = (_dynamodb_items_serialised, _s3_notifications_sequenced, _service_methods_observed)
+PATCHES = (
+    _dynamodb_items_serialised,
+    _sqs_queues_serialised,
+    _s3_notifications_sequenced,
+    _service_methods_observed,
+)
 
 
 @contextlib.contextmanager

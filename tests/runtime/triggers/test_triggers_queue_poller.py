@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
+from sluice.engine import moto_seam
 from sluice.triggers.clients import ClientFactory, boto3_client_factory
 from sluice.triggers.failure_log import FailureLog
 from sluice.triggers.poller_group import PollerGroup
@@ -67,6 +68,7 @@ def make_queue(factory: ClientFactory, name: str, **attributes: str) -> Queue:
 
 @pytest.fixture
 def factory() -> Iterator[ClientFactory]:
+    moto_seam.install()  # moto's SQS as the runtime serves it: atomic per queue
     with mock_aws():
         yield boto3_client_factory(region_name="us-east-1")
 

@@ -1,0 +1,88 @@
+"""SQS queue operations are atomic, as on AWS.
+
+moto's ReceiveMessage walks a queue's messages, tests each one's visibility and marks it
+received, with no lock; DeleteMessage builds the queue's list of messages without the
+deleted one and stores it back. The gateway answers on many threads and an SQS pipe polls
+with several, so two receives could both take one visible message, and a delete racing a
+send (or another delete) stored back a list without the other's change: a sent message
+lost, a deleted one left in flight until its visibility timeout ended. On AWS a received
+message is hidden from other consumers until its visibility timeout ends, and a message
+that was sent is never lost.
+
+Every change to a queue's messages (send, receive, delete, purge) runs under that queue's
+reentrant lock. A long poll with no message to take waits outside it, so senders are not
+held back.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from moto.sqs.models import Queue, SQSBackend
+
+_locks_guard = threading.Lock()
+_locks: weakref.WeakKeyDictionary[Queue, threading.RLock] = weakref.WeakKeyDictionary()
+
+
+def lock_of(queue: Queue) -> threading.RLock:
+    with _locks_guard:
+        lock = _locks.get(queue)
+        if lock is None:
+            lock = _locks[queue] = threading.RLock()
+        return lock
+
+
+def queue_serialized(method: Callable[..., Any]) -> Callable[..., Any]:
+    """METHOD of a moto Queue (add_message, delete_message), run under the queue's lock."""
+
+    @functools.wraps(method)
+    def call(self: Queue, *args: Any, **kwargs: Any) -> Any:
+        with lock_of(self):
+            return method(self, *args, **kwargs)
+
+    return call
+
+
+def backend_serialized(method: Callable[..., Any]) -> Callable[..., Any]:
+    """METHOD of the SQS backend taking a queue name first (purge_queue), under its lock."""
+
+    @functools.wraps(method)
+    def call(self: SQSBackend, queue_name: str, *args: Any, **kwargs: Any) -> Any:
+        with lock_of(self.get_queue(queue_name)):
+            return method(self, queue_name, *args, **kwargs)
+
+    return call
+
+
+def receive_serialized(receive: Callable[..., Any]) -> Callable[..., Any]:
+    """moto's SQSBackend.receive_message: each attempt to take messages under the queue's
+    lock (moto's own, asked not to wait); a long poll waits between attempts, unlocked,
+    until a message arrives or WAIT_SECONDS_TIMEOUT ends."""
+
+    @functools.wraps(receive)
+    def call(
+        self: SQSBackend,
+        queue_name: str,
+        count: int,
+        wait_seconds_timeout: int,
+        visibility_timeout: int,
+        message_attribute_names: list[str] | None = None,
+    ) -> Any:
+        queue = self.get_queue(queue_name)
+        polling_end = time.monotonic() + wait_seconds_timeout
+        while True:
+            with lock_of(queue):
+                result = receive(
+                    self, queue_name, count, 0, visibility_timeout, message_attribute_names
+                )
+            remaining = polling_end - time.monotonic()
+            if result or remaining <= 0:
+                return result
+            queue.wait_for_messages(min(1, remaining))  # type: ignore[arg-type]  # seconds, any
+
+    return call
