@@ -4,6 +4,7 @@ writer of the same partition, expiry keeps what it must, orphan removal spares y
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from pyiceberg.catalog import Catalog
+from pyiceberg.expressions import visitors
 from pyiceberg.table import Table
 
 from devkit.lake_maintenance import load_like_the_loader, sale_records
@@ -89,6 +91,42 @@ def test_a_second_compaction_commits_nothing(catalog: Catalog) -> None:
 
     assert again.partitions_compacted == 0 and again.snapshot_ids == []
     assert len(catalog.load_table(LAKE_TABLE).metadata.snapshots) == snapshots
+
+
+def test_a_manifest_evaluated_between_another_ones_steps_does_not_fail_a_lone_compaction(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pyiceberg finds the files a compaction deletes by reading the parent snapshot's
+    manifests in worker threads through ONE manifest evaluator; another thread's evaluation
+    may run between this one taking its manifest's partition summaries and reading them
+    (a thread switch, likelier under load). Here it always does: each evaluation first
+    evaluates another tenant's manifest, in the same thread. The compaction, the table's
+    only writer, must still find every file it rewrites and commit, with the same rows."""
+    load_like_the_loader(catalog, sale_records("tenant-b", range(4)), batch=4)
+    tenant_b = catalog.load_table(LAKE_TABLE)
+    [other] = tenant_b.current_snapshot().manifests(tenant_b.io)  # type: ignore[union-attr]
+    table = small_writes(catalog)
+    before, files_before = rows(table), files_per_partition(table)
+    assert max(files_before.values()) > 1
+    visit, nested = visitors.visit, threading.local()
+
+    def another_evaluation_in_between(obj: Any, visitor: Any) -> Any:
+        if isinstance(visitor, visitors._ManifestEvalVisitor) and not getattr(nested, "on", 0):
+            nested.on = 1
+            try:
+                visitor.eval(other)  # what another worker thread's evaluation does meanwhile
+            finally:
+                nested.on = 0
+        return visit(obj, visitor)
+
+    monkeypatch.setattr(visitors, "visit", another_evaluation_in_between)
+
+    result = compact(table)
+
+    table = catalog.load_table(LAKE_TABLE)
+    assert rows(table) == before
+    assert result.files_rewritten == sum(n for n in files_before.values() if n > 1)
+    assert set(files_per_partition(table).values()) == {1}
 
 
 def test_a_writer_committing_to_the_partition_during_compaction_makes_it_conflict(

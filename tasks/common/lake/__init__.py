@@ -7,6 +7,8 @@
 - `write`: rows as Parquet data files, one per partition, committed as one snapshot.
 - `merge`: `merge_rows` (MERGE by key, file by file) and `replace_rows`.
 - `errors`: `LakeError`, `LakeConfigError`, `LakeCommitConflict`.
+- `threadsafe`: pyiceberg's manifest evaluator made safe to share between its worker
+  threads (installed on import: a shared one made single-writer overwrites conflict).
 
 Example::
 
@@ -15,6 +17,7 @@ Example::
     result = merge_rows(table, updates, key="violation_id", columns=["bedrock_title"])
 """
 
+import tasks.common.lake.threadsafe  # noqa: F401  (installs on import)
 from tasks.common.lake.catalog import (
     CATALOG_DB,
     DEFAULT_CATALOG_NAME,
