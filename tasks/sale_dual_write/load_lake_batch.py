@@ -51,7 +51,7 @@ from schemas.sale_dual_write_lake import (
     LAKE_SCHEMA,
 )
 from schemas.validation import describe_validation_error
-from tasks.common.lake import catalog_from_env, ensure_table, key_in, write_files
+from tasks.common.lake import catalog_from_env, ensure_once, ensure_table, key_in, write_files
 from tasks.common.powertools import model_handler, powertools
 from tasks.common.validation import parsed
 from tasks.sale_dual_write.errors import InvalidLakeBatchError, SalesTableUnavailableError
@@ -65,7 +65,6 @@ UNPROCESSED_ATTEMPTS = 5
 
 logger, tracer, metrics = powertools(FLOW)
 _BATCH = TypeAdapter(list[SqsRecordModel])
-_ensured: set[int] = set()
 
 
 @functools.cache
@@ -126,9 +125,9 @@ def load_batch(
 
 def lake_table(catalog: Catalog) -> Table:
     """`pricing.sales_history`, created on first use in this process, loaded fresh each batch."""
-    if id(catalog) not in _ensured:
-        ensure_table(catalog, LAKE_TABLE, LAKE_SCHEMA, LAKE_PARTITION_SPEC)
-        _ensured.add(id(catalog))
+    ensure_once(
+        catalog, LAKE_TABLE, lambda c: ensure_table(c, LAKE_TABLE, LAKE_SCHEMA, LAKE_PARTITION_SPEC)
+    )
     return catalog.load_table(LAKE_TABLE)
 
 

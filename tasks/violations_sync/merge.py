@@ -48,7 +48,14 @@ from schemas.violations_sync_lake import (
     VIOLATIONS_SCHEMA,
     VIOLATIONS_SORT_ORDER,
 )
-from tasks.common.lake import catalog_from_env, ensure_table, key_in, merge_rows, replace_rows
+from tasks.common.lake import (
+    catalog_from_env,
+    ensure_once,
+    ensure_table,
+    key_in,
+    merge_rows,
+    replace_rows,
+)
 from tasks.common.powertools import model_handler, powertools
 from tasks.common.validation import parsed
 from tasks.violations_sync.errors import InvalidChangeSetError
@@ -57,7 +64,6 @@ logger, tracer, metrics = powertools(FLOW)
 
 VERSION_COLUMN = "bedrock_sequence_number"
 UNMATCHED_IDS_SHOWN = 20
-_ensured: set[int] = set()
 
 
 def merge(event: Any, catalog: Catalog | None = None) -> MergeSummary:
@@ -166,9 +172,7 @@ def ensure_lake_tables(catalog: Catalog) -> None:
 
 def lake_tables(catalog: Catalog) -> tuple[Table, Table]:
     """`silver.violations` and its quarantine, created on first use in this process."""
-    if id(catalog) not in _ensured:
-        ensure_lake_tables(catalog)
-        _ensured.add(id(catalog))
+    ensure_once(catalog, VIOLATIONS_TABLE, ensure_lake_tables)
     # Loaded fresh each batch: the MERGE commits against the snapshot it planned from.
     return catalog.load_table(VIOLATIONS_TABLE), catalog.load_table(UNMATCHED_TABLE)
 

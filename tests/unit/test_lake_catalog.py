@@ -12,6 +12,7 @@ from pyiceberg.schema import Schema
 from pyiceberg.types import NestedField, StringType
 
 from devkit.violations_sync import month_files, seed_violations, violation_rows
+from schemas.sale_dual_write import LAKE_TABLE
 from schemas.violations_sync import (
     UNMATCHED_TABLE,
     VIOLATIONS_TABLE,
@@ -30,7 +31,9 @@ from tasks.common.lake import (
     write_files,
 )
 from tasks.common.lake import catalog as lake_catalog
+from tasks.common.lake.catalog import CATALOG_CACHE_SIZE
 from tasks.common.lake_sql import duckdb_connection
+from tasks.sale_dual_write.load_lake_batch import lake_table
 
 BUCKET_ARN = "arn:aws:s3tables:us-east-1:123456789012:bucket/sluice-lake"
 ENDPOINT = "https://s3tables.us-east-1.amazonaws.com/iceberg"
@@ -174,3 +177,14 @@ def test_seed_is_deterministic_and_writes_several_files_per_month(tmp_path: Path
     files = list(table.scan().plan_files())
     assert len(files) == 12
     assert sum(f.file.record_count for f in files) == 2_000
+
+
+def test_every_new_warehouse_gets_its_tables_after_the_catalog_cache_turned_over(
+    tmp_path: Path,
+) -> None:
+    """A process writing to more warehouses than the catalog cache keeps (tests, benches)
+    created the table only for the first ones: a dropped catalog's address, reused by a new
+    catalog, was taken for the dropped one's (NoSuchTableError on the first batch)."""
+    for n in range(3 * CATALOG_CACHE_SIZE):
+        catalog = catalog_from_env({"LAKE_WAREHOUSE": str(tmp_path / f"lake{n}")})
+        assert lake_table(catalog).name() == tuple(LAKE_TABLE.split("."))

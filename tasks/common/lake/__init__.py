@@ -27,6 +27,7 @@ from tasks.common.lake.catalog import (
     S3TABLES_SIGNING_NAME,
     catalog_from_env,
     catalog_properties,
+    ensure_once,
     ensure_table,
 )
 from tasks.common.lake.errors import LakeCommitConflict, LakeConfigError, LakeError
@@ -47,6 +48,7 @@ __all__ = [
     "MergeResult",
     "catalog_from_env",
     "catalog_properties",
+    "ensure_once",
     "ensure_table",
     "key_in",
     "merge_rows",

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping
+import weakref
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -86,7 +87,10 @@ def catalog_from_env(environ: Mapping[str, str] | None = None) -> Catalog:
     return _catalog(name, tuple(sorted(catalog_properties(env).items())))
 
 
-@functools.lru_cache(maxsize=8)
+CATALOG_CACHE_SIZE = 8  # catalogs kept per process, one per configuration
+
+
+@functools.lru_cache(maxsize=CATALOG_CACHE_SIZE)
 def _catalog(name: str, properties: tuple[tuple[str, str], ...]) -> Catalog:
     props = dict(properties)
     if props.pop("type") == "rest":
@@ -123,3 +127,18 @@ def ensure_table(
         with table.update_schema() as update:
             update.union_by_name(schema)
     return table
+
+
+# Catalog object -> the names ensured through it in this process. Weak keys: a catalog the
+# cache dropped is forgotten with it, and a new catalog at its address is not taken for it
+# (an `id(catalog)` set did, so a new warehouse's table was never created).
+_ensured: weakref.WeakKeyDictionary[Catalog, set[str]] = weakref.WeakKeyDictionary()
+
+
+def ensure_once(catalog: Catalog, name: str, ensure: Callable[[Catalog], object]) -> None:
+    """Call ENSURE(catalog) the first time NAME is asked of this catalog in this process
+    (creating tables on every batch would cost a catalog round trip each)."""
+    done = _ensured.setdefault(catalog, set())
+    if name not in done:
+        ensure(catalog)
+        done.add(name)
