@@ -298,15 +298,17 @@ class LambdaRuntime:
                 raise
         request_id = str(uuid.uuid4())
         started = time.time()
+        invoked = started  # the invoke's duration runs from here: after Init, if any
         init_ms: float | None = None
         deadline: float | None = None
         state = "ready"
         if fresh:
             try:
                 state = worker.init(worker.spawned + INIT_TIMEOUT_S)
+                invoked = time.time()
                 if state == "timeout":
                     # AWS runs a too-slow init again inside the invoke, under its Timeout.
-                    deadline = time.time() + spec.timeout
+                    deadline = invoked + spec.timeout
                     state = worker.init(deadline)
             finally:
                 self._started_one()
@@ -317,7 +319,7 @@ class LambdaRuntime:
         elif state == "ready":
             sent = time.time()  # the function's Timeout runs from here
             reply = worker.invoke(event, request_id, deadline or sent + spec.timeout)
-        duration_ms = (time.time() - started) * 1000 - (init_ms or 0.0)
+        duration_ms = (time.time() - invoked) * 1000
         if reply is not None and reply.get("duration_ms", 0.0) > spec.timeout * 1000:
             reply = None  # it answered, but after its Timeout by its own clock: timed out
         if reply is None or reply is EXITED:

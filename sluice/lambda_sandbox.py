@@ -72,9 +72,11 @@ class Sandbox:
             "SLUICE_WORKER_META": json.dumps(meta),
         }
         self.proc: subprocess.Popen[str] | ForkedWorker
+        # Init starts before the spawn returns: the worker may be importing by then, and a
+        # loaded host can take a while to come back to this thread.
+        self.spawned = time.time()
         if zygote is not None:
             self.proc = zygote.spawn(env, str(spec.code_dir))
-            self.spawned = time.time()
             return
         if runtime_libs is None:
             command = [sys.executable, "-m", "sluice.lambda_worker"]
@@ -93,7 +95,6 @@ class Sandbox:
             cwd=str(spec.code_dir),
             text=True,
         )
-        self.spawned = time.time()
 
     def _line(self, deadline: float) -> str | None:
         """The worker's next protocol line ("" if it exited), or None if none by DEADLINE."""
