@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import copy
 import functools
-import threading
-import weakref
 from collections.abc import Callable
 from typing import Any
 
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import Table
+
+from sluice.object_locks import LocksByObject
 
 # The backend methods the responses call for items (control-plane calls are left alone).
 ITEM_OPERATIONS = (
@@ -47,28 +47,11 @@ ITEM_OPERATIONS = (
     "batch_execute_statement",
 )
 
-_locks_guard = threading.Lock()
-_locks: weakref.WeakKeyDictionary[DynamoDBBackend, threading.RLock] = weakref.WeakKeyDictionary()
-
-
-def _lock_of(backend: DynamoDBBackend) -> threading.RLock:
-    with _locks_guard:
-        lock = _locks.get(backend)
-        if lock is None:
-            lock = _locks[backend] = threading.RLock()
-        return lock
-
-
-def serialized(method: Callable[..., Any]) -> Callable[..., Any]:
-    """METHOD of a DynamoDB backend, run under that backend's item lock (installed on
-    moto's class, for each of ITEM_OPERATIONS, by sluice/engine/moto_seam.py)."""
-
-    @functools.wraps(method)
-    def call(self: DynamoDBBackend, *args: Any, **kwargs: Any) -> Any:
-        with _lock_of(self):
-            return method(self, *args, **kwargs)
-
-    return call
+_LOCKS = LocksByObject()
+_lock_of = _LOCKS.of  # a backend's item lock (durable/dynamodb.py reads items under it)
+# METHOD of a DynamoDB backend, run under that backend's item lock (installed on moto's
+# class, for each of ITEM_OPERATIONS, by sluice/engine/moto_services.py).
+serialized = _LOCKS.serialized
 
 
 def copied_on_write(update_item: Callable[..., Any]) -> Callable[..., Any]:

@@ -17,35 +17,18 @@ held back.
 from __future__ import annotations
 
 import functools
-import threading
 import time
-import weakref
 from collections.abc import Callable
 from typing import Any
 
-from moto.sqs.models import Queue, SQSBackend
+from moto.sqs.models import SQSBackend
 
-_locks_guard = threading.Lock()
-_locks: weakref.WeakKeyDictionary[Queue, threading.RLock] = weakref.WeakKeyDictionary()
+from sluice.object_locks import LocksByObject
 
-
-def lock_of(queue: Queue) -> threading.RLock:
-    with _locks_guard:
-        lock = _locks.get(queue)
-        if lock is None:
-            lock = _locks[queue] = threading.RLock()
-        return lock
-
-
-def queue_serialized(method: Callable[..., Any]) -> Callable[..., Any]:
-    """METHOD of a moto Queue (add_message, delete_message), run under the queue's lock."""
-
-    @functools.wraps(method)
-    def call(self: Queue, *args: Any, **kwargs: Any) -> Any:
-        with lock_of(self):
-            return method(self, *args, **kwargs)
-
-    return call
+_LOCKS = LocksByObject()
+lock_of = _LOCKS.of
+# METHOD of a moto Queue (add_message, delete_message), run under the queue's lock.
+queue_serialized = _LOCKS.serialized
 
 
 def backend_serialized(method: Callable[..., Any]) -> Callable[..., Any]:
