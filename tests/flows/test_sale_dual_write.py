@@ -151,13 +151,13 @@ def executions_for(stack: StackProcess, tenant: str, count: int) -> list[Executi
                 found.append(e)
         return found if len(found) >= count else None
 
-    found = wait_for(mine, timeout=40, what=f"{count} finished executions for {tenant}")
+    found = wait_for(mine, timeout=120, what=f"{count} finished executions for {tenant}")
     found.sort(key=lambda e: e["startDate"])
     return [stack.execution(e["executionArn"]) for e in found]
 
 
 def one_row(stack: StackProcess, tenant: str) -> list[dict[str, Any]]:
-    return wait_for(lambda: lake_rows(stack, tenant), timeout=30, what=f"the lake row of {tenant}")
+    return wait_for(lambda: lake_rows(stack, tenant), timeout=120, what=f"the lake row of {tenant}")
 
 
 def dead_letters(stack: StackProcess, tenant: str, count: int = 1) -> list[dict[str, Any]]:
@@ -192,7 +192,7 @@ def dead_letters(stack: StackProcess, tenant: str, count: int = 1) -> list[dict[
             )
         return taken if len(taken) >= count else None
 
-    return wait_for(poll, timeout=30, what=f"{count} dead letters of {tenant}")
+    return wait_for(poll, timeout=120, what=f"{count} dead letters of {tenant}")
 
 
 def republish(stack: StackProcess, event: dict[str, Any]) -> None:
@@ -455,7 +455,7 @@ def test_an_event_over_the_execution_input_limit_is_accepted_then_dead_lettered(
     big = sale_event(0, tenant, description="x" * 310_000)
     put_sales(sales_stack.client("events"), bus(sales_stack), [big])
     [message] = wait_for(
-        lambda: sale_events_dlq(sales_stack, tenant), timeout=30, what="the event in the DLQ"
+        lambda: sale_events_dlq(sales_stack, tenant), timeout=120, what="the event in the DLQ"
     )
     assert json.loads(message["Body"])["detail"]["tenantId"] == tenant
     attributes = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
