@@ -25,6 +25,7 @@ from sluice.durable.store import Store
 
 log = logging.getLogger(__name__)
 
+FLUSH_ATTEMPTS = 5  # flushes a request tries before it answers with an entity unread
 Snapshot = Callable[[], bytes | None]
 AppendedRow = Callable[[str, list[Any]], tuple[str, bytes]]
 
@@ -66,27 +67,35 @@ class Journal:
 
         A group commit: requests that end while a flush commits wait for it; the first of
         them whose marks it did not take then writes the marks of all, and each of the
-        others answers as soon as a commit holds its own.
+        others answers as soon as a commit holds its own. A flush that could not read one
+        of its entities (changed by another thread meanwhile) credits no mark, so it is
+        tried again, up to FLUSH_ATTEMPTS times, before this answers regardless.
         """
         with self._mark_lock:
             wanted = self._marks
-        with self._flushed:
-            while self._written < wanted and self._flushing:
-                self._flushed.wait()
-            if self._written >= wanted:
-                return
-            self._flushing = True
-        written = self._written
-        try:
-            written = self._write()
-        finally:
+        for _ in range(FLUSH_ATTEMPTS):
             with self._flushed:
-                self._written = written
-                self._flushing = False
-                self._flushed.notify_all()
+                while self._written < wanted and self._flushing:
+                    self._flushed.wait()
+                if self._written >= wanted:
+                    return
+                self._flushing = True
+            written = self._written
+            try:
+                if (taken := self._write()) is not None:
+                    written = taken
+            finally:
+                with self._flushed:
+                    self._written = written
+                    self._flushing = False
+                    self._flushed.notify_all()
+        log.error(
+            "durable state: marks up to %d not all written after %d flushes", wanted, FLUSH_ATTEMPTS
+        )
 
-    def _write(self) -> int:
-        """Write the marks made until now; answers the number of the last one."""
+    def _write(self) -> int | None:
+        """Write the marks made until now; answers the number of the last one, or None if
+        an entity could not be read (it is marked again: the next flush writes it)."""
         with self._mark_lock:
             dirty, self._dirty = self._dirty, {}
             appended, self._appended = self._appended, {}
@@ -95,6 +104,7 @@ class Journal:
         changes: list[tuple[str, str, bytes | None]] = [
             (kind, *row(group, items)) for (kind, group), (row, items) in appended.items()
         ]
+        unread = False
         for (kind, key), snapshot in dirty.items():
             try:
                 changes.append((kind, key, snapshot()))
@@ -102,10 +112,11 @@ class Journal:
                 # Read while another thread changed it: tried again at the next flush
                 # (unless marked again meanwhile), without holding back the rest.
                 log.warning("durable state: %s %s read again later", kind, key, exc_info=True)
+                unread = True
                 with self._mark_lock:
                     self._dirty.setdefault((kind, key), snapshot)
         self.writes += self.store.write(changes)
-        return taken
+        return None if unread else taken
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="journal", daemon=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from sluice.durable import reads_only
-from sluice.durable.journal import Journal
+from sluice.durable.journal import FLUSH_ATTEMPTS, Journal
 from sluice.durable.store import CHUNK, Store
 
 
@@ -116,3 +116,40 @@ def test_only_requests_that_change_nothing_answer_without_a_commit(
     environ: dict[str, str], reads: bool
 ) -> None:
     assert reads_only(environ) is reads
+
+
+def test_a_flush_answers_only_once_an_entity_it_could_not_read_is_on_disk(
+    tmp_path: Path,
+) -> None:
+    """An entity read while another thread changes it is read again at the next flush; the
+    request whose change it holds must not answer before then (it answered at once, its
+    change not on disk, so a crash right after could lose what it had answered)."""
+    store = Store(tmp_path / "state.sqlite")
+    journal = Journal(store)
+    reads = iter([RuntimeError("dictionary changed size during iteration")])
+
+    def racing() -> bytes:
+        error = next(reads, None)
+        if error is not None:
+            raise error
+        return b"whole"
+
+    journal.mark("dynamodb", "item-1", racing)
+    journal.mark("dynamodb", "item-2", lambda: b"other")
+    journal.flush()
+    assert sorted(store.load("dynamodb")) == [("item-1", b"whole"), ("item-2", b"other")]
+
+
+def test_an_entity_that_never_reads_does_not_hold_a_flush_for_ever(tmp_path: Path) -> None:
+    store = _CountedStore(tmp_path / "state.sqlite")
+    store.release.set()
+    journal = Journal(store)
+
+    def broken() -> bytes:
+        raise RuntimeError("unreadable")
+
+    journal.mark("sqs", "m-1", broken)
+    journal.mark("sqs", "m-2", lambda: b"fine")
+    journal.flush()
+    assert store.load("sqs") == [("m-2", b"fine")]
+    assert store.commits == FLUSH_ATTEMPTS
