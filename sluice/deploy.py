@@ -337,7 +337,8 @@ def _rule(res: Resource, endpoint: str, out: Deployment) -> None:
     events = client(endpoint, "events")
     schedule = {"ScheduleExpression": rule.schedule} if rule.schedule else {}
     pattern = {"EventPattern": json.dumps(rule.pattern)} if rule.pattern or not schedule else {}
-    events.put_rule(Name=rule.name, EventBusName=rule.bus_name, **schedule, **pattern)
+    state = "ENABLED" if rule.enabled else "DISABLED"
+    events.put_rule(Name=rule.name, EventBusName=rule.bus_name, State=state, **schedule, **pattern)
     out.rules.append(rule)
     _record(out, res, arn=res.template.get_att(res.logical_id, "Arn", res.logical_id))
 

@@ -67,6 +67,20 @@ def _schedule(where: str, expression: Any) -> str | None:
     return str(expression)
 
 
+# A rule's State: AWS matches events (and fires schedules) for the enabled ones only.
+_ENABLED_STATES = {"ENABLED": True, "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS": True}
+_STATES = {**_ENABLED_STATES, "DISABLED": False}
+
+
+def _enabled(where: str, state: Any, enabled: Any = None) -> bool:
+    """Whether a rule with STATE (and a SAM Schedule event's legacy ENABLED flag) is on."""
+    if state is None:
+        return enabled is not False and str(enabled).lower() != "false"
+    if str(state) not in _STATES:
+        raise TemplateError(f"{where}: State must be one of {', '.join(_STATES)}, not {state!r}")
+    return _STATES[str(state)]
+
+
 def rule_spec(res: Resource) -> RuleSpec:
     """An EventBridge rule and its targets."""
     bus = str(res.prop("EventBusName", default="default")).rsplit("/", 1)[-1]
@@ -76,6 +90,7 @@ def rule_spec(res: Resource) -> RuleSpec:
         pattern=res.prop("EventPattern") or {},
         targets=[_target(t["Id"], t["Arn"], t) for t in res.prop("Targets") or []],
         schedule=_schedule(res.logical_id, res.prop("ScheduleExpression")),
+        enabled=_enabled(res.logical_id, res.prop("State")),
     )
 
 
@@ -97,6 +112,7 @@ def state_machine_rules(res: Resource, name: str, arn: str) -> list[RuleSpec]:
                 pattern=props.get("Pattern") or {},
                 targets=[_target(target_id, arn, props)],
                 schedule=_schedule(where, props.get("Schedule")) if kind == "Schedule" else None,
+                enabled=_enabled(where, props.get("State"), props.get("Enabled")),
             )
         )
     return rules

@@ -75,8 +75,9 @@ class Triggers:
             self.group = PollerGroup(pollers)
             self.group.start()
             self.pipes = pipes
-            self.rules.set_rules(rules)
-            self.schedules.set_rules(rules)
+            enabled = [rule for rule in rules if rule.enabled]
+            self.rules.set_rules(enabled)
+            self.schedules.set_rules(enabled)
             self.dlqs.set_queues(resources, pipes, rules)
 
     def put_events(self, events: Iterable[dict[str, Any]]) -> None:

@@ -99,3 +99,4 @@ class RuleSpec:
     pattern: dict[str, Any]
     targets: list[RuleTargetSpec] = field(default_factory=list)
     schedule: str | None = None  # a ScheduleExpression: rate(...) or cron(...)
+    enabled: bool = True  # State: DISABLED matches and fires nothing (the rule still exists)

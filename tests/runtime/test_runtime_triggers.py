@@ -228,7 +228,9 @@ def test_schedules_start_their_targets_with_the_scheduled_event(
 ) -> None:
     """A SAM Schedule event (rate(1 hour)) and a rule's ScheduleExpression
     (cron(0/30 * * * ? *)) start scheduled_target with EventBridge's Scheduled Event, its
-    `time` the scheduled time; at a time scale of 1/2000 an hour passes in 1.8 s."""
+    `time` the scheduled time; at a time scale of 1/2000 an hour passes in 1.8 s. The same
+    schedules disabled (a rule's `State: DISABLED`, a Schedule event's `Enabled: false`)
+    start nothing."""
     sfn = fixture_stack.client("stepfunctions")
     half_hourly = fixture_stack.resource("HalfHourlyRule")["arn"]
 
@@ -237,12 +239,14 @@ def test_schedules_start_their_targets_with_the_scheduled_event(
         for e in fixture_stack.executions("scheduled_target"):
             event = json.loads(sfn.describe_execution(executionArn=e["executionArn"])["input"])
             by_rule.setdefault(event["resources"][0], []).append(event)
-        enough = len(by_rule) == 2 and all(len(events) >= 3 for events in by_rule.values())
+        enough = len(by_rule) >= 2 and all(len(events) >= 3 for events in by_rule.values())
         return by_rule if enough else None
 
     with fixture_stack.time_scale(1 / 2000):
         by_rule = wait_for(scheduled, timeout=120, what="three runs of each schedule")
     hourly_rule = next(arn for arn in by_rule if arn != half_hourly)
+    assert sorted(by_rule) == sorted([half_hourly, hourly_rule])  # the disabled: none
+    assert hourly_rule.endswith("-Hourly")
     for events in by_rule.values():
         for event in events:
             assert event["source"] == "aws.events"

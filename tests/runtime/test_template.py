@@ -131,3 +131,20 @@ def test_a_roles_arn_is_known_before_deploy(tmp_path: Path) -> None:
     t = load_template(template)
     assert t.get_att("JobRole", "Arn", "test") == "arn:aws:iam::123456789012:role/service/JobRole"
     assert t.get_att("Named", "Arn", "test") == "arn:aws:iam::123456789012:role/named-role"
+
+
+def test_a_rule_state_eventbridge_does_not_know_fails_the_deploy_naming_the_rule(
+    tmp_path: Path,
+) -> None:
+    template = write(
+        tmp_path,
+        "Resources:\n"
+        "  Nightly:\n"
+        "    Type: AWS::Events::Rule\n"
+        "    Properties:\n"
+        "      State: PAUSED\n"
+        "      ScheduleExpression: rate(1 day)\n",
+    )
+    rule = load_template(template).resources["Nightly"]
+    with pytest.raises(TemplateError, match=r"Nightly: State must be one of .*DISABLED"):
+        rule_spec(rule)
