@@ -80,8 +80,10 @@ def up(
         ),
     ] = False,
 ) -> None:
-    """Start the gateway on HOST:PORT, deploy the template, serve until Ctrl-C. State
-    (tables, queues, objects) saved in the data directory by an earlier run comes back."""
+    """Start the gateway on HOST:PORT, deploy the template, serve until Ctrl-C.
+
+    What an earlier run saved in the data directory (tables, queues, executions) comes back.
+    """
     from sluice.engine import virtual_time
     from sluice.stack import BUILT_TEMPLATE, DEFAULT_TEMPLATE, BuildMissingError, LocalStack
 
@@ -140,9 +142,10 @@ def print_stack(catalogue: dict[str, Any]) -> None:
 
 @app.command()
 def reset(data_dir: cli_lake.DataDirOpt = Path(".sluice")) -> None:
-    """Forget the stack state saved in DATA_DIR (tables, queues, objects), so the next
-    `sluice up` starts from nothing. Stop the stack first. Logs, the lake and the search
-    index stay."""
+    """Forget the state saved in DATA_DIR (stop the stack first): `sluice up` starts afresh.
+
+    Tables, queues, objects and executions go; logs, the lake and the search index stay.
+    """
     from sluice.durable.store import clear
 
     if not data_dir.is_dir():
