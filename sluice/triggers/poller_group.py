@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable
 from typing import Protocol
 
@@ -102,8 +103,9 @@ class PollerGroup:
                 poller.request_stop()
             threads = list(self._threads.values())
             self._threads.clear()
+        deadline = time.monotonic() + timeout  # one wait for all, not one per thread
         for t in threads:
-            t.join(timeout)
+            t.join(max(0.0, deadline - time.monotonic()))
             if t.is_alive():
                 # Most likely blocked in a synchronous target call; it is a daemon thread.
                 log.warning("poller thread %s did not stop within %.1fs", t.name, timeout)
