@@ -98,21 +98,27 @@ def test_missing_template_and_bad_yaml(tmp_path: Path) -> None:
         load_template(write(tmp_path, "Parameters: {}\n"))
 
 
-def test_a_schedule_eventbridge_would_refuse_fails_the_deploy_naming_the_rule(
-    tmp_path: Path,
+@pytest.mark.parametrize(
+    ("properties", "message"),
+    [
+        # A schedule EventBridge would refuse (day-of-week and day-of-month both given).
+        (
+            "{ScheduleExpression: cron(0 2 * * * *)}",
+            r"ScheduleExpression is not valid: .*must be '\?'",
+        ),
+        # A State EventBridge does not know.
+        ("{State: PAUSED, ScheduleExpression: rate(1 day)}", r"State must be one of .*DISABLED"),
+    ],
+)
+def test_a_rule_eventbridge_would_refuse_fails_the_deploy_naming_it(
+    tmp_path: Path, properties: str, message: str
 ) -> None:
     template = write(
         tmp_path,
-        "Resources:\n"
-        "  Nightly:\n"
-        "    Type: AWS::Events::Rule\n"
-        "    Properties:\n"
-        "      ScheduleExpression: cron(0 2 * * * *)\n",
+        f"Resources:\n  Nightly:\n    Type: AWS::Events::Rule\n    Properties: {properties}\n",
     )
     rule = load_template(template).resources["Nightly"]
-    with pytest.raises(
-        TemplateError, match=r"Nightly: ScheduleExpression is not valid: .*must be '\?'"
-    ):
+    with pytest.raises(TemplateError, match=f"Nightly: {message}"):
         rule_spec(rule)
 
 
@@ -131,20 +137,3 @@ def test_a_roles_arn_is_known_before_deploy(tmp_path: Path) -> None:
     t = load_template(template)
     assert t.get_att("JobRole", "Arn", "test") == "arn:aws:iam::123456789012:role/service/JobRole"
     assert t.get_att("Named", "Arn", "test") == "arn:aws:iam::123456789012:role/named-role"
-
-
-def test_a_rule_state_eventbridge_does_not_know_fails_the_deploy_naming_the_rule(
-    tmp_path: Path,
-) -> None:
-    template = write(
-        tmp_path,
-        "Resources:\n"
-        "  Nightly:\n"
-        "    Type: AWS::Events::Rule\n"
-        "    Properties:\n"
-        "      State: PAUSED\n"
-        "      ScheduleExpression: rate(1 day)\n",
-    )
-    rule = load_template(template).resources["Nightly"]
-    with pytest.raises(TemplateError, match=r"Nightly: State must be one of .*DISABLED"):
-        rule_spec(rule)
