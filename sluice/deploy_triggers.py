@@ -67,15 +67,18 @@ def _schedule(where: str, expression: Any) -> str | None:
     return str(expression)
 
 
-# A rule's State: AWS matches events (and fires schedules) for the enabled ones only.
-_ENABLED_STATES = {"ENABLED": True, "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS": True}
-_STATES = {**_ENABLED_STATES, "DISABLED": False}
+# A rule's State -> whether it is on: AWS matches events and fires schedules for those only.
+_STATES = {
+    "ENABLED": True,
+    "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS": True,
+    "DISABLED": False,
+}
 
 
 def _enabled(where: str, state: Any, enabled: Any = None) -> bool:
-    """Whether a rule with STATE (and a SAM Schedule event's legacy ENABLED flag) is on."""
+    """Whether a rule with STATE (or a SAM Schedule event's legacy ENABLED flag) is on."""
     if state is None:
-        return enabled is not False and str(enabled).lower() != "false"
+        return str(enabled).lower() != "false"
     if str(state) not in _STATES:
         raise TemplateError(f"{where}: State must be one of {', '.join(_STATES)}, not {state!r}")
     return _STATES[str(state)]

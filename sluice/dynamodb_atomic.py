@@ -28,6 +28,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+from moto.dynamodb.exceptions import MockValidationException
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import Table
 
@@ -65,26 +66,23 @@ def copied_on_write(update_item: Callable[..., Any]) -> Callable[..., Any]:
         with _lock_of(self):
             table = self.tables.get(table_name)
             if table is not None:
-                _store_a_copy(table, key)
+                _store_a_copy(self, table, key)
             return update_item(self, table_name, key, *args, **kw)
 
     return call
 
 
-def _store_a_copy(table: Table, key: dict[str, Any]) -> None:
+def _store_a_copy(backend: DynamoDBBackend, table: Table, key: dict[str, Any]) -> None:
     """Replace the item stored under KEY (if any) by a deep copy of it."""
-    from moto.dynamodb.models.dynamo_type import DynamoType
-
-    if table.hash_key_attr not in key:
-        return  # moto answers the validation error
-    hash_value = DynamoType(key[table.hash_key_attr])
-    if table.range_key_attr is None:
-        if hash_value in table.items:
-            table.items[hash_value] = copy.deepcopy(table.items[hash_value])
+    try:
+        hash_value, range_value = backend.get_keys_value(table, key)
+    except MockValidationException:
+        return  # update_item answers the same error
+    item = table.get_item(hash_value, range_value)
+    if item is None:
         return
-    if table.range_key_attr not in key:
-        return
-    range_value = DynamoType(key[table.range_key_attr])
-    items = table.items.get(hash_value)
-    if items is not None and range_value in items:
-        items[range_value] = copy.deepcopy(items[range_value])
+    items: Any = table.items  # [hash] or [hash][range], as the table has a range key or not
+    if range_value is None:
+        items[hash_value] = copy.deepcopy(item)
+    else:
+        items[hash_value][range_value] = copy.deepcopy(item)
