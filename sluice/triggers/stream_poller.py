@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -62,10 +63,13 @@ class StreamPoller(Stoppable):
         fetch_limit: int = 1000,
         positions: Positions | None = None,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.spec = spec
-        # Batching windows, retry delays and shard refreshes are measured on CLOCK.
+        # Batching windows, retry delays and shard refreshes are measured on CLOCK; a
+        # record's age on WALL_CLOCK, as its ApproximateCreationDateTime is wall time.
         self._clock = clock
+        self._wall_clock = wall_clock
         self.name = spec.name
         self.counters = Counters()
         # Dead-letter documents (with records) also kept here, newest last, for display.
@@ -339,7 +343,10 @@ class StreamPoller(Stoppable):
         condition = None
         if self.spec.max_retry_attempts != -1 and lane.attempts > self.spec.max_retry_attempts:
             condition = "RetryAttemptsExhausted"
-        elif self.spec.max_record_age_s != -1 and _oldest_age_s(batch) > self.spec.max_record_age_s:
+        elif (
+            self.spec.max_record_age_s != -1
+            and self._wall_clock() - _oldest_created(batch) > self.spec.max_record_age_s
+        ):
             condition = "MaximumRecordAgeExceeded"
         if condition is None:
             lane.next_attempt_at = self._clock() + delay
@@ -409,13 +416,14 @@ def _seq_key(seq: str) -> tuple[int, str]:
     return (int(seq), seq) if seq.isdigit() else (0, seq)
 
 
-def _oldest_age_s(batch: list[dict[str, Any]]) -> float:
+def _oldest_created(batch: list[dict[str, Any]]) -> float:
+    """The oldest record's creation time, or infinity (never too old) when none has one."""
     created = [
         float(ts)
         for r in batch
         if isinstance(ts := r.get("dynamodb", {}).get("ApproximateCreationDateTime"), int | float)
     ]
-    return time.time() - min(created) if created else 0.0
+    return min(created, default=math.inf)
 
 
 def _shard_status(shard: Shard) -> dict[str, Any]:
