@@ -14,10 +14,17 @@ from __future__ import annotations
 import datetime
 from typing import Any, cast
 
+from moto.stepfunctions.parser.api import ExecutionStatus
 from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.evaluation_details import EvaluationDetails
 from moto.stepfunctions.parser.asl.eval.event.event_manager import EventHistoryContext
+from moto.stepfunctions.parser.asl.eval.program_state import (
+    ProgramEnded,
+    ProgramError,
+    ProgramStopped,
+    ProgramTimedOut,
+)
 from moto.stepfunctions.parser.asl.eval.states import (
     ContextObjectData,
     ExecutionData,
@@ -150,10 +157,29 @@ class _Communication(BaseExecutionWorkerCommunication):
             observers.notify(observers.EXECUTION_ENDED, self.execution, None)
 
     def _reflect_execution_status(self) -> None:
-        super()._reflect_execution_status()
-        worker = self.execution.exec_worker
-        if worker is not None and worker.env is not None:
-            self.execution.stop_date = virtual_time.clock_of(worker.env).now()
+        """moto's, with the status set last: moto set it before the output (or the error and
+        cause), so a reader polling the status (StartSyncExecution, DescribeExecution on
+        another thread) could see SUCCEEDED with no output yet, or FAILED with no error."""
+        execution = self.execution
+        assert execution.exec_worker is not None and execution.exec_worker.env is not None
+        env = execution.exec_worker.env
+        ended = env.program_state()
+        execution.stop_date = virtual_time.clock_of(env).now()
+        if isinstance(ended, ProgramEnded):
+            execution.output = env.states.get_input()
+            status = ExecutionStatus.SUCCEEDED
+        elif isinstance(ended, ProgramStopped):
+            status = ExecutionStatus.ABORTED
+        elif isinstance(ended, ProgramError):
+            failed = ended.error or {}
+            execution.error = failed.get("error")
+            execution.cause = failed.get("cause")
+            status = ExecutionStatus.FAILED
+        elif isinstance(ended, ProgramTimedOut):
+            status = ExecutionStatus.TIMED_OUT
+        else:
+            raise RuntimeWarning(f"Execution ended with unsupported ProgramState {ended!r}.")
+        execution.exec_status = status
 
 
 class SluiceExecution(Execution):
