@@ -21,9 +21,8 @@ from typing import Any
 from urllib.parse import unquote
 
 from botocore.exceptions import ClientError
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from sluice import engine, execution_faults, request_count, s3_notifications
+from sluice import engine, execution_faults, http_server, request_count, s3_notifications
 from sluice.bedrock_emulator import BedrockEmulator
 from sluice.durable import DurableState, reads_only
 from sluice.engine import speed as engine_speed
@@ -107,7 +106,7 @@ class Gateway:
         self.extra[execution_faults.ENDPOINT] = self.execution_faults.endpoint
         # moto has no Bedrock batch inference: its control plane is emulated.
         self.bedrock = BedrockEmulator(self.endpoint)
-        self._server: BaseWSGIServer | None = None
+        self._server: http_server.Server | None = None
         self.started = time.time()
         # Set by the stack when its state is durable: changes are on disk before the
         # response that reports them is sent.
@@ -116,15 +115,11 @@ class Gateway:
     # -- serving -----------------------------------------------------------------------
 
     def start(self) -> None:
-        self._server = make_server(
-            self.host, self.port, self, threaded=True, request_handler=_KeepAliveHandler
-        )
-        self._server.daemon_threads = True  # type: ignore[attr-defined]
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = http_server.serve(self.host, self.port, self)
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
+            http_server.close(self._server)
         self.lambdas.shutdown()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -397,13 +392,6 @@ class Gateway:
         except ValueError as exc:
             return _json(start_response, 400, {"error": f"{exc}; {usage}"})
         return _json(start_response, 200, fault.as_dict())
-
-
-class _KeepAliveHandler(WSGIRequestHandler):
-    """HTTP/1.1 keeps connections open: the engine, the pollers and the Lambda tasks make
-    many small calls, and a new TCP connection (and client TLS context) per call dominated."""
-
-    protocol_version = "HTTP/1.1"
 
 
 class _Replay:
