@@ -39,6 +39,11 @@ class KeepAliveHandler(WSGIRequestHandler):
         cast(Server, self.server).connections.discard(self.connection)
         super().finish()
 
+    def log_error(self, format: str, *args: Any) -> None:
+        if format.startswith("Request timed out"):  # an idle kept connection closing: normal
+            return
+        super().log_error(format, *args)
+
     def run_wsgi(self) -> None:
         if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
             self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")

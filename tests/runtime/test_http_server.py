@@ -117,3 +117,14 @@ def test_a_chunked_request_is_answered_and_its_connection_then_closed(
         while chunk := sock.recv(4096):
             received += chunk
     assert received.startswith(b"HTTP/1.1 200") and received.endswith(b"ok")
+
+
+def test_an_idle_connection_timing_out_is_not_logged_as_an_error(
+    server: http_server.Server, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(http_server.KeepAliveHandler, "timeout", 0.2)
+    conn = connect(server)
+    assert call(conn, "/echo", b"x") == (200, b"x")
+    assert conn.sock is not None
+    assert conn.sock.recv(1) == b""  # closed by the server once idle
+    assert not [r for r in caplog.records if "timed out" in r.getMessage()]
