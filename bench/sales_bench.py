@@ -46,20 +46,29 @@ def measure(stack: StackProcess) -> str:
         return read_back(ddb, table, pending, "saleId")
 
     seen_files: set[str] = set()
+    seen_manifests: set[str] = set()
 
     def in_lake_files() -> list[str]:
-        # Read only the data files added since the last look: rereading the whole table
-        # every poll would cost more CPU than the flow being measured.
+        # Read only the data files of manifests not read before (manifest files never change;
+        # a commit adds new ones): rereading every manifest each poll cost this process half
+        # a core, taken from the stack being measured on the same 2 cores.
         try:
-            files = catalog.load_table(LAKE_TABLE).inspect.files()["file_path"].to_pylist()
+            table = catalog.load_table(LAKE_TABLE)
         except Exception:
             return []  # created by the first batch
+        snapshot = table.current_snapshot()
+        manifests = snapshot.manifests(table.io) if snapshot is not None else []
         ids: list[str] = []
-        for path in files:
-            if path not in seen_files:
-                seen_files.add(path)
-                read = pq.read_table(path.removeprefix("file://"), columns=["sale_id"])
-                ids += read["sale_id"].to_pylist()
+        for manifest in manifests:
+            if manifest.manifest_path in seen_manifests:
+                continue
+            seen_manifests.add(manifest.manifest_path)
+            for entry in manifest.fetch_manifest_entry(table.io):
+                path = entry.data_file.file_path
+                if path not in seen_files:
+                    seen_files.add(path)
+                    read = pq.read_table(path.removeprefix("file://"), columns=["sale_id"])
+                    ids += read["sale_id"].to_pylist()
         return ids
 
     watch(in_table, in_ddb, done, interval=0.1)
