@@ -155,7 +155,7 @@ def test_sqs_event_source_mapping_invokes_the_function_and_honours_item_failures
         return got
 
     wait_for(
-        lambda: pipe().get("failures", 0) >= 2 and pipe().get("records_delivered", 0) >= 1,
+        lambda: (p := pipe()).get("failures", 0) >= 2 and p.get("records_delivered", 0) >= 1,
         what="the good message to be deleted and the failing one to be redelivered",
     )
     left = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
