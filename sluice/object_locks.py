@@ -1,4 +1,4 @@
-"""One reentrant lock per live object (a moto backend, a queue), made on first use.
+"""One lock (or condition) per live object (a moto backend, a queue), made on first use.
 
 Weak keys: an object that is gone takes its lock with it, and a new object at the same
 address gets a new lock.
@@ -13,17 +13,29 @@ from collections.abc import Callable
 from typing import Any
 
 
-class LocksByObject:
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self._locks: weakref.WeakKeyDictionary[Any, threading.RLock] = weakref.WeakKeyDictionary()
+class PerObject[T]:
+    """One MAKE() per live object."""
 
-    def of(self, owner: Any) -> threading.RLock:
+    def __init__(self, make: Callable[[], T]) -> None:
+        self._make = make
+        self._guard = threading.Lock()
+        self._made: weakref.WeakKeyDictionary[Any, T] = weakref.WeakKeyDictionary()
+
+    def of(self, owner: Any) -> T:
         with self._guard:
-            lock = self._locks.get(owner)
-            if lock is None:
-                lock = self._locks[owner] = threading.RLock()
-            return lock
+            made = self._made.get(owner)
+            if made is None:
+                made = self._made[owner] = self._make()
+            return made
+
+    def all(self) -> list[T]:
+        with self._guard:
+            return list(self._made.values())
+
+
+class LocksByObject(PerObject[threading.RLock]):
+    def __init__(self) -> None:
+        super().__init__(threading.RLock)
 
     def serialized(self, method: Callable[..., Any]) -> Callable[..., Any]:
         """METHOD, run under the lock of the object it is called on."""

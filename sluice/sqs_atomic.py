@@ -16,14 +16,16 @@ held back.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from moto.sqs.models import SQSBackend
 
-from sluice.object_locks import LocksByObject
+from sluice.object_locks import LocksByObject, PerObject
 
 _LOCKS = LocksByObject()
 lock_of = _LOCKS.of
@@ -42,10 +44,27 @@ def backend_serialized(method: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
+def adding(add_message: Callable[..., Any]) -> Callable[..., Any]:
+    """moto's Queue.add_message, under the queue's lock, then waking its long polls."""
+
+    @functools.wraps(add_message)
+    def call(queue: Any, *args: Any, **kwargs: Any) -> Any:
+        with lock_of(queue):
+            result = add_message(queue, *args, **kwargs)
+        arrival = _ARRIVALS.of(queue)
+        with arrival:
+            arrival.notify_all()
+        return result
+
+    return call
+
+
 def receive_serialized(receive: Callable[..., Any]) -> Callable[..., Any]:
     """moto's SQSBackend.receive_message: each attempt to take messages under the queue's
     lock (moto's own, asked not to wait); a long poll waits between attempts, unlocked,
-    until a message arrives or WAIT_SECONDS_TIMEOUT ends."""
+    until a message arrives, WAIT_SECONDS_TIMEOUT ends or the long polls of its thread are
+    ended (`ended_by`). Waits are at most a second long, so a message whose visibility
+    timeout or delay ended (which no send announces) is taken within a second."""
 
     @functools.wraps(receive)
     def call(
@@ -57,15 +76,44 @@ def receive_serialized(receive: Callable[..., Any]) -> Callable[..., Any]:
         message_attribute_names: list[str] | None = None,
     ) -> Any:
         queue = self.get_queue(queue_name)
+        stop: threading.Event | None = getattr(_ended, "by", None)
         polling_end = time.monotonic() + wait_seconds_timeout
+        arrival = _ARRIVALS.of(queue)
         while True:
             with lock_of(queue):
                 result = receive(
                     self, queue_name, count, 0, visibility_timeout, message_attribute_names
                 )
             remaining = polling_end - time.monotonic()
-            if result or remaining <= 0:
+            if result or remaining <= 0 or (stop is not None and stop.is_set()):
                 return result
-            queue.wait_for_messages(min(1, remaining))  # type: ignore[arg-type]  # seconds, any
+            with arrival:
+                arrival.wait_for(
+                    lambda: bool(queue.messages) or (stop is not None and stop.is_set()),
+                    timeout=min(1, remaining),
+                )
 
     return call
+
+
+# A consumer in this process (a pipe's poller) ends its long polls when it stops.
+_ARRIVALS = PerObject(threading.Condition)
+_ended = threading.local()
+
+
+@contextlib.contextmanager
+def ended_by(stop: threading.Event) -> Iterator[None]:
+    """Long polls made on this thread inside the block return, empty, within a second of
+    STOP being set, at once if `wake()` is called after."""
+    _ended.by = stop
+    try:
+        yield
+    finally:
+        _ended.by = None
+
+
+def wake() -> None:
+    """Every waiting long poll looks again at its stop."""
+    for arrival in _ARRIVALS.all():
+        with arrival:
+            arrival.notify_all()

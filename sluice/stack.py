@@ -89,7 +89,7 @@ class LocalStack:
         if built:  # each worker sees its own package and the Lambda runtime's libraries only
             runtime_libs = data_dir.resolve() / "lambda-runtime" / "python"
             self.gateway.lambdas.runtime_libs = provide_runtime_libs(runtime_libs)
-        self.triggers = Triggers(self.gateway.endpoint, data_dir.resolve())
+        self.triggers = Triggers(self.gateway.endpoint, data_dir.resolve(), app=self.gateway)
         if self.gateway.durable is not None:
             self.triggers.positions = self.gateway.durable.positions
             self.triggers.pending = self.gateway.durable.pending

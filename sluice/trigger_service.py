@@ -8,16 +8,18 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from sluice import sqs_atomic, wsgi_client
 from sluice.dlq import DeadLetterQueues
 from sluice.durable.events import PendingEvents
 from sluice.triggers.build import build_poller
 from sluice.triggers.clients import boto3_client_factory
 from sluice.triggers.failure_log import FailureLog
 from sluice.triggers.poller_group import PollerGroup
-from sluice.triggers.queue_poller import QueuePoller
+from sluice.triggers.queue_poller import LongPolls, QueuePoller
 from sluice.triggers.rule_delivery import RuleDelivery
 from sluice.triggers.schedules import Scheduler
 from sluice.triggers.specs import PipeSpec, RuleSpec
+from sluice.triggers.stream_changes import StreamChanges
 from sluice.triggers.stream_poller import StreamPoller
 from sluice.triggers.stream_shards import Positions
 
@@ -26,8 +28,21 @@ Poller = (StreamPoller, QueuePoller)
 
 
 class Triggers:
-    def __init__(self, endpoint: str, data_dir: Path, retry_delay_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        data_dir: Path,
+        retry_delay_s: float = 1.0,
+        app: wsgi_client.App | None = None,
+    ) -> None:
+        # With the gateway's APP, the pollers' and rules' requests are answered in process
+        # (sluice/wsgi_client.py), on their own threads, so an SQS poller's long poll waits
+        # on its own thread too, where its stop can end it (sluice/sqs_atomic.py).
+        self.long_polls: LongPolls | None = sqs_atomic if app else None
+        # The streams are this process's too: idle stream pollers wait for their next record.
+        self.stream_changes = StreamChanges() if app else None
         self.clients = boto3_client_factory(
+            prepare=(lambda client: wsgi_client.answered_by(client, lambda: app)) if app else None,
             endpoint_url=endpoint,
             region_name="us-east-1",
             aws_access_key_id="testing",
@@ -66,6 +81,8 @@ class Triggers:
                     failure_log=self.failure_log,
                     retry_delay_s=self.retry_delay_s,
                     positions=self.positions,
+                    long_polls=self.long_polls,
+                    changes=self.stream_changes,
                 )
                 for spec in pipes
             ]
@@ -127,5 +144,7 @@ class Triggers:
 
     def stop(self) -> None:
         self.group.stop()
+        if self.stream_changes is not None:
+            self.stream_changes.close()
         self.schedules.stop()
         self.rules.stop()

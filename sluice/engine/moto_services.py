@@ -81,7 +81,7 @@ def _sqs_queues_serialised() -> None:
     """Sends, receives, deletes and purges atomic per queue, as on AWS (sluice/sqs_atomic.py)."""
     from moto.sqs.models import Queue, SQSBackend
 
-    Queue.add_message = sqs_atomic.queue_serialized(Queue.add_message)  # type: ignore[method-assign]
+    Queue.add_message = sqs_atomic.adding(Queue.add_message)  # type: ignore[method-assign]
     Queue.delete_message = sqs_atomic.queue_serialized(Queue.delete_message)  # type: ignore[method-assign]
     SQSBackend.purge_queue = sqs_atomic.backend_serialized(SQSBackend.purge_queue)  # type: ignore[method-assign]
     SQSBackend.receive_message = sqs_atomic.receive_serialized(SQSBackend.receive_message)  # type: ignore[method-assign]

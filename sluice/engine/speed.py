@@ -31,10 +31,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from botocore.awsrequest import AWSPreparedRequest, AWSResponse, HTTPHeaders
 from botocore.exceptions import ClientError
-from werkzeug.test import EnvironBuilder, run_wsgi_app
 
+from sluice import wsgi_client
 from sluice.engine import sdk_metadata
 
 # (function name or ARN, event) -> (payload bytes, FunctionError or None, request id);
@@ -68,7 +67,7 @@ def use_in_process_services(app: Callable[..., Any] | None) -> None:
 
 def route_in_process(client: Any) -> Any:
     """Make a boto3 client built for the engine send through the in-process application."""
-    client.meta.events.register("before-send", _send_in_process)
+    wsgi_client.answered_by(client, lambda: _wsgi_app)
     client.meta.events.register("after-call", sdk_metadata.remember_after_call)
     if client.meta.service_model.service_name in _PLAIN_JSON_SERVICES:
         return PlainJsonClient(client)
@@ -145,7 +144,7 @@ class PlainJsonClient:
             "CONTENT_LENGTH": str(len(body)),
             "HTTP_X_AMZ_TARGET": f"{self._target}.{operation}",
         }
-        status, headers, content = _run(app, environ)
+        status, headers, content = wsgi_client.run(app, environ)
         data: dict[str, Any] = json.loads(content) if content else {}
         metadata = {
             "HTTPStatusCode": status,
@@ -163,52 +162,6 @@ class PlainJsonClient:
         data["ResponseMetadata"] = metadata
         sdk_metadata.remember(metadata)
         return data
-
-
-def _run(app: Callable[..., Any], environ: dict[str, Any]) -> tuple[int, Any, bytes]:
-    """Status, headers and body of one request answered by the WSGI `app`."""
-    chunks, status, headers = run_wsgi_app(app, environ, buffered=True)
-    try:
-        content = b"".join(chunks)
-    finally:
-        close = getattr(chunks, "close", None)
-        if close is not None:
-            close()
-    return int(status.split(" ", 1)[0]), headers, content
-
-
-def _send_in_process(request: AWSPreparedRequest, **_: Any) -> AWSResponse | None:
-    app = _wsgi_app
-    if app is None:
-        return None  # botocore sends over HTTP as usual
-    url = urlsplit(request.url)
-    body: Any = request.body
-    if hasattr(body, "read"):
-        body = body.read()
-    if isinstance(body, bytearray):
-        body = bytes(body)
-    headers = [
-        (k, v.decode() if isinstance(v, bytes) else str(v)) for k, v in request.headers.items()
-    ]
-    environ = EnvironBuilder(
-        method=request.method,
-        base_url=f"{url.scheme}://{url.netloc}",
-        path=url.path or "/",
-        query_string=url.query,
-        headers=headers,
-        data=body or b"",
-    ).get_environ()
-    code, response_headers, content = _run(app, environ)
-    headers_out = HTTPHeaders.from_pairs(list(response_headers.items()))
-    return AWSResponse(request.url, code, headers_out, _Body(content))
-
-
-class _Body(io.BytesIO):
-    """The raw response botocore reads: a body it can also stream."""
-
-    def stream(self, amt: int = 64 * 1024, **_: Any) -> Iterator[bytes]:
-        while chunk := self.read(amt):
-            yield chunk
 
 
 def in_process_lambda_client() -> InProcessLambda | None:

@@ -6,9 +6,9 @@ import os
 
 from sluice.triggers.clients import ClientFactory
 from sluice.triggers.failure_log import FailureLog
-from sluice.triggers.queue_poller import QueuePoller
+from sluice.triggers.queue_poller import LongPolls, QueuePoller
 from sluice.triggers.specs import PipeSpec
-from sluice.triggers.stream_poller import StreamPoller
+from sluice.triggers.stream_poller import Changes, StreamPoller
 from sluice.triggers.stream_shards import Positions
 from sluice.triggers.targets import LambdaTarget, StepFunctionsTarget, Target
 
@@ -37,11 +37,18 @@ def build_poller(
     failure_log: FailureLog | None = None,
     retry_delay_s: float = 1.0,
     positions: Positions | None = None,
+    long_polls: LongPolls | None = None,
+    changes: Changes | None = None,
 ) -> StreamPoller | QueuePoller:
     target = target if target is not None else build_target(spec, client_factory)
     if spec.source_kind == "dynamodb":
         return StreamPoller(
-            spec, target, client_factory, retry_delay_s=retry_delay_s, positions=positions
+            spec,
+            target,
+            client_factory,
+            retry_delay_s=retry_delay_s,
+            positions=positions,
+            changes=changes,
         )
     return QueuePoller(
         spec,
@@ -49,4 +56,5 @@ def build_poller(
         client_factory,
         failure_log=failure_log,
         concurrency=int(os.environ.get(POLLERS_ENV, SQS_CONCURRENCY)),
+        long_polls=long_polls,
     )

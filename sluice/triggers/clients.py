@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -27,9 +27,11 @@ def boto3_client_factory(
     *,
     endpoint_url: str | None = None,
     region_name: str | None = None,
+    prepare: Callable[[Any], Any] | None = None,
     **client_kwargs: Any,
 ) -> ClientFactory:
-    """A caching factory: one client per (service, config); boto3 clients are thread-safe."""
+    """A caching factory: one client per (service, config); boto3 clients are thread-safe.
+    PREPARE, when given, is applied to each client once made (e.g. another transport)."""
     cache: dict[tuple[str, str], Any] = {}
     lock = threading.Lock()
 
@@ -44,6 +46,8 @@ def boto3_client_factory(
                     config=Config(**config_kwargs) if config_kwargs else None,
                     **client_kwargs,
                 )
+                if prepare is not None:
+                    prepare(cache[key])
             return cache[key]
 
     return client

@@ -145,4 +145,6 @@ class PollerGroup:
                 continue
             backoff = self._error_backoff_s
             if not done:
-                self._stop.wait(self._idle_wait_s)
+                # A poller that knows when it has work again waits for it (stream pollers).
+                wait_idle = getattr(poller, "wait_idle", self._stop.wait)
+                wait_idle(self._idle_wait_s)

@@ -7,9 +7,12 @@ to its DLQ after maxReceiveCount receives.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import time
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, Protocol
 
 from sluice.triggers.clients import Arn, ClientFactory, QueueUrls, jsonable
 from sluice.triggers.counters import Counters
@@ -22,14 +25,26 @@ from sluice.triggers.targets import Outcome, Target, check_outcome, outcome_from
 log = logging.getLogger(__name__)
 
 MAX_RECEIVE = 10  # SQS ReceiveMessage limit per call
+LONG_POLL_S = 20  # AWS's pollers' wait, and ReceiveMessage's longest
+
+
+class LongPolls(Protocol):
+    """How a poller in the queues' own process ends its long polls when it stops
+    (sluice/sqs_atomic.py)."""
+
+    def ended_by(self, stop: threading.Event) -> contextlib.AbstractContextManager[None]: ...
+
+    def wake(self) -> None: ...
 
 
 class QueuePoller(Stoppable):
     """Receives from one queue for a pipe and invokes ``target`` with batches of records
     in the Lambda/Pipes SQS shape. Drive it with ``poll_once()`` or a ``PollerGroup``.
 
-    ``receive_wait_s`` is the long-poll wait (AWS pollers use 20 s; kept short locally so
-    stopping is prompt). ``failure_log`` records why each failed message failed.
+    ``receive_wait_s`` is the long-poll wait. AWS's pollers wait 20 s; a poller whose
+    requests the queues' own process answers on its thread waits as long, given
+    ``long_polls`` to end the wait when it stops; over HTTP it waits 1 s, so that stopping
+    is prompt. ``failure_log`` records why each failed message failed.
     """
 
     def __init__(
@@ -39,8 +54,9 @@ class QueuePoller(Stoppable):
         client_factory: ClientFactory,
         *,
         failure_log: FailureLog | None = None,
-        receive_wait_s: int = 1,
+        receive_wait_s: int | None = None,
         concurrency: int = 1,
+        long_polls: LongPolls | None = None,
     ) -> None:
         # SQS sources scale out like AWS's pollers: several batches in flight at once, each
         # message owned by one of them through its visibility timeout.
@@ -54,8 +70,16 @@ class QueuePoller(Stoppable):
         self._filter = RecordFilter(spec.filters)
         self._queues = QueueUrls(client_factory)
         self._region = Arn.parse(spec.source_arn).region
-        self._receive_wait_s = max(0, min(int(receive_wait_s), 20))
+        self._long_polls = long_polls
+        if receive_wait_s is None:
+            receive_wait_s = LONG_POLL_S if long_polls is not None else 1
+        self._receive_wait_s = max(0, min(int(receive_wait_s), LONG_POLL_S))
         super().__init__()
+
+    def request_stop(self) -> None:
+        super().request_stop()
+        if self._long_polls is not None:
+            self._long_polls.wake()
 
     def poll_once(self) -> int:
         """Gather one batch (up to batch_size, waiting up to the batching window once the
@@ -82,15 +106,24 @@ class QueuePoller(Stoppable):
         return self._client_factory("sqs")
 
     def _receive(self, max_n: int, wait_s: int) -> list[dict[str, Any]]:
-        resp = self._sqs().receive_message(
-            QueueUrl=self._queues.url(self.spec.source_arn),
-            MaxNumberOfMessages=max(1, min(max_n, MAX_RECEIVE)),
-            WaitTimeSeconds=wait_s,
-            AttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        )
+        with self._ending():
+            resp = self._sqs().receive_message(
+                QueueUrl=self._queues.url(self.spec.source_arn),
+                MaxNumberOfMessages=max(1, min(max_n, MAX_RECEIVE)),
+                WaitTimeSeconds=wait_s,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
         msgs: list[dict[str, Any]] = resp.get("Messages", [])
         return msgs
+
+    @contextlib.contextmanager
+    def _ending(self) -> Iterator[None]:
+        if self._long_polls is None:
+            yield
+        else:
+            with self._long_polls.ended_by(self._stop):
+                yield
 
     def _gather(self) -> list[dict[str, Any]]:
         want = self.spec.batch_size

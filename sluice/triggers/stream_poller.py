@@ -21,7 +21,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
@@ -47,6 +47,16 @@ MAX_PAYLOAD_CHARS = 262_144
 MAX_PARALLEL_BATCHES = 32
 
 
+class Changes(Protocol):
+    """The streams' records counted as they are added (sluice/triggers/stream_changes.py)."""
+
+    def count(self) -> int: ...
+
+    def wait(self, since: int, stop: threading.Event) -> None: ...
+
+    def wake(self) -> None: ...
+
+
 class StreamPoller(Stoppable):
     """Polls one DynamoDB stream for a pipe and invokes ``target`` with batches of records
     in the Pipes shape. Drive it with ``poll_once()`` (tests) or a ``PollerGroup``."""
@@ -64,8 +74,13 @@ class StreamPoller(Stoppable):
         positions: Positions | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        changes: Changes | None = None,
     ) -> None:
         self.spec = spec
+        # With CHANGES, a poller with nothing pending waits for the next record written
+        # instead of reading again after the group's idle wait.
+        self._changes = changes
+        self._changes_seen = 0
         # Batching windows, retry delays and shard refreshes are measured on CLOCK; a
         # record's age on WALL_CLOCK, as its ApproximateCreationDateTime is wall time.
         self._clock = clock
@@ -96,6 +111,8 @@ class StreamPoller(Stoppable):
         """One pass: discover shards if due, then read each ready shard once and deliver
         its due batches, the shards in parallel. Returns the number of target invocations."""
         with self._lock:
+            if self._changes is not None:  # before reading: a record added meanwhile wakes
+                self._changes_seen = self._changes.count()
             now = self._clock()
             if not self._discovered or now - self._last_refresh >= self._shard_refresh_s:
                 self._refresh_shards()
@@ -110,6 +127,20 @@ class StreamPoller(Stoppable):
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(MAX_PARALLEL_BATCHES, f"sluice-{self.name}")
             return sum(self._executor.map(lambda pair: self._drive(*pair), lanes))
+
+    def wait_idle(self, seconds: float) -> None:
+        """After a pass that invoked nothing: SECONDS, or while nothing is read and not yet
+        delivered (no batch waiting for its window or its retry), until the next record."""
+        pending = any(lane.pending for shard in self._shards.values() for lane in shard.lanes)
+        if self._changes is None or pending:
+            self._stop.wait(seconds)
+        else:
+            self._changes.wait(self._changes_seen, self._stop)
+
+    def request_stop(self) -> None:
+        super().request_stop()
+        if self._changes is not None:
+            self._changes.wake()
 
     def status(self) -> dict[str, dict[str, Any]]:
         """Best-effort per-shard snapshot for display. Deliberately lock-free so it never

@@ -14,7 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-from sluice import engine
+from sluice import engine, wsgi_client
 from sluice.engine import speed as engine_speed
 from sluice.testing import StackProcess
 
@@ -26,7 +26,8 @@ ENDPOINT = "http://127.0.0.1:1"
 def dynamodb() -> Iterator[Any]:
     """A boto3 DynamoDB client of moto's server application, answered in process."""
     engine.install()
-    engine_speed.use_in_process_services(DomainDispatcherApplication(create_backend_app))
+    app = DomainDispatcherApplication(create_backend_app)
+    engine_speed.use_in_process_services(app)
     client = boto3.client(
         "dynamodb",
         endpoint_url=ENDPOINT,
@@ -34,7 +35,7 @@ def dynamodb() -> Iterator[Any]:
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
-    client.meta.events.register("before-send", engine_speed._send_in_process)
+    wsgi_client.answered_by(client, lambda: app)
     name = f"t{id(client)}"
     client.create_table(
         TableName=name,

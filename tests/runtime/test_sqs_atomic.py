@@ -97,3 +97,19 @@ def test_a_long_poll_gets_a_message_sent_while_it_waits(sqs: Any) -> None:
     waiting.join(timeout=20)
     assert not waiting.is_alive()
     assert [m["Body"] for m in got] == ["late"]
+
+
+def test_a_long_poll_gets_a_message_whose_visibility_timeout_ended_while_it_waits(
+    sqs: Any,
+) -> None:
+    url = sqs.create_queue(QueueName="redelivered", Attributes={"VisibilityTimeout": "1"})[
+        "QueueUrl"
+    ]
+    sqs.send_message(QueueUrl=url, MessageBody="again")
+    assert sqs.receive_message(QueueUrl=url)["Messages"][0]["Body"] == "again"
+    # Hidden now; nothing is sent again, yet the message is visible once a second has passed.
+    got = sqs.receive_message(
+        QueueUrl=url, WaitTimeSeconds=20, AttributeNames=["ApproximateReceiveCount"]
+    ).get("Messages", [])
+    assert [m["Body"] for m in got] == ["again"]
+    assert got[0]["Attributes"]["ApproximateReceiveCount"] == "2"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
+from sluice import sqs_atomic
 from sluice.engine import moto_seam
 from sluice.triggers.clients import ClientFactory, boto3_client_factory
 from sluice.triggers.failure_log import FailureLog
@@ -302,3 +304,41 @@ def test_several_pollers_have_batches_in_flight_at_once_and_deliver_each_message
     delivered = [r["messageId"] for r in target.records]
     assert sorted(delivered) == sorted(sent)  # each message once: no redelivery
     assert p.counters["failures"] == 0
+
+
+class LongPollsSeen:
+    """sqs_atomic's long polls, noting when the poller has begun one."""
+
+    def __init__(self) -> None:
+        self.begun = threading.Event()
+
+    @contextlib.contextmanager
+    def ended_by(self, stop: threading.Event) -> Iterator[None]:
+        with sqs_atomic.ended_by(stop):
+            self.begun.set()
+            yield
+
+    def wake(self) -> None:
+        sqs_atomic.wake()
+
+
+def test_a_stopping_poller_ends_its_own_20_s_long_polls_and_no_one_elses(
+    factory: ClientFactory,
+) -> None:
+    q = make_queue(factory, "quiet")
+    long_polls = LongPollsSeen()
+    pipe = PipeSpec(name="q-pipe", source_arn=q.arn, target_arn=SM)
+    p = QueuePoller(pipe, ScriptedTarget(), q.factory, concurrency=3, long_polls=long_polls)
+    other: list[str] = []
+    # Another consumer of the queue, long polling as the poller stops.
+    outsider = threading.Thread(target=lambda: other.extend(q.bodies(wait_s=20)))
+    group = PollerGroup([p])
+    group.start()
+    outsider.start()
+    assert long_polls.begun.wait(timeout=30)
+    # A long poll that went on would hold its thread for 20 s, past this stop's 10.
+    group.stop(timeout=10)
+    assert not [t for t in threading.enumerate() if t.name.startswith("sluice-poller-q-pipe")]
+    q.send("after the stop")
+    outsider.join(timeout=30)
+    assert other == ["after the stop"]

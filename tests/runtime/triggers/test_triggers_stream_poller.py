@@ -12,8 +12,11 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
+from sluice.engine import moto_seam
 from sluice.triggers.clients import ClientFactory, boto3_client_factory
+from sluice.triggers.poller_group import PollerGroup
 from sluice.triggers.specs import PipeSpec
+from sluice.triggers.stream_changes import StreamChanges
 from sluice.triggers.stream_poller import StreamPoller
 from sluice.triggers.stream_shards import lane_of
 from sluice.triggers.targets import Outcome, StepFunctionsTarget
@@ -511,3 +514,27 @@ def test_the_saved_position_never_passes_a_record_another_lane_has_not_finished(
     assert pks(target.records)[-1] == a
     last = max(target.records, key=lambda r: int(seq(r)))
     assert positions.saved == [seq(last)]
+
+
+def test_an_idle_poller_reads_a_record_when_it_is_written_and_stops_at_once(env: Env) -> None:
+    moto_seam.install()  # stream records observed, as the runtime serves them
+    changes = StreamChanges(idle_read_s=60)
+    target = ScriptedTarget()
+    p = StreamPoller(
+        env.spec(starting_position="TRIM_HORIZON"), target, env.factory, changes=changes
+    )
+    # Neither the group's idle wait nor the idle read comes within these tests' waits: the
+    # record is read because it was written, and the stop ends the wait.
+    group = PollerGroup([p], idle_wait_s=60)
+    try:
+        group.start()
+        env.put("a")
+        assert target.wait_for_records(1, timeout=30)
+        env.put("b")
+        assert target.wait_for_records(2, timeout=30)
+        group.stop(timeout=10)
+        assert not [t for t in threading.enumerate() if t.name.startswith("sluice-poller-orders")]
+    finally:
+        group.stop()
+        changes.close()
+    assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in target.records] == ["a", "b"]
