@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sluice import stack_zygote
 from sluice.client import TERMINAL, Gateway
 from sluice.history import ExecutionStory, StateRun, failed_state, iter_runs, summarize
 from sluice.waiting import wait_for
@@ -122,13 +123,17 @@ class StackProcess:
         self.gateway = Gateway(f"http://127.0.0.1:{self.port}")
         self._log.flush()
         log_start = self.log_path.stat().st_size
-        self.proc = subprocess.Popen(
-            self.server_command(template, self.data_dir, **options),
-            cwd=self.cwd,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {}), "SLUICE_ENDPOINT": self.gateway.url},
-        )
+        command = self.server_command(template, self.data_dir, **options)
+        full_env = {**os.environ, **(env or {}), "SLUICE_ENDPOINT": self.gateway.url}
+        zygote = stack_zygote.zygote()
+        self.proc: subprocess.Popen[bytes] | stack_zygote.ForkedStack
+        if zygote is not None and zygote.fits(command, full_env):
+            cwd = str(self.cwd or Path.cwd())
+            self.proc = zygote.spawn(command, full_env, cwd, str(self.log_path))
+        else:
+            self.proc = subprocess.Popen(
+                command, cwd=self.cwd, stdout=self._log, stderr=subprocess.STDOUT, env=full_env
+            )
         try:
             wait_for(self._ready, timeout=START_TIMEOUT, what=f"the stack on port {self.port}")
             return True

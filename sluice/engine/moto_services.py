@@ -65,6 +65,8 @@ SYMBOLS: dict[str, str | None] = {
     "moto.awslambda.models:LambdaBackend.invoke": (
         "self function_name qualifier body headers response_headers"
     ),
+    # Reseeded in a forked process (identifiers_reseeded).
+    "moto.moto_api._internal:mock_random": None,
 }
 
 
@@ -131,3 +133,11 @@ def lambda_invokes_answered_by(invoke: Callable[..., bytes]) -> Iterator[None]:
         yield
     finally:
         LambdaBackend.invoke = saved  # type: ignore[method-assign]
+
+
+def identifiers_reseeded() -> None:
+    """moto draws its identifiers (message ids, receipt handles, request ids, ...) from one
+    `random.Random`, seeded when moto is imported. Python reseeds its own `random` in a
+    forked child but not that one: processes forked after moto's import would all draw the
+    same identifiers unless each reseeds it."""
+    resolve("moto.moto_api._internal:mock_random").seed()

@@ -1,0 +1,267 @@
+"""`sluice up` children forked from one process that has imported the runtime already.
+
+A stack started as `python -m sluice up` spends about 2.5 CPU-s importing moto, the engine
+and the gateway before it deploys anything: most of a test stack's start. The test harness
+(`sluice.testing.StackProcess`) asks this zygote instead: one process per test process that
+imports those modules once, then forks a stack per request, gives it its environment,
+working directory and log, and runs the CLI in it as `python -m sluice` would. The zygote
+is each stack's parent: it reaps them and reports how each exited.
+
+A stack whose environment differs from the zygote's in a variable read when those modules
+are imported (`IMPORT_TIME_ENV`) is started as a fresh interpreter instead.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import importlib
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import traceback
+from typing import Any
+
+# Read at import by the interpreter, moto or the libraries the zygote holds.
+IMPORT_TIME_ENV = ("PYTHON", "MOTO_", "TEST_SERVER_MODE", "AWS_DEFAULT_REGION")
+FORK_ENV = "SLUICE_FORK_STACKS"  # "0": every stack is a fresh interpreter
+
+
+def enabled() -> bool:
+    return os.environ.get(FORK_ENV, "1") != "0"
+
+
+class ForkedStack:
+    """A stack forked by the zygote, as `subprocess.Popen` answers for it: its pid, poll,
+    wait, terminate and kill. Signals go through a pidfd, so they never reach another
+    process that later gets the same pid."""
+
+    def __init__(self, pid: int, zygote: Zygote) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+        self._zygote = zygote
+        try:
+            self._pidfd: int | None = os.pidfd_open(pid)
+        except ProcessLookupError:  # exited and reaped already: the zygote reports how
+            self._pidfd = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            self.returncode = self._zygote.exit_status(self.pid, timeout=0)
+        if self.returncode is None and self._zygote.gone and self._exited():
+            self.returncode = 1  # how it exited went with the zygote
+        return self.returncode
+
+    def _exited(self) -> bool:
+        return self._pidfd is None or bool(select.select([self._pidfd], [], [], 0)[0])
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None:
+            self.returncode = self._zygote.exit_status(self.pid, timeout)
+            if self.returncode is None:
+                raise subprocess.TimeoutExpired(f"stack {self.pid}", timeout or 0)
+        self._close()
+        return self.returncode
+
+    def terminate(self) -> None:
+        self._signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self._signal(signal.SIGKILL)
+
+    def _signal(self, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError):  # exited already
+            if self._pidfd is not None:
+                signal.pidfd_send_signal(self._pidfd, signum)
+
+    def _close(self) -> None:
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
+
+
+class Zygote:
+    """The test process's side: starts the zygote and asks it for stacks."""
+
+    def __init__(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self._sock = ours
+        self._env = dict(os.environ)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "sluice.stack_zygote", str(theirs.fileno())],
+            pass_fds=[theirs.fileno()],
+            stdin=subprocess.DEVNULL,
+        )
+        theirs.close()
+        self._lock = threading.Lock()
+        self._changed = threading.Condition()
+        self._exited: dict[int, int] = {}
+        self._replies: list[int] = []
+        self.gone = False
+        threading.Thread(target=self._read, name="sluice-stack-zygote", daemon=True).start()
+
+    def fits(self, command: list[str], env: dict[str, str]) -> bool:
+        """Whether COMMAND (with ENV) is a `python -m sluice` this zygote can fork."""
+        if command[:3] != [sys.executable, "-m", "sluice"] or self.gone:
+            return False
+        names = set(env) ^ set(self._env) | {k for k in env if env[k] != self._env.get(k)}
+        return not any(name.startswith(IMPORT_TIME_ENV) for name in names)
+
+    def spawn(self, command: list[str], env: dict[str, str], cwd: str, log: str) -> ForkedStack:
+        """`python -m sluice ARGS` (COMMAND) forked with ENV, working directory CWD and its
+        output appended to LOG."""
+        request = {"argv": command[3:], "env": env, "cwd": cwd, "log": log}
+        with self._lock:
+            self._sock.send(json.dumps(request).encode())
+            with self._changed:
+                self._changed.wait_for(lambda: self._replies or self.gone)
+                if not self._replies:
+                    raise RuntimeError("the stack zygote exited")
+                pid = self._replies.pop(0)
+        return ForkedStack(pid, self)
+
+    def stop(self) -> None:
+        """Close the zygote's input; it exits once its stacks have (waited for, so that
+        its CPU time and theirs count as this process's children's)."""
+        self._sock.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def exit_status(self, pid: int, timeout: float | None) -> int | None:
+        with self._changed:
+            self._changed.wait_for(lambda: pid in self._exited or self.gone, timeout)
+            return self._exited.get(pid)
+
+    def _read(self) -> None:
+        with contextlib.suppress(OSError):  # closed by stop()
+            self._receive()
+        with self._changed:
+            self.gone = True
+            self._changed.notify_all()
+
+    def _receive(self) -> None:
+        while message := self._sock.recv(1 << 16):
+            reply = json.loads(message)
+            with self._changed:
+                if "exited" in reply:
+                    self._exited[reply["exited"]] = reply["status"]
+                else:
+                    self._replies.append(reply["pid"])
+                self._changed.notify_all()
+
+
+_zygote: Zygote | None = None
+_zygote_lock = threading.Lock()
+
+
+def zygote() -> Zygote | None:
+    """This process's zygote, started on first use (None when forking is off)."""
+    global _zygote
+    if not enabled():
+        return None
+    with _zygote_lock:
+        if _zygote is None or _zygote.proc.poll() is not None:
+            _zygote = Zygote()
+            atexit.register(_zygote.stop)
+        return _zygote
+
+
+# -- the zygote process ---------------------------------------------------------------
+
+
+def _stack(request: dict[str, Any]) -> None:
+    """In the forked child: run `sluice ARGV` as a fresh `python -m sluice` would (never
+    returns)."""
+    code = 0
+    try:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        log = os.open(request["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.close(log)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        sys.path[0] = request["cwd"]
+        sys.argv = [sys.argv[0], *request["argv"]]
+        importlib.import_module("sluice.cli").main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    finally:
+        with contextlib.suppress(BaseException):
+            atexit._run_exitfuncs()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def serve(sock: socket.socket) -> None:
+    """Fork one stack per request until the test process closes the socket; report each
+    stack's exit."""
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)  # wakes select through the pipe
+    while True:
+        ready, _, _ = select.select([sock.fileno(), wake_r], [], [])
+        if wake_r in ready:
+            os.read(wake_r, 4096)
+            _report_exits(sock)
+        if sock.fileno() in ready:
+            message = sock.recv(1 << 20)
+            if not message:
+                _wait_for_stacks()
+                return
+            sys.stdout.flush()
+            sys.stderr.flush()
+            pid = os.fork()
+            if pid == 0:
+                signal.set_wakeup_fd(-1)
+                sock.close()
+                os.close(wake_r)
+                os.close(wake_w)
+                _stack(json.loads(message))
+            sock.send(json.dumps({"pid": pid}).encode())
+
+
+def _report_exits(sock: socket.socket) -> None:
+    with contextlib.suppress(ChildProcessError):
+        while True:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+            if not pid:
+                return
+            sock.send(
+                json.dumps({"exited": pid, "status": os.waitstatus_to_exitcode(status)}).encode()
+            )
+
+
+def _wait_for_stacks() -> None:
+    with contextlib.suppress(ChildProcessError):
+        while True:
+            os.wait()
+
+
+def main() -> None:
+    # What `sluice up` imports before it deploys; importing starts no thread, so forking
+    # after it is safe.
+    for module in ("sluice.cli", "sluice.stack"):
+        importlib.import_module(module)
+    from sluice.engine import moto_services
+
+    os.register_at_fork(after_in_child=moto_services.identifiers_reseeded)
+    serve(socket.socket(fileno=int(sys.argv[1])))
+
+
+if __name__ == "__main__":
+    main()
