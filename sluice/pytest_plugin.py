@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from sluice import testing
+from sluice import stack_zygote, testing
 from sluice.coverage import CoverageReport, collect, floor
 
 DEFAULT_DIR = "build/sluice-coverage"
@@ -150,6 +150,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    # Waited for here, not at exit (pytest-xdist's workers may skip atexit): the forked
+    # stacks' CPU then counts in make test's figures.
+    stack_zygote.close()
     found = collector(config)
     if found is not None and found.collect_stack in testing.BEFORE_STOP:
         testing.BEFORE_STOP.remove(found.collect_stack)

@@ -174,6 +174,16 @@ def zygote() -> Zygote | None:
         return _zygote
 
 
+def close() -> None:
+    """Stop this process's zygote, if it started one (once its stacks have stopped), so that
+    their CPU time counts as this process's children's."""
+    global _zygote
+    with _zygote_lock:
+        if _zygote is not None:
+            _zygote.stop()
+            _zygote = None
+
+
 # -- the zygote process ---------------------------------------------------------------
 
 

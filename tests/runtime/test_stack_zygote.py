@@ -3,35 +3,38 @@ afresh: each draws its own identifiers, and each exit is reported as subprocess 
 
 from __future__ import annotations
 
-import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 from sluice import stack_zygote
-from sluice.engine import moto_services
 from sluice.testing import StackProcess
 
 FIXTURE = Path(__file__).parent / "fixture" / "template.yaml"
 
 
-def _forked_uuid() -> str:
-    """A moto identifier drawn in a forked child of this process."""
-    read, write = os.pipe()
+# Forks twice from a process of its own (the test process has threads) and prints what
+# moto drew in each child.
+FORKS = """
+import os
+from moto.moto_api._internal import mock_random
+from sluice.engine import moto_services
+os.register_at_fork(after_in_child=moto_services.identifiers_reseeded)
+for _ in range(2):
     pid = os.fork()
     if pid == 0:
-        from moto.moto_api._internal import mock_random
-
-        os.write(write, str(mock_random.uuid4()).encode())
+        print(mock_random.uuid4(), flush=True)
         os._exit(0)
-    os.close(write)
     os.waitpid(pid, 0)
-    with os.fdopen(read) as out:
-        return out.read()
+"""
 
 
 def test_forked_processes_draw_different_moto_identifiers() -> None:
-    os.register_at_fork(after_in_child=moto_services.identifiers_reseeded)
-    assert _forked_uuid() != _forked_uuid()
+    out = subprocess.run(
+        [sys.executable, "-c", FORKS], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert len(out) == 2 and out[0] != out[1]
 
 
 def test_a_forked_stack_reports_how_it_ended(tmp_path: Path) -> None:
