@@ -27,6 +27,7 @@ from sluice.bedrock_emulator import BedrockEmulator
 from sluice.durable import DurableState, reads_only
 from sluice.engine import speed as engine_speed
 from sluice.engine import test_state, virtual_time
+from sluice.engine.moto_dispatch import DirectDispatch
 from sluice.httpapi import Route, build_event, find_route, to_http_response
 from sluice.lambda_runtime import LambdaRuntime, TooManyRequests, default_base_env
 from sluice.put_events import PUT_EVENTS_MAX_BYTES, entries_size, envelope
@@ -88,7 +89,7 @@ class Gateway:
                 engine.serve_step_functions(app)
             return app
 
-        self.moto_app = DomainDispatcherApplication(create_app)
+        self.moto_app = DirectDispatch(DomainDispatcherApplication(create_app))
         self.lambdas = LambdaRuntime(data_dir / "logs", default_base_env(self.endpoint))
         self.requests = request_count.RequestCounter()
         engine_speed.use_in_process_lambda(self._invoke_in_process)

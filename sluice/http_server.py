@@ -12,6 +12,7 @@ ends its connection).
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import threading
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from werkzeug.wsgi import LimitedStream
 
 # An idle kept-alive connection is closed after this (clients reconnect transparently).
 IDLE_S = 120.0
+_werkzeug_log = logging.getLogger("werkzeug")
 
 
 class KeepAliveHandler(WSGIRequestHandler):
@@ -43,6 +45,12 @@ class KeepAliveHandler(WSGIRequestHandler):
         if format.startswith("Request timed out"):  # an idle kept connection closing: normal
             return
         super().log_error(format, *args)
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        # werkzeug formats each request's line before its logger drops it (a stack logs
+        # warnings only); left unset, werkzeug logs requests at INFO itself.
+        if _werkzeug_log.level == logging.NOTSET or _werkzeug_log.isEnabledFor(logging.INFO):
+            super().log_request(code, size)
 
     def run_wsgi(self) -> None:
         if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":

@@ -204,6 +204,11 @@ SYMBOLS: dict[str, str | None] = {
     "moto.core.exceptions:AWSError.__init__": "self message exception_type status",
     "moto.core.responses:method_names_from_class": "clazz",
     "moto.moto_server.werkzeug_app:DomainDispatcherApplication.get_backend_for_host": "self host",
+    # moto's server without Flask's framing (sluice/engine/moto_dispatch.py).
+    "moto.moto_server.werkzeug_app:DomainDispatcherApplication.get_application": "self environ",
+    "moto.moto_server.werkzeug_app:BackendRequest.from_wsgi_server": None,
+    "moto.core.request:Request.__init__": "self args kwargs",
+    "moto.moto_server.werkzeug_app:convert_to_flask_response.__init__": "self callback",
     # moto's service models as the gateway serves them (sluice/engine/moto_services.py).
     **moto_services.SYMBOLS,
 }
