@@ -28,14 +28,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def batching_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
-    """The project stack with a 10 s batching window and one SQS poller per pipe, so that
+    """The project stack with a 5 s batching window and one SQS poller per pipe, so that
     messages queued together are one batch even on a loaded machine (five concurrent
-    pollers, the default, split a burst between them), and a 30 s visibility timeout,
-    longer than the window and a run."""
+    pollers, the default, split a burst between them), and a 15 s visibility timeout,
+    longer than the window and a run. A full batch is delivered without waiting for the
+    window, so a batch that keeps failing comes back every 15 s."""
     stack = project_stack(
         ROOT,
         tmp_path_factory.mktemp("transcripts-batching"),
-        overrides={"TranscriptPipeBatchingWindow": "10", "TranscriptQueueVisibilityTimeout": "30"},
+        overrides={"TranscriptPipeBatchingWindow": "5", "TranscriptQueueVisibilityTimeout": "15"},
         env={POLLERS_ENV: "1"},
     )
     yield stack
