@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
@@ -144,8 +144,12 @@ def _run(app_of: Callable[[Any], Any]) -> tuple[list[Any], list[Answer]]:
 
 
 @pytest.fixture(autouse=True)
-def _engine_installed() -> None:
+def _engine_installed() -> Iterator[None]:
+    """The engine installed; moto's identifiers drawn afterwards as if never reseeded."""
     engine.install()
+    state = mock_random.getstate()
+    yield
+    mock_random.setstate(state)
 
 
 def test_direct_dispatch_answers_every_call_as_moto_server_does() -> None:
