@@ -6,6 +6,10 @@ PY ?= $(shell for p in python3.12 $(HOME)/.pyenv/versions/3.12*/bin/python3.12 \
         "$$p" -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null \
         && { command -v "$$p"; break; }; done)
 VENV := .venv
+# Bytecode is cached (__pycache__ is git-ignored) even where the environment sets
+# PYTHONDONTWRITEBYTECODE: without it every pytest worker compiles the tests and rewrites
+# their asserts again (about 3 CPU-s a process), and every stack imports the runtime anew.
+unexport PYTHONDONTWRITEBYTECODE
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Deploy tools pin their own boto3/pydantic, so each lives in its own environment.
