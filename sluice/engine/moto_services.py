@@ -7,11 +7,19 @@ so that no module outside sluice/engine/ assigns to moto.
 from __future__ import annotations
 
 import contextlib
+import datetime
+import time
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from moto.core import utils as moto_utils
 
 from sluice import dynamodb_atomic, s3_notifications, sqs_atomic
 from sluice.engine import observers
 from sluice.engine.moto_symbols import resolve
+
+if TYPE_CHECKING:
+    from moto.sqs.models import Message, SQSBackend
 
 _DDB = "moto.dynamodb.models:DynamoDBBackend"
 
@@ -43,6 +51,16 @@ SYMBOLS: dict[str, str | None] = {
     "moto.sqs.models:SQSBackend.receive_message": (
         "self queue_name count wait_seconds_timeout visibility_timeout message_attribute_names"
     ),
+    # Replaced: the same check, without building every queue attribute (_retained).
+    "moto.sqs.models:SQSBackend.is_message_valid_based_on_retention_period": (
+        "self queue_name message"
+    ),
+    # Rebound in moto's SQS models only (_sqs_clock_read_directly); moto.core.utils' own
+    # still convert a given datetime.
+    "moto.sqs.models:unix_time": "dt",
+    "moto.sqs.models:unix_time_millis": "dt",
+    "moto.core.utils:unix_time": "dt",
+    "moto.core.utils:unix_time_millis": "dt",
     # Observed (sluice/engine/observers.py); the last three SQS ones serialised too.
     "moto.dynamodb.models.table:StreamShard.add": "self old new",
     "moto.sqs.models:Message.mark_sent": "self delay_seconds",
@@ -89,6 +107,41 @@ def _sqs_queues_serialised() -> None:
     SQSBackend.receive_message = sqs_atomic.receive_serialized(SQSBackend.receive_message)  # type: ignore[method-assign]
 
 
+def _retained(self: SQSBackend, queue_name: str, message: Message) -> bool:
+    """moto's SQSBackend.is_message_valid_based_on_retention_period, reading the one queue
+    attribute it needs. moto's builds every attribute of the queue for it, counting the
+    queue's messages (a clock read each) for every message a receive returns: a queue
+    thousands deep took tens of milliseconds per receive, under the queue's lock."""
+    queue: Any = self.get_queue(queue_name)  # moto sets its attributes from the API's
+    sent: Any = message.sent_timestamp  # set when sent, so on every message received
+    return bool(sent / 1000 + queue.message_retention_period > time.time())
+
+
+def _sqs_retention_checked_directly() -> None:
+    """A receive's retention check in constant time (_retained)."""
+    from moto.sqs.models import SQSBackend
+
+    SQSBackend.is_message_valid_based_on_retention_period = _retained  # type: ignore[method-assign]
+
+
+def _unix_time(dt: datetime.datetime | None = None) -> float:
+    return time.time() if dt is None else float(moto_utils.unix_time(dt))
+
+
+def _unix_time_millis(dt: datetime.datetime | None = None) -> float:
+    return time.time() * 1000 if dt is None else float(moto_utils.unix_time_millis(dt))
+
+
+def _sqs_clock_read_directly() -> None:
+    """moto's SQS models read the clock through datetime arithmetic (about 6 µs a read), once
+    or twice per message of a queue each time they look at its messages, which every send
+    and receive does: the same seconds since the epoch, from time.time()."""
+    from moto.sqs import models
+
+    models.unix_time = _unix_time
+    models.unix_time_millis = _unix_time_millis
+
+
 def _s3_notifications_sequenced() -> None:
     """S3 notifications with AWS's `sequencer`, and held back on request
     (sluice/s3_notifications.py)."""
@@ -117,6 +170,8 @@ def _service_methods_observed() -> None:
 PATCHES = (
     _dynamodb_items_serialised,
     _sqs_queues_serialised,
+    _sqs_retention_checked_directly,
+    _sqs_clock_read_directly,
     _s3_notifications_sequenced,
     _service_methods_observed,
 )
