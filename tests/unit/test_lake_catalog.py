@@ -117,6 +117,44 @@ def test_ensure_table_is_idempotent_and_adds_missing_columns(tmp_path: Path) -> 
     assert [f.name for f in evolved.schema().fields] == ["id", "note"]
 
 
+def test_ensure_table_wins_or_loses_the_namespace_race_without_failing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two loaders ensuring the first table of a new lake at once: both find no namespace,
+    the other creates it, then this one's insert is refused. The catalog raises its
+    database's error then (the SQL catalog: an IntegrityError), not "already exists"; the
+    table is still ensured, as it is when this writer loses the table's own race."""
+    catalog = catalog_from_env({"LAKE_WAREHOUSE": str(tmp_path / "lake")})
+    exists = catalog.namespace_exists
+    looked: list[str | tuple[str, ...]] = []
+
+    def looked_before_the_other_writer_created_it(namespace: str | tuple[str, ...]) -> bool:
+        if not looked:
+            looked.append(namespace)
+            catalog.create_namespace(namespace)  # the other writer, between check and insert
+            return False
+        return exists(namespace)
+
+    monkeypatch.setattr(catalog, "namespace_exists", looked_before_the_other_writer_created_it)
+    table = ensure_table(catalog, "silver.raced", Schema(NestedField(1, "id", StringType())))
+
+    assert looked == [("silver",)]
+    assert catalog.load_table("silver.raced").metadata.table_uuid == table.metadata.table_uuid
+
+
+def test_ensure_table_still_fails_when_the_namespace_cannot_be_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalog = catalog_from_env({"LAKE_WAREHOUSE": str(tmp_path / "lake")})
+
+    def refused(namespace: str, properties: object = None) -> None:
+        raise PermissionError("catalog refused the namespace")
+
+    monkeypatch.setattr(catalog, "create_namespace", refused)
+    with pytest.raises(PermissionError, match="catalog refused the namespace"):
+        ensure_table(catalog, "silver.refused", Schema(NestedField(1, "id", StringType())))
+
+
 def test_duckdb_views_are_named_schema_dot_table(tmp_path: Path) -> None:
     catalog = catalog_from_env({"LAKE_WAREHOUSE": str(tmp_path / "lake")})
     seed_violations(catalog, 1_000, months=3, files_per_month=2)

@@ -114,7 +114,14 @@ def ensure_table(
     Safe to call from concurrent writers: creation races end with both using one table.
     Only additive schema changes are applied; the partition spec of an existing table is kept.
     """
-    catalog.create_namespace_if_not_exists(Catalog.namespace_from(identifier))
+    namespace = Catalog.namespace_from(identifier)
+    try:
+        catalog.create_namespace_if_not_exists(namespace)
+    except Exception:
+        # Another writer created it between the catalog's check and its insert: the SQL
+        # catalog raises its database's IntegrityError then, not NamespaceAlreadyExists.
+        if not catalog.namespace_exists(namespace):
+            raise
     table = catalog.create_table_if_not_exists(
         identifier,
         schema,
