@@ -13,6 +13,10 @@ from botocore.config import Config
 
 from sluice.template import REGION
 
+# A client is shared by a caller's threads (`sluice.client.Gateway` keeps one per service):
+# room for as many connections as a burst of them keeps open.
+DEFAULTS: dict[str, Any] = {"retries": {"max_attempts": 2}, "max_pool_connections": 32}
+
 
 def client(endpoint: str, service: str, **config: Any) -> Any:
     return boto3.client(  # type: ignore[call-overload]
@@ -21,5 +25,5 @@ def client(endpoint: str, service: str, **config: Any) -> Any:
         region_name=REGION,
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
-        config=Config(retries={"max_attempts": 2}, **config),
+        config=Config(**{**DEFAULTS, **config}),
     )

@@ -5,10 +5,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sluice.aws_client import client as boto_client
@@ -50,6 +51,13 @@ def catalogue_flows(stack: dict[str, Any]) -> dict[str, dict[str, Any]]:
 @dataclass
 class Gateway:
     url: str
+    # One boto3 client per service and config, kept: a client costs milliseconds of CPU to
+    # make and opens its own connections, and a test polling the stack would otherwise make
+    # one per probe. Low-level boto3 clients are thread safe; making one is not.
+    _clients: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _clients_lock: threading.Lock = field(
+        default_factory=threading.Lock, init=False, repr=False, compare=False
+    )
 
     def get(self, path: str) -> Any:
         return self._call(urllib.request.Request(self.url + path))
@@ -77,7 +85,11 @@ class Gateway:
             ) from None
 
     def client(self, service: str, **config: Any) -> Any:
-        return boto_client(self.url, service, **config)
+        key = f"{service} {sorted(config.items())!r}"
+        with self._clients_lock:
+            if key not in self._clients:
+                self._clients[key] = boto_client(self.url, service, **config)
+            return self._clients[key]
 
     def stack(self) -> dict[str, Any]:
         stack: dict[str, Any] = self.get("/_sluice/stack")

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from sluice.aws_client import client
 from sluice.testing import Execution, StackProcess, module_stack
 
 HERE = Path(__file__).resolve().parent / "aws_parity"
@@ -305,7 +306,9 @@ def test_start_sync_execution_with_host_prefix_injection_disabled_by_environment
     shared config file ("Host prefix injection", AWS SDKs and Tools Reference Guide,
     https://docs.aws.amazon.com/sdkref/latest/guide/feature-host-prefix.html)."""
     monkeypatch.setenv("AWS_DISABLE_HOST_PREFIX_INJECTION", "true")
-    sfn = parity_stack.client("stepfunctions")  # no Config(inject_host_prefix=False)
+    # A client made with the variable set (no Config(inject_host_prefix=False)); the stack's
+    # own clients are kept from before.
+    sfn = client(parity_stack.gateway.url, "stepfunctions")
     pass_machine = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
     arn = create(parity_stack, pass_machine, "EXPRESS")
     result = sfn.start_sync_execution(stateMachineArn=arn, input='{"a": 1}')
