@@ -8,7 +8,7 @@ and removed artists must have none.
 from __future__ import annotations
 
 import pytest
-from conftest import Crash
+from crash_support import Crash
 
 from sluice.testing import StackProcess, wait_for
 from tasks.artist_search_sync.index.embedded import EmbeddedIndex

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from conftest import Crash
+from crash_support import Crash
 
 from devkit.violations_sync import seed_violations
 from schemas.bedrock_batch import BatchConfig

@@ -14,7 +14,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from conftest import Crash
+from crash_support import Crash
 
 from devkit.sale_dual_write import lake_warehouse, put_sales, sale_event
 from schemas.sale_dual_write import LAKE_TABLE

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import Crash
+from crash_support import Crash
 
 from devkit.transcript_persistence import RESULT_KEY_PREFIX, sample_result, write_job_output
 from sluice.testing import StackProcess, wait_for

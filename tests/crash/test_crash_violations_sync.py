@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import Crash
+from crash_support import Crash
 
 from devkit.violations_sync import seed_violations, violation_id
 from schemas.violations_sync import VIOLATIONS_TABLE
