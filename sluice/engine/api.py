@@ -1,16 +1,18 @@
 """The Step Functions API of the engine: moto's response, answered by the engine's backend,
-with RedriveExecution and the redrive fields (sluice/engine/redrive.py) added."""
+with RedriveExecution and the redrive fields (sluice/engine/redrive.py) added, and
+GetExecutionHistory written directly (sluice/engine/wire_json.py)."""
 
 from __future__ import annotations
 
 from typing import Any, cast
 
 from flask import Flask
+from moto.core.common_types import TYPE_RESPONSE
 from moto.core.responses import ActionResult
 from moto.moto_server.werkzeug_app import convert_to_flask_response
 from moto.stepfunctions.responses import StepFunctionResponse
 
-from sluice.engine import redrive
+from sluice.engine import redrive, wire_json
 from sluice.engine.backend import SluiceBackend, backends
 from sluice.engine.execution import SluiceExecution
 
@@ -36,6 +38,15 @@ class SluiceStepFunctionResponse(StepFunctionResponse):
         if body.get("status") == "SUCCEEDED" and "output" not in body:
             body["output"] = "null"  # a JSON null output (moto left it out)
         return result
+
+    def serialized(self, action_result: ActionResult) -> TYPE_RESPONSE:
+        """An execution's history is plain dicts in the wire's shape, each state's input and
+        output a string: moto's serializer took 35 ms for 84 events that json.dumps writes
+        in 1.4 ms, and tests, the console and the CLI read histories often."""
+        result = action_result.result
+        if self._get_action() == "GetExecutionHistory" and isinstance(result, dict):
+            return 200, {"content-type": wire_json.CONTENT_TYPE}, wire_json.dumps(result)
+        return super().serialized(action_result)
 
     def list_executions(self) -> ActionResult:
         result = super().list_executions()

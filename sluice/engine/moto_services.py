@@ -6,11 +6,8 @@ so that no module outside sluice/engine/ assigns to moto.
 
 from __future__ import annotations
 
-import base64
-import calendar
 import contextlib
 import datetime
-import json
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -18,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from moto.core import utils as moto_utils
 
 from sluice import dynamodb_atomic, s3_notifications, sqs_atomic
-from sluice.engine import observers
+from sluice.engine import observers, wire_json
 from sluice.engine.moto_symbols import resolve
 
 if TYPE_CHECKING:
@@ -148,29 +145,15 @@ def _sqs_clock_read_directly() -> None:
     models.unix_time_millis = _unix_time_millis
 
 
-JSON_1_0 = "application/x-amz-json-1.0"  # DynamoDB Streams' protocol, as moto answers it
-
-
-def _wire_value(value: object) -> object:
-    """A stream record's non-JSON values as the JSON protocol writes them: a timestamp in
-    epoch seconds (milliseconds kept, as moto's serializer keeps them), a binary in base64."""
-    if isinstance(value, datetime.datetime):
-        seconds = calendar.timegm(value.timetuple())
-        return seconds + (value.microsecond // 1000) / 1000 if value.microsecond else seconds
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode()
-    raise TypeError(f"{type(value).__name__} in a stream record")
-
-
 def _get_records(self: Any) -> tuple[str, dict[str, str]]:
-    """DynamoDB Streams' GetRecords as moto answers it, dumped directly. Its records are
-    already in the wire's shape (AttributeValue maps), and moto's shape-driven serializer
-    visits every value of every image: a third of its stacks' serializing CPU."""
+    """DynamoDB Streams' GetRecords as moto answers it, written directly (wire_json): its
+    records are already in the wire's shape (AttributeValue maps), and moto's serializer
+    visits every value of every image, a third of the suite's stacks' serializing CPU."""
     limit = self._get_param("Limit")
     result = self.backend.get_records(
         self._get_param("ShardIterator"), 1000 if limit is None else limit
     )
-    return json.dumps(result, default=_wire_value), {"content-type": JSON_1_0}
+    return wire_json.dumps(result), {"content-type": wire_json.CONTENT_TYPE}
 
 
 def _stream_records_dumped() -> None:

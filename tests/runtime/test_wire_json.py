@@ -1,14 +1,19 @@
-"""DynamoDB Streams' GetRecords answers as AWS documents it, through the seam's direct JSON
-writer (sluice/engine/moto_services.py: moto's serializer took ~80 ms of CPU for a hundred
-records). A NEW_AND_OLD_IMAGES stream gives each change once, in order, as INSERT, MODIFY
-or REMOVE, with the item's key and the images before and after it ("StreamRecord",
-Amazon DynamoDB Streams API Reference,
-https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_streams_StreamRecord.html).
+"""The answers written with json.dumps instead of moto's serializer (sluice/engine/
+wire_json.py) read as AWS documents them.
+
+- DynamoDB Streams' GetRecords: a NEW_AND_OLD_IMAGES stream gives each change once, in
+  order, as INSERT, MODIFY or REMOVE, with the item's key and the images before and after
+  it ("StreamRecord", Amazon DynamoDB Streams API Reference,
+  https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_streams_StreamRecord.html).
+- Step Functions' GetExecutionHistory: events numbered from 1, each naming the event before
+  it, with their timestamps and details ("HistoryEvent", AWS Step Functions API Reference,
+  https://docs.aws.amazon.com/step-functions/latest/apireference/API_HistoryEvent.html).
 """
 
 from __future__ import annotations
 
 import datetime
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +23,7 @@ from botocore.config import Config
 from moto import mock_aws
 
 from sluice.engine import moto_seam
+from sluice.testing import in_process_aws
 
 REGION = "us-east-1"
 # Every AttributeValue type, binaries and nesting included.
@@ -109,3 +115,50 @@ def test_each_change_is_a_record_with_its_keys_and_images(clients: tuple[Any, An
     assert "NewImage" not in removed["dynamodb"]
     numbers = [int(r["dynamodb"]["SequenceNumber"]) for r in (inserted, modified, removed)]
     assert numbers == sorted(set(numbers))
+
+
+def _fails(event: Any, context: Any) -> Any:
+    raise ValueError("the profile service is down")
+
+
+def test_an_execution_history_reads_as_aws_documents_it() -> None:
+    """A task that fails, is retried once, then caught: every event is in the history."""
+    definition = {
+        "StartAt": "Enrich",
+        "States": {
+            "Enrich": {
+                "Type": "Task",
+                "Resource": "arn:aws:lambda:us-east-1:123456789012:function:fails",
+                "Retry": [{"ErrorEquals": ["ValueError"], "MaxAttempts": 1}],
+                "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Done"}],
+                "End": True,
+            },
+            "Done": {"Type": "Succeed"},
+        },
+    }
+    payload = {"artist": 'Björk "live" \u2028', "ranks": [1.5, None, True]}
+    before = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=1)
+    with in_process_aws({"fails": _fails}) as aws:
+        machine = aws.create_state_machine("history-wire", json.dumps(definition))
+        execution = aws.run(machine, payload)
+        sfn = aws.client("stepfunctions")
+        events = sfn.get_execution_history(executionArn=execution["executionArn"])["events"]
+    after = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=1)
+
+    assert execution["status"] == "SUCCEEDED"
+    assert [e["id"] for e in events] == list(range(1, len(events) + 1))
+    assert all(e["previousEventId"] < e["id"] for e in events)
+    stamps = [e["timestamp"] for e in events]
+    assert all(isinstance(t, datetime.datetime) for t in stamps)
+    assert stamps == sorted(stamps)
+    assert before <= stamps[0] and stamps[-1] <= after
+    started, *middle, ended = events
+    assert started["type"] == "ExecutionStarted"
+    assert json.loads(started["executionStartedEventDetails"]["input"]) == payload
+    failures = [e["lambdaFunctionFailedEventDetails"] for e in middle if "Failed" in e["type"]]
+    assert [f["error"] for f in failures] == ["ValueError", "ValueError"]  # the try and retry
+    assert all("the profile service is down" in f["cause"] for f in failures)
+    assert ended["type"] == "ExecutionSucceeded"
+    output = json.loads(ended["executionSucceededEventDetails"]["output"])
+    assert output["artist"] == payload["artist"]
+    assert output["error"]["Error"] == "ValueError"
