@@ -83,9 +83,11 @@ SYMBOLS: dict[str, str | None] = {
     "moto.awslambda.models:LambdaBackend.invoke": (
         "self function_name qualifier body headers response_headers"
     ),
-    # Replaced: the same answer, written by json.dumps (_stream_records_dumped).
-    "moto.dynamodbstreams.responses:DynamoDBStreamsHandler.get_records": "self",
-    "moto.dynamodbstreams.models:DynamoDBStreamsBackend.get_records": "self iterator_arn limit",
+    # GetRecords' answer written by json.dumps (_stream_records_dumped, engine/wire_json.py;
+    # the engine's Step Functions responses get the same for GetExecutionHistory).
+    "moto.core.responses:BaseResponse.serialized": "self action_result",
+    "moto.core.serialize:TimestampSerializer._timestamp_unixtimestamp": "value",
+    "moto.dynamodbstreams.responses:DynamoDBStreamsHandler": None,
     # Reseeded in a forked process (identifiers_reseeded).
     "moto.moto_api._internal:mock_random": None,
 }
@@ -145,22 +147,15 @@ def _sqs_clock_read_directly() -> None:
     models.unix_time_millis = _unix_time_millis
 
 
-def _get_records(self: Any) -> tuple[str, dict[str, str]]:
-    """DynamoDB Streams' GetRecords as moto answers it, written directly (wire_json): its
-    records are already in the wire's shape (AttributeValue maps), and moto's serializer
-    visits every value of every image, a third of the suite's stacks' serializing CPU."""
-    limit = self._get_param("Limit")
-    result = self.backend.get_records(
-        self._get_param("ShardIterator"), 1000 if limit is None else limit
-    )
-    return wire_json.dumps(result), {"content-type": wire_json.CONTENT_TYPE}
-
-
 def _stream_records_dumped() -> None:
-    """GetRecords without moto's serializer (_get_records)."""
+    """DynamoDB Streams' GetRecords written directly (wire_json): its records are already in
+    the wire's shape (AttributeValue maps), and moto's serializer visits every value of
+    every image, a third of the suite's stacks' serializing CPU."""
     from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 
-    DynamoDBStreamsHandler.get_records = _get_records  # type: ignore[assignment,method-assign]
+    DynamoDBStreamsHandler.serialized = wire_json.serialized_directly(  # type: ignore[assignment,method-assign]
+        frozenset({"GetRecords"}), DynamoDBStreamsHandler.serialized
+    )
 
 
 def _s3_notifications_sequenced() -> None:

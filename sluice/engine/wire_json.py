@@ -4,25 +4,31 @@ moto's response serializer visits a result value by value, guided by the API's s
 pick each member's name and format. Results that are already in the wire's shape (plain
 dicts with the API's member names) come out the same from `json.dumps`, given the two
 values JSON has no type for, written as moto's JSON serializer writes them: timestamps in
-epoch seconds (milliseconds kept) and binaries in base64. For a page of stream records or
+epoch seconds (its own conversion) and binaries in base64. For a page of stream records or
 an execution's history that is tens of milliseconds of CPU saved per call.
 """
 
 from __future__ import annotations
 
 import base64
-import calendar
 import datetime
 import json
+from collections.abc import Callable
+from typing import Any
+
+from moto.core.common_types import TYPE_RESPONSE
+from moto.core.responses import ActionResult
+from moto.core.serialize import TimestampSerializer
 
 # The JSON protocol's content type, as moto answers Step Functions and DynamoDB Streams.
 CONTENT_TYPE = "application/x-amz-json-1.0"
 
+Serialized = Callable[[Any, ActionResult], TYPE_RESPONSE]
+
 
 def _wire_value(value: object) -> object:
     if isinstance(value, datetime.datetime):
-        seconds = calendar.timegm(value.timetuple())
-        return seconds + (value.microsecond // 1000) / 1000 if value.microsecond else seconds
+        return TimestampSerializer._timestamp_unixtimestamp(value)
     if isinstance(value, bytes):
         return base64.b64encode(value).decode()
     raise TypeError(f"{type(value).__name__} has no JSON protocol form here")
@@ -30,3 +36,16 @@ def _wire_value(value: object) -> object:
 
 def dumps(result: object) -> str:
     return json.dumps(result, default=_wire_value)
+
+
+def serialized_directly(actions: frozenset[str], moto_serialized: Serialized) -> Serialized:
+    """A response class's `serialized` that writes the results of ACTIONS with `dumps`, and
+    errors and every other action as moto does."""
+
+    def serialized(self: Any, action_result: ActionResult) -> TYPE_RESPONSE:
+        result = action_result.result
+        if self._get_action() in actions and isinstance(result, dict):
+            return 200, {"content-type": CONTENT_TYPE}, dumps(result)
+        return moto_serialized(self, action_result)
+
+    return serialized
