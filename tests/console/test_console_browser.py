@@ -105,7 +105,8 @@ def test_state_machines_page_lists_flows_with_triggers_counts_and_asl(
     assert re.search(r"failed\s+\d+", drill.locator(".counts").inner_text())
 
     drill.get_by_role("link", name="ASL").click()
-    assert page.locator("#graph, .graph-wrap svg").count() >= 1
+    # The click navigates: wait for the ASL page's graph, as a reader would.
+    page.locator("#graph, .graph-wrap svg").first.wait_for(state="attached")
     assert '"StartAt": "Route"' in page.locator("pre.asl").inner_text()
 
     # Executions list: filter by status, newest first, with the error.
