@@ -150,6 +150,9 @@ _clocks: weakref.WeakKeyDictionary[Any, VirtualClock] = weakref.WeakKeyDictionar
 def clock_for(context: Any, start_offset: float = 0.0) -> VirtualClock:
     """The clock of the frame whose event history context is CONTEXT; a frame without one
     yet (the execution's top level, a redrive's) starts START_OFFSET ahead of real time."""
+    clock = _clocks.get(context)  # every event asks: the common case takes no lock
+    if clock is not None:
+        return clock
     with _clock_lock:
         clock = _clocks.get(context)
         if clock is None:
