@@ -128,6 +128,8 @@ SYMBOLS: dict[str, str | None] = {
         "self branch_worker_comm program env"
     ),
     f"{_STATE}.exec.state_parallel.branch_worker:BranchWorker.stop": "self stop_date cause error",
+    f"{_STATE}.exec.state_parallel.branch_worker:BranchWorker.start": "self",
+    f"{_STATE}.exec.state_parallel.branch_worker:BranchWorker._thread_routine": "self",
     f"{_MAP}.iteration.job:Job.__init__": "self job_index job_program job_input",
     f"{_ASL}.component.common.error_name.states_error_name:StatesErrorName.from_name": (
         "cls error_name"
