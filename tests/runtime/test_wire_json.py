@@ -5,6 +5,10 @@ wire_json.py) read as AWS documents them.
   order, as INSERT, MODIFY or REMOVE, with the item's key and the images before and after
   it ("StreamRecord", Amazon DynamoDB Streams API Reference,
   https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_streams_StreamRecord.html).
+- DynamoDB's reads (GetItem, BatchGetItem, Query, Scan, TransactGetItems): each item as it
+  was written; GetItem of a missing key has no Item; a Limit ends a page with its
+  LastEvaluatedKey, where the next page starts ("GetItem", "Query", Amazon DynamoDB API
+  Reference, https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_Query.html).
 - Step Functions' GetExecutionHistory: events numbered from 1, each naming the event before
   it, with their timestamps and details ("HistoryEvent", AWS Step Functions API Reference,
   https://docs.aws.amazon.com/step-functions/latest/apireference/API_HistoryEvent.html).
@@ -115,6 +119,57 @@ def test_each_change_is_a_record_with_its_keys_and_images(clients: tuple[Any, An
     assert "NewImage" not in removed["dynamodb"]
     numbers = [int(r["dynamodb"]["SequenceNumber"]) for r in (inserted, modified, removed)]
     assert numbers == sorted(set(numbers))
+
+
+def test_reads_give_each_item_as_written(clients: tuple[Any, Any]) -> None:
+    ddb, _ = clients
+    ddb.create_table(
+        TableName="works",
+        KeySchema=[
+            {"AttributeName": "id", "KeyType": "HASH"},
+            {"AttributeName": "n", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "id", "AttributeType": "S"},
+            {"AttributeName": "n", "AttributeType": "N"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    items = [{**ITEM, "n": {"N": str(n)}} for n in range(3)]
+    for item in items:
+        ddb.put_item(TableName="works", Item=item)
+    key = {"id": ITEM["id"], "n": {"N": "1"}}
+    artist = {":id": ITEM["id"]}
+
+    assert ddb.get_item(TableName="works", Key=key, ConsistentRead=True)["Item"] == items[1]
+    assert "Item" not in ddb.get_item(TableName="works", Key={**key, "n": {"N": "9"}})
+    batch = ddb.batch_get_item(
+        RequestItems={"works": {"Keys": [{"id": ITEM["id"], "n": i["n"]} for i in items]}}
+    )
+    assert sorted(batch["Responses"]["works"], key=lambda i: i["n"]["N"]) == items
+    assert not batch["UnprocessedKeys"]
+    first = ddb.query(
+        TableName="works",
+        KeyConditionExpression="id = :id",
+        ExpressionAttributeValues=artist,
+        Limit=2,
+    )
+    assert (first["Items"], first["Count"]) == (items[:2], 2)
+    assert first["LastEvaluatedKey"] == {"id": ITEM["id"], "n": {"N": "1"}}
+    rest = ddb.query(
+        TableName="works",
+        KeyConditionExpression="id = :id",
+        ExpressionAttributeValues=artist,
+        ExclusiveStartKey=first["LastEvaluatedKey"],
+    )
+    assert rest["Items"] == items[2:] and "LastEvaluatedKey" not in rest
+    scanned = ddb.scan(TableName="works")
+    assert sorted(scanned["Items"], key=lambda i: i["n"]["N"]) == items
+    assert scanned["ScannedCount"] == 3
+    (got,) = ddb.transact_get_items(TransactItems=[{"Get": {"TableName": "works", "Key": key}}])[
+        "Responses"
+    ]
+    assert got["Item"] == items[1]
 
 
 def _fails(event: Any, context: Any) -> Any:
