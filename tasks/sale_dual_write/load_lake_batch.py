@@ -12,11 +12,8 @@ key). Output (`LoadSummary`)::
   after maxReceiveCount it lands in the lake DLQ, so the lake never holds a sale DynamoDB
   lacks.
 - Exactly one row per sale: sales already in the table are dropped, and the append commits
-  against the snapshot that check read. A concurrent commit of other sales is no conflict:
-  the append lands on top of it, checked against the batch's own filter (tenants, dates,
-  sale ids) as pyiceberg retries the commit. One that could hold a sale of this batch makes
-  it fail with `LakeCommitConflict`, which the state machine retries; the retry sees the
-  other rows.
+  against the snapshot that check read. A concurrent commit makes it fail with
+  `LakeCommitConflict`, which the state machine retries; the retry sees the other rows.
 - A malformed message fails only itself (and reaches the lake DLQ after maxReceiveCount).
 
 Environment: ``SALES_TABLE``, ``LAKE_WAREHOUSE`` and, in AWS, ``LAKE_CATALOG_URI``.
@@ -37,7 +34,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from pydantic import TypeAdapter, ValidationError
 from pyiceberg.catalog import Catalog
-from pyiceberg.expressions import And, BooleanExpression
+from pyiceberg.expressions import And
 from pyiceberg.table import Table
 
 from schemas.sale_dual_write import (
@@ -141,8 +138,19 @@ def append_new(table: Table, records: Iterable[SaleRecord]) -> tuple[int, int, i
     the commit fail with `LakeCommitConflict` instead of letting a duplicate in.
     """
     records = list(records)
-    if not records:
-        return 0, 0, None
+    present = _present_sales(table, records)
+    new = [r for r in records if r.saleId not in present]
+    if not new:
+        return 0, len(records), None
+    now = datetime.now(UTC)
+    rows = pa.Table.from_pylist([lake_row(r, now) for r in new], schema=LAKE_SCHEMA.as_arrow())
+    snapshot_id = write_files(table, [rows], snapshot_properties={"sluice.flow": FLOW})
+    return len(new), len(records) - len(new), snapshot_id
+
+
+def _present_sales(table: Table, records: Sequence[SaleRecord]) -> set[str]:
+    if table.current_snapshot() is None or not records:
+        return set()
     # Partition and date bounds prune files before the key column is read.
     row_filter = And(
         key_in("tenant_id", {r.tenantId for r in records}),
@@ -151,21 +159,6 @@ def append_new(table: Table, records: Iterable[SaleRecord]) -> tuple[int, int, i
             key_in(LAKE_KEY, {r.saleId for r in records}),
         ),
     )
-    present = _present_sales(table, row_filter)
-    new = [r for r in records if r.saleId not in present]
-    if not new:
-        return 0, len(records), None
-    now = datetime.now(UTC)
-    rows = pa.Table.from_pylist([lake_row(r, now) for r in new], schema=LAKE_SCHEMA.as_arrow())
-    snapshot_id = write_files(
-        table, [rows], conflict_filter=row_filter, snapshot_properties={"sluice.flow": FLOW}
-    )
-    return len(new), len(records) - len(new), snapshot_id
-
-
-def _present_sales(table: Table, row_filter: BooleanExpression) -> set[str]:
-    if table.current_snapshot() is None:
-        return set()
     found = table.scan(row_filter=row_filter, selected_fields=(LAKE_KEY,)).to_arrow()
     return set(found.column(LAKE_KEY).to_pylist())
 

@@ -149,22 +149,6 @@ def test_a_concurrent_commit_is_a_conflict_not_a_duplicate(ddb: Any, catalog: Ca
     assert sale_ids(catalog) == sorted([first.saleId, second.saleId])
 
 
-def test_a_concurrent_commit_of_other_sales_is_no_conflict(ddb: Any, catalog: Catalog) -> None:
-    # Same tenant and sale date: only the sale ids tell the two batches apart.
-    theirs = record(1)
-    ours = record(2, soldDate=theirs.saleDate.isoformat())
-    stale = load_lake_batch.lake_table(catalog)
-    load_lake_batch.append_new(load_lake_batch.lake_table(catalog), [theirs])
-
-    appended, present, snapshot_id = load_lake_batch.append_new(stale, [ours])
-
-    assert (appended, present) == (1, 0)
-    table = catalog.load_table(LAKE_TABLE)
-    assert table.metadata.current_snapshot_id == snapshot_id
-    assert len(table.metadata.snapshots) == 2  # committed on top of theirs, not over it
-    assert sale_ids(catalog) == sorted([theirs.saleId, ours.saleId])
-
-
 def test_an_input_that_is_not_a_batch_is_rejected(catalog: Catalog) -> None:
     with pytest.raises(InvalidLakeBatchError, match=r"0\.messageId"):
         load_lake_batch.load_batch([{"body": "{}"}], catalog)

@@ -239,16 +239,12 @@ def write_files(
     chunks: Iterable[pa.Table],
     *,
     replace: bool = False,
-    conflict_filter: BooleanExpression | None = None,
     snapshot_properties: Mapping[str, str] | None = None,
 ) -> int | None:
     """Write each chunk as one data file per partition it spans, committed as one snapshot.
 
-    `replace` drops every current data file in the same snapshot. With `conflict_filter`,
-    a concurrent commit conflicts only if it added files that could hold rows it matches:
-    other appends are committed on top (pyiceberg's commit retries); without it, any
-    concurrent commit conflicts. Returns the snapshot id, or None when there was nothing to
-    commit.
+    `replace` drops every current data file in the same snapshot. Returns the snapshot id,
+    or None when there was nothing to commit.
     """
     arrow_schema = table.schema().as_arrow()
     write_uuid, counter = uuid.uuid4(), itertools.count(0)
@@ -262,7 +258,7 @@ def write_files(
     deleted = [t.file for t in table.scan().plan_files()] if replace else []
     if not added and not deleted:
         return None
-    return _commit_files(table, deleted, added, conflict_filter, snapshot_properties)
+    return _commit_files(table, deleted, added, None, snapshot_properties)
 
 
 def _conform(rows: pa.Table, arrow_schema: pa.Schema) -> pa.Table:
