@@ -7,8 +7,8 @@ wire_json.py) read as AWS documents them.
   https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_streams_StreamRecord.html).
 - DynamoDB's reads (GetItem, BatchGetItem, Query, Scan, TransactGetItems): each item as it
   was written; GetItem of a missing key has no Item; a Limit ends a page with its
-  LastEvaluatedKey, where the next page starts ("GetItem", "Query", Amazon DynamoDB API
-  Reference, https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_Query.html).
+  LastEvaluatedKey, where the next page starts ("GetItem", "Scan", Amazon DynamoDB API
+  Reference, https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_Scan.html).
 - Step Functions' GetExecutionHistory: events numbered from 1, each naming the event before
   it, with their timestamps and details ("HistoryEvent", AWS Step Functions API Reference,
   https://docs.aws.amazon.com/step-functions/latest/apireference/API_HistoryEvent.html).
@@ -82,13 +82,21 @@ def _records(ddb: Any, streams: Any, table: str) -> list[dict[str, Any]]:
     return records
 
 
-def test_each_change_is_a_record_with_its_keys_and_images(clients: tuple[Any, Any]) -> None:
-    ddb, streams = clients
+def _artists_table(ddb: Any, name: str, **options: Any) -> None:
     ddb.create_table(
-        TableName="artists",
+        TableName=name,
         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
+        **options,
+    )
+
+
+def test_each_change_is_a_record_with_its_keys_and_images(clients: tuple[Any, Any]) -> None:
+    ddb, streams = clients
+    _artists_table(
+        ddb,
+        "artists",
         StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
     )
     before = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=1)
@@ -123,53 +131,37 @@ def test_each_change_is_a_record_with_its_keys_and_images(clients: tuple[Any, An
 
 def test_reads_give_each_item_as_written(clients: tuple[Any, Any]) -> None:
     ddb, _ = clients
-    ddb.create_table(
-        TableName="works",
-        KeySchema=[
-            {"AttributeName": "id", "KeyType": "HASH"},
-            {"AttributeName": "n", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "id", "AttributeType": "S"},
-            {"AttributeName": "n", "AttributeType": "N"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    items = [{**ITEM, "n": {"N": str(n)}} for n in range(3)]
+    _artists_table(ddb, "works")
+    items = sorted(({**ITEM, "id": {"S": f"artist-{n}"}} for n in range(3)), key=_id)
     for item in items:
         ddb.put_item(TableName="works", Item=item)
-    key = {"id": ITEM["id"], "n": {"N": "1"}}
-    artist = {":id": ITEM["id"]}
+    key = {"id": {"S": "artist-1"}}
+    (one,) = (i for i in items if i["id"] == key["id"])
 
-    assert ddb.get_item(TableName="works", Key=key, ConsistentRead=True)["Item"] == items[1]
-    assert "Item" not in ddb.get_item(TableName="works", Key={**key, "n": {"N": "9"}})
-    batch = ddb.batch_get_item(
-        RequestItems={"works": {"Keys": [{"id": ITEM["id"], "n": i["n"]} for i in items]}}
-    )
-    assert sorted(batch["Responses"]["works"], key=lambda i: i["n"]["N"]) == items
+    assert ddb.get_item(TableName="works", Key=key, ConsistentRead=True)["Item"] == one
+    assert "Item" not in ddb.get_item(TableName="works", Key={"id": {"S": "nobody"}})
+    batch = ddb.batch_get_item(RequestItems={"works": {"Keys": [{"id": i["id"]} for i in items]}})
+    assert sorted(batch["Responses"]["works"], key=_id) == items
     assert not batch["UnprocessedKeys"]
-    first = ddb.query(
+    found = ddb.query(
         TableName="works",
         KeyConditionExpression="id = :id",
-        ExpressionAttributeValues=artist,
-        Limit=2,
+        ExpressionAttributeValues={":id": key["id"]},
     )
-    assert (first["Items"], first["Count"]) == (items[:2], 2)
-    assert first["LastEvaluatedKey"] == {"id": ITEM["id"], "n": {"N": "1"}}
-    rest = ddb.query(
-        TableName="works",
-        KeyConditionExpression="id = :id",
-        ExpressionAttributeValues=artist,
-        ExclusiveStartKey=first["LastEvaluatedKey"],
-    )
-    assert rest["Items"] == items[2:] and "LastEvaluatedKey" not in rest
-    scanned = ddb.scan(TableName="works")
-    assert sorted(scanned["Items"], key=lambda i: i["n"]["N"]) == items
-    assert scanned["ScannedCount"] == 3
+    assert (found["Items"], found["Count"]) == ([one], 1)
+    first = ddb.scan(TableName="works", Limit=2)
+    assert first["Count"] == 2 and first["LastEvaluatedKey"] == {"id": first["Items"][-1]["id"]}
+    rest = ddb.scan(TableName="works", ExclusiveStartKey=first["LastEvaluatedKey"])
+    assert sorted(first["Items"] + rest["Items"], key=_id) == items
+    assert "LastEvaluatedKey" not in rest
     (got,) = ddb.transact_get_items(TransactItems=[{"Get": {"TableName": "works", "Key": key}}])[
         "Responses"
     ]
-    assert got["Item"] == items[1]
+    assert got["Item"] == one
+
+
+def _id(item: dict[str, Any]) -> str:
+    return str(item["id"]["S"])
 
 
 def _fails(event: Any, context: Any) -> Any:
