@@ -153,7 +153,7 @@ def _answers_dumped() -> None:
     """DynamoDB Streams' GetRecords and DynamoDB's item reads written directly (wire_json):
     their items are already in the wire's shape (AttributeValue maps), and moto's serializer
     visits every value of every item: a third of the suite's stacks' serializing CPU for
-    the stream pollers, 22 ms for a BatchGetItem of 100 sales. Not the writes: their
+    the stream pollers, 84 ms (now 5) to write a BatchGetItem of 100 sales. Not the writes: their
     results carry members outside the API's shapes, which the serializer leaves out."""
     from moto.dynamodb.responses import DynamoHandler
     from moto.dynamodbstreams.responses import DynamoDBStreamsHandler

@@ -20,7 +20,7 @@ from moto.core.common_types import TYPE_RESPONSE
 from moto.core.responses import ActionResult
 from moto.core.serialize import TimestampSerializer
 
-# The JSON protocol's content type, as moto answers Step Functions and DynamoDB Streams.
+# The JSON protocol's content type, as moto answers Step Functions, DynamoDB and its Streams.
 CONTENT_TYPE = "application/x-amz-json-1.0"
 
 Serialized = Callable[[Any, ActionResult], TYPE_RESPONSE]
