@@ -10,6 +10,7 @@ into the protocol stream.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import io
 import json
@@ -101,6 +102,8 @@ def main() -> None:
             if not isinstance(exc, AttributeError)
             else f"Handler '{func_name}' missing on module '{module_name}'"
         )
+    # What Init imported lives as long as the worker: no full collection walks it again.
+    gc.freeze()
     # Init is over: the invoke's timeout starts when the parent sends the event.
     loaded = [name for name in SHARED_LIBRARIES if name in sys.modules]
     proto.write(json.dumps({"ready": True, "loaded": loaded}) + "\n")

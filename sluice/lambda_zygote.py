@@ -15,6 +15,7 @@ workers run isolated from site-packages, each on its own package's dependencies.
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import json
 import os
@@ -167,6 +168,9 @@ def serve(sock: socket.socket) -> None:
             if name in lambda_worker.SHARED_LIBRARIES and name not in sys.modules:
                 with contextlib.suppress(Exception):  # the worker that needs it says why
                     importlib.import_module(name)
+        # Frozen objects are never walked by the collector, so a worker's collections do
+        # not write to (and copy) the pages it shares with the zygote.
+        gc.freeze()
         pid = os.fork()
         if pid == 0:
             sock.close()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
 import importlib
 import json
 import os
@@ -235,6 +236,9 @@ def serve(sock: socket.socket) -> None:
                 return
             sys.stdout.flush()
             sys.stderr.flush()
+            # Frozen objects are never walked by the collector, so a stack's collections do
+            # not write to (and copy) the pages it shares with the zygote.
+            gc.freeze()
             pid = os.fork()
             if pid == 0:
                 signal.set_wakeup_fd(-1)
