@@ -3,15 +3,31 @@
 from __future__ import annotations
 
 import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-from sluice.testing import StackProcess
+import pytest
+
+from sluice.testing import StackProcess, project_stack
 from sluice.waiting import wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def prewarming_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
+    """The project's stack as `sluice up` starts it: prewarm on (the suite's stacks have
+    it off)."""
+    stack = project_stack(ROOT, tmp_path_factory.mktemp("prewarm"), env={"SLUICE_PREWARM": "1"})
+    yield stack
+    stack.stop()
 
 
 def test_every_function_is_imported_after_up_and_its_invoke_has_no_init(
-    stack: StackProcess,
+    prewarming_stack: StackProcess,
 ) -> None:
+    stack = prewarming_stack
     def all_imported() -> bool:
         workers: dict[str, dict[str, int]] = stack.gateway.get("/_sluice/lambda/workers")
         return all(w["idle"] or w["running"] for w in workers.values())
