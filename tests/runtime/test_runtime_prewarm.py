@@ -28,6 +28,7 @@ def test_every_function_is_imported_after_up_and_its_invoke_has_no_init(
     prewarming_stack: StackProcess,
 ) -> None:
     stack = prewarming_stack
+
     def all_imported() -> bool:
         workers: dict[str, dict[str, int]] = stack.gateway.get("/_sluice/lambda/workers")
         return all(w["idle"] or w["running"] for w in workers.values())
