@@ -13,14 +13,13 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from cfn_flip import load_yaml
-
 from sluice import deploy as deployer
 from sluice import durable
 from sluice.client import STACK_FILE
 from sluice.console import console_app
 from sluice.gateway import Gateway
 from sluice.lambda_runtime import provide_runtime_libs
+from sluice.template import load_yaml
 from sluice.trigger_service import Triggers
 
 DEFAULT_TEMPLATE = Path("infra/template.yaml")

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cfn_flip import load_yaml
+
+from sluice.template import load_yaml
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 BODY: dict[str, Any] = load_yaml((ROOT / "infra" / "template.yaml").read_text())

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cfn_flip import load_yaml as cfn_flip_load_yaml
 
 from sluice.deploy_triggers import rule_spec
-from sluice.template import TemplateError, load_template
+from sluice.template import TemplateError, load_template, load_yaml
 
 BASE = """
 AWSTemplateFormatVersion: "2010-09-09"
@@ -50,6 +51,31 @@ def write(tmp_path: Path, text: str = BASE) -> Path:
     path = tmp_path / "template.yaml"
     path.write_text(text)
     return path
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [ROOT / "infra" / "template.yaml", *sorted((ROOT / "tests").glob("**/template.yaml"))],
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
+def test_templates_read_as_cfn_flip_reads_them(path: Path) -> None:
+    """The stack reads templates with libyaml's parser; every short-form intrinsic and
+    value must come out as cfn_flip (what cfn-lint and the SAM tooling use) gives it."""
+    text = path.read_text()
+    assert load_yaml(text) == cfn_flip_load_yaml(text)
+
+
+def test_short_forms_read_as_their_long_forms() -> None:
+    body = load_yaml(BASE)
+    assert body["Conditions"]["IsProd"] == {"Fn::Equals": [{"Ref": "Stage"}, "prod"]}
+    variables = body["Resources"]["Fn"]["Properties"]["Environment"]["Variables"]
+    assert variables["QUEUE_ARN"] == {"Fn::GetAtt": ["Queue", "Arn"]}
+    assert body["Resources"]["Table"]["Properties"]["TableName"] == {
+        "Fn::Sub": "${AWS::StackName}-items-${Stage}"
+    }
 
 
 def test_intrinsics_parameters_globals_and_names(tmp_path: Path) -> None:

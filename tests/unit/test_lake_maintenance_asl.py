@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 from asl_checks import assert_placeholders_are, assert_transitions_land, substitute, walk
-from cfn_flip import load_yaml
 from pyiceberg.catalog import Catalog
 
 from devkit.lake_maintenance import load_like_the_loader, sale_records
 from schemas.sale_dual_write import LAKE_TABLE
 from sluice.in_process import InProcessAws
+from sluice.template import load_yaml
 from sluice.testing import in_process_aws
 from tasks.common.lake import catalog_from_env
 from tasks.lake_maintenance import compact_files, expire_snapshots, remove_orphan_files

@@ -12,10 +12,10 @@ import boto3
 import pytest
 from asl_checks import assert_transitions_land, walk
 from botocore.exceptions import ClientError
-from cfn_flip import load_yaml
 from moto import mock_aws
 
 from schemas.sale_dual_write import CLAIM_LOCK_SECONDS
+from sluice.template import load_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 MACHINES = {
