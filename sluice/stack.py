@@ -60,6 +60,7 @@ def samconfig_overrides(template: Path, env: str) -> tuple[str, dict[str, str]]:
 
 
 YOUNG_GC_THRESHOLD = 10_000
+DEFAULT_GC_THRESHOLD = gc.get_threshold()
 
 
 class LocalStack:
@@ -174,6 +175,10 @@ class LocalStack:
         self.gateway.stop()
         if self.gateway.durable is not None:
             self.gateway.durable.stop()
+        # What start froze is collectable again: a process that runs on after its stack
+        # (`sluice demo`) frees it, and so does the interpreter's last collection at exit.
+        gc.unfreeze()
+        gc.set_threshold(*DEFAULT_GC_THRESHOLD)
 
     def serve_until_stopped(self) -> None:
         """Serve until SIGTERM or Ctrl-C, then stop."""
