@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import os
@@ -14,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sluice import deploy as deployer
-from sluice import durable
+from sluice import durable, long_lived
 from sluice.client import STACK_FILE
 from sluice.console import console_app
 from sluice.gateway import Gateway
@@ -57,10 +56,6 @@ def samconfig_overrides(template: Path, env: str) -> tuple[str, dict[str, str]]:
     raw = section.get("deploy", {}).get("parameters", {}).get("parameter_overrides", "")
     overrides = dict(item.split("=", 1) for item in shlex.split(raw))
     return stack, overrides
-
-
-YOUNG_GC_THRESHOLD = 10_000
-DEFAULT_GC_THRESHOLD = gc.get_threshold()
 
 
 class LocalStack:
@@ -117,13 +112,8 @@ class LocalStack:
         logging.getLogger("moto").setLevel(logging.CRITICAL)
         self.gateway.start()
         catalogue = self.deploy()
-        # The modules, template and deployed resources live as long as the stack: frozen,
-        # no full collection walks them again. A request allocates thousands of objects, so
-        # the youngest generation is collected every 10,000 allocations, not 700. Together
-        # they cut the collector's CPU in a transcript backlog from 2.3 CPU-s (6% of the
-        # stack's) to 0.5.
-        gc.freeze()
-        gc.set_threshold(YOUNG_GC_THRESHOLD, *gc.get_threshold()[1:])
+        # The modules, template and deployed resources live as long as the stack.
+        long_lived.settle()
         return catalogue
 
     def deploy(self) -> dict[str, Any]:
@@ -175,10 +165,8 @@ class LocalStack:
         self.gateway.stop()
         if self.gateway.durable is not None:
             self.gateway.durable.stop()
-        # What start froze is collectable again: a process that runs on after its stack
-        # (`sluice demo`) frees it, and so does the interpreter's last collection at exit.
-        gc.unfreeze()
-        gc.set_threshold(*DEFAULT_GC_THRESHOLD)
+        # A process that runs on after its stack (`sluice demo`) can free what it held.
+        long_lived.release()
 
     def serve_until_stopped(self) -> None:
         """Serve until SIGTERM or Ctrl-C, then stop."""

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from sluice import long_lived
 from sluice.testing import StackProcess, project_stack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -19,18 +19,12 @@ pytest_plugins = ("sluice.pytest_plugin", "pytester")
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """The collected modules and what they imported (moto, pyiceberg, hypothesis) live as
-    long as the test process: frozen, no full collection walks them again, and young
-    collections run every 10,000 allocations instead of 700. In a worker's heap each full
-    collection took about 0.3 s; the four workers spent 20 CPU-s of their 118 collecting,
-    10 since."""
-    gc.freeze()
-    gc.set_threshold(10_000, *gc.get_threshold()[1:])
+    long as the test process."""
+    long_lived.settle()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Collectable again for the interpreter's last collection: frozen, DuckDB's bindings
-    report their types and functions as leaked at exit."""
-    gc.unfreeze()
+    long_lived.release()
 
 
 @pytest.fixture(scope="session", autouse=True)
