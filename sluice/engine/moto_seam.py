@@ -171,6 +171,7 @@ SYMBOLS: dict[str, str | None] = {
     ),
     f"{_ASL}.eval.program_state:ProgramEnded": None,
     f"{_ASL}.eval.program_state:ProgramError": None,
+    f"{_ASL}.eval.program_state:ProgramRunning": None,
     f"{_ASL}.eval.program_state:ProgramTimedOut": None,
     f"{_ASL}.eval.test_state.program_state:ProgramChoiceSelected": None,
     f"{_ASL}.static_analyser.test_state.test_state_analyser:TestStateStaticAnalyser.analyse": (

@@ -131,6 +131,7 @@ def test_json_copy_is_a_deep_copy_and_leaves_other_objects_to_deepcopy() -> None
     copied = engine_speed.json_copy(value)
     copied_other = engine_speed.json_copy(other)
     copied["a"][2]["b"] = "changed"
+    copied["a"][0] = "changed"  # a list of atoms is a list of its own too
     copied_other["nested"][0]["k"] = "changed"
 
     assert value == {"a": [1, 2.5, {"b": None, "c": True}], "s": "x"}
