@@ -45,6 +45,7 @@ def run() -> str:
         (on_fresh_stack(_measure, TEMPLATE), on_fresh_stack(_measure, TEMPLATE, env=_MEMORY))
         for _ in range(PAIRS)
     ]
+    costs_by_state = on_fresh_stack(_state_costs, TEMPLATE)
     load_after = os.getloadavg()[0]
     fast, memory = (_median([pair[side] for pair in pairs]) for side in (0, 1))
     costs = [100 * (1 - on.client_rate / off.client_rate) for on, off in pairs]
@@ -81,6 +82,12 @@ def run() -> str:
         f"{on.client_rate:.1f} vs {off.client_rate:.1f} ({c:.0f}%)"
         for (on, off), c in zip(pairs, costs, strict=True)
     )
+    base = costs_by_state[0][1].gateway_cpu_ms
+    by_state = "".join(
+        f"| {name} | {r.client_rate:.1f} | {r.gateway_cpu_ms:.2f} ms | "
+        f"{r.gateway_cpu_ms - base:+.2f} ms |\n"
+        for name, r in costs_by_state
+    )
     return (
         "\n## Runtime: the benchmark flow (Lambda → Choice → Lambda → DynamoDB putItem)\n\n"
         f"{EXECUTIONS} Standard executions started as fast as {CONCURRENCY} client threads "
@@ -103,7 +110,12 @@ def run() -> str:
         "its Lambda on its local executor (no Docker), its state in memory.\n\n"
         "| figure | Sluice | moto's engine as shipped (`SLUICE_ENGINE_SPEED=0`) "
         "| state in memory only (`SLUICE_DURABLE=0`) | MiniStack |\n"
-        "|---|---|---|---|---|\n" + table + failure
+        "|---|---|---|---|---|\n" + table + failure + "\n"
+        "**Where the server's CPU goes**: one-state machines on one more fresh stack (state "
+        f"on disk), {EXECUTIONS} executions each as above. The stack serves on one core at a "
+        "time (one interpreter), so 1,000 ms over its CPU per execution bounds its rate.\n\n"
+        "| machine | executions/s | server CPU per execution | over a Pass alone |\n"
+        "|---|---:|---:|---:|\n" + by_state
     )
 
 
@@ -134,6 +146,48 @@ def _measure(stack: StackProcess) -> Run:
 def _measure_ministack(stack: MiniStack) -> Run:
     sfn = stack.client("stepfunctions", max_pool_connections=CONCURRENCY * 2)
     return _measure_flow(sfn, stack.deploy_four_states(), stack.proc.pid)
+
+
+# One state of each kind the benchmark flow has, alone in a machine (FN, TABLE: the
+# template's function and table), to tell an execution's own cost from its states'.
+_ONE_STATE = {
+    "Pass": {"Type": "Pass", "End": True},
+    "Pass → Pass": {"Type": "Pass", "Next": "Then"},
+    "Lambda (lambda:invoke)": {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::lambda:invoke",
+        "Parameters": {"FunctionName": "FN", "Payload.$": "$"},
+        "OutputPath": "$.Payload",
+        "End": True,
+    },
+    "DynamoDB putItem": {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::dynamodb:putItem",
+        "Parameters": {"TableName": "TABLE", "Item": {"pk": {"S.$": "$$.Execution.Name"}}},
+        "End": True,
+    },
+}
+
+
+def _state_costs(stack: StackProcess) -> list[tuple[str, Run]]:
+    sfn = stack.gateway.client("stepfunctions", max_pool_connections=CONCURRENCY * 2)
+    function = stack.resource("StepFunction")["arn"]
+    table = stack.resource("ResultsTable")["name"]
+    runs = []
+    for i, (name, state) in enumerate(_ONE_STATE.items()):
+        states: dict[str, Any] = {"Only": state}
+        if "Next" in state:
+            states["Then"] = {"Type": "Pass", "End": True}
+        definition = json.dumps({"StartAt": "Only", "States": states})
+        arn = sfn.create_state_machine(
+            name=f"one-state-{i}",
+            definition=definition.replace('"FN"', json.dumps(function)).replace(
+                '"TABLE"', json.dumps(table)
+            ),
+            roleArn="arn:aws:iam::123456789012:role/bench",
+        )["stateMachineArn"]
+        runs.append((name, _measure_flow(sfn, arn, stack.proc.pid)))
+    return runs
 
 
 def _wait_one(sfn: Any, execution: str) -> None:
