@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 from sluice.testing import StackProcess
@@ -67,8 +68,49 @@ def _payload(event: Any) -> bytes:
     return json.dumps(event).encode()
 
 
-def breakdown(stack: StackProcess, wall_s: float) -> str:
-    """A markdown section: per function and per trigger, over the whole run."""
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process PID so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_s() -> float:
+    """CPU seconds every core of the machine has been busy (not idle, not waiting on I/O)."""
+    ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuClock:
+    """CPU time from its making on: the stack process's (one interpreter, so it serves on
+    one core at a time: its CPU per record bounds the flow's rate) and the machine's."""
+
+    def __init__(self, stack: StackProcess) -> None:
+        self.pid = stack.proc.pid
+        self._stack = process_cpu_s(self.pid)
+        self._machine = machine_busy_s()
+
+    def summary(self, records: int, unit: str, wall_s: float) -> str:
+        stack_s = process_cpu_s(self.pid) - self._stack
+        machine_s = machine_busy_s() - self._machine
+        per = 1000 * stack_s / max(1, records)
+        cores = len(os.sched_getaffinity(0))
+        return (
+            f"\nCPU: the stack process took {stack_s:.1f} CPU-s, {per:.1f} ms per {unit}, so "
+            f"its one interpreter alone allows at most {1000 / max(per, 1e-9):.0f} {unit}s/s; "
+            f"the machine was busy {machine_s:.1f} of the {cores * wall_s:.1f} CPU-s its "
+            f"{cores} cores had over the run (Lambda workers, the bench's clients, the rest).\n"
+        )
+
+
+def breakdown(
+    stack: StackProcess,
+    wall_s: float,
+    cpu: CpuClock | None = None,
+    records: int = 0,
+    unit: str = "record",
+) -> str:
+    """A markdown section: per function and per trigger, over the whole run (and with CPU,
+    the stack's and the machine's CPU time since it started)."""
     usage: list[dict[str, Any]] = stack.gateway.get("/_sluice/lambda/usage")
     stats: dict[str, Any] = stack.gateway.get("/_sluice/stats")
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
@@ -102,4 +144,4 @@ def breakdown(stack: StackProcess, wall_s: float) -> str:
             f"| {name} | {calls} | {c.get('records_delivered', 0)} | {ms / 1000:.1f} s | "
             f"{ms / calls:.0f} ms |"
         )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + (cpu.summary(records, unit, wall_s) if cpu else "")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.ministack import MiniStack, on_ministack
+from bench.profile import process_cpu_s
 from bench.stack import on_fresh_stack
 from sluice import durable
 from sluice.engine.speed import SWITCH
@@ -124,11 +125,6 @@ def _median(runs: list[Run]) -> Run:
     return sorted(runs, key=lambda r: r.client_rate)[len(runs) // 2]
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _wait_all(sfn: Any, machine: str) -> None:
     """Until no execution of `machine` is RUNNING: one cheap request every 10 ms, so the
     client clock stops within about 10 ms of the last execution's end."""
@@ -204,13 +200,13 @@ def _measure_flow(sfn: Any, arn: str, pid: int) -> Run:
         resp = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"n": i}))
         return str(resp["executionArn"])
 
-    cpu_before = _cpu_seconds(pid)
+    cpu_before = process_cpu_s(pid)
     begun = time.perf_counter()
     with ThreadPoolExecutor(CONCURRENCY) as pool:
         arns = list(pool.map(start, range(EXECUTIONS)))
     _wait_all(sfn, arn)
     elapsed = time.perf_counter() - begun
-    cpu = _cpu_seconds(pid) - cpu_before
+    cpu = process_cpu_s(pid) - cpu_before
     descs = [sfn.describe_execution(executionArn=a) for a in arns]
     failed = [d for d in descs if d["status"] != "SUCCEEDED"]
     assert not failed, f"{len(failed)} executions did not succeed, e.g. {failed[0]}"

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pyarrow.parquet as pq
 
 from bench.latency import percentile, read_back, watch
-from bench.profile import breakdown, first_and_warm
+from bench.profile import CpuClock, breakdown, first_and_warm
 from devkit.sale_dual_write import lake_warehouse, put_sales, sale_event
 from schemas.sale_dual_write import SaleSoldDetail, sale_id, sales_pk, sales_sk
 from sluice.testing import StackProcess
@@ -80,6 +80,7 @@ def measure(stack: StackProcess) -> str:
         for d in chunk:
             published[sale_id(SaleSoldDetail.model_validate(d))] = now
 
+    cpu = CpuClock(stack)
     started = time.perf_counter()
     chunks = [details[i : i + 10] for i in range(0, SALES, 10)]
     with ThreadPoolExecutor(PUBLISHERS) as pool:
@@ -111,7 +112,7 @@ def measure(stack: StackProcess) -> str:
         f"| lake data files for {SALES} sales | {files} (≈ {files * 10_000 // SALES} per "
         "10,000 at this rate and spread of dates) |\n"
         f"{cold}"
-        f"{breakdown(stack, elapsed)}\n"
+        f"{breakdown(stack, elapsed, cpu, SALES, 'sale')}\n"
         "The seed reports 150-250 ms p95 for the DynamoDB write on AWS. Here the latency "
         "includes EventBridge delivery and a 6-state Standard execution on a 2-core laptop; "
         "most files per batch come from the partitioning (one file per tenant/year/month "

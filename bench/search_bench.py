@@ -7,7 +7,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from bench.latency import percentile, watch
-from bench.profile import breakdown, first_and_warm
+from bench.profile import CpuClock, breakdown, first_and_warm
 from devkit.artist_search_sync import numbered_artist_item
 from sluice.testing import StackProcess
 from tasks.artist_search_sync.index.embedded import EmbeddedIndex
@@ -32,6 +32,7 @@ def measure(stack: StackProcess) -> str:
         written[f"bench-{i:05d}"] = time.perf_counter()
 
     watch(index.all_ids, seen, done, interval=0.1, expected=ARTISTS)
+    cpu = CpuClock(stack)
     started = time.perf_counter()
     with ThreadPoolExecutor(WRITERS) as pool:
         list(pool.map(write, range(ARTISTS)))
@@ -55,7 +56,7 @@ def measure(stack: StackProcess) -> str:
         f"| of which writing the items (the source) | {writing:.1f} s "
         f"({ARTISTS / writing:.0f} items/s) |\n"
         f"{cold}"
-        f"{breakdown(stack, elapsed)}\n"
+        f"{breakdown(stack, elapsed, cpu, ARTISTS, 'document')}\n"
         "The stream has one shard (moto's) and the pipe's ParallelizationFactor is the "
         "template's default (1): one batch of 10 in flight. The flow cannot index faster "
         "than the items are written.\n"
