@@ -97,6 +97,9 @@ def measure(stack: StackProcess) -> str:
     files = len(list(catalog.load_table(LAKE_TABLE).scan().plan_files()))
     rate = len(in_lake) / elapsed
     print(f"{len(in_ddb)} records, {len(in_lake)} lake rows, {rate:.1f} sales/s, {files} files")
+    sale_runs = _durations(stack, "sale_dual_write")
+    loader_runs = _durations(stack, "sale_dual_write_lake_loader")
+    conflicts = _conflict_retries(stack, "sale_dual_write_lake_loader")
     return (
         "\n## sale_dual_write: event → DynamoDB record → lake row\n\n"
         f"{SALES} `carousel.product.sold` events (1024-float embeddings) published by "
@@ -109,6 +112,14 @@ def measure(stack: StackProcess) -> str:
         f"{pct(lake_lat, 0.95):.0f} ms |\n"
         f"| sustained sales/s (both sides written) | {rate:.1f} |\n"
         f"| sales written | {len(in_ddb)} DynamoDB, {len(in_lake)} lake of {SALES} |\n"
+        f"| sale executions, start → end, p50 / p95 | {pct(sale_runs, 0.5):.0f} / "
+        f"{pct(sale_runs, 0.95):.0f} ms (the rest of the time to the record is the wait for "
+        "EventBridge's delivery: see the rules' row below) |\n"
+        f"| lake loader executions, p50 / p95 / longest | {pct(loader_runs, 0.5):.0f} / "
+        f"{pct(loader_runs, 0.95):.0f} / {max(loader_runs, default=0) * 1000:.0f} ms |\n"
+        f"| loader attempts that lost the commit race (LakeCommitConflict, retried in ASL "
+        f"with backoff) | {sum(conflicts)} over {len(loader_runs)} executions; "
+        f"{sum(1 for c in conflicts if c)} of them retried |\n"
         f"| lake data files for {SALES} sales | {files} (≈ {files * 10_000 // SALES} per "
         "10,000 at this rate and spread of dates) |\n"
         f"{cold}"
@@ -118,3 +129,36 @@ def measure(stack: StackProcess) -> str:
         "most files per batch come from the partitioning (one file per tenant/year/month "
         "touched by a batch).\n"
     )
+
+
+def _durations(stack: StackProcess, flow: str) -> list[float]:
+    """Start-to-stop seconds of every finished execution of FLOW."""
+    sfn = stack.client("stepfunctions")
+    pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=stack.flow_arn(flow))
+    return sorted(
+        (e["stopDate"] - e["startDate"]).total_seconds()
+        for page in pages
+        for e in page["executions"]
+        if e.get("stopDate")
+    )
+
+
+def _conflict_retries(stack: StackProcess, flow: str) -> list[int]:
+    """Per execution of FLOW, the attempts that failed with LakeCommitConflict."""
+    sfn = stack.client("stepfunctions")
+    pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=stack.flow_arn(flow))
+    counts = []
+    for page in pages:
+        for e in page["executions"]:
+            history = sfn.get_paginator("get_execution_history").paginate(
+                executionArn=e["executionArn"]
+            )
+            counts.append(
+                sum(
+                    1
+                    for h in history
+                    for event in h["events"]
+                    if event.get("taskFailedEventDetails", {}).get("error") == "LakeCommitConflict"
+                )
+            )
+    return counts
