@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from bench.latency import percentile, read_back, watch
-from bench.profile import breakdown, first_and_warm
+from bench.profile import CpuClock, breakdown, first_and_warm
 from devkit.transcript_persistence import write_job_output
 from schemas.transcript_persistence import RESULT_KEY_PREFIX
 from sluice.testing import StackProcess, wait_for
@@ -52,7 +52,7 @@ def measure(stack: StackProcess) -> str:
     missing = UPLOADS - len(seen)
     p50, p95 = percentile(latencies, 0.5), percentile(latencies, 0.95)
     print(f"{len(seen)} records, p50 {p50:.2f} s, p95 {p95:.2f} s, {len(seen) / elapsed:.1f}/s")
-    drained, drain_s, drain_p50, drain_p95 = _drain(stack, s3, ddb, bucket, table)
+    drained, drain_s, drain_p50, drain_p95, drain_cpu = _drain(stack, s3, ddb, bucket, table)
     print(f"backlog: {drained} records in {drain_s:.1f} s, {drained / drain_s:.1f}/s")
     return (
         "\n## transcript_persistence: S3 object written → DynamoDB record readable\n\n"
@@ -76,7 +76,8 @@ def measure(stack: StackProcess) -> str:
         f"| backlog: time from the release to a record, p50 / p95 | {drain_p50 * 1000:.0f} / "
         f"{drain_p95 * 1000:.0f} ms |\n"
         f"{cold}"
-        f"{breakdown(stack, elapsed)}\n"
+        f"{breakdown(stack, elapsed)}"
+        f"\nThe backlog's {drain_cpu.strip()}\n\n"
         "The seed reports 3-7 s from Bedrock completion to DynamoDB on AWS (S3 → SQS → Lambda "
         "with 20 s long polling and batch size 1). Locally there is no network hop and the "
         "Pipe polls continuously, so these figures measure the runtime and the flow's own "
@@ -86,10 +87,11 @@ def measure(stack: StackProcess) -> str:
 
 def _drain(
     stack: StackProcess, s3: Any, ddb: Any, bucket: str, table: str
-) -> tuple[int, float, float, float]:
+) -> tuple[int, float, float, float, str]:
     """The flow's own rate, not the writers': BACKLOG results written with their
     notifications held, then released at once. Returns the records persisted, the seconds
-    from the release to the last of them, and the p50 and p95 of each one's time."""
+    from the release to the last of them, the p50 and p95 of each one's time, and the CPU
+    spent from the release to the last record."""
     call_ids = [f"backlog-{i:05d}" for i in range(BACKLOG)]
     stack.hold_s3_notifications(bucket, f"{RESULT_KEY_PREFIX}backlog-")
     seen: dict[str, float] = {}
@@ -107,6 +109,7 @@ def _drain(
             lambda: read_back(ddb, table, {c: k for c, k in keys.items() if c not in seen}, "hash"),
             seen, done, interval=DRAIN_POLL_S, expected=BACKLOG,
         )  # fmt: skip
+        cpu = CpuClock(stack)
         released = time.perf_counter()
         stack.release_s3_notifications()
     finally:
@@ -115,4 +118,5 @@ def _drain(
     done.set()
     times = [t - released for t in seen.values()]
     last = max(times, default=float("nan"))
-    return len(seen), last, percentile(times, 0.5), percentile(times, 0.95)
+    spent = cpu.summary(len(seen), "record", time.perf_counter() - released)
+    return len(seen), last, percentile(times, 0.5), percentile(times, 0.95), spent
