@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pyarrow.parquet as pq
 
@@ -97,9 +98,10 @@ def measure(stack: StackProcess) -> str:
     files = len(list(catalog.load_table(LAKE_TABLE).scan().plan_files()))
     rate = len(in_lake) / elapsed
     print(f"{len(in_ddb)} records, {len(in_lake)} lake rows, {rate:.1f} sales/s, {files} files")
-    sale_runs = _durations(stack, "sale_dual_write")
-    loader_runs = _durations(stack, "sale_dual_write_lake_loader")
-    conflicts = _conflict_retries(stack, "sale_dual_write_lake_loader")
+    sale_runs = _durations(_executions(stack, "sale_dual_write"))
+    loaders = _executions(stack, "sale_dual_write_lake_loader")
+    loader_runs = _durations(loaders)
+    conflicts = _conflict_retries(stack, loaders)
     return (
         "\n## sale_dual_write: event → DynamoDB record → lake row\n\n"
         f"{SALES} `carousel.product.sold` events (1024-float embeddings) published by "
@@ -131,34 +133,30 @@ def measure(stack: StackProcess) -> str:
     )
 
 
-def _durations(stack: StackProcess, flow: str) -> list[float]:
-    """Start-to-stop seconds of every finished execution of FLOW."""
+def _executions(stack: StackProcess, flow: str) -> list[dict[str, Any]]:
     sfn = stack.client("stepfunctions")
     pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=stack.flow_arn(flow))
+    return [e for page in pages for e in page["executions"]]
+
+
+def _durations(executions: list[dict[str, Any]]) -> list[float]:
+    """Start-to-stop seconds of every finished one of EXECUTIONS."""
     return sorted(
-        (e["stopDate"] - e["startDate"]).total_seconds()
-        for page in pages
-        for e in page["executions"]
-        if e.get("stopDate")
+        (e["stopDate"] - e["startDate"]).total_seconds() for e in executions if e.get("stopDate")
     )
 
 
-def _conflict_retries(stack: StackProcess, flow: str) -> list[int]:
-    """Per execution of FLOW, the attempts that failed with LakeCommitConflict."""
+def _conflict_retries(stack: StackProcess, executions: list[dict[str, Any]]) -> list[int]:
+    """Per one of EXECUTIONS, the attempts that failed with LakeCommitConflict."""
     sfn = stack.client("stepfunctions")
-    pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=stack.flow_arn(flow))
-    counts = []
-    for page in pages:
-        for e in page["executions"]:
-            history = sfn.get_paginator("get_execution_history").paginate(
+    return [
+        sum(
+            1
+            for page in sfn.get_paginator("get_execution_history").paginate(
                 executionArn=e["executionArn"]
             )
-            counts.append(
-                sum(
-                    1
-                    for h in history
-                    for event in h["events"]
-                    if event.get("taskFailedEventDetails", {}).get("error") == "LakeCommitConflict"
-                )
-            )
-    return counts
+            for event in page["events"]
+            if event.get("taskFailedEventDetails", {}).get("error") == "LakeCommitConflict"
+        )
+        for e in executions
+    ]

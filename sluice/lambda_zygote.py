@@ -15,7 +15,6 @@ workers run isolated from site-packages, each on its own package's dependencies.
 from __future__ import annotations
 
 import contextlib
-import gc
 import importlib
 import json
 import os
@@ -28,7 +27,7 @@ import threading
 import traceback
 from typing import Any, TextIO
 
-from sluice import lambda_worker
+from sluice import lambda_worker, long_lived
 
 # The shared libraries read these variables when imported, and an interpreter reads the
 # PYTHON* ones at start: a function setting one of them gets a fresh interpreter instead.
@@ -168,9 +167,7 @@ def serve(sock: socket.socket) -> None:
             if name in lambda_worker.SHARED_LIBRARIES and name not in sys.modules:
                 with contextlib.suppress(Exception):  # the worker that needs it says why
                     importlib.import_module(name)
-        # Frozen objects are never walked by the collector, so a worker's collections do
-        # not write to (and copy) the pages it shares with the zygote.
-        gc.freeze()
+        long_lived.before_fork()
         pid = os.fork()
         if pid == 0:
             sock.close()

@@ -18,6 +18,13 @@ def settle() -> None:
     gc.set_threshold(YOUNG_THRESHOLD, *_DEFAULT_THRESHOLD[1:])
 
 
+def before_fork() -> None:
+    """Freeze what a zygote holds before it forks a child: frozen objects are never walked
+    by the collector, so the child's collections do not write to (and copy) the pages it
+    shares with the zygote."""
+    gc.freeze()
+
+
 def release() -> None:
     """Undo `settle`. Frozen objects escape even the interpreter's last collection, and
     DuckDB's bindings report theirs as leaked at exit."""

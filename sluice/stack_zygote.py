@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import gc
 import importlib
 import json
 import os
@@ -27,6 +26,8 @@ import sys
 import threading
 import traceback
 from typing import Any
+
+from sluice import long_lived
 
 # Read at import by the interpreter, moto or the libraries the zygote holds.
 IMPORT_TIME_ENV = ("PYTHON", "MOTO_", "TEST_SERVER_MODE", "AWS_DEFAULT_REGION")
@@ -236,9 +237,7 @@ def serve(sock: socket.socket) -> None:
                 return
             sys.stdout.flush()
             sys.stderr.flush()
-            # Frozen objects are never walked by the collector, so a stack's collections do
-            # not write to (and copy) the pages it shares with the zygote.
-            gc.freeze()
+            long_lived.before_fork()
             pid = os.fork()
             if pid == 0:
                 signal.set_wakeup_fd(-1)
