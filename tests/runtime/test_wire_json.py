@@ -9,9 +9,18 @@ wire_json.py) read as AWS documents them.
   was written; GetItem of a missing key has no Item; a Limit ends a page with its
   LastEvaluatedKey, where the next page starts ("GetItem", "Scan", Amazon DynamoDB API
   Reference, https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_Scan.html).
+- DynamoDB's writes (PutItem, UpdateItem, DeleteItem, BatchWriteItem): Attributes only
+  when ReturnValues asks for them, the old or updated attributes as asked; a batch that
+  was written whole has empty UnprocessedItems ("PutItem", "UpdateItem", Amazon DynamoDB
+  API Reference, https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateItem.html).
 - Step Functions' GetExecutionHistory: events numbered from 1, each naming the event before
   it, with their timestamps and details ("HistoryEvent", AWS Step Functions API Reference,
   https://docs.aws.amazon.com/step-functions/latest/apireference/API_HistoryEvent.html).
+- Step Functions' StartExecution, DescribeExecution and ListExecutions: a running
+  execution has no stopDate and no output; a stopped one has its stopDate, a succeeded
+  one its output, a failed one its error and cause ("DescribeExecution", AWS Step
+  Functions API Reference,
+  https://docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeExecution.html).
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ from moto import mock_aws
 
 from sluice.engine import moto_seam
 from sluice.testing import in_process_aws
+from sluice.waiting import wait_for
 
 REGION = "us-east-1"
 # Every AttributeValue type, binaries and nesting included.
@@ -209,3 +219,99 @@ def test_an_execution_history_reads_as_aws_documents_it() -> None:
     output = json.loads(ended["executionSucceededEventDetails"]["output"])
     assert output["artist"] == payload["artist"]
     assert output["error"]["Error"] == "ValueError"
+
+
+def test_writes_return_the_attributes_asked_for(clients: tuple[Any, Any]) -> None:
+    ddb, _ = clients
+    _artists_table(ddb, "ranks")
+    key = {"id": ITEM["id"]}
+
+    assert "Attributes" not in ddb.put_item(TableName="ranks", Item=ITEM)
+    replaced = ddb.put_item(
+        TableName="ranks", Item={**ITEM, "rank": {"N": "4"}}, ReturnValues="ALL_OLD"
+    )
+    assert replaced["Attributes"] == ITEM
+    updated = ddb.update_item(
+        TableName="ranks",
+        Key=key,
+        UpdateExpression="SET #r = :r",
+        ExpressionAttributeNames={"#r": "rank"},
+        ExpressionAttributeValues={":r": {"N": "5"}},
+        ReturnValues="UPDATED_NEW",
+    )
+    assert updated["Attributes"] == {"rank": {"N": "5"}}
+    assert "Attributes" not in ddb.update_item(
+        TableName="ranks",
+        Key=key,
+        UpdateExpression="SET score = :s",
+        ExpressionAttributeValues={":s": {"N": "2"}},
+    )
+    deleted = ddb.delete_item(TableName="ranks", Key=key, ReturnValues="ALL_OLD")
+    assert deleted["Attributes"] == {**ITEM, "rank": {"N": "5"}, "score": {"N": "2"}}
+    batch = ddb.batch_write_item(
+        RequestItems={"ranks": [{"PutRequest": {"Item": {"id": {"S": f"a{n}"}}}} for n in range(3)]}
+    )
+    assert batch["UnprocessedItems"] == {}
+    assert ddb.describe_table(TableName="ranks")["Table"]["ItemCount"] == 3
+
+
+def _raw_answers(client: Any, operation: str) -> list[dict[str, Any]]:
+    """The JSON bodies of CLIENT's OPERATION answers, as they came (boto3 drops what its
+    model does not name, and nulls)."""
+    answers: list[dict[str, Any]] = []
+
+    def keep(http_response: Any, **_: Any) -> None:
+        answers.append(json.loads(http_response.content))
+
+    client.meta.events.register(f"after-call.sfn.{operation}", keep)
+    return answers
+
+
+def _ended(described: dict[str, Any]) -> dict[str, Any] | None:
+    return described if described["status"] != "RUNNING" else None
+
+
+def _entered(sfn: Any, execution_arn: str, state: str) -> bool:
+    events = sfn.get_execution_history(executionArn=execution_arn)["events"]
+    return any(e.get("stateEnteredEventDetails", {}).get("name") == state for e in events)
+
+
+def test_executions_are_described_as_aws_documents_them() -> None:
+    waiting = {"StartAt": "Hold", "States": {"Hold": {"Type": "Wait", "Seconds": 300, "End": True}}}
+    failing = {"StartAt": "No", "States": {"No": {"Type": "Fail", "Error": "Bad", "Cause": "why"}}}
+    before = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=1)
+    with in_process_aws({}, time_scale=1) as aws:
+        sfn = aws.client("stepfunctions")
+        wire = _raw_answers(sfn, "DescribeExecution")
+        held = aws.create_state_machine("held", json.dumps(waiting))
+        started = sfn.start_execution(stateMachineArn=held, input='{"n": 1}')
+        running = sfn.describe_execution(executionArn=started["executionArn"])
+        wait_for(lambda: _entered(sfn, started["executionArn"], "Hold"), what="the Wait state")
+        sfn.stop_execution(executionArn=started["executionArn"])
+        stopped = wait_for(
+            lambda: _ended(sfn.describe_execution(executionArn=started["executionArn"])),
+            what="the stopped execution",
+        )
+        listed = sfn.list_executions(stateMachineArn=held)["executions"]
+        failed = aws.run(aws.create_state_machine("failing", json.dumps(failing)), {})
+        described = sfn.describe_state_machine_for_execution(executionArn=failed["executionArn"])
+
+    assert set(started) - {"ResponseMetadata"} == {"executionArn", "startDate"}
+    assert started["startDate"] >= before
+    assert running["status"] == "RUNNING" and running["startDate"] == started["startDate"]
+    assert "stopDate" not in running and "output" not in running
+    # On the wire too: members left out, not null, and only the API's members.
+    documented = set(
+        sfn.meta.service_model.operation_model("DescribeExecution").output_shape.members
+    )
+    assert wire and all(None not in answer.values() for answer in wire)
+    assert all(set(answer) <= documented for answer in wire)
+    assert "stopDate" not in wire[0] and "stopDate" in wire[-1]
+    assert json.loads(running["input"]) == {"n": 1}
+    assert stopped["status"] == "ABORTED" and stopped["stopDate"] >= stopped["startDate"]
+    (item,) = listed
+    assert item["executionArn"] == started["executionArn"] and item["status"] == "ABORTED"
+    assert item["stopDate"] == stopped["stopDate"]
+    assert failed["status"] == "FAILED" and (failed["error"], failed["cause"]) == ("Bad", "why")
+    assert "output" not in failed
+    assert json.loads(described["definition"]) == failing
