@@ -4,6 +4,7 @@ answers that tests, the console and the CLI poll written directly (sluice/engine
 
 from __future__ import annotations
 
+import datetime
 from typing import Any, cast
 
 from flask import Flask
@@ -49,6 +50,14 @@ class SluiceStepFunctionResponse(StepFunctionResponse):
             raise redrive.ExecutionNotRedrivable("Execution cannot be redriven.")
         redrive_date = redrive.redrive(execution, self._get_param("clientToken"))
         return ActionResult({"redriveDate": redrive_date})
+
+    def stop_execution(self) -> ActionResult:
+        requested = datetime.datetime.now(tz=datetime.UTC)
+        execution = self.stepfunction_backend.stop_execution(
+            self._get_param("executionArn"), self._get_param("error"), self._get_param("cause")
+        )
+        # AWS always answers with the stop date; the execution may still be winding down.
+        return ActionResult({"stopDate": execution.stop_date or requested})
 
     def describe_execution(self) -> ActionResult:
         result = super().describe_execution()

@@ -72,6 +72,15 @@ class SluiceBackend(StepFunctionsParserBackend):
             ) from None
         return StepFunctionBackend.create_state_machine(self, name, definition, *args, **kwargs)
 
+    def stop_execution(
+        self, execution_arn: str, error: str | None = None, cause: str | None = None
+    ) -> Any:
+        """Stop an execution with StopExecution's error and cause, which its ExecutionAborted
+        event carries (moto dropped both)."""
+        execution = self.describe_execution(execution_arn)
+        execution.stop(stop_date=datetime.datetime.now(tz=datetime.UTC), error=error, cause=cause)
+        return execution
+
     # The task-token and map-run calls raise moto's engine errors, named as AWS names them.
     send_task_heartbeat = _errors_named_in("send_task_heartbeat")
     send_task_success = _errors_named_in("send_task_success")

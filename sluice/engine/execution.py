@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import time
 from typing import Any, cast
 
 from moto.stepfunctions.parser.api import ExecutionStatus
@@ -193,6 +194,10 @@ class _Communication(BaseExecutionWorkerCommunication):
         execution.exec_status = status
 
 
+# How long a stop waits for a just-started execution's worker to make its environment.
+_ENVIRONMENT_WAIT_S = 5.0
+
+
 class SluiceExecution(Execution):
     """An execution run by SluiceWorker, with its mocked test case (if any)."""
 
@@ -233,6 +238,13 @@ class SluiceExecution(Execution):
 
     def stop(self, stop_date: datetime.datetime, error: str | None, cause: str | None) -> None:
         worker = self.exec_worker
-        if worker is not None and worker.env is not None:
+        if worker is None:
+            return
+        # A StopExecution right after StartExecution can come before the worker's thread
+        # has made its environment (moto then failed on None).
+        deadline = time.monotonic() + _ENVIRONMENT_WAIT_S
+        while worker.env is None and time.monotonic() < deadline:
+            time.sleep(0.001)
+        if worker.env is not None:
             stop_date = virtual_time.clock_of(worker.env).now()
-        super().stop(stop_date, error, cause)
+            super().stop(stop_date, error, cause)

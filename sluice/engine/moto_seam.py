@@ -48,6 +48,8 @@ SYMBOLS: dict[str, str | None] = {
         "tracingConfiguration encryptionConfiguration version_description sm_type"
     ),
     "moto.stepfunctions.models:StepFunctionBackend.describe_state_machine": "self arn",
+    "moto.stepfunctions.models:StepFunctionBackend.stop_execution": "self execution_arn",
+    "moto.stepfunctions.responses:StepFunctionResponse.stop_execution": "self",
     "moto.stepfunctions.models:StateMachine._handle_name_input_idempotency": (
         "self name execution_input"
     ),
