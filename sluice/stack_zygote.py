@@ -270,7 +270,10 @@ def main() -> None:
     # after it is safe.
     for module in ("sluice.cli", "sluice.stack"):
         importlib.import_module(module)
+    from sluice import stack_preload
     from sluice.engine import moto_services
+
+    stack_preload.preload()
 
     os.register_at_fork(after_in_child=moto_services.identifiers_reseeded)
     serve(socket.socket(fileno=int(sys.argv[1])))
