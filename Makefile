@@ -18,7 +18,7 @@ CHECKOV_VENV := .venv-checkov
 # MiniStack, the runtime bench's second reference, pins an older botocore than moto's.
 MINISTACK_VENV := .venv-ministack
 
-.PHONY: demo test test-lint test-package test-suite test-built lint up bench lock clean browser package python
+.PHONY: demo test test-lint test-package test-suite test-built test-coverage lint up bench lock clean browser package python
 
 python:
 	@test -n "$(PY)" || { echo "Python 3.12 not found: install it (pyenv install 3.12) or run make PY=/path/to/python3.12"; exit 2; }
@@ -49,27 +49,32 @@ demo: $(STAMP)
 	$(BIN)/sluice demo
 
 # Lint, package and the suite run at once (make -j); the flows' `built` tests start when
-# the packages are built. Each phase's wall time and CPU time (user, system: `times` of the
-# phase's processes) are printed, and the whole's at the end (setting up the environments
-# is not counted).
+# the packages are built, and run only there: once, from what would be deployed. Each of the
+# two pytest sessions writes its state coverage as a part, and the thresholds apply to their
+# sum (test-coverage), as to one session's. Each phase's wall time and CPU time (user,
+# system: `times` of the phase's processes) are printed, and the whole's at the end (setting
+# up the environments is not counted).
 # TEST_WORKERS: parallel pytest workers (pytest-xdist). The tests mostly wait on their
 # stacks, so more workers than cores pay off; loadscope keeps a module's tests (and its
 # module-scoped stack) on one worker.
 TEST_WORKERS ?= 4
+COVERAGE_DIR := build/sluice-coverage
 timed = start=$$(date +%s); $(1); status=$$?; t=$${TMPDIR:-/tmp}/sluice-times.$$$$; times >$$t; \
 	echo "$(2): $$(( $$(date +%s) - start )) s, CPU (user system) $$(tail -n 1 $$t)"; rm -f $$t; exit $$status
 
 test: $(STAMP) $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
-	@$(call timed,$(MAKE) --no-print-directory -j4 --output-sync=target test-lint test-package test-suite test-built,make test)
+	@$(call timed,$(MAKE) --no-print-directory -j4 --output-sync=target test-lint test-package test-coverage,make test)
 
 test-lint: ; @$(call timed,$(MAKE) --no-print-directory lint,lint)
 test-package: ; @$(call timed,$(MAKE) --no-print-directory package,package)
 # --sluice-coverage: state coverage table + build/sluice-coverage/, thresholds in pyproject.toml.
 test-suite: browser
-	@$(call timed,$(BIN)/pytest --sluice-coverage -n $(TEST_WORKERS) --dist loadscope,tests)
-# The flows' `built` tests again, every function running from its `make package` package.
+	@$(call timed,$(BIN)/pytest --sluice-coverage --sluice-coverage-part suite -m "not slow and not built" -n $(TEST_WORKERS) --dist loadscope,tests)
+# The flows' `built` tests, every function running from its `make package` package.
 test-built: test-package
-	@$(call timed,SLUICE_BUILT=1 $(BIN)/pytest -m built tests/flows,built tests)
+	@$(call timed,SLUICE_BUILT=1 $(BIN)/pytest --sluice-coverage --sluice-coverage-part built -m built tests/flows,built tests)
+test-coverage: test-suite test-built
+	$(BIN)/python -m sluice.coverage merge $(COVERAGE_DIR) suite built
 
 # The console's browser tests drive Debian's Chromium; installed here when missing.
 browser:

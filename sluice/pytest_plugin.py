@@ -9,6 +9,9 @@ over all stacks, printed in the terminal summary and written as `coverage.json` 
 `sluice_coverage_fail_under`, percent per state machine), a session whose tests passed fails
 when a state machine is below it. Under pytest-xdist (`-n`) each worker reads its own stacks and
 hands its coverage to the controller, which merges them and applies the thresholds once.
+A session that is one part of a larger run (`--sluice-coverage-part NAME`: make test's suite
+and its built-package tests) writes its coverage as a part instead, and `python -m
+sluice.coverage merge` applies the thresholds to the parts' sum (`sluice.coverage.merge`).
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from typing import Any
 import pytest
 
 from sluice import stack_zygote, testing
-from sluice.coverage import CoverageReport, collect, floor
+from sluice.coverage import CoverageReport, collect
+from sluice.coverage.merge import part_file
+from sluice.coverage.report import parse_floors, write_report
 
 DEFAULT_DIR = "build/sluice-coverage"
 
@@ -94,6 +99,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=f"where coverage.json and coverage.md go (default: ini sluice_coverage_dir, "
         f"else {DEFAULT_DIR})",
     )
+    group.addoption(
+        "--sluice-coverage-part",
+        default=None,
+        metavar="NAME",
+        help="this session is one part of a run (make test's suite and its built-package "
+        "tests): write its coverage as part-NAME.json, no threshold; `python -m "
+        "sluice.coverage merge DIR NAME...` adds the parts up and applies the thresholds",
+    )
     parser.addini(
         "sluice_coverage_fail_under",
         "with --sluice-coverage: minimum coverage percent of every state machine (0 = none)",
@@ -123,18 +136,10 @@ def _threshold(config: pytest.Config) -> float:
 
 
 def _floors(config: pytest.Config) -> dict[str, float]:
-    floors: dict[str, float] = {}
-    for line in config.getini("sluice_coverage_fail_under_machines"):
-        pattern, sep, value = str(line).rpartition("=")
-        try:
-            if not sep or not pattern.strip():
-                raise ValueError
-            floors[pattern.strip()] = float(value)
-        except ValueError:
-            raise pytest.UsageError(
-                f"sluice_coverage_fail_under_machines: expected 'NAME = PERCENT', got {line!r}"
-            ) from None
-    return floors
+    try:
+        return parse_floors(config.getini("sluice_coverage_fail_under_machines"))
+    except ValueError as exc:
+        raise pytest.UsageError(f"sluice_coverage_fail_under_machines: {exc}") from None
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -164,23 +169,6 @@ def _output_dir(config: pytest.Config) -> Path:
     return path if path.is_absolute() else config.rootpath / path
 
 
-def failure_message(
-    report: CoverageReport, threshold: float, floors: dict[str, float] | None = None
-) -> str | None:
-    """Why the session fails, or None when every machine reaches its minimum (``threshold``,
-    or its entry in ``floors``)."""
-    below = report.below(threshold, floors)
-    if not below:
-        return None
-    if not floors:
-        names = ", ".join(f"{m.name} ({m.percent:.1f}%)" for m in below)
-        return f"Sluice state coverage below {threshold:g}%: {names}"
-    names = ", ".join(
-        f"{m.name} ({m.percent:.1f}% < {floor(m.name, threshold, floors):g}%)" for m in below
-    )
-    return f"Sluice state coverage below the minimum: {names}"
-
-
 def _is_xdist_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
@@ -205,14 +193,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         output = config.workeroutput  # type: ignore[attr-defined]
         output[_WORKER_OUTPUT] = pickle.dumps((found.report, found.seconds))
         return
-    threshold, floors = config.stash[_THRESHOLD], config.stash[_FLOORS]
-    report = found.report
     out = _output_dir(config)
-    out.mkdir(parents=True, exist_ok=True)
-    document = report.to_json(threshold, floors)
-    (out / "coverage.json").write_text(json.dumps(document, indent=2) + "\n")
-    (out / "coverage.md").write_text(report.markdown(threshold, floors))
-    message = failure_message(report, threshold, floors)
+    part = config.getoption("sluice_coverage_part")
+    if part:  # thresholds wait for the other parts (python -m sluice.coverage merge)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / part_file(part)).write_text(json.dumps(found.report.to_json()) + "\n")
+        return
+    threshold, floors = config.stash[_THRESHOLD], config.stash[_FLOORS]
+    message = write_report(found.report, out, threshold, floors)
     if message is not None:
         config.stash[_FAILED] = message
         if session.exitstatus == pytest.ExitCode.OK:
@@ -236,6 +224,12 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         )
         for line in report.text().splitlines():
             write(line)
+    part = config.getoption("sluice_coverage_part")
+    if part:
+        out = _output_dir(config)
+        write(f"part {part!r} written to {out / part_file(part)}; thresholds apply to the parts")
+        write(f"merged: python -m sluice.coverage merge {out} PART...")
+        return
     write(f"written to {_output_dir(config)}/coverage.{{json,md}}")
     message = config.stash.get(_FAILED, None)
     if message is not None:

@@ -4,8 +4,10 @@ with thresholds (a default and per-machine floors) and text/Markdown/JSON summar
 from __future__ import annotations
 
 import fnmatch
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sluice.coverage.exercised import exercised
@@ -57,6 +59,18 @@ class MachineCoverage:
     def missing(self) -> list[Item]:
         return [item for key, item in self.items.items() if not self.hits.get(key)]
 
+    @classmethod
+    def from_json(cls, name: str, document: Mapping[str, Any]) -> MachineCoverage:
+        """The coverage `to_json` wrote (another run's part, merged before the thresholds)."""
+        machine = cls(name, executions=int(document["executions"]))
+        for entry in document["items"]:
+            item = Item(
+                entry["kind"], entry["state"], entry["index"], tuple(entry["errors"]), entry["next"]
+            )
+            machine.items[entry["key"]] = item
+            machine.hits[entry["key"]] = int(entry["hits"])
+        return machine
+
     def to_json(self) -> dict[str, Any]:
         return {
             "executions": self.executions,
@@ -90,6 +104,14 @@ class CoverageReport:
 
     def machine(self, name: str) -> MachineCoverage:
         return self.machines.setdefault(name, MachineCoverage(name))
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> CoverageReport:
+        machines = {
+            name: MachineCoverage.from_json(name, machine)
+            for name, machine in document["machines"].items()
+        }
+        return cls(machines, int(document["stacks"]), list(document["problems"]))
 
     def merge(self, other: CoverageReport) -> None:
         for name, machine in other.machines.items():
@@ -181,6 +203,48 @@ class CoverageReport:
         if self.problems:
             lines += ["", "## Problems", ""] + [f"- {p}" for p in self.problems]
         return "\n".join(lines) + "\n"
+
+
+def parse_floors(lines: Iterable[str]) -> dict[str, float]:
+    """Per-machine minimums from 'NAME-PATTERN = PERCENT' lines; ValueError naming a bad one."""
+    floors: dict[str, float] = {}
+    for line in lines:
+        pattern, sep, value = str(line).rpartition("=")
+        try:
+            if not sep or not pattern.strip():
+                raise ValueError
+            floors[pattern.strip()] = float(value)
+        except ValueError:
+            raise ValueError(f"expected 'NAME = PERCENT', got {line!r}") from None
+    return floors
+
+
+def failure_message(
+    report: CoverageReport, threshold: float, floors: Mapping[str, float] | None = None
+) -> str | None:
+    """Why the run fails, or None when every machine reaches its minimum (``threshold``, or its
+    entry in ``floors``)."""
+    below = report.below(threshold, floors)
+    if not below:
+        return None
+    if not floors:
+        names = ", ".join(f"{m.name} ({m.percent:.1f}%)" for m in below)
+        return f"Sluice state coverage below {threshold:g}%: {names}"
+    names = ", ".join(
+        f"{m.name} ({m.percent:.1f}% < {floor(m.name, threshold, floors):g}%)" for m in below
+    )
+    return f"Sluice state coverage below the minimum: {names}"
+
+
+def write_report(
+    report: CoverageReport, out: Path, threshold: float, floors: Mapping[str, float]
+) -> str | None:
+    """coverage.json and coverage.md into OUT; the failure message, if any machine is below."""
+    out.mkdir(parents=True, exist_ok=True)
+    document = report.to_json(threshold, floors)
+    (out / "coverage.json").write_text(json.dumps(document, indent=2) + "\n")
+    (out / "coverage.md").write_text(report.markdown(threshold, floors))
+    return failure_message(report, threshold, floors)
 
 
 def floor(name: str, threshold: float, floors: Mapping[str, float] | None = None) -> float:

@@ -11,7 +11,9 @@ import pytest
 from sluice.asl.choice import CannotEvaluate, rule_matches
 from sluice.asl.edges import error_matches
 from sluice.coverage import CoverageReport, collect, exercised, machine_items
-from sluice.pytest_plugin import failure_message
+from sluice.coverage import merge as coverage_merge
+from sluice.coverage.merge import part_file
+from sluice.coverage.report import failure_message
 from sluice.testing import Execution, StackProcess
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -500,3 +502,111 @@ def test_parallel_workers_coverage_is_merged_before_the_thresholds(
     result.stdout.re_match_lines(
         [r"sluice-retry_catch +2 +2/2 +0/0 +1/1 +1/1 +100\.0%", r"FAIL .*sluice-timeout \(0\.0%"]
     )
+
+
+# -- a run in parts (make test: the suite from source, the `built` tests from packages) ------
+
+
+def write_part(out: Path, name: str, report: CoverageReport) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / part_file(name)).write_text(json.dumps(report.to_json()))
+
+
+def test_a_part_read_back_is_the_coverage_it_was() -> None:
+    report = CoverageReport(stacks=2, problems=["stack on port 1: gone"])
+    report.machine("claims").add_execution(
+        history(("Choice", "Who", {}), ("Fail", "Contended", {})), SHARED_NEXT
+    )
+    back = CoverageReport.from_json(json.loads(json.dumps(report.to_json())))
+    assert (back.stacks, back.problems) == (2, ["stack on port 1: gone"])
+    claims, original = back.machines["claims"], report.machines["claims"]
+    assert (claims.executions, claims.hits) == (original.executions, original.hits)
+    assert [i.label for i in claims.missing] == [i.label for i in original.missing]
+
+
+def test_parts_are_held_to_the_thresholds_together(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two parts below the machine's floor alone reach it together; a machine neither part
+    covers enough still fails the merge, and the merged report is written either way."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.pytest.ini_options]\n"
+        "sluice_coverage_fail_under = 0\n"
+        'sluice_coverage_fail_under_machines = ["claims = 80", "idle = 10"]\n'
+    )
+    out = tmp_path / "coverage"
+    absent, done = CoverageReport(stacks=1), CoverageReport(stacks=1)
+    absent.machine("claims").add_execution(
+        history(("Choice", "Who", {}), ("Fail", "Contended", {})), SHARED_NEXT
+    )
+    done.machine("claims").add_execution(
+        history(("Choice", "Who", {"item": {"status": "DONE"}}), ("Succeed", "Done", {})),
+        SHARED_NEXT,
+    )
+    done.machine("idle").add_definition(SHARED_NEXT)
+    write_part(out, "suite", absent)
+    write_part(out, "built", done)
+
+    assert coverage_merge.main(["merge", str(out), "suite"]) == 1  # claims alone: 50% < 80%
+    assert "claims (50.0% < 80%)" in capsys.readouterr().out
+
+    assert coverage_merge.main(["merge", str(out), "suite", "built"]) == 1
+    printed = capsys.readouterr().out
+    assert "FAIL Sluice state coverage below the minimum: idle (0.0% < 10%)" in printed
+    document = json.loads((out / "coverage.json").read_text())
+    assert document["stacks"] == 2
+    assert document["machines"]["claims"]["percent"] == 83.3  # 5 of 6 paths
+    assert document["below_threshold"] == ["idle"]
+
+
+def test_a_missing_or_broken_part_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pyproject.toml").write_text("[tool.pytest.ini_options]\n")
+    write_part(tmp_path, "suite", CoverageReport())
+    assert coverage_merge.main(["merge", str(tmp_path), "suite", "built"]) == 2
+    assert f"no part 'built': {tmp_path / 'part-built.json'} does not exist" in (
+        capsys.readouterr().err
+    )
+    (tmp_path / part_file("built")).write_text('{"machines": {}}')
+    assert coverage_merge.main(["merge", str(tmp_path), "suite", "built"]) == 2
+    assert "part 'built'" in capsys.readouterr().err and not (tmp_path / "coverage.json").exists()
+
+
+def test_a_session_in_parts_defers_the_thresholds_to_the_merge(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A part session below a floor still passes and writes its part; the merge fails it.
+    (Its coverage is handed to the session's collector directly: reading it from a stack is
+    test_session_reports_coverage_and_fails_under_the_threshold's.)"""
+    pytester.makepyfile(
+        test_inner=f"""
+        from sluice.coverage import CoverageReport
+        from sluice.pytest_plugin import collector
+
+        def test_a_machine_never_run(request):
+            report = CoverageReport(stacks=1)
+            report.machine("sluice-claims").add_definition({SHARED_NEXT!r})
+            collector(request.config).add(report, 0.0)
+        """
+    )
+    pytester.makepyprojecttoml(
+        """
+        [tool.pytest.ini_options]
+        sluice_coverage_fail_under = 0
+        sluice_coverage_fail_under_machines = ["sluice-claims = 30"]
+        """
+    )
+    out = pytester.path / "coverage-out"
+    result = pytester.runpytest_subprocess(
+        "-p", "sluice.pytest_plugin", "--sluice-coverage", f"--sluice-coverage-dir={out}",
+        "--sluice-coverage-part", "suite",
+    )  # fmt: skip
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines([f"part 'suite' written to {out / 'part-suite.json'}*"])
+    assert not (out / "coverage.json").exists()
+    monkeypatch.chdir(pytester.path)
+    assert coverage_merge.main(["merge", str(out), "suite"]) == 1
+    assert "sluice-claims (0.0% < 30%)" in capsys.readouterr().out
