@@ -1,15 +1,20 @@
-"""Test stacks forked from one zygote (sluice/stack_zygote.py) behave as stacks started
-afresh: each draws its own identifiers, and each exit is reported as subprocess reports it."""
+"""Test stacks and CLI calls forked from one zygote (sluice/stack_zygote.py) behave as
+processes started afresh: each stack draws its own identifiers, each exit is reported as
+subprocess reports it, and a CLI call prints and exits as `python -m sluice` does."""
 
 from __future__ import annotations
 
+import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from sluice import stack_zygote
-from sluice.testing import StackProcess
+from sluice.testing import StackProcess, free_port
 
 FIXTURE = Path(__file__).parent / "fixture" / "template.yaml"
 
@@ -45,3 +50,41 @@ def test_a_forked_stack_reports_how_it_ended(tmp_path: Path) -> None:
     stopped.stop()
     killed.kill()
     assert (stopped.proc.returncode, killed.proc.returncode) == (0, -signal.SIGKILL)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--help"], ["executions"], ["history", "no-such-execution"], ["no-such-command"]],
+    ids=["help", "a table", "an error", "a usage error"],
+)
+def test_a_forked_cli_call_answers_as_a_fresh_one(
+    fixture_stack: StackProcess, args: list[str]
+) -> None:
+    command = [sys.executable, "-m", "sluice", *args]
+    env = {**os.environ, "SLUICE_ENDPOINT": fixture_stack.gateway.url, "COLUMNS": "250"}
+    zygote = stack_zygote.zygote()
+    assert zygote is not None and zygote.fits(command, env)
+    fresh = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+    forked = zygote.run(command, env, timeout=60)
+    assert (forked.returncode, forked.stdout, forked.stderr) == (
+        fresh.returncode,
+        fresh.stdout,
+        fresh.stderr,
+    )
+    assert fresh.stdout + fresh.stderr  # each prints something: its usage, a table, why
+
+
+def test_a_forked_cli_call_past_its_timeout_is_killed(
+    fixture_stack: StackProcess, tmp_path: Path
+) -> None:
+    """As subprocess.run's timeout: TimeoutExpired, and the call does not run on (here a
+    `sluice up`, which would serve until stopped)."""
+    zygote = stack_zygote.zygote()
+    assert zygote is not None
+    port = str(free_port())
+    command = [sys.executable, "-m", "sluice", "up", "--template", str(FIXTURE), "--port", port]
+    command += ["--data-dir", str(tmp_path)]
+    with pytest.raises(subprocess.TimeoutExpired):
+        zygote.run(command, dict(os.environ), timeout=1)
+    with pytest.raises(ConnectionRefusedError):  # nothing serves the port: the stack is gone
+        socket.create_connection(("127.0.0.1", int(port)), timeout=5).close()
