@@ -5,7 +5,8 @@ and the gateway before it deploys anything: most of a test stack's start. The te
 (`sluice.testing.StackProcess`) asks this zygote instead: one process per test process that
 imports those modules once, then forks a stack per request, gives it its environment,
 working directory and log, and runs the CLI in it as `python -m sluice` would. The zygote
-is each stack's parent: it reaps them and reports how each exited.
+is each stack's parent: it reaps them and reports how each exited. The harness's own CLI
+calls (`StackProcess.cli`) are forked the same way (`Zygote.run`).
 
 A stack whose environment differs from the zygote's in a variable read when those modules
 are imported (`IMPORT_TIME_ENV`) is started as a fresh interpreter instead.
