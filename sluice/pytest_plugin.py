@@ -217,11 +217,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if not report.machines:
         write("no stack was stopped during this session: nothing to report")
     else:
-        covered, total = report.totals()
-        write(
-            f"{report.stacks} stack(s), {covered}/{total} paths exercised "
-            f"({100.0 * covered / total:.1f}%), read in {found.seconds:.1f} s"
-        )
+        write(f"{report.headline()}, read in {found.seconds:.1f} s")
         for line in report.text().splitlines():
             write(line)
     part = config.getoption("sluice_coverage_part")

@@ -62,11 +62,7 @@ def main(argv: list[str]) -> int:
         print(f"sluice.coverage: {exc}", file=sys.stderr)
         return 2
     message = write_report(report, out, threshold, floors)
-    covered, total = report.totals()
-    print(
-        f"Sluice state coverage of {' + '.join(names)}: {report.stacks} stack(s), "
-        f"{covered}/{total} paths exercised ({100.0 * covered / max(total, 1):.1f}%)"
-    )
+    print(f"Sluice state coverage of {' + '.join(names)}: {report.headline()}")
     print(report.text())
     print(f"written to {out}/coverage.{{json,md}}")
     if message is not None:

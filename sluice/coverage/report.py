@@ -131,6 +131,11 @@ class CoverageReport:
         pairs = [m.counts() for m in self.machines.values()]
         return sum(c for c, _ in pairs), sum(t for _, t in pairs)
 
+    def headline(self) -> str:
+        covered, total = self.totals()
+        percent = 100.0 * covered / total if total else 100.0
+        return f"{self.stacks} stack(s), {covered}/{total} paths exercised ({percent:.1f}%)"
+
     def to_json(
         self, threshold: float | None = None, floors: Mapping[str, float] | None = None
     ) -> dict[str, Any]:
