@@ -352,9 +352,32 @@ def _rule(res: Resource, endpoint: str, out: Deployment) -> None:
 
 
 def _pipe(res: Resource, endpoint: str, out: Deployment) -> None:
+    """The pipe's poller, and the pipe itself in the Pipes API (moto's), where StartPipe,
+    StopPipe and UpdatePipe's DesiredState start and stop the poller (sluice/trigger_service.py).
+    A redeploy keeps a pipe's running or stopped state unless the template sets one."""
     pipe = pipe_spec(res)
     out.pipes.append(pipe)
-    _record(out, res, source=pipe.source_arn, target=pipe.target_arn)
+    pipes = client(endpoint, "pipes")
+    role = str(res.prop("RoleArn") or ROLE_ARN)
+    desired = res.prop("DesiredState")
+    state = {"DesiredState": str(desired)} if desired is not None else {}
+    try:
+        pipes.describe_pipe(Name=pipe.name)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "NotFoundException":
+            raise
+        pipes.create_pipe(
+            Name=pipe.name, Source=pipe.source_arn, Target=pipe.target_arn, RoleArn=role, **state
+        )
+    else:
+        pipes.update_pipe(Name=pipe.name, Target=pipe.target_arn, RoleArn=role, **state)
+    _record(
+        out,
+        res,
+        arn=res.template.get_att(res.logical_id, "Arn", res.logical_id),
+        source=pipe.source_arn,
+        target=pipe.target_arn,
+    )
 
 
 _KNOWN = {

@@ -19,7 +19,7 @@ from sluice import aws_client
 from sluice.engine import programs
 
 # The services a stack's gateway serves and its deploy, pipes and rules call.
-SERVICES = ("dynamodb", "dynamodbstreams", "events", "s3", "sqs", "stepfunctions")
+SERVICES = ("dynamodb", "dynamodbstreams", "events", "pipes", "s3", "sqs", "stepfunctions")
 
 # One machine of each state type, in both query languages and with the fields the grammar
 # branches on (Retry/Catch, Choice rules, Map and Parallel, intrinsic functions, JSONata).

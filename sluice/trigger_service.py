@@ -11,6 +11,7 @@ from typing import Any
 from sluice import sqs_atomic, wsgi_client
 from sluice.dlq import DeadLetterQueues
 from sluice.durable.events import PendingEvents
+from sluice.engine import observers
 from sluice.triggers.build import build_poller
 from sluice.triggers.clients import boto3_client_factory
 from sluice.triggers.failure_log import FailureLog
@@ -25,6 +26,10 @@ from sluice.triggers.stream_shards import Positions
 
 StartResponse = Any
 Poller = (StreamPoller, QueuePoller)
+# The Pipes API calls (moto's) that set a pipe's DesiredState.
+PIPE_STATE_SET = tuple(
+    f"moto.pipes.models:EventBridgePipesBackend.{call}_pipe" for call in observers.PIPE_CHANGES
+)
 
 
 class Triggers:
@@ -58,7 +63,21 @@ class Triggers:
         # A durable stack's stream positions and undelivered events (None: in memory only).
         self.positions: Positions | None = None
         self.pending: PendingEvents | None = None
+        # Pipes whose DesiredState is STOPPED (template or StopPipe): their pollers are paused.
+        self.stopped: set[str] = set()
         self._lock = threading.Lock()
+        for point in PIPE_STATE_SET:
+            observers.subscribe(point, self._pipe_state_set)
+
+    def _pipe_state_set(self, _backend: Any, pipe: Any, *_: Any, **__: Any) -> None:
+        """A pipe's DesiredState was set: its poller stops after the batch it is delivering,
+        or starts again where it stopped (a stream pipe at its position, as on AWS)."""
+        if pipe.desired_state == "STOPPED":
+            self.stopped.add(pipe.name)
+            self.group.pause(pipe.name)
+        else:
+            self.stopped.discard(pipe.name)
+            self.group.unpause(pipe.name)
 
     def apply(
         self, pipes: list[PipeSpec], rules: list[RuleSpec], resources: dict[str, dict[str, Any]]
@@ -88,8 +107,13 @@ class Triggers:
             ]
             for poller in pollers:
                 if isinstance(poller, StreamPoller) and poller.spec.name not in kept:
-                    poller.poll_once()
+                    if poller.spec.name in self.stopped:
+                        poller.take_positions()
+                    else:
+                        poller.poll_once()
             self.group = PollerGroup(pollers)
+            for name in self.stopped:
+                self.group.pause(name)
             self.group.start()
             self.pipes = pipes
             enabled = [rule for rule in rules if rule.enabled]
@@ -115,6 +139,7 @@ class Triggers:
     def stats(self) -> dict[str, Any]:
         return {
             "pipes": self.group.stats(),
+            "stopped pipes": sorted(self.group.stopped),
             "rules": {**self.rules.counters.snapshot(), "pending": self.rules.pending},
         }
 
@@ -143,6 +168,8 @@ class Triggers:
         return [data]
 
     def stop(self) -> None:
+        for point in PIPE_STATE_SET:
+            observers.unsubscribe(point, self._pipe_state_set)
         self.group.stop()
         if self.stream_changes is not None:
             self.stream_changes.close()

@@ -75,6 +75,18 @@ SYMBOLS: dict[str, str | None] = {
         "request_method disable_notification"
     ),
     "moto.s3.models:S3Backend.delete_object": "self bucket_name key_name version_id bypass",
+    # Observed by the triggers (a stopped pipe's poller is paused); each answers the pipe.
+    "moto.pipes.models:EventBridgePipesBackend.create_pipe": (
+        "self name description desired_state source source_parameters enrichment "
+        "enrichment_parameters target target_parameters role_arn tags log_configuration "
+        "kms_key_identifier"
+    ),
+    "moto.pipes.models:EventBridgePipesBackend.update_pipe": (
+        "self name role_arn description desired_state source_parameters enrichment "
+        "enrichment_parameters target target_parameters log_configuration kms_key_identifier"
+    ),
+    "moto.pipes.models:EventBridgePipesBackend.start_pipe": "self name",
+    "moto.pipes.models:EventBridgePipesBackend.stop_pipe": "self name",
     # Sequenced and held back (s3_notifications).
     "moto.s3.notifications:send_event": None,
     "moto.s3.notifications:_get_s3_event": None,

@@ -21,6 +21,8 @@ HISTORY_EVENT_ADDED = "history event added"  # observer(execution, event)
 
 _DDB = "moto.dynamodb.models"
 _SQS = "moto.sqs.models"
+# The Pipes API calls that set a pipe's DesiredState; each answers the pipe.
+PIPE_CHANGES = ("create", "update", "start", "stop")
 # observer(model object, the method's result, *the method's arguments)
 SERVICE_METHODS = (
     f"{_DDB}:DynamoDBBackend.put_item",
@@ -35,6 +37,7 @@ SERVICE_METHODS = (
     f"{_SQS}:SQSBackend.purge_queue",
     "moto.s3.models:S3Backend.put_object",
     "moto.s3.models:S3Backend.delete_object",
+    *(f"moto.pipes.models:EventBridgePipesBackend.{m}_pipe" for m in PIPE_CHANGES),
 )
 
 Observer = Callable[..., None]
@@ -53,7 +56,7 @@ def observed(point: str) -> bool:
     return point in _observers
 
 
-def notify(point: str, target: Any, result: Any, *args: Any, **kwargs: Any) -> None:
+def notify(point: str, target: Any, result: Any, /, *args: Any, **kwargs: Any) -> None:
     for observer in _observers.get(point, ()):
         observer(target, result, *args, **kwargs)
 

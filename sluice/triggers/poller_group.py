@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from sluice.triggers.counters import Counters
@@ -47,7 +47,8 @@ class Stoppable:
 class PollerGroup:
     """``start()`` runs each poller's ``poll_once`` in a loop on its own daemon thread,
     pausing ``idle_wait_s`` when it was idle and backing off after an error; ``stop()``
-    signals all pollers and joins the threads."""
+    signals all pollers and joins the threads. ``pause(name)`` stops one poller, keeping
+    it (a stream poller keeps its position) until ``unpause(name)``, as a stopped pipe."""
 
     def __init__(
         self,
@@ -62,7 +63,8 @@ class PollerGroup:
         self._error_backoff_s = error_backoff_s
         self._max_error_backoff_s = max_error_backoff_s
         self._stop = threading.Event()
-        self._threads: dict[str, threading.Thread] = {}
+        self._threads: dict[str, list[threading.Thread]] = {}  # by poller name
+        self._paused: set[str] = set()
         self._started = False
         self._lock = threading.Lock()
 
@@ -81,7 +83,7 @@ class PollerGroup:
             if any(p.name == poller.name for p in self._pollers):
                 raise ValueError(f"duplicate poller name {poller.name}")
             self._pollers.append(poller)
-            if self._started:
+            if self._started and poller.name not in self._paused:
                 poller.resume()
                 self._start_thread(poller)
 
@@ -92,8 +94,42 @@ class PollerGroup:
             self._started = True
             self._stop.clear()
             for poller in self._pollers:
-                poller.resume()
-                self._start_thread(poller)
+                if poller.name not in self._paused:
+                    poller.resume()
+                    self._start_thread(poller)
+
+    def pause(self, name: str) -> None:
+        """Stop running the poller NAME (if any) after the batch it is delivering; without
+        waiting for that batch, as StopPipe answers before the pipe is STOPPED."""
+        with self._lock:
+            self._paused.add(name)
+            for poller in self._pollers:
+                if poller.name == name:
+                    poller.request_stop()
+
+    def unpause(self, name: str) -> None:
+        """Run the poller NAME again. Its new threads wait for the old ones to end first,
+        so a stream shard never has two batches in flight."""
+        with self._lock:
+            if name not in self._paused:
+                return
+            self._paused.discard(name)
+            if not self._started:
+                return
+            for poller in self._pollers:
+                if poller.name == name:
+                    poller.resume()
+                    self._start_thread(poller)
+
+    @property
+    def stopped(self) -> set[str]:
+        """The paused pollers that have ended the batch they were delivering."""
+        with self._lock:
+            return {
+                name
+                for name in self._paused
+                if not any(t.is_alive() for t in self._threads.get(name, []))
+            }
 
     def stop(self, timeout: float = 5.0) -> None:
         with self._lock:
@@ -101,7 +137,7 @@ class PollerGroup:
             self._stop.set()
             for poller in self._pollers:
                 poller.request_stop()
-            threads = list(self._threads.values())
+            threads = [t for ts in self._threads.values() for t in ts]
             self._threads.clear()
         deadline = time.monotonic() + timeout  # one wait for all, not one per thread
         for t in threads:
@@ -122,19 +158,24 @@ class PollerGroup:
 
     def _start_thread(self, poller: Poller) -> None:
         # A poller that may run several batches at once (SQS) says so with `concurrency`.
+        before = self._threads.get(poller.name, [])
+        started = []
         for i in range(getattr(poller, "concurrency", 1)):
             t = threading.Thread(
                 target=self._loop,
-                args=(poller,),
+                args=(poller, before),
                 name=f"sluice-poller-{poller.name}-{i}",
                 daemon=True,
             )
-            self._threads[t.name] = t
+            started.append(t)
             t.start()
+        self._threads[poller.name] = started
 
-    def _loop(self, poller: Poller) -> None:
+    def _loop(self, poller: Poller, before: Sequence[threading.Thread] = ()) -> None:
+        for thread in before:  # a paused run of this poller, still ending its batch
+            thread.join()
         backoff = self._error_backoff_s
-        while not self._stop.is_set():
+        while not self._stop.is_set() and poller.name not in self._paused:
             try:
                 done = poller.poll_once()
             except Exception:

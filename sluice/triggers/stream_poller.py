@@ -111,22 +111,33 @@ class StreamPoller(Stoppable):
         """One pass: discover shards if due, then read each ready shard once and deliver
         its due batches, the shards in parallel. Returns the number of target invocations."""
         with self._lock:
-            if self._changes is not None:  # before reading: a record added meanwhile wakes
-                self._changes_seen = self._changes.count()
-            now = self._clock()
-            if not self._discovered or now - self._last_refresh >= self._shard_refresh_s:
-                self._refresh_shards()
-                self._last_refresh = now
-            ready = [s for s in self._shards.values() if not s.done and self._parent_done(s)]
-            for shard in ready:
-                if not self._stop.is_set():
-                    self._fetch(shard)
+            ready = self._read()
             lanes = [(s, lane) for s in ready for lane in s.lanes if lane.buffer or lane.work]
             if len(lanes) <= 1:
                 return sum(self._drive(shard, lane) for shard, lane in lanes)
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(MAX_PARALLEL_BATCHES, f"sluice-{self.name}")
             return sum(self._executor.map(lambda pair: self._drive(*pair), lanes))
+
+    def take_positions(self) -> None:
+        """Read each shard once, delivering nothing: a pipe deployed stopped starts at the
+        deploy's position, as a running one does; what it read waits for StartPipe."""
+        with self._lock:
+            self._read()
+
+    def _read(self) -> list[Shard]:
+        """Discover shards if due, then read each ready shard once; answers those."""
+        if self._changes is not None:  # before reading: a record added meanwhile wakes
+            self._changes_seen = self._changes.count()
+        now = self._clock()
+        if not self._discovered or now - self._last_refresh >= self._shard_refresh_s:
+            self._refresh_shards()
+            self._last_refresh = now
+        ready = [s for s in self._shards.values() if not s.done and self._parent_done(s)]
+        for shard in ready:
+            if not self._stop.is_set():
+                self._fetch(shard)
+        return ready
 
     def wait_idle(self, seconds: float) -> None:
         """After a pass that invoked nothing: SECONDS, or while nothing is read and not yet

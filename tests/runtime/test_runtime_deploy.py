@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -87,3 +88,52 @@ def test_redeploy_keeps_unchanged_pipes_and_their_stream_positions(
     assert delivered() >= 1
     ddb.put_item(TableName=table, Item={"PK": {"S": "ITEM#after-redeploy"}})
     wait_for(lambda: delivered() == 2, what="the record written after the redeploy")
+
+
+def test_a_pipe_deployed_stopped_delivers_from_its_deploy_position_once_started(
+    tmp_path: Path,
+) -> None:
+    from sluice.testing import wait_for
+
+    src = tmp_path / "app"
+    shutil.copytree(FIXTURE, src, ignore=shutil.ignore_patterns("__pycache__"))
+    template = src / "template.yaml"
+    text = template.read_text()
+    pipe = '      Name: !Sub "${AWS::StackName}-stream-pipe"\n'
+    assert pipe in text and "StartingPosition: TRIM_HORIZON" in text
+    text = text.replace(pipe, pipe + "      DesiredState: STOPPED\n", 1)
+    text = text.replace("StartingPosition: TRIM_HORIZON", "StartingPosition: LATEST")
+    template.write_text(text)
+    stack = StackProcess(template, tmp_path / "data")
+    try:
+        name, pipes = "sluice-stream-pipe", stack.client("pipes")
+        ddb, table = stack.client("dynamodb"), stack.resource("ItemsTable")["name"]
+
+        def stats() -> dict[str, Any]:
+            return dict(stack.gateway.get("/_sluice/stats"))
+
+        def delivered() -> int:
+            return int(stats()["pipes"][name]["records_delivered"])
+
+        assert pipes.describe_pipe(Name=name)["DesiredState"] == "STOPPED"
+        assert stats()["stopped pipes"] == [name]
+        ddb.put_item(TableName=table, Item={"PK": {"S": "ITEM#while-stopped"}})
+        assert delivered() == 0
+        pipes.start_pipe(Name=name)
+        # LATEST is the deploy's position, not StartPipe's: the record is not skipped.
+        wait_for(lambda: delivered() == 1, what="the record written while stopped")
+
+        # Stopped by the API, it stays stopped through a redeploy of a template that sets
+        # no DesiredState; one that sets RUNNING starts it.
+        pipes.stop_pipe(Name=name)
+        template.write_text(text.replace("      DesiredState: STOPPED\n", ""))
+        stack.gateway.post("/_sluice/deploy")
+        assert pipes.describe_pipe(Name=name)["DesiredState"] == "STOPPED"
+        wait_for(lambda: stats()["stopped pipes"] == [name], what="the pipe still stopped")
+        template.write_text(text.replace("DesiredState: STOPPED", "DesiredState: RUNNING"))
+        stack.gateway.post("/_sluice/deploy")
+        assert stats()["stopped pipes"] == []
+        ddb.put_item(TableName=table, Item={"PK": {"S": "ITEM#running-again"}})
+        wait_for(lambda: delivered() == 2, what="the record written once running again")
+    finally:
+        stack.stop()

@@ -59,6 +59,39 @@ def test_dynamodb_stream_change_starts_the_pipe_target_with_filtered_batches(
     assert modify["eventSource"] == "aws:dynamodb"
 
 
+def test_stop_pipe_holds_stream_records_until_start_pipe_then_delivers_them_in_order(
+    fixture_stack: StackProcess,
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    pipes = fixture_stack.client("pipes")
+    name = fixture_stack.resource("StreamPipe")["name"]
+    ddb = fixture_stack.client("dynamodb")
+    table = fixture_stack.resource("ItemsTable")["name"]
+    assert pipes.describe_pipe(Name=name)["DesiredState"] == "RUNNING"
+    assert pipes.stop_pipe(Name=name)["DesiredState"] == "STOPPED"
+    try:
+        wait_for(
+            lambda: name in fixture_stack.gateway.get("/_sluice/stats")["stopped pipes"],
+            what=f"{name} stopped",
+        )
+        for i in range(5):
+            ddb.put_item(TableName=table, Item={"PK": {"S": f"ITEM#{run}-{i}"}})
+        # Its poller has ended: the records wait in the stream.
+        assert inputs_mentioning(fixture_stack, "stream_target", run) == []
+        assert pipes.describe_pipe(Name=name)["DesiredState"] == "STOPPED"
+    finally:
+        assert pipes.start_pipe(Name=name)["DesiredState"] == "RUNNING"
+
+    def delivered() -> list[str] | None:
+        batches = inputs_mentioning(fixture_stack, "stream_target", run)
+        keys = [r["dynamodb"]["Keys"]["PK"]["S"] for b in batches for r in b]
+        return keys if len(keys) >= 5 else None
+
+    keys = wait_for(delivered, what="the records written while the pipe was stopped")
+    assert keys == [f"ITEM#{run}-{i}" for i in range(5)]
+    assert name not in fixture_stack.gateway.get("/_sluice/stats")["stopped pipes"]
+
+
 def test_sqs_messages_start_the_pipe_target_batched_by_size_and_window(
     fixture_stack: StackProcess,
 ) -> None:

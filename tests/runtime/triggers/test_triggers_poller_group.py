@@ -14,6 +14,7 @@ from sluice.triggers import PipeSpec, PollerGroup, QueuePoller, StreamPoller, bu
 from sluice.triggers.clients import ClientFactory, boto3_client_factory
 from sluice.triggers.counters import Counters
 from sluice.triggers.testing import ScriptedTarget
+from sluice.waiting import wait_for
 
 SM = "arn:aws:states:us-east-1:123456789012:stateMachine:flow"
 
@@ -90,6 +91,61 @@ class FlakyPoller:
 
     def resume(self) -> None:
         pass
+
+
+def test_a_paused_stream_poller_ends_its_batch_delivers_nothing_more_then_resumes_in_order(
+    factory: ClientFactory,
+) -> None:
+    stream_arn, _, _ = make_sources(factory)
+    in_batch, release = threading.Event(), threading.Event()
+
+    def slow_first(batch: list[dict[str, Any]]) -> None:
+        if not in_batch.is_set():
+            in_batch.set()
+            release.wait(5)
+
+    target = ScriptedTarget(slow_first)
+    ddb = factory("dynamodb")
+    poller = StreamPoller(PipeSpec("s", stream_arn, SM, batch_size=2), target, factory)
+    group = PollerGroup([poller], idle_wait_s=0.01)
+    group.start()
+    try:
+        ddb.put_item(TableName="t", Item={"pk": {"S": "k0"}})
+        assert in_batch.wait(5)
+        group.pause("s")
+        assert group.stopped == set()  # still delivering its batch
+        release.set()
+        wait_for(lambda: group.stopped == {"s"}, timeout=5, what="the poller stopped")
+        for i in range(1, 6):
+            ddb.put_item(TableName="t", Item={"pk": {"S": f"k{i}"}})
+        # Stopped: its thread has ended, so whatever was written stays in the stream.
+        assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in target.records] == ["k0"]
+        group.unpause("s")
+        assert target.wait_for_records(6, timeout=5)
+        keys = [r["dynamodb"]["Keys"]["pk"]["S"] for r in target.records]
+        assert keys == [f"k{i}" for i in range(6)]  # from where it stopped, in order
+        assert group.stopped == set()
+    finally:
+        release.set()
+        group.stop()
+
+
+def test_a_poller_paused_before_the_group_starts_stays_stopped_until_unpaused(
+    factory: ClientFactory,
+) -> None:
+    _, url, queue_arn = make_sources(factory)
+    target = ScriptedTarget()
+    poller = QueuePoller(PipeSpec("q", queue_arn, SM), target, factory, receive_wait_s=1)
+    group = PollerGroup([poller], idle_wait_s=0.01)
+    group.pause("q")
+    group.start()
+    try:
+        factory("sqs").send_message(QueueUrl=url, MessageBody="{}")
+        assert group.stopped == {"q"} and target.records == []
+        group.unpause("q")
+        assert target.wait_for_records(1, timeout=5)
+    finally:
+        group.stop()
 
 
 def test_a_failing_poll_is_counted_and_retried() -> None:
