@@ -303,7 +303,10 @@ def _state_machine(res: Resource, endpoint: str, out: Deployment) -> None:
             raise
         sfn.create_state_machine(name=name, definition=definition, roleArn=ROLE_ARN, type=kind)
     _record(out, res, arn=arn, kind=kind, definition_uri=res.prop("DefinitionUri"))
-    out.rules += state_machine_rules(res, name, arn)
+    rules = state_machine_rules(res, name, arn)  # SAM's events: a rule each, as on AWS
+    for rule in rules:
+        _put_rule(rule, endpoint)
+    out.rules += rules
 
 
 def _definition(res: Resource) -> str:
@@ -342,13 +345,19 @@ def _definition(res: Resource) -> str:
 
 def _rule(res: Resource, endpoint: str, out: Deployment) -> None:
     rule = rule_spec(res)
-    events = client(endpoint, "events")
+    _put_rule(rule, endpoint)
+    out.rules.append(rule)
+    _record(out, res, arn=res.template.get_att(res.logical_id, "Arn", res.logical_id))
+
+
+def _put_rule(rule: RuleSpec, endpoint: str) -> None:
+    """The rule in EventBridge's API (moto's), where EnableRule and DisableRule reach it."""
     schedule = {"ScheduleExpression": rule.schedule} if rule.schedule else {}
     pattern = {"EventPattern": json.dumps(rule.pattern)} if rule.pattern or not schedule else {}
     state = "ENABLED" if rule.enabled else "DISABLED"
-    events.put_rule(Name=rule.name, EventBusName=rule.bus_name, State=state, **schedule, **pattern)
-    out.rules.append(rule)
-    _record(out, res, arn=res.template.get_att(res.logical_id, "Arn", res.logical_id))
+    client(endpoint, "events").put_rule(
+        Name=rule.name, EventBusName=rule.bus_name, State=state, **schedule, **pattern
+    )
 
 
 def _pipe(res: Resource, endpoint: str, out: Deployment) -> None:

@@ -17,7 +17,7 @@ from sluice.triggers.clients import boto3_client_factory
 from sluice.triggers.failure_log import FailureLog
 from sluice.triggers.poller_group import PollerGroup
 from sluice.triggers.queue_poller import LongPolls, QueuePoller
-from sluice.triggers.rule_delivery import RuleDelivery
+from sluice.triggers.rule_delivery import RuleDelivery, name_of_bus
 from sluice.triggers.schedules import Scheduler
 from sluice.triggers.specs import PipeSpec, RuleSpec
 from sluice.triggers.stream_changes import StreamChanges
@@ -26,6 +26,8 @@ from sluice.triggers.stream_shards import Positions
 
 StartResponse = Any
 Poller = (StreamPoller, QueuePoller)
+RULE_ENABLED = "moto.events.models:EventsBackend.enable_rule"
+RULE_DISABLED = "moto.events.models:EventsBackend.disable_rule"
 # The Pipes API calls (moto's) that set a pipe's DesiredState.
 PIPE_STATE_SET = tuple(
     f"moto.pipes.models:EventBridgePipesBackend.{call}_pipe" for call in observers.PIPE_CHANGES
@@ -65,9 +67,14 @@ class Triggers:
         self.pending: PendingEvents | None = None
         # Pipes whose DesiredState is STOPPED (template or StopPipe): their pollers are paused.
         self.stopped: set[str] = set()
+        # The deployed rules, and the State EnableRule/DisableRule gave some since the deploy.
+        self._rules: list[RuleSpec] = []
+        self._rule_states: dict[tuple[str, str], bool] = {}
         self._lock = threading.Lock()
         for point in PIPE_STATE_SET:
             observers.subscribe(point, self._pipe_state_set)
+        observers.subscribe(RULE_ENABLED, self._rule_enabled)
+        observers.subscribe(RULE_DISABLED, self._rule_disabled)
 
     def _pipe_state_set(self, _backend: Any, pipe: Any, *_: Any, **__: Any) -> None:
         """A pipe's DesiredState was set: its poller stops after the batch it is delivering,
@@ -116,10 +123,32 @@ class Triggers:
                 self.group.pause(name)
             self.group.start()
             self.pipes = pipes
-            enabled = [rule for rule in rules if rule.enabled]
-            self.rules.set_rules(enabled)
-            self.schedules.set_rules(enabled)
+            self._rules, self._rule_states = rules, {}  # a deploy applies the template's State
+            self._apply_rule_states()
             self.dlqs.set_queues(resources, pipes, rules)
+
+    def _rule_enabled(self, _backend: Any, found: bool, name: str, bus: str | None = None) -> None:
+        self._rule_state_set(found, name, bus, enabled=True)
+
+    def _rule_disabled(self, _backend: Any, found: bool, name: str, bus: str | None = None) -> None:
+        self._rule_state_set(found, name, bus, enabled=False)
+
+    def _rule_state_set(self, found: bool, name: str, bus: str | None, *, enabled: bool) -> None:
+        """EnableRule/DisableRule of a deployed rule: from now on it matches and fires, or
+        exists and does nothing (events already matched are still delivered, as on AWS)."""
+        if found:
+            with self._lock:
+                self._rule_states[(name_of_bus(bus or "default"), name)] = enabled
+                self._apply_rule_states()
+
+    def _apply_rule_states(self) -> None:
+        enabled = [
+            rule
+            for rule in self._rules
+            if self._rule_states.get((name_of_bus(rule.bus_name), rule.name), rule.enabled)
+        ]
+        self.rules.set_rules(enabled)
+        self.schedules.set_rules(enabled)
 
     def put_events(self, events: Iterable[dict[str, Any]]) -> None:
         routed = [(event, event.pop("_bus", "default")) for event in events]
@@ -170,6 +199,8 @@ class Triggers:
     def stop(self) -> None:
         for point in PIPE_STATE_SET:
             observers.unsubscribe(point, self._pipe_state_set)
+        observers.unsubscribe(RULE_ENABLED, self._rule_enabled)
+        observers.unsubscribe(RULE_DISABLED, self._rule_disabled)
         self.group.stop()
         if self.stream_changes is not None:
             self.stream_changes.close()

@@ -87,6 +87,9 @@ SYMBOLS: dict[str, str | None] = {
     ),
     "moto.pipes.models:EventBridgePipesBackend.start_pipe": "self name",
     "moto.pipes.models:EventBridgePipesBackend.stop_pipe": "self name",
+    # Observed by the triggers: a rule enabled or disabled through the API (True: it exists).
+    "moto.events.models:EventsBackend.enable_rule": "self name event_bus_arn",
+    "moto.events.models:EventsBackend.disable_rule": "self name event_bus_arn",
     # Sequenced and held back (s3_notifications).
     "moto.s3.notifications:send_event": None,
     "moto.s3.notifications:_get_s3_event": None,

@@ -38,6 +38,8 @@ SERVICE_METHODS = (
     "moto.s3.models:S3Backend.put_object",
     "moto.s3.models:S3Backend.delete_object",
     *(f"moto.pipes.models:EventBridgePipesBackend.{m}_pipe" for m in PIPE_CHANGES),
+    "moto.events.models:EventsBackend.enable_rule",
+    "moto.events.models:EventsBackend.disable_rule",
 )
 
 Observer = Callable[..., None]

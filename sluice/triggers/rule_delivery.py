@@ -128,14 +128,14 @@ class RuleDelivery:
             # PutEvents rejects malformed Detail before rules see it.
             log.warning("ignoring event with malformed Detail: %.200s", event.get("Detail"))
             return []
-        bus = _bus_name(bus_name or entry_bus or "default")
+        bus = name_of_bus(bus_name or entry_bus or "default")
         with self._rules_lock:
             rules = list(self._rules)
         # A rule without an event pattern is a schedule rule; it never matches events.
         matching = [
             rule
             for rule, pattern in rules
-            if _bus_name(rule.bus_name) == bus
+            if name_of_bus(rule.bus_name) == bus
             and pattern is not None
             and pattern.matches_event(cast(Any, envelope))
         ]
@@ -351,12 +351,13 @@ class RuleDelivery:
     def _rule_arn(self, rule: RuleSpec, envelope: Mapping[str, Any]) -> str:
         region = envelope.get("region") or self._region
         account = envelope.get("account") or self._account_id
-        bus = _bus_name(rule.bus_name)
+        bus = name_of_bus(rule.bus_name)
         path = rule.name if bus == "default" else f"{bus}/{rule.name}"
         return f"arn:aws:events:{region}:{account}:rule/{path}"
 
 
-def _bus_name(bus: str) -> str:
+def name_of_bus(bus: str) -> str:
+    """A bus's name, given its name or ARN."""
     return bus.rsplit("/", 1)[-1] if bus.startswith("arn:") else bus
 
 

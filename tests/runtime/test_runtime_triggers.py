@@ -9,6 +9,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import unquote_plus
 
+import pytest
+
 from sluice.testing import StackProcess, wait_for
 
 
@@ -162,6 +164,46 @@ def test_eventbridge_event_matching_a_rule_starts_its_state_machine(
     )
     assert stats["invocations"] - before == 1
     assert len(inputs_mentioning(fixture_stack, "event_target", run)) == 1
+
+
+def test_disable_rule_and_enable_rule_are_followed_while_the_stack_runs(
+    fixture_stack: StackProcess,
+) -> None:
+    events = fixture_stack.client("events")
+    bus = fixture_stack.resource("Bus")["name"]
+    on, paused = "sluice-event_target-OrderPlaced", "sluice-event_target-OrderPlacedPaused"
+    assert events.describe_rule(Name=paused, EventBusName=bus)["State"] == "DISABLED"
+
+    def executions_for(run: str) -> int:
+        """Rules match during PutEvents: once delivery is idle, the targets started."""
+        events.put_events(
+            Entries=[
+                {
+                    "EventBusName": bus,
+                    "Source": "fixture.orders",
+                    "DetailType": "order.placed",
+                    "Detail": json.dumps({"run": run}),
+                }
+            ]
+        )
+        wait_for(
+            lambda: fixture_stack.gateway.get("/_sluice/stats")["rules"]["pending"] == 0,
+            what="rule delivery to go idle",
+        )
+        return len(inputs_mentioning(fixture_stack, "event_target", run))
+
+    events.disable_rule(Name=on, EventBusName=bus)
+    try:
+        assert executions_for(uuid.uuid4().hex[:8]) == 0  # both rules disabled
+        events.enable_rule(Name=paused, EventBusName=bus)
+        assert executions_for(uuid.uuid4().hex[:8]) == 1  # the rule enabled by the API
+        events.enable_rule(Name=on, EventBusName=bus)
+        assert executions_for(uuid.uuid4().hex[:8]) == 2  # both match, each starts its target
+    finally:
+        events.enable_rule(Name=on, EventBusName=bus)
+        events.disable_rule(Name=paused, EventBusName=bus)
+    with pytest.raises(events.exceptions.ResourceNotFoundException):
+        events.disable_rule(Name="no-such-rule", EventBusName=bus)
 
 
 def test_sqs_event_source_mapping_invokes_the_function_and_honours_item_failures(
