@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +16,25 @@ FIXTURE = ROOT / "tests" / "runtime" / "fixture"
 
 # `--sluice-coverage` (sluice/pytest_plugin.py); pytester runs the plugin's own inner sessions.
 pytest_plugins = ("sluice.pytest_plugin", "pytester")
+
+
+# Test directories whose modules share session-scoped stacks, run by one xdist worker as one
+# unit: the console's modules share two stacks and a Chromium, which each worker running
+# one of them would otherwise start again (about 15 CPU-s a worker).
+ONE_WORKER = ("tests/console/",)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getoption("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedStacksScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            shared = next((d for d in ONE_WORKER if nodeid.startswith(d)), None)
+            return shared or super()._split_scope(nodeid)
+
+    return SharedStacksScheduling(config, log)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
