@@ -53,3 +53,35 @@ def test_stream_pipe_resumes_after_its_last_batch(tmp_path: Path, seed: int) -> 
         assert sum(counts.values()) <= burst + BATCH, counts
     finally:
         stack.stop()
+
+
+def test_a_stopped_pipe_stays_stopped_across_a_crash_then_delivers_everything_once(
+    tmp_path: Path,
+) -> None:
+    data_dir, name = tmp_path / "stack", "sluice-count-pipe"
+    keys = [f"ITEM#stopped-{i:03d}" for i in range(2 * BATCH)]
+    stack = StackProcess(TEMPLATE, data_dir)
+    try:
+        stack.client("pipes").stop_pipe(Name=name)  # answered once it is on disk
+        _put(stack, keys[:BATCH])
+    finally:
+        stack.kill()
+
+    stack = StackProcess(TEMPLATE, data_dir)
+    try:
+        pipes = stack.client("pipes")
+        assert pipes.describe_pipe(Name=name)["DesiredState"] == "STOPPED"
+        wait_for(
+            lambda: stack.gateway.get("/_sluice/stats")["stopped pipes"] == [name],
+            what="the pipe stopped after the restart",
+        )
+        _put(stack, keys[BATCH:])
+        assert _deliveries(stack) == {}
+        pipes.start_pipe(Name=name)
+        counts = wait_for(
+            lambda: len(d := _deliveries(stack)) == len(keys) and d,
+            what="the records written while stopped, before and after the crash",
+        )
+        assert counts == dict.fromkeys(keys, 1)
+    finally:
+        stack.stop()
