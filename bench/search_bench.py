@@ -77,7 +77,7 @@ def _backlog(stack: StackProcess, write: Callable[..., None], index: EmbeddedInd
     name = stack.resource("ArtistSearchPipe")["name"]
     pipes.stop_pipe(Name=name)
     wait_for(
-        lambda: name in stack.gateway.get("/_sluice/stats")["stopped pipes"],
+        lambda: name in stack.gateway.get("/_sluice/stats")["stopped_pipes"],
         what=f"{name} stopped",
     )
     with ThreadPoolExecutor(WRITERS) as pool:

@@ -168,7 +168,7 @@ class Triggers:
     def stats(self) -> dict[str, Any]:
         return {
             "pipes": self.group.stats(),
-            "stopped pipes": sorted(self.group.stopped),
+            "stopped_pipes": sorted(self.group.stopped),
             "rules": {**self.rules.counters.snapshot(), "pending": self.rules.pending},
         }
 

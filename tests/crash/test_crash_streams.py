@@ -72,7 +72,7 @@ def test_a_stopped_pipe_stays_stopped_across_a_crash_then_delivers_everything_on
         pipes = stack.client("pipes")
         assert pipes.describe_pipe(Name=name)["DesiredState"] == "STOPPED"
         wait_for(
-            lambda: stack.gateway.get("/_sluice/stats")["stopped pipes"] == [name],
+            lambda: stack.gateway.get("/_sluice/stats")["stopped_pipes"] == [name],
             what="the pipe stopped after the restart",
         )
         _put(stack, keys[BATCH:])

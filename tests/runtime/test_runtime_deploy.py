@@ -116,7 +116,7 @@ def test_a_pipe_deployed_stopped_delivers_from_its_deploy_position_once_started(
             return int(stats()["pipes"][name]["records_delivered"])
 
         assert pipes.describe_pipe(Name=name)["DesiredState"] == "STOPPED"
-        assert stats()["stopped pipes"] == [name]
+        assert stats()["stopped_pipes"] == [name]
         ddb.put_item(TableName=table, Item={"PK": {"S": "ITEM#while-stopped"}})
         assert delivered() == 0
         pipes.start_pipe(Name=name)
@@ -129,10 +129,10 @@ def test_a_pipe_deployed_stopped_delivers_from_its_deploy_position_once_started(
         template.write_text(text.replace("      DesiredState: STOPPED\n", ""))
         stack.gateway.post("/_sluice/deploy")
         assert pipes.describe_pipe(Name=name)["DesiredState"] == "STOPPED"
-        wait_for(lambda: stats()["stopped pipes"] == [name], what="the pipe still stopped")
+        wait_for(lambda: stats()["stopped_pipes"] == [name], what="the pipe still stopped")
         template.write_text(text.replace("DesiredState: STOPPED", "DesiredState: RUNNING"))
         stack.gateway.post("/_sluice/deploy")
-        assert stats()["stopped pipes"] == []
+        assert stats()["stopped_pipes"] == []
         ddb.put_item(TableName=table, Item={"PK": {"S": "ITEM#running-again"}})
         wait_for(lambda: delivered() == 2, what="the record written once running again")
     finally:

@@ -73,7 +73,7 @@ def test_stop_pipe_holds_stream_records_until_start_pipe_then_delivers_them_in_o
     assert pipes.stop_pipe(Name=name)["DesiredState"] == "STOPPED"
     try:
         wait_for(
-            lambda: name in fixture_stack.gateway.get("/_sluice/stats")["stopped pipes"],
+            lambda: name in fixture_stack.gateway.get("/_sluice/stats")["stopped_pipes"],
             what=f"{name} stopped",
         )
         for i in range(5):
@@ -91,7 +91,7 @@ def test_stop_pipe_holds_stream_records_until_start_pipe_then_delivers_them_in_o
 
     keys = wait_for(delivered, what="the records written while the pipe was stopped")
     assert keys == [f"ITEM#{run}-{i}" for i in range(5)]
-    assert name not in fixture_stack.gateway.get("/_sluice/stats")["stopped pipes"]
+    assert name not in fixture_stack.gateway.get("/_sluice/stats")["stopped_pipes"]
 
 
 def test_sqs_messages_start_the_pipe_target_batched_by_size_and_window(
