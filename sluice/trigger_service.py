@@ -26,6 +26,7 @@ from sluice.triggers.stream_shards import Positions
 
 StartResponse = Any
 Poller = (StreamPoller, QueuePoller)
+RULE_PUT = "moto.events.models:EventsBackend.put_rule"
 RULE_ENABLED = "moto.events.models:EventsBackend.enable_rule"
 RULE_DISABLED = "moto.events.models:EventsBackend.disable_rule"
 # The Pipes API calls (moto's) that set a pipe's DesiredState.
@@ -67,12 +68,14 @@ class Triggers:
         self.pending: PendingEvents | None = None
         # Pipes whose DesiredState is STOPPED (template or StopPipe): their pollers are paused.
         self.stopped: set[str] = set()
-        # The deployed rules, and the State EnableRule/DisableRule gave some since the deploy.
+        # The deployed rules, and each one's State as EventBridge's API last set it: PutRule
+        # (a deploy puts the template's), EnableRule, DisableRule, or a restored stack's.
         self._rules: list[RuleSpec] = []
         self._rule_states: dict[tuple[str, str], bool] = {}
         self._lock = threading.Lock()
         for point in PIPE_STATE_SET:
             observers.subscribe(point, self._pipe_state_set)
+        observers.subscribe(RULE_PUT, self._rule_put)
         observers.subscribe(RULE_ENABLED, self._rule_enabled)
         observers.subscribe(RULE_DISABLED, self._rule_disabled)
 
@@ -123,9 +126,12 @@ class Triggers:
                 self.group.pause(name)
             self.group.start()
             self.pipes = pipes
-            self._rules, self._rule_states = rules, {}  # a deploy applies the template's State
+            self._rules = rules
             self._apply_rule_states()
             self.dlqs.set_queues(resources, pipes, rules)
+
+    def _rule_put(self, _backend: Any, rule: Any, *_: Any, **__: Any) -> None:
+        self._rule_state_set(True, rule.name, rule.event_bus_name, enabled=rule.state == "ENABLED")
 
     def _rule_enabled(self, _backend: Any, found: bool, name: str, bus: str | None = None) -> None:
         self._rule_state_set(found, name, bus, enabled=True)
@@ -134,12 +140,15 @@ class Triggers:
         self._rule_state_set(found, name, bus, enabled=False)
 
     def _rule_state_set(self, found: bool, name: str, bus: str | None, *, enabled: bool) -> None:
-        """EnableRule/DisableRule of a deployed rule: from now on it matches and fires, or
-        exists and does nothing (events already matched are still delivered, as on AWS)."""
-        if found:
-            with self._lock:
-                self._rule_states[(name_of_bus(bus or "default"), name)] = enabled
-                self._apply_rule_states()
+        """A rule's State set: from now on it matches and fires, or exists and does nothing
+        (events already matched are still delivered, as on AWS)."""
+        key = (name_of_bus(bus or "default"), name)
+        with self._lock:
+            if not found or self._rule_states.get(key) == enabled:
+                return
+            self._rule_states[key] = enabled
+            if any((name_of_bus(r.bus_name), r.name) == key for r in self._rules):
+                self._apply_rule_states()  # else the deploy under way applies it
 
     def _apply_rule_states(self) -> None:
         enabled = [
@@ -199,6 +208,7 @@ class Triggers:
     def stop(self) -> None:
         for point in PIPE_STATE_SET:
             observers.unsubscribe(point, self._pipe_state_set)
+        observers.unsubscribe(RULE_PUT, self._rule_put)
         observers.unsubscribe(RULE_ENABLED, self._rule_enabled)
         observers.unsubscribe(RULE_DISABLED, self._rule_disabled)
         self.group.stop()

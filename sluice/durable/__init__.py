@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sluice.bedrock_emulator import BedrockEmulator
-from sluice.durable import bedrock, dynamodb, executions, pipes, s3, sqs, streams
+from sluice.durable import bedrock, dynamodb, executions, pipes, rules, s3, sqs, streams
 from sluice.durable.events import PendingEvents
 from sluice.durable.journal import Journal
 from sluice.durable.store import FILE_NAME, Store, clear
@@ -31,6 +31,7 @@ RESTORES = {
     "s3": s3.ROWS.restore,
     "executions": executions.restore,
     "pipes": pipes.ROWS.restore,
+    "rules": rules.ROWS.restore,
 }
 
 # Every kind of row journalled as it changes.
@@ -43,6 +44,7 @@ ROWS = (
     executions.HISTORY,
     bedrock.ROWS,
     pipes.ROWS,
+    rules.ROWS,
 )
 
 

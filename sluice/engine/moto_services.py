@@ -87,7 +87,11 @@ SYMBOLS: dict[str, str | None] = {
     ),
     "moto.pipes.models:EventBridgePipesBackend.start_pipe": "self name",
     "moto.pipes.models:EventBridgePipesBackend.stop_pipe": "self name",
-    # Observed by the triggers: a rule enabled or disabled through the API (True: it exists).
+    # Observed by the triggers: a rule's State set (enable/disable answer whether it exists).
+    "moto.events.models:EventsBackend.put_rule": (
+        "self name description event_bus_arn event_pattern role_arn scheduled_expression "
+        "state managed_by tags"
+    ),
     "moto.events.models:EventsBackend.enable_rule": "self name event_bus_arn",
     "moto.events.models:EventsBackend.disable_rule": "self name event_bus_arn",
     # Sequenced and held back (s3_notifications).

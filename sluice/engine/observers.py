@@ -23,6 +23,9 @@ _DDB = "moto.dynamodb.models"
 _SQS = "moto.sqs.models"
 # The Pipes API calls that set a pipe's DesiredState; each answers the pipe.
 PIPE_CHANGES = ("create", "update", "start", "stop")
+# The EventBridge calls that set a rule's State: PutRule answers the rule, EnableRule and
+# DisableRule whether it exists (their arguments name it).
+RULE_CHANGES = ("put", "enable", "disable")
 # observer(model object, the method's result, *the method's arguments)
 SERVICE_METHODS = (
     f"{_DDB}:DynamoDBBackend.put_item",
@@ -38,8 +41,7 @@ SERVICE_METHODS = (
     "moto.s3.models:S3Backend.put_object",
     "moto.s3.models:S3Backend.delete_object",
     *(f"moto.pipes.models:EventBridgePipesBackend.{m}_pipe" for m in PIPE_CHANGES),
-    "moto.events.models:EventsBackend.enable_rule",
-    "moto.events.models:EventsBackend.disable_rule",
+    *(f"moto.events.models:EventsBackend.{call}_rule" for call in RULE_CHANGES),
 )
 
 Observer = Callable[..., None]

@@ -1,0 +1,65 @@
+"""EventBridge rules across a crash: a State set through the API (DisableRule, EnableRule)
+is the rule's State after the restart too; a redeploy puts the template's State again."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+from sluice.testing import StackProcess, wait_for
+
+TEMPLATE = Path(__file__).resolve().parents[1] / "runtime" / "fixture" / "template.yaml"
+ON, PAUSED = "sluice-event_target-OrderPlaced", "sluice-event_target-OrderPlacedPaused"
+
+
+def _executions_started(stack: StackProcess) -> int:
+    """Executions of event_target an `order.placed` event starts (rules match during
+    PutEvents: once delivery is idle, every target it matched has started)."""
+    run = uuid.uuid4().hex
+    stack.client("events").put_events(
+        Entries=[
+            {
+                "EventBusName": stack.resource("Bus")["name"],
+                "Source": "fixture.orders",
+                "DetailType": "order.placed",
+                "Detail": json.dumps({"run": run}),
+            }
+        ]
+    )
+    wait_for(
+        lambda: stack.gateway.get("/_sluice/stats")["rules"]["pending"] == 0,
+        what="rule delivery to go idle",
+    )
+    sfn = stack.client("stepfunctions")
+    inputs = [
+        sfn.describe_execution(executionArn=e["executionArn"])["input"]
+        for e in stack.executions("event_target")
+    ]
+    return sum(run in text for text in inputs)
+
+
+def test_rule_states_set_through_the_api_survive_a_crash_until_a_redeploy(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "stack"
+    stack = StackProcess(TEMPLATE, data_dir)
+    try:
+        events, bus = stack.client("events"), stack.resource("Bus")["name"]
+        events.disable_rule(Name=ON, EventBusName=bus)  # answered once it is on disk
+        events.enable_rule(Name=PAUSED, EventBusName=bus)
+    finally:
+        stack.kill()
+
+    stack = StackProcess(TEMPLATE, data_dir)
+    try:
+        events, bus = stack.client("events"), stack.resource("Bus")["name"]
+        assert events.describe_rule(Name=ON, EventBusName=bus)["State"] == "DISABLED"
+        assert events.describe_rule(Name=PAUSED, EventBusName=bus)["State"] == "ENABLED"
+        assert _executions_started(stack) == 1  # by the rule enabled before the crash
+        stack.gateway.post("/_sluice/deploy")
+        assert events.describe_rule(Name=ON, EventBusName=bus)["State"] == "ENABLED"
+        assert events.describe_rule(Name=PAUSED, EventBusName=bus)["State"] == "DISABLED"
+        assert _executions_started(stack) == 1  # by the template's enabled rule
+    finally:
+        stack.stop()
