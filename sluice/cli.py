@@ -24,6 +24,7 @@ from sluice.cli_format import (
     print_table,
 )
 from sluice.cli_format import cause_message as _message
+from sluice.cli_pipes import pipes_app
 from sluice.client import SluiceError, UsageError
 
 app = typer.Typer(
@@ -34,6 +35,7 @@ app = typer.Typer(
 )
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(fault_app, name="fault")
+app.add_typer(pipes_app, name="pipes")
 produce_app = typer.Typer(
     no_args_is_help=True,
     help="Write a flow's realistic source data through its real trigger (S3, a table, a bus, "

@@ -97,6 +97,7 @@ class LocalStack:
         self.gateway.on_put_events = self.triggers.put_events
         self.gateway.extra["/_sluice/dlq"] = self.triggers.dlq_endpoint
         self.gateway.extra["/_sluice/stats"] = self.triggers.stats_endpoint
+        self.gateway.extra["/_sluice/pipes"] = self.triggers.pipes_endpoint
         self.gateway.extra["/console"] = console_app(self)
         self._lock = threading.Lock()
         self._resumed = False  # undelivered events of an earlier run are delivered once

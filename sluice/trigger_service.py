@@ -181,6 +181,32 @@ class Triggers:
             "rules": {**self.rules.counters.snapshot(), "pending": self.rules.pending},
         }
 
+    def pipes_overview(self) -> list[dict[str, Any]]:
+        """Each pipe and event source mapping: its source, target, state (STOPPING until a
+        stopped one has ended its batch in flight) and counters."""
+        counters, paused, stopped = self.group.stats(), self.group.paused, self.group.stopped
+        return [
+            {
+                "name": spec.name,
+                "kind": "pipe" if ":states:" in spec.target_arn else "event source mapping",
+                "source": spec.source_arn,
+                "target": spec.target_arn,
+                "state": (
+                    "STOPPED"
+                    if spec.name in stopped
+                    else "STOPPING"
+                    if spec.name in paused
+                    else "RUNNING"
+                ),
+                **counters.get(spec.name, {}),
+            }
+            for spec in self.pipes
+        ]
+
+    def pipes_endpoint(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps(self.pipes_overview()).encode()]
+
     def stats_endpoint(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
         start_response("200 OK", [("Content-Type", "application/json")])
         return [json.dumps(self.stats()).encode()]

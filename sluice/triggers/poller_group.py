@@ -122,6 +122,12 @@ class PollerGroup:
                     self._start_thread(poller)
 
     @property
+    def paused(self) -> set[str]:
+        """The pollers paused, whether or not they have ended their last batch."""
+        with self._lock:
+            return set(self._paused)
+
+    @property
     def stopped(self) -> set[str]:
         """The paused pollers that have ended the batch they were delivering."""
         with self._lock:

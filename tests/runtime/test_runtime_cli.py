@@ -10,6 +10,7 @@ import subprocess
 import sys
 import urllib.parse
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from sluice.testing import StackProcess, wait_for
         (["up", "--parameter-overrides", "NoEquals"], "takes KEY=VALUE", 2),
         (["seed", "no_such_flow"], "no lake seed for 'no_such_flow'", 2),
         (["produce", "transcript_persistence"], "unknown flow 'transcript_persistence'", 1),
+        (["pipes", "stop", "no-such-pipe"], "no pipe 'no-such-pipe'; the stack's pipes:", 1),
     ],
 )
 def test_bad_input_gives_one_clear_line_and_a_nonzero_exit(
@@ -163,6 +165,40 @@ def test_listings_print_json(fixture_stack: StackProcess, tmp_path: Path) -> Non
     queues = fixture_stack.cli("dlq", "list", "--json")
     assert queues.returncode == 0, queues.stderr
     assert json.loads(queues.stdout) == fixture_stack.gateway.get("/_sluice/dlq")
+
+
+def test_pipes_are_listed_with_what_they_delivered_and_stop_and_start(
+    fixture_stack: StackProcess,
+) -> None:
+    name = "sluice-stream-pipe"
+
+    def listed() -> dict[str, Any]:
+        result = fixture_stack.cli("pipes", "list", "--json")
+        assert result.returncode == 0, result.stderr
+        return {p["name"]: p for p in json.loads(result.stdout)}
+
+    before = listed()[name]
+    assert before["state"] == "RUNNING" and before["kind"] == "pipe"
+    assert "/stream/" in before["source"] and before["target"].endswith(":sluice-stream_target")
+    table = fixture_stack.cli("pipes", "list").stdout
+    assert name in table and "stream of sluice-items" in table and "RUNNING" in table
+
+    stopped = fixture_stack.cli("pipes", "stop", name)
+    assert stopped.returncode == 0, stopped.stderr
+    assert stopped.stdout.strip() == f"{name} stopped"
+    assert listed()[name]["state"] == "STOPPED"
+    ddb = fixture_stack.client("dynamodb")
+    table_name = fixture_stack.resource("ItemsTable")["name"]
+    ddb.put_item(TableName=table_name, Item={"PK": {"S": f"ITEM#cli-{uuid.uuid4().hex}"}})
+    assert listed()[name]["records_delivered"] == before["records_delivered"]
+
+    started = fixture_stack.cli("pipes", "start", name)
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.strip() == f"{name} running"
+    wait_for(
+        lambda: listed()[name]["records_delivered"] > before["records_delivered"],
+        what="the record written while the pipe was stopped",
+    )
 
 
 def test_piped_output_keeps_full_values(fixture_stack: StackProcess) -> None:
