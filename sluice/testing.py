@@ -350,6 +350,15 @@ class StackProcess:
             events=events,
         )
 
+    def put_events(self, entries: list[dict[str, Any]]) -> None:
+        """PutEvents ENTRIES, then wait until rule delivery is idle: rules match during
+        PutEvents, so by the return every state machine a rule matched has started."""
+        self.client("events").put_events(Entries=entries)
+        wait_for(
+            lambda: self.gateway.get("/_sluice/stats")["rules"]["pending"] == 0,
+            what="rule delivery to go idle",
+        )
+
     def executions(self, flow: str, status: str | None = None) -> list[dict[str, Any]]:
         sfn = self.client("stepfunctions")
         kwargs: dict[str, Any] = {"stateMachineArn": self.flow_arn(flow)}
