@@ -47,6 +47,8 @@ URLS = Map(
         Rule("/console/execution/redrive", endpoint="redrive_execution", methods=["POST"]),
         Rule("/console/execution/test-state", endpoint="test_state", methods=["GET", "POST"]),
         Rule("/console/start", endpoint="start", methods=["GET", "POST"]),
+        Rule("/console/pipes", endpoint="pipes"),
+        Rule("/console/pipes/state", endpoint="pipe_state", methods=["POST"]),
         Rule("/console/dlqs", endpoint="dlqs"),
         Rule("/console/dlqs/redrive", endpoint="redrive", methods=["POST"]),
         Rule("/console/static/<name>", endpoint="static"),
@@ -197,6 +199,20 @@ class Console:
             flow, text, name, problems, schema_name(schema, flow.name), json_schema(schema)
         )
         return _html(page, 400 if problems else 200)
+
+    def on_pipes(self, request: Request) -> Response:
+        return _html(pages.pipes_page(self.data.pipes(), request.args.get("notice")))
+
+    def on_pipe_state(self, request: Request) -> Response:
+        name, running = request.form.get("pipe", ""), request.form.get("running") == "yes"
+        try:
+            self.data.set_pipe_running(name, running)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "NotFoundException":
+                raise
+            raise NotFound(f"no pipe {name!r}") from None
+        notice = f"{name}: {'started' if running else 'stopping after its batch in flight'}"
+        return Response(status=303, headers={"Location": pages.url("/pipes", notice=notice)})
 
     def on_dlqs(self, request: Request) -> Response:
         queues = [(q, self.data.dlq_messages(q["name"])) for q in self.data.dlqs()]

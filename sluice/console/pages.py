@@ -94,6 +94,7 @@ def layout(title: str, body: str, *, active: str = "") -> str:
         for key, href, label in (
             ("flows", "", "State machines"),
             ("executions", "/executions", "Executions"),
+            ("pipes", "/pipes", "Pipes"),
             ("dlqs", "/dlqs", "Dead-letter queues"),
         )
     )
@@ -291,6 +292,44 @@ def dlqs_page(queues: list[tuple[dict[str, Any], list[dict[str, Any]]]], notice:
         + ("".join(sections) or '<p class="empty">No dead-letter queues in this stack.</p>')
     )
     return layout("Dead-letter queues", body, active="dlqs")
+
+
+def pipes_page(pipes: list[dict[str, Any]], notice: str | None) -> str:
+    """Each pipe and event source mapping with its state and counts; a pipe can be stopped
+    (its source keeps what arrives meanwhile) and started again."""
+    rows = []
+    for p in pipes:
+        running = p["state"] == "RUNNING"
+        action = ""
+        if p["kind"] == "pipe":
+            action = (
+                f'<form method="post" action="{BASE}/pipes/state">'
+                f'<input type="hidden" name="pipe" value="{h(p["name"])}">'
+                f'<input type="hidden" name="running" value="{"no" if running else "yes"}">'
+                f'<button type="submit">{"Stop" if running else "Start"}</button></form>'
+            )
+        counts = (
+            p.get(k, 0)
+            for k in ("batches_delivered", "records_delivered", "failures", "records_sent_to_dlq")
+        )
+        rows.append(
+            f'<tr class="pipe" data-pipe="{h(p["name"])}"><td><code>{h(p["name"])}</code>'
+            f"<div class=muted>{h(p['kind'])}</div></td>"
+            f'<td class="state">{h(p["state"])}</td>'
+            f"<td><code>{h(p['source'])}</code></td><td><code>{h(p['target'])}</code></td>"
+            + "".join(f"<td class=num>{h(c)}</td>" for c in counts)
+            + f"<td>{action}</td></tr>"
+        )
+    flash = f'<p class="notice" id="notice">{h(notice)}</p>' if notice else ""
+    headers = ["name", "state", "source", "target", "batches", "records", "failed", "to DLQ", ""]
+    body = (
+        "<h1>Pipes</h1>"
+        + flash
+        + "<p class=muted>A stopped pipe ends the batch it is delivering (STOPPING), then "
+        "leaves what arrives in its source until it is started: a stream pipe resumes where "
+        "it stopped.</p>" + table(headers, rows, cls="pipes", empty="No pipes in this stack.")
+    )
+    return layout("Pipes", body, active="pipes")
 
 
 def error_page(status: int, message: str) -> str:

@@ -288,6 +288,17 @@ class ConsoleData:
         """RedriveExecution: continue a failed Standard execution from the state that failed."""
         self.sfn.redrive_execution(executionArn=arn)
 
+    # -- pipes -------------------------------------------------------------------------------
+
+    def pipes(self) -> list[dict[str, Any]]:
+        pipes: list[dict[str, Any]] = self._stack.triggers.pipes_overview()
+        return pipes
+
+    def set_pipe_running(self, name: str, running: bool) -> None:
+        """StartPipe or StopPipe, as any client of the Pipes API would."""
+        pipes = boto_client(self.endpoint, "pipes")
+        (pipes.start_pipe if running else pipes.stop_pipe)(Name=name)
+
     # -- dead-letter queues ------------------------------------------------------------------
 
     def dlqs(self) -> list[dict[str, Any]]:

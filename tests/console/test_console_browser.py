@@ -249,3 +249,28 @@ def test_dead_letter_queue_shows_why_and_redrives(console_stack: ConsoleStack, p
         timeout=20,
         what="the redriven message to be delivered again",
     )
+
+
+def test_pipes_page_stops_and_starts_a_pipe(console_stack: ConsoleStack, page: Any) -> None:
+    pipes, name = console_stack.client("pipes"), "sluice-work-pipe"
+
+    def row() -> Any:
+        return page.locator(f'tr.pipe[data-pipe="{name}"]')
+
+    def shows(state: str) -> bool:
+        page.goto(f"{console_stack.console}/pipes")
+        return bool(row().locator("td.state").inner_text() == state)
+
+    page.goto(f"{console_stack.console}/pipes")
+    assert "sluice-work" in row().inner_text()  # its source queue
+    assert row().locator("td.state").inner_text() == "RUNNING"
+    try:
+        row().locator("button", has_text="Stop").click()
+        assert "sluice-work-pipe: stopping" in page.locator("#notice").inner_text()
+        assert pipes.describe_pipe(Name=name)["DesiredState"] == "STOPPED"
+        wait_for(lambda: shows("STOPPED"), what="the pipe shown stopped")
+        row().locator("button", has_text="Start").click()
+        assert "sluice-work-pipe: started" in page.locator("#notice").inner_text()
+        assert row().locator("td.state").inner_text() == "RUNNING"
+    finally:
+        pipes.start_pipe(Name=name)
