@@ -81,13 +81,15 @@ class Triggers:
 
     def _pipe_state_set(self, _backend: Any, pipe: Any, *_: Any, **__: Any) -> None:
         """A pipe's DesiredState was set: its poller stops after the batch it is delivering,
-        or starts again where it stopped (a stream pipe at its position, as on AWS)."""
-        if pipe.desired_state == "STOPPED":
-            self.stopped.add(pipe.name)
-            self.group.pause(pipe.name)
-        else:
-            self.stopped.discard(pipe.name)
-            self.group.unpause(pipe.name)
+        or starts again where it stopped (a stream pipe at its position, as on AWS). Under
+        the lock: a change during a deploy's `apply` reaches the group that `apply` starts."""
+        with self._lock:
+            if pipe.desired_state == "STOPPED":
+                self.stopped.add(pipe.name)
+                self.group.pause(pipe.name)
+            else:
+                self.stopped.discard(pipe.name)
+                self.group.unpause(pipe.name)
 
     def apply(
         self, pipes: list[PipeSpec], rules: list[RuleSpec], resources: dict[str, dict[str, Any]]
