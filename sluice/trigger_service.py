@@ -12,6 +12,7 @@ from sluice import sqs_atomic, wsgi_client
 from sluice.dlq import DeadLetterQueues
 from sluice.durable.events import PendingEvents
 from sluice.engine import observers
+from sluice.engine.observers import PIPE_STATE_SET, RULE_DISABLED, RULE_ENABLED, RULE_PUT
 from sluice.triggers.build import build_poller
 from sluice.triggers.clients import boto3_client_factory
 from sluice.triggers.failure_log import FailureLog
@@ -26,13 +27,6 @@ from sluice.triggers.stream_shards import Positions
 
 StartResponse = Any
 Poller = (StreamPoller, QueuePoller)
-RULE_PUT = "moto.events.models:EventsBackend.put_rule"
-RULE_ENABLED = "moto.events.models:EventsBackend.enable_rule"
-RULE_DISABLED = "moto.events.models:EventsBackend.disable_rule"
-# The Pipes API calls (moto's) that set a pipe's DesiredState.
-PIPE_STATE_SET = tuple(
-    f"moto.pipes.models:EventBridgePipesBackend.{call}_pipe" for call in observers.PIPE_CHANGES
-)
 
 
 class Triggers:

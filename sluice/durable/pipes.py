@@ -13,7 +13,7 @@ from typing import Any
 from moto.pipes.models import EventBridgePipesBackend, pipes_backends
 
 from sluice.durable.rows import Rows
-from sluice.engine.observers import PIPE_CHANGES
+from sluice.engine.observers import PIPE_STATE_SET
 from sluice.template import ACCOUNT_ID, REGION
 
 KIND = "pipes"
@@ -39,6 +39,6 @@ def _put(name: str, value: bytes) -> bool:
 
 ROWS = Rows(
     KIND,
-    {f"moto.pipes.models:EventBridgePipesBackend.{call}_pipe": _changed for call in PIPE_CHANGES},
+    dict.fromkeys(PIPE_STATE_SET, _changed),
     put=_put,
 )

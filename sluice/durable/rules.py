@@ -14,11 +14,11 @@ from moto.events.exceptions import ResourceNotFoundException
 from moto.events.models import EventsBackend, events_backends
 
 from sluice.durable.rows import Rows
+from sluice.engine.observers import RULE_DISABLED, RULE_ENABLED, RULE_PUT
 from sluice.template import ACCOUNT_ID, REGION
 from sluice.triggers.rule_delivery import name_of_bus
 
 KIND = "rules"
-_EVENTS = "moto.events.models:EventsBackend"
 
 
 def _mark(name: str, bus: str | None, state: str) -> None:
@@ -56,9 +56,9 @@ def _restore(_key: str, value: bytes) -> bool:
 ROWS = Rows(
     KIND,
     {
-        f"{_EVENTS}.put_rule": _put,
-        f"{_EVENTS}.enable_rule": _enabled,
-        f"{_EVENTS}.disable_rule": _disabled,
+        RULE_PUT: _put,
+        RULE_ENABLED: _enabled,
+        RULE_DISABLED: _disabled,
     },
     put=_restore,
 )

@@ -22,10 +22,15 @@ HISTORY_EVENT_ADDED = "history event added"  # observer(execution, event)
 _DDB = "moto.dynamodb.models"
 _SQS = "moto.sqs.models"
 # The Pipes API calls that set a pipe's DesiredState; each answers the pipe.
-PIPE_CHANGES = ("create", "update", "start", "stop")
+PIPE_STATE_SET = tuple(
+    f"moto.pipes.models:EventBridgePipesBackend.{call}_pipe"
+    for call in ("create", "update", "start", "stop")
+)
 # The EventBridge calls that set a rule's State: PutRule answers the rule, EnableRule and
 # DisableRule whether it exists (their arguments name it).
-RULE_CHANGES = ("put", "enable", "disable")
+RULE_PUT = "moto.events.models:EventsBackend.put_rule"
+RULE_ENABLED = "moto.events.models:EventsBackend.enable_rule"
+RULE_DISABLED = "moto.events.models:EventsBackend.disable_rule"
 # observer(model object, the method's result, *the method's arguments)
 SERVICE_METHODS = (
     f"{_DDB}:DynamoDBBackend.put_item",
@@ -40,8 +45,10 @@ SERVICE_METHODS = (
     f"{_SQS}:SQSBackend.purge_queue",
     "moto.s3.models:S3Backend.put_object",
     "moto.s3.models:S3Backend.delete_object",
-    *(f"moto.pipes.models:EventBridgePipesBackend.{m}_pipe" for m in PIPE_CHANGES),
-    *(f"moto.events.models:EventsBackend.{call}_rule" for call in RULE_CHANGES),
+    *PIPE_STATE_SET,
+    RULE_PUT,
+    RULE_ENABLED,
+    RULE_DISABLED,
 )
 
 Observer = Callable[..., None]
