@@ -34,6 +34,7 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sluice.lambda_runtime import RUNTIME_PROVIDED, provide_runtime_libs
 from sluice.template import load_template
@@ -150,7 +151,8 @@ def installed_deps(group: str) -> Path:
     trim(partial)
     shutil.rmtree(target, ignore_errors=True)
     partial.rename(target)
-    (target / ".complete").touch()
+    # Its size, for choose_group: every function's staging would walk the site otherwise.
+    (target / ".complete").write_text(f"{_size(target)}\n")
     return target
 
 
@@ -185,7 +187,8 @@ def choose_group(function: str, needs: frozenset[str]) -> tuple[str, Path]:
     for group in groups():
         site = installed_deps(group)
         if wanted <= provided(site):
-            candidates.append((_size(site), group, site))
+            recorded = (site / ".complete").read_text().strip()
+            candidates.append((int(recorded) if recorded else _size(site), group, site))
     if not candidates:
         raise PackageError(
             f"{function}: no dependency group in {REQUIREMENTS.relative_to(ROOT)} provides "
@@ -234,17 +237,53 @@ def _size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
 
 
-def imports_alone(package: Path, handler: str, runtime_libs: Path) -> str | None:
-    """Import the handler as Lambda would: this Python with only the package and the
-    runtime's libraries on sys.path. None if it imports, else the error's last line."""
-    module = handler.rsplit(".", 1)[0]
-    code = f"import sys; sys.path[:0] = {[str(package), str(runtime_libs)]!r}; import {module}"
+# Run by `imports_alone` in a bare interpreter (-I -S): each job's package and the runtime's
+# libraries go first on sys.path (the package is the working directory, as /var/task is on
+# Lambda), its handler module is imported, and the error (or null) is
+# printed as one marked JSON line. The modules that differ between packages (the handler's, the
+# first-party ones) are dropped before the next job; the dependency modules stay, as every
+# package of one group holds the same files (hard links of one install).
+_IMPORT_CHECK = """
+import importlib, json, os, sys
+MARK, runtime_libs, first_party, jobs = json.loads(sys.argv[1])
+for package, module in jobs:
+    os.chdir(package)
+    sys.path[:0] = [package, runtime_libs]
+    try:
+        importlib.import_module(module)
+        error = None
+    except BaseException as exc:
+        error = (type(exc).__name__ + ": " + str(exc)).strip().splitlines()[-1]
+    del sys.path[:2]
+    own = {*first_party, module.split(".")[0]}
+    for name in [name for name in sys.modules if name.split(".")[0] in own]:
+        del sys.modules[name]
+    importlib.invalidate_caches()
+    print(MARK, json.dumps(error), flush=True)
+"""
+_IMPORT_MARK = "sluice-import-check:"
+
+
+def imports_alone(jobs: list[tuple[Path, str]], runtime_libs: Path) -> list[str | None]:
+    """Import each (package, handler) as Lambda would: this Python with only the package and
+    the runtime's libraries on sys.path. Per job: None if it imports, else the error's last
+    line. The jobs share one interpreter: give it packages of one dependency group only."""
+    modules = [(str(package), handler.rsplit(".", 1)[0]) for package, handler in jobs]
+    argument = json.dumps([_IMPORT_MARK, str(runtime_libs), FIRST_PARTY, modules])
     done = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, cwd=package
+        [sys.executable, "-I", "-S", "-c", _IMPORT_CHECK, argument],
+        capture_output=True,
+        text=True,
     )
-    if done.returncode == 0:
-        return None
-    return (done.stderr.strip().splitlines() or ["exit status " + str(done.returncode)])[-1]
+    # Marked lines only: a handler may print as it is imported.
+    results: list[str | None] = [
+        json.loads(line.removeprefix(_IMPORT_MARK))
+        for line in done.stdout.splitlines()
+        if line.startswith(_IMPORT_MARK)
+    ]
+    # The interpreter died part-way (a crash in an extension): the rest are not known.
+    last = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+    return results + [last] * (len(jobs) - len(results))
 
 
 def report(build_dir: Path) -> int:
@@ -256,12 +295,20 @@ def report(build_dir: Path) -> int:
         print(f"no packages under {build_dir}: run make package", file=sys.stderr)
         return 1
     runtime_libs = provide_runtime_libs(build_dir.parent / "lambda-runtime" / "python")
+    by_group: dict[str, list[dict[str, Any]]] = {}
+    for manifest in manifests:
+        by_group.setdefault(manifest["group"], []).append(manifest)
+    errors: dict[str, str | None] = {}
+    for members in by_group.values():
+        jobs = [(build_dir / m["function"], m["handler"]) for m in members]
+        errors.update(
+            zip([m["function"] for m in members], imports_alone(jobs, runtime_libs), strict=True)
+        )
     print(f"{'function':34} {'group':7} {'unzipped':>9}  {'of 250 MiB':>10}  handler import")
     failed = 0
     for manifest in manifests:
-        package = build_dir / manifest["function"]
-        size = _size(package)
-        error = imports_alone(package, manifest["handler"], runtime_libs)
+        size = _size(build_dir / manifest["function"])
+        error = errors[manifest["function"]]
         share = "OVER" if size > LAMBDA_UNZIPPED_LIMIT else f"{size / LAMBDA_UNZIPPED_LIMIT:.0%}"
         failed += size > LAMBDA_UNZIPPED_LIMIT or error is not None
         print(

@@ -135,3 +135,23 @@ def test_the_report_fails_a_handler_that_needs_what_its_package_lacks(
     assert next(line for line in lines if "NeedsPydantic" in line).endswith(
         "ModuleNotFoundError: No module named 'pydantic'"
     )
+
+
+def test_handlers_checked_together_see_only_their_own_package(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Packages of one group are imported in one interpreter: a first-party module that only
+    the first package holds must not let the second one's handler import (nor may what a
+    handler prints as it loads be taken for a result)."""
+    build = tmp_path / ".aws-sam" / "build"
+    write(build, {"AFunction/tasks/__init__.py": "", "AFunction/tasks/shared.py": "X = 1\n"})
+    package_dir(
+        build, "AFunction", "from tasks.shared import X\nprint('null')\ndef handler(e, c): ...\n"
+    )
+    package_dir(build, "BFunction", "from tasks.shared import X\ndef handler(e, c): ...\n")
+    assert report(build) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert next(line for line in lines if "AFunction" in line).endswith("ok")
+    assert next(line for line in lines if "BFunction" in line).endswith(
+        "ModuleNotFoundError: No module named 'tasks'"
+    )
