@@ -10,11 +10,11 @@ import uuid
 
 import boto3
 from botocore.exceptions import ClientError
-from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import dynamodb_backends
 
 from sluice.engine import moto_seam
+from sluice.in_process import mocked_aws
 from sluice.testing import StackProcess
 
 WRITERS = 20
@@ -87,7 +87,7 @@ def test_an_update_leaves_the_item_an_earlier_answer_holds_unchanged() -> None:
     update added an attribute failed ("dictionary changed size during iteration"; in a
     state machine, DynamoDB.AmazonDynamoDBException under load)."""
     moto_seam.install()
-    with mock_aws():
+    with mocked_aws():
         ddb = boto3.client("dynamodb", region_name="us-east-1")
         ddb.create_table(
             TableName="claims",

@@ -406,12 +406,12 @@ def ledger_table() -> None:
 
 
 def regenerate_fixtures(directory: Path = FIXTURES) -> None:
-    from moto import mock_aws
+    from sluice.in_process import mocked_aws
 
     # moto logs every caught ASL failure with a full component dump.
     logging.getLogger("moto").setLevel(logging.CRITICAL)
     directory.mkdir(parents=True, exist_ok=True)
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+    with mocked_aws(run_executions=True):
         ledger_table()
         for name in SCENARIOS:
             document, status = capture(name)
@@ -837,10 +837,10 @@ def test_pretty_payload_keeps_invalid_json_as_text() -> None:
 
 def test_live_moto_histories_match_the_fixtures() -> None:
     """Guards the fixtures against moto changing what it emits."""
-    from moto import mock_aws
+    from sluice.in_process import mocked_aws
 
     logging.getLogger("moto").setLevel(logging.CRITICAL)
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+    with mocked_aws(run_executions=True):
         ledger_table()
         for name in ("success_plain", "parallel_branch_failure"):
             document, status = capture(name)

@@ -14,9 +14,9 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from sluice.engine import moto_seam
+from sluice.in_process import mocked_aws
 
 CONSUMERS = 6
 PRODUCERS = 3
@@ -31,7 +31,7 @@ def sqs() -> Iterator[Any]:
     interval = sys.getswitchinterval()
     sys.setswitchinterval(1e-5)
     try:
-        with mock_aws():
+        with mocked_aws():
             yield boto3.client("sqs", region_name="us-east-1")
     finally:
         sys.setswitchinterval(interval)

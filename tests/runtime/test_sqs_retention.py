@@ -9,11 +9,11 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sqs.models import sqs_backends
 
 from sluice.engine import moto_seam
+from sluice.in_process import mocked_aws
 
 RETENTION_S = 60  # SQS's smallest MessageRetentionPeriod
 
@@ -21,7 +21,7 @@ RETENTION_S = 60  # SQS's smallest MessageRetentionPeriod
 @pytest.fixture
 def sqs() -> Iterator[Any]:
     moto_seam.install()
-    with mock_aws():
+    with mocked_aws():
         yield boto3.client("sqs", region_name="us-east-1")
 
 

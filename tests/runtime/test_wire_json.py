@@ -33,9 +33,9 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
-from moto import mock_aws
 
 from sluice.engine import moto_seam
+from sluice.in_process import mocked_aws
 from sluice.testing import in_process_aws
 from sluice.waiting import wait_for
 
@@ -65,7 +65,7 @@ ITEM: dict[str, Any] = {
 @pytest.fixture
 def clients() -> Iterator[tuple[Any, Any]]:
     moto_seam.install()
-    with mock_aws():
+    with mocked_aws():
         ddb = boto3.client("dynamodb", region_name=REGION)
         # Recent botocore sends stream calls to account-based hosts, which moto does not route.
         streams = boto3.client(

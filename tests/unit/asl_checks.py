@@ -12,7 +12,8 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
+
+from sluice.in_process import mocked_aws
 
 STATEMACHINES = Path(__file__).resolve().parents[2] / "statemachines"
 
@@ -100,7 +101,7 @@ def assert_engine_parses(
     Runs on `mock_aws` in this process, without AWS_ENDPOINT_URL (a stack's would win).
     """
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+    with mocked_aws(run_executions=True):
         _assert_engine_parses(definition, name, retry_state, retry)
 
 

@@ -20,11 +20,10 @@ import pytest
 from asl_checks import FlowAsl, assert_transitions_land
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from moto import mock_aws
 from moto.events.models import EventPattern
 
 from schemas.artist_search_sync import PIPE_FILTER_PATTERN, artist_document
-from sluice.in_process import InProcessAws
+from sluice.in_process import InProcessAws, mocked_aws
 from sluice.testing import in_process_aws
 from tasks.artist_search_sync import apply_to_index, prepare_batch
 from tasks.artist_search_sync.index.embedded import EmbeddedIndex
@@ -84,7 +83,7 @@ def test_engine_accepts_the_definition_and_rejects_a_broken_one(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+    with mocked_aws(run_executions=True):
         sfn = boto3.client(
             "stepfunctions",
             region_name=REGION,

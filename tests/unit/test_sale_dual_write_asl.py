@@ -12,9 +12,9 @@ import boto3
 import pytest
 from asl_checks import assert_transitions_land, walk
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
 from schemas.sale_dual_write import CLAIM_LOCK_SECONDS
+from sluice.in_process import mocked_aws
 from sluice.template import load_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -185,7 +185,7 @@ def test_every_failure_ends_in_the_dlq_then_fails() -> None:
 
 def test_moto_accepts_both_and_rejects_a_broken_one(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+    with mocked_aws(run_executions=True):
         sfn = boto3.client(
             "stepfunctions",
             region_name="us-east-1",

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
+from sluice.in_process import mocked_aws
 from sluice.triggers import PipeSpec, PollerGroup, QueuePoller, StreamPoller, build_poller
 from sluice.triggers.clients import ClientFactory, boto3_client_factory
 from sluice.triggers.counters import Counters
@@ -21,7 +21,7 @@ SM = "arn:aws:states:us-east-1:123456789012:stateMachine:flow"
 
 @pytest.fixture
 def factory() -> Iterator[ClientFactory]:
-    with mock_aws():
+    with mocked_aws():
         yield boto3_client_factory(region_name="us-east-1")
 
 

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
 from sluice import sqs_atomic
 from sluice.engine import moto_seam
+from sluice.in_process import mocked_aws
 from sluice.triggers.clients import ClientFactory, boto3_client_factory
 from sluice.triggers.failure_log import FailureLog
 from sluice.triggers.poller_group import PollerGroup
@@ -71,7 +71,7 @@ def make_queue(factory: ClientFactory, name: str, **attributes: str) -> Queue:
 @pytest.fixture
 def factory() -> Iterator[ClientFactory]:
     moto_seam.install()  # moto's SQS as the runtime serves it: atomic per queue
-    with mock_aws():
+    with mocked_aws():
         yield boto3_client_factory(region_name="us-east-1")
 
 

@@ -12,9 +12,9 @@ from typing import Any, cast
 
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
 from sluice.engine import virtual_time
+from sluice.in_process import mocked_aws
 from sluice.triggers.clients import ClientFactory, boto3_client_factory
 from sluice.triggers.rule_delivery import RuleDelivery
 from sluice.triggers.rule_events import json_path
@@ -59,7 +59,7 @@ class Env:
 
 @pytest.fixture
 def env() -> Iterator[Env]:
-    with mock_aws():
+    with mocked_aws():
         factory = boto3_client_factory(region_name="us-east-1")
         sm = factory("stepfunctions").create_state_machine(
             name="orders", definition=DEFINITION, roleArn=ROLE

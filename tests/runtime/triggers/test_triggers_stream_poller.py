@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
 from sluice.engine import moto_seam
+from sluice.in_process import mocked_aws
 from sluice.triggers.clients import ClientFactory, boto3_client_factory
 from sluice.triggers.poller_group import PollerGroup
 from sluice.triggers.specs import PipeSpec
@@ -56,7 +56,7 @@ class Env:
 
 @pytest.fixture
 def env() -> Iterator[Env]:
-    with mock_aws():
+    with mocked_aws():
         factory = boto3_client_factory(region_name="us-east-1")
         table = factory("dynamodb").create_table(
             TableName="orders",
