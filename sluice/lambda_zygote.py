@@ -10,6 +10,11 @@ The zygote imports only what workers were seen to import (each worker reports wh
 `lambda_worker.SHARED_LIBRARIES` its Init loaded), so a stack of small handlers never
 pays for libraries it does not use. Not for built packages (`sluice up --built`): those
 workers run isolated from site-packages, each on its own package's dependencies.
+
+Where many stacks start in one test process, each would import those libraries again in
+its own zygote (and its first workers before that). There the stack zygote
+(`sluice.stack_zygote`) starts a template, a clean interpreter that has imported all of
+them, and each stack's zygote is forked from it instead (`use_template`).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import subprocess
 import sys
 import threading
 import traceback
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from sluice import lambda_worker, long_lived
 
@@ -72,6 +77,52 @@ class ForkedWorker:
         self.stdout.close()
 
 
+# The template's socket, in a process forked from the stack zygote (None elsewhere).
+_template: socket.socket | None = None
+
+
+def start_template(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Start a template with ENV (run in the stack zygote, so that the stacks it forks find
+    it); this process and its forks then get their zygotes from it."""
+    global _template
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sluice.lambda_zygote", str(theirs.fileno()), "--template"],
+        pass_fds=[theirs.fileno()],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        env=env,
+    )
+    theirs.close()
+    _template = ours
+    return proc
+
+
+def close_template() -> None:
+    """Close this process's end: the template exits once every holder has closed theirs."""
+    global _template
+    if _template is not None:
+        _template.close()
+        _template = None
+
+
+class _TemplateChild:
+    """A zygote forked by the template, as `Zygote.stop` waits for it or kills it (the
+    template is its parent and reaps it): through a pidfd."""
+
+    def __init__(self, pid: int) -> None:
+        self._pidfd = os.pidfd_open(pid)
+
+    def wait(self, timeout: float | None = None) -> None:
+        if not select.select([self._pidfd], [], [], timeout)[0]:
+            raise subprocess.TimeoutExpired("the Lambda zygote", timeout or 0)
+        os.close(self._pidfd)
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+
+
 class Zygote:
     """The runtime's side: starts the zygote process and asks it for workers."""
 
@@ -80,13 +131,15 @@ class Zygote:
         self._sock = ours
         self._lock = threading.Lock()
         self.wanted: set[str] = set()  # shared libraries workers imported so far
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sluice.lambda_zygote", str(theirs.fileno())],
-            pass_fds=[theirs.fileno()],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            env=base_env,
-        )
+        self.proc: subprocess.Popen[bytes] | _TemplateChild | None = _from_template(ours, theirs)
+        if self.proc is None:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "sluice.lambda_zygote", str(theirs.fileno())],
+                pass_fds=[theirs.fileno()],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                env=base_env,
+            )
         theirs.close()
 
     def spawn(self, env: dict[str, str], cwd: str) -> ForkedWorker:
@@ -114,11 +167,25 @@ class Zygote:
 
     def stop(self) -> None:
         self._sock.close()  # the zygote exits at end of input; its workers at theirs
+        assert self.proc is not None
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+def _from_template(ours: socket.socket, theirs: socket.socket) -> _TemplateChild | None:
+    """A zygote serving THEIRS forked from this process's template; None if there is none
+    (or it has gone)."""
+    if _template is None:
+        return None
+    try:
+        socket.send_fds(_template, [b"zygote"], [theirs.fileno()])
+        reply = ours.recv(64)  # the new zygote's first message: its pid
+    except OSError:
+        return None
+    return _TemplateChild(int(reply)) if reply else None
 
 
 def _worker(request: dict[str, Any], fds: list[int]) -> None:
@@ -177,8 +244,34 @@ def serve(sock: socket.socket) -> None:
         sock.send(str(pid).encode())
 
 
+def serve_as_template(sock: socket.socket) -> NoReturn:
+    """Import every shared library, then fork a zygote for each socket received, until the
+    last holder of SOCK closes it."""
+    for name in lambda_worker.SHARED_LIBRARIES:
+        with contextlib.suppress(Exception):  # a worker that needs it will say why
+            importlib.import_module(name)
+    signal.signal(signal.SIGCHLD, _reap)
+    while True:
+        message, fds, _, _ = socket.recv_fds(sock, 64, 1)
+        if not message:
+            # Without the interpreter's teardown: the libraries' extensions would report
+            # what they still hold as it runs (nanobind's leak warnings).
+            _reap()
+            os._exit(0)
+        long_lived.before_fork()
+        if os.fork() == 0:
+            sock.close()
+            child = socket.socket(fileno=fds[0])
+            child.send(str(os.getpid()).encode())
+            serve(child)
+            os._exit(0)
+        for fd in fds:
+            os.close(fd)
+
+
 def main() -> None:
-    serve(socket.socket(fileno=int(sys.argv[1])))
+    sock = socket.socket(fileno=int(sys.argv[1]))
+    serve_as_template(sock) if sys.argv[2:] == ["--template"] else serve(sock)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ import threading
 import traceback
 from typing import Any
 
-from sluice import long_lived
+from sluice import lambda_runtime, lambda_zygote, long_lived
 
 # Read at import by the interpreter, moto or the libraries the zygote holds.
 IMPORT_TIME_ENV = ("PYTHON", "MOTO_", "TEST_SERVER_MODE", "AWS_DEFAULT_REGION")
@@ -260,6 +260,7 @@ def serve(sock: socket.socket) -> None:
         if sock.fileno() in ready:
             message = sock.recv(1 << 20)
             if not message:
+                lambda_zygote.close_template()
                 _wait_for_stacks()
                 return
             sys.stdout.flush()
@@ -301,6 +302,12 @@ def main() -> None:
     from sluice.engine import moto_services
 
     stack_preload.preload()
+    # The stacks' Lambda zygotes come from one template that has imported the handlers'
+    # libraries, instead of each importing them again (its environment: a stack's Lambda
+    # base environment, less the stack's own endpoint).
+    base_env = lambda_runtime.default_base_env("")
+    del base_env["AWS_ENDPOINT_URL"]
+    lambda_zygote.start_template(base_env)
 
     os.register_at_fork(after_in_child=moto_services.identifiers_reseeded)
     serve(socket.socket(fileno=int(sys.argv[1])))

@@ -4,6 +4,7 @@ function's environment, working directory and sys.path, never another function's
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -62,11 +63,21 @@ def code(root: Path, label: str) -> Path:
     return directory
 
 
-@pytest.fixture
-def lambdas(tmp_path: Path) -> Iterator[LambdaRuntime]:
+@pytest.fixture(params=["own zygote", "zygote from the template"])
+def lambdas(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LambdaRuntime]:
+    """A runtime whose zygote is its own process, or forked from a template (as for stacks
+    forked by the stack zygote)."""
+    template = None
+    if request.param == "zygote from the template":
+        template = lambda_zygote.start_template(default_base_env(""))
     runtime = LambdaRuntime(tmp_path / "logs", default_base_env("http://127.0.0.1:9"))
     yield runtime
+    if runtime._zygote is not None:  # a worker was forked: from the zygote asked for
+        assert isinstance(runtime._zygote.proc, subprocess.Popen) == (template is None)
     runtime.shutdown()
+    if template is not None:
+        lambda_zygote.close_template()
+        assert template.wait(timeout=10) == 0
 
 
 def answer(lambdas: LambdaRuntime, name: str) -> dict[str, Any]:
@@ -97,6 +108,21 @@ def test_each_forked_worker_has_its_own_functions_environment_and_code(
     assert answer(lambdas, "First")["counter"] == 2
     assert answer(lambdas, "Second")["counter"] == 2
     assert lambdas._zygote is not None  # they were forked, not started afresh
+
+
+def test_a_runtime_whose_template_has_gone_starts_its_own_zygote(tmp_path: Path) -> None:
+    template = lambda_zygote.start_template(default_base_env(""))
+    template.kill()
+    template.wait()
+    runtime = LambdaRuntime(tmp_path / "logs", default_base_env("http://127.0.0.1:9"))
+    try:
+        runtime.deploy([function("Alone", code(tmp_path, "alone"), FLAVOUR="alone")])
+        assert answer(runtime, "Alone")["flavour"] == "alone"
+        assert runtime._zygote is not None
+        assert isinstance(runtime._zygote.proc, subprocess.Popen)  # its own process
+    finally:
+        runtime.shutdown()
+        lambda_zygote.close_template()
 
 
 def test_a_function_setting_an_interpreter_variable_gets_a_fresh_interpreter(
