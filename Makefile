@@ -18,7 +18,7 @@ CHECKOV_VENV := .venv-checkov
 # MiniStack, the runtime bench's second reference, pins an older botocore than moto's.
 MINISTACK_VENV := .venv-ministack
 
-.PHONY: demo test test-lint test-package test-suite test-built test-coverage lint up bench lock clean browser package python
+.PHONY: demo test test-lint test-package test-suite test-built test-coverage lint up bench lock clean browser package package-deps python
 
 python:
 	@test -n "$(PY)" || { echo "Python 3.12 not found: install it (pyenv install 3.12) or run make PY=/path/to/python3.12"; exit 2; }
@@ -53,7 +53,7 @@ demo: $(STAMP)
 # two pytest sessions writes its state coverage as a part, and the thresholds apply to their
 # sum (test-coverage), as to one session's. Each phase's wall time and CPU time (user,
 # system: `times` of the phase's processes) are printed, and the whole's at the end (setting
-# up the environments is not counted).
+# up the environments and installing the dependency groups is not counted).
 # TEST_WORKERS: parallel pytest workers (pytest-xdist). The tests mostly wait on their
 # stacks, so more workers than cores pay off; loadscope keeps a module's tests (and its
 # module-scoped stack) on one worker.
@@ -62,7 +62,7 @@ COVERAGE_DIR := build/sluice-coverage
 timed = start=$$(date +%s); $(1); status=$$?; t=$${TMPDIR:-/tmp}/sluice-times.$$$$; times >$$t; \
 	echo "$(2): $$(( $$(date +%s) - start )) s, CPU (user system) $$(tail -n 1 $$t)"; rm -f $$t; exit $$status
 
-test: $(STAMP) $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
+test: $(STAMP) $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed package-deps
 	@$(call timed,$(MAKE) --no-print-directory -j4 --output-sync=target test-lint test-package test-coverage,make test)
 
 test-lint: ; @$(call timed,$(MAKE) --no-print-directory lint,lint)
@@ -103,6 +103,11 @@ bench: $(STAMP) $(MINISTACK_VENV)/.installed
 package: $(STAMP) $(SAM_VENV)/.installed
 	SAM_CLI_TELEMETRY=0 PATH="$(CURDIR)/$(BIN):$$PATH" $(SAM_VENV)/bin/sam build -t infra/template.yaml --build-in-source
 	$(BIN)/python -m sluice.package report .aws-sam/build
+
+# The dependency groups' pinned wheels (build/deps/, once per lock): installed before make
+# test's clock starts, as the environments are; `make package` installs what is missing.
+package-deps: $(STAMP)
+	$(BIN)/python -m sluice.package install
 
 # Called by `sam build` (BuildMethod: makefile, build in source) once per function.
 build-%:

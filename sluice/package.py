@@ -18,6 +18,7 @@ local runtime for built packages (`sluice up --built`).
 
     python -m sluice.package stage infra/template.yaml TranscriptLoadResultFunction OUT_DIR
     python -m sluice.package report .aws-sam/build     # sizes against the 250 MB limit
+    python -m sluice.package install                    # install every group (once per lock)
     python -m sluice.package lock                       # re-pin every group
 """
 
@@ -348,6 +349,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args[:1] == ["report"] and len(args) == 2:
             return report(Path(args[1]))
+        if args == ["install"]:
+            for group in groups():
+                installed_deps(group)
+            return 0
         if args == ["lock"]:
             lock()
             return 0
