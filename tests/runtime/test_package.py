@@ -110,6 +110,13 @@ def package_dir(build: Path, name: str, code: str, size: int = 0) -> Path:
     return build / name
 
 
+def report_of(build: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, str]]:
+    """report()'s exit status, and its line for each function (after the header)."""
+    status = report(build)
+    lines = capsys.readouterr().out.splitlines()[1:]
+    return status, {line.split()[0]: line for line in lines}
+
+
 def test_the_report_fails_a_package_over_lambdas_limit(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -129,10 +136,10 @@ def test_the_report_fails_a_handler_that_needs_what_its_package_lacks(
     build = tmp_path / ".aws-sam" / "build"
     package_dir(build, "NeedsBoto3Function", "import boto3\ndef handler(e, c): ...\n")
     package_dir(build, "NeedsPydanticFunction", "import pydantic\ndef handler(e, c): ...\n")
-    assert report(build) == 1
-    lines = capsys.readouterr().out.splitlines()
-    assert next(line for line in lines if "NeedsBoto3" in line).endswith("ok")
-    assert next(line for line in lines if "NeedsPydantic" in line).endswith(
+    status, lines = report_of(build, capsys)
+    assert status == 1
+    assert lines["NeedsBoto3Function"].endswith("ok")
+    assert lines["NeedsPydanticFunction"].endswith(
         "ModuleNotFoundError: No module named 'pydantic'"
     )
 
@@ -149,9 +156,7 @@ def test_handlers_checked_together_see_only_their_own_package(
         build, "AFunction", "from tasks.shared import X\nprint('null')\ndef handler(e, c): ...\n"
     )
     package_dir(build, "BFunction", "from tasks.shared import X\ndef handler(e, c): ...\n")
-    assert report(build) == 1
-    lines = capsys.readouterr().out.splitlines()
-    assert next(line for line in lines if "AFunction" in line).endswith("ok")
-    assert next(line for line in lines if "BFunction" in line).endswith(
-        "ModuleNotFoundError: No module named 'tasks'"
-    )
+    status, lines = report_of(build, capsys)
+    assert status == 1
+    assert lines["AFunction"].endswith("ok")
+    assert lines["BFunction"].endswith("ModuleNotFoundError: No module named 'tasks'")
