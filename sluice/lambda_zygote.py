@@ -14,7 +14,7 @@ workers run isolated from site-packages, each on its own package's dependencies.
 Where many stacks start in one test process, each would import those libraries again in
 its own zygote (and its first workers before that). There the stack zygote
 (`sluice.stack_zygote`) starts a template, a clean interpreter that has imported all of
-them, and each stack's zygote is forked from it instead (`use_template`).
+them, and each stack's zygote is forked from it instead (`start_template`).
 """
 
 from __future__ import annotations

@@ -240,10 +240,10 @@ def _size(path: Path) -> int:
 
 # Run by `imports_alone` in a bare interpreter (-I -S): each job's package and the runtime's
 # libraries go first on sys.path (the package is the working directory, as /var/task is on
-# Lambda), its handler module is imported, and the error (or null) is
-# printed as one marked JSON line. The modules that differ between packages (the handler's, the
-# first-party ones) are dropped before the next job; the dependency modules stay, as every
-# package of one group holds the same files (hard links of one install).
+# Lambda), its handler module is imported, and the error (or null) is printed as one marked
+# JSON line. The modules that differ between packages (the handler's, the first-party ones)
+# are dropped before the next job; the dependency modules stay, as every package of one
+# group holds the same files (hard links of one install).
 _IMPORT_CHECK = """
 import importlib, json, os, sys
 MARK, runtime_libs, first_party, jobs = json.loads(sys.argv[1])
