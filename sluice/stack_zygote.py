@@ -96,11 +96,16 @@ class Zygote:
     def __init__(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._sock = ours
-        self._env = dict(os.environ)
+        # The CLI's consoles fix their size from COLUMNS and LINES when created, at import:
+        # without them here, each forked call reads its own. Passed explicitly, so that what
+        # a C library exported behind os.environ's back stays out too (importing readline
+        # exports both, COLUMNS=80 and LINES=24 without a terminal).
+        self._env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "sluice.stack_zygote", str(theirs.fileno())],
             pass_fds=[theirs.fileno()],
             stdin=subprocess.DEVNULL,
+            env=self._env,
         )
         theirs.close()
         self._lock = threading.Lock()

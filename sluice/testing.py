@@ -285,13 +285,11 @@ class StackProcess:
 
     def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """Run `sluice ARGS…` against this stack, as a user would; wide, so lines don't wrap.
-        Forked from the stack zygote when it can be, as stacks are: the CLI's consoles read
-        COLUMNS when they print, unless the zygote's own environment fixed their size."""
+        Forked from the stack zygote when it can be, as stacks are."""
         command = [sys.executable, "-m", "sluice", *args]
         env = {**os.environ, "SLUICE_ENDPOINT": self.gateway.url, "COLUMNS": "250"}
         zygote = stack_zygote.zygote()
-        sized = "COLUMNS" in os.environ or "LINES" in os.environ
-        if zygote is None or sized or not zygote.fits(command, env):
+        if zygote is None or not zygote.fits(command, env):
             return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
         return zygote.run(command, env, timeout)
 

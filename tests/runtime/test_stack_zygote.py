@@ -74,6 +74,27 @@ def test_a_forked_cli_call_answers_as_a_fresh_one(
     assert fresh.stdout + fresh.stderr  # each prints something: its usage, a table, why
 
 
+def test_a_forked_cli_call_is_as_wide_as_its_own_columns(
+    fixture_stack: StackProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A terminal's size in the test process (COLUMNS and LINES, which GNU readline also
+    exports behind os.environ's back) must not fix the zygote's consoles: a forked call
+    prints as wide as the COLUMNS it is given, as a fresh one does."""
+    monkeypatch.setenv("COLUMNS", "80")  # os.environ and the C environment, as readline
+    monkeypatch.setenv("LINES", "24")
+    zygote = stack_zygote.Zygote()
+    try:
+        name = "zygote-width-" + "x" * 90  # "started <its ARN>" is longer than 80 columns
+        command = [sys.executable, "-m", "sluice", "exec", "retry_catch", "--input", "{}"]
+        env = {**os.environ, "SLUICE_ENDPOINT": fixture_stack.gateway.url, "COLUMNS": "250"}
+        assert zygote.fits(command, env)
+        forked = zygote.run([*command, "--name", name], env, timeout=60)
+        assert forked.returncode == 0, forked.stderr
+        assert name in forked.stdout  # on one line, not folded at 80
+    finally:
+        zygote.stop()
+
+
 def test_a_forked_cli_call_past_its_timeout_is_killed(
     fixture_stack: StackProcess, tmp_path: Path
 ) -> None:
