@@ -86,16 +86,21 @@ def start_template(env: dict[str, str]) -> subprocess.Popen[bytes]:
     it); this process and its forks then get their zygotes from it."""
     global _template
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sluice.lambda_zygote", str(theirs.fileno()), "--template"],
-        pass_fds=[theirs.fileno()],
+    proc = _run_zygote(theirs, env, "--template")
+    theirs.close()
+    _template = ours
+    return proc
+
+
+def _run_zygote(sock: socket.socket, env: dict[str, str], *flags: str) -> subprocess.Popen[bytes]:
+    """`python -m sluice.lambda_zygote` serving SOCK (its end, passed on), with ENV."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "sluice.lambda_zygote", str(sock.fileno()), *flags],
+        pass_fds=[sock.fileno()],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         env=env,
     )
-    theirs.close()
-    _template = ours
-    return proc
 
 
 def close_template() -> None:
@@ -133,13 +138,7 @@ class Zygote:
         self.wanted: set[str] = set()  # shared libraries workers imported so far
         self.proc: subprocess.Popen[bytes] | _TemplateChild | None = _from_template(ours, theirs)
         if self.proc is None:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "sluice.lambda_zygote", str(theirs.fileno())],
-                pass_fds=[theirs.fileno()],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                env=base_env,
-            )
+            self.proc = _run_zygote(theirs, base_env)
         theirs.close()
 
     def spawn(self, env: dict[str, str], cwd: str) -> ForkedWorker:
