@@ -2,6 +2,8 @@
 
 `python -m bench SUITE …` reruns some suites; each suite's section is kept in
 bench/results/<suite>.md, so the report always holds the latest run of every suite.
+`python -m bench --report-only` rebuilds the report from those files, as after editing
+one of the hand-written comparisons there.
 """
 
 from __future__ import annotations
@@ -47,12 +49,18 @@ SUITES: dict[str, Callable[[], str]] = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("suites", nargs="*", default=list(SUITES), help=", ".join(SUITES))
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="rebuild the report from bench/results/ without running a suite "
+        "(after editing a hand-written section)",
+    )
     args = parser.parse_args()
     unknown = set(args.suites) - set(SUITES)
     if unknown:
         parser.error(f"unknown suite(s): {', '.join(sorted(unknown))}")
     RESULTS.mkdir(exist_ok=True)
-    for name in args.suites:
+    for name in [] if args.report_only else args.suites:
         print(f"== {name}", flush=True)
         stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         (RESULTS / f"{name}.md").write_text(SUITES[name]() + f"\n_Measured {stamp}._\n")
