@@ -173,3 +173,26 @@ def test_the_assignment_check_finds_a_patch_of_moto() -> None:
     )
     tree = ast.parse(source)
     assert sorted(_assignments_onto(tree, _moto_names(tree))) == [3, 4, 5]
+
+
+def test_an_accounts_backends_are_made_once_then_read_without_the_lock_and_reset() -> None:
+    """Reads of an account's backends skip moto's process-wide lock once they exist; they
+    are still made once per account however many threads ask first, and moto's reset
+    (which empties every dict it registered) still gets fresh ones."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from moto.core.base_backend import BackendDict
+    from moto.sqs.models import SQSBackend
+
+    moto_seam.install()
+    queues = BackendDict(SQSBackend, "sqs")
+    with ThreadPoolExecutor(8) as pool:
+        made = list(pool.map(lambda _: queues["111122223333"], range(64)))
+    assert len({id(backend) for backend in made}) == 1
+    assert queues in BackendDict._instances  # moto's reset will empty it
+    assert queues["111122223333"]["us-east-1"] is made[0]["us-east-1"]
+    queues.clear()  # what BackendDict.reset does to each registered dict
+    BackendDict._instances.remove(queues)
+    assert queues["111122223333"] is not made[0]
+    assert queues in BackendDict._instances
+    BackendDict._instances.remove(queues)
