@@ -22,7 +22,14 @@ from urllib.parse import unquote
 
 from botocore.exceptions import ClientError
 
-from sluice import engine, execution_faults, http_server, request_count, s3_notifications
+from sluice import (
+    engine,
+    execution_faults,
+    http_server,
+    request_count,
+    s3_notifications,
+    wsgi_client,
+)
 from sluice.bedrock_emulator import BedrockEmulator
 from sluice.durable import DurableState, reads_only
 from sluice.engine import speed as engine_speed
@@ -61,10 +68,6 @@ def _aws_error(
         ],
     )
     return [data]
-
-
-# Set on the environ of a request made by the engine's own tasks (in process).
-_ENGINE_CALL = "sluice.engine_call"
 
 
 class Gateway:
@@ -162,7 +165,7 @@ class Gateway:
         start_response: StartResponse,
     ) -> Iterable[bytes]:
         """APP's answer, sent once the changes it made are on disk (a durable stack)."""
-        if self.durable is None or environ.get(_ENGINE_CALL) or reads_only(environ):
+        if self.durable is None or environ.get(wsgi_client.UNFLUSHED) or reads_only(environ):
             return app(environ, start_response)
         out = list(app(environ, start_response))
         self.durable.flush()
@@ -175,7 +178,7 @@ class Gateway:
         written with the execution's progress (the journal's background flush), not before
         the task goes on: the client waiting is the execution, whose own history would be
         lost with them (docs/RUNTIME.md, "Durable state")."""
-        environ[_ENGINE_CALL] = True
+        environ[wsgi_client.UNFLUSHED] = True
         return self(environ, start_response)
 
     @staticmethod

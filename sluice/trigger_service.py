@@ -29,6 +29,20 @@ StartResponse = Any
 Poller = (StreamPoller, QueuePoller)
 
 
+def _clients(endpoint: str, app: wsgi_client.App | None, unflushed: bool = False) -> Any:
+    return boto3_client_factory(
+        prepare=(
+            (lambda client: wsgi_client.answered_by(client, lambda: app, unflushed=unflushed))
+            if app
+            else None
+        ),
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
 class Triggers:
     def __init__(
         self,
@@ -43,17 +57,16 @@ class Triggers:
         self.long_polls: LongPolls | None = sqs_atomic if app else None
         # The streams are this process's too: idle stream pollers wait for their next record.
         self.stream_changes = StreamChanges() if app else None
-        self.clients = boto3_client_factory(
-            prepare=(lambda client: wsgi_client.answered_by(client, lambda: app)) if app else None,
-            endpoint_url=endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        # An operator's DLQ listing or redrive answers once its moves are on disk.
+        self.clients = _clients(endpoint, app)
+        # Deliveries wait for no commit of the durable state: what ends one (an event's end,
+        # a message's delete, a stream position) is written after what it did, never
+        # before it (sluice/durable/events.py, docs/RUNTIME.md "Durable state").
+        self.trigger_clients = _clients(endpoint, app, unflushed=True)
         self.failure_log = FailureLog(data_dir / "delivery-failures.jsonl")
         self.retry_delay_s = retry_delay_s
         self.group = PollerGroup()
-        self.rules = RuleDelivery([], self.clients, retry_delay_s=retry_delay_s)
+        self.rules = RuleDelivery([], self.trigger_clients, retry_delay_s=retry_delay_s)
         self.schedules = Scheduler(self.rules.fire_schedule)
         self.dlqs = DeadLetterQueues(self.clients, self.failure_log)
         self.pipes: list[PipeSpec] = []
@@ -102,7 +115,7 @@ class Triggers:
                 kept.get(spec.name)
                 or build_poller(
                     spec,
-                    self.clients,
+                    self.trigger_clients,
                     failure_log=self.failure_log,
                     retry_delay_s=self.retry_delay_s,
                     positions=self.positions,

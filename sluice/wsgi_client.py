@@ -18,22 +18,29 @@ from botocore.awsrequest import AWSPreparedRequest, AWSResponse, HTTPHeaders
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 App = Callable[..., Any]
+# On the environ of a request whose caller waits for no commit of the durable state
+# (sluice/durable/): what it does next is journalled after what the request changed, so
+# the order on disk is kept without a commit per call.
+UNFLUSHED = "sluice.unflushed"
 
 
-def answered_by(client: Any, app: Callable[[], App | None]) -> Any:
+def answered_by(client: Any, app: Callable[[], App | None], *, unflushed: bool = False) -> Any:
     """CLIENT, its requests answered by the application APP returns (None: over HTTP as
-    usual)."""
+    usual); UNFLUSHED: they wait for no commit."""
+    extra = {UNFLUSHED: True} if unflushed else {}
 
     def send(request: AWSPreparedRequest, **_: Any) -> AWSResponse | None:
         target = app()
-        return None if target is None else send_to(target, request)
+        return None if target is None else send_to(target, request, extra)
 
     client.meta.events.register("before-send", send)
     return client
 
 
-def send_to(app: App, request: AWSPreparedRequest) -> AWSResponse:
-    """botocore's REQUEST answered by the WSGI APP."""
+def send_to(
+    app: App, request: AWSPreparedRequest, extra: dict[str, Any] | None = None
+) -> AWSResponse:
+    """botocore's REQUEST answered by the WSGI APP (EXTRA: added to its environ)."""
     url = urlsplit(request.url)
     body: Any = request.body
     if hasattr(body, "read"):
@@ -51,6 +58,8 @@ def send_to(app: App, request: AWSPreparedRequest) -> AWSResponse:
         headers=headers,
         data=body or b"",
     ).get_environ()
+    if extra:
+        environ.update(extra)
     code, response_headers, content = run(app, environ)
     headers_out = HTTPHeaders.from_pairs(list(response_headers.items()))
     return AWSResponse(request.url, code, headers_out, _Body(content))

@@ -77,7 +77,7 @@ class DurableState:
         # Both write after the journal's marks: a stream batch's position or an event's
         # end is never on disk before the writes its execution made.
         self.positions = streams.Positions(self.store, self.journal.flush)
-        self.pending = PendingEvents(self.store, self.journal.flush)
+        self.pending = PendingEvents(self.store, self.journal)
         self.restored_events = 0  # set by the stack once its rules can deliver them
         self.restored: dict[str, int] | None = None
 

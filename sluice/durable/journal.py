@@ -26,6 +26,11 @@ from sluice.durable.store import Store
 log = logging.getLogger(__name__)
 
 FLUSH_ATTEMPTS = 5  # flushes a request tries before it answers with an entity unread
+# Reads of an entity within one flush: one read while another thread changes it (a
+# dictionary changing size) almost always succeeds the next time. Read in this flush, it
+# keeps its place before the marks made after it (an event's end after its execution's
+# writes, a message's delete after what its run wrote) instead of reaching disk after them.
+READ_ATTEMPTS = 3
 Snapshot = Callable[[], bytes | None]
 AppendedRow = Callable[[str, list[Any]], tuple[str, bytes]]
 
@@ -107,9 +112,9 @@ class Journal:
         unread = False
         for (kind, key), snapshot in dirty.items():
             try:
-                changes.append((kind, key, snapshot()))
+                changes.append((kind, key, _read(snapshot)))
             except Exception:
-                # Read while another thread changed it: tried again at the next flush
+                # Still changing after READ_ATTEMPTS reads: tried again at the next flush
                 # (unless marked again meanwhile), without holding back the rest.
                 log.warning("durable state: %s %s read again later", kind, key, exc_info=True)
                 unread = True
@@ -142,3 +147,12 @@ class Journal:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self.flush()
+
+
+def _read(snapshot: Snapshot) -> bytes | None:
+    for _ in range(READ_ATTEMPTS - 1):
+        try:
+            return snapshot()
+        except Exception:
+            continue
+    return snapshot()

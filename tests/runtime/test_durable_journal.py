@@ -1,7 +1,8 @@
 """The durable state's journal (sluice/durable/journal.py): a flush answers once the marks
 made before it are on disk, requests that end during a commit share the next one, items
 appended between two flushes are one row, and a request that only reads waits for no
-commit; the store (store.py) writes any number of rows in one transaction."""
+commit; an event's end follows the marks made before it; the store (store.py) writes any
+number of rows in one transaction."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from sluice.durable import reads_only
+from sluice.durable.events import PendingEvents
 from sluice.durable.journal import FLUSH_ATTEMPTS, Journal
 from sluice.durable.store import CHUNK, Store
 
@@ -153,3 +155,45 @@ def test_an_entity_that_never_reads_does_not_hold_a_flush_for_ever(tmp_path: Pat
     journal.flush()
     assert store.load("sqs") == [("m-2", b"fine")]
     assert store.commits == FLUSH_ATTEMPTS
+
+
+def test_an_events_end_is_written_with_the_marks_made_before_it_never_before(
+    tmp_path: Path,
+) -> None:
+    """A rule's delivery waits for no commit: the end of an event is a mark made after the
+    delivery's StartExecution marked its execution, so it reaches the disk in the same
+    flush as that execution or a later one. A crash before that flush leaves the event
+    saved, to be delivered again (at least once), never an event gone whose execution is
+    not on disk."""
+    store = Store(tmp_path / "state.sqlite")
+    journal = Journal(store)
+    pending = PendingEvents(store, journal)
+    pending.add([({"id": "e-1", "time": "2026-12-05T10:00:00Z"}, "sales")])
+    journal.mark("executions", "run-1", lambda: b"started by e-1")
+    pending.done("e-1")
+    assert [event["id"] for event, _ in pending.saved()] == ["e-1"]  # nothing flushed yet
+    assert store.load("executions") == []
+    journal.flush()
+    assert pending.saved() == []
+    assert store.load("executions") == [("run-1", b"started by e-1")]
+
+
+def test_an_entity_read_while_it_changes_is_read_again_in_the_same_commit(tmp_path: Path) -> None:
+    """Read again at once, it is written with the marks made after it: a mark that follows
+    it (an event's end, a message's delete) never reaches the disk before it."""
+    store = _CountedStore(tmp_path / "state.sqlite")
+    store.release.set()
+    journal = Journal(store)
+    reads = iter([RuntimeError("dictionary changed size during iteration")])
+
+    def racing() -> bytes:
+        error = next(reads, None)
+        if error is not None:
+            raise error
+        return b"run written"
+
+    journal.mark("executions", "run-1", racing)
+    journal.mark("events", "e-1", lambda: None)
+    journal.flush()
+    assert store.commits == 1
+    assert store.load("executions") == [("run-1", b"run written")]
