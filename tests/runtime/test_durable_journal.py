@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
 
 from sluice.durable import reads_only
 from sluice.durable.events import PendingEvents
-from sluice.durable.journal import FLUSH_ATTEMPTS, Journal
+from sluice.durable.journal import FLUSH_ATTEMPTS, READ_ATTEMPTS, Journal
 from sluice.durable.store import CHUNK, Store
 
 
@@ -120,23 +120,28 @@ def test_only_requests_that_change_nothing_answer_without_a_commit(
     assert reads_only(environ) is reads
 
 
+def _changing(reads: int, value: bytes) -> Callable[[], bytes]:
+    """A snapshot that fails its first READS reads, as one taken while another thread
+    changes the entity does."""
+    failures = iter(range(reads))
+
+    def snapshot() -> bytes:
+        if next(failures, None) is not None:
+            raise RuntimeError("dictionary changed size during iteration")
+        return value
+
+    return snapshot
+
+
 def test_a_flush_answers_only_once_an_entity_it_could_not_read_is_on_disk(
     tmp_path: Path,
 ) -> None:
-    """An entity read while another thread changes it is read again at the next flush; the
-    request whose change it holds must not answer before then (it answered at once, its
-    change not on disk, so a crash right after could lose what it had answered)."""
+    """An entity still changing after READ_ATTEMPTS reads is read again at the next flush;
+    the request whose change it holds must not answer before then (it answered at once,
+    its change not on disk, so a crash right after could lose what it had answered)."""
     store = Store(tmp_path / "state.sqlite")
     journal = Journal(store)
-    reads = iter([RuntimeError("dictionary changed size during iteration")])
-
-    def racing() -> bytes:
-        error = next(reads, None)
-        if error is not None:
-            raise error
-        return b"whole"
-
-    journal.mark("dynamodb", "item-1", racing)
+    journal.mark("dynamodb", "item-1", _changing(READ_ATTEMPTS, b"whole"))
     journal.mark("dynamodb", "item-2", lambda: b"other")
     journal.flush()
     assert sorted(store.load("dynamodb")) == [("item-1", b"whole"), ("item-2", b"other")]
@@ -184,15 +189,7 @@ def test_an_entity_read_while_it_changes_is_read_again_in_the_same_commit(tmp_pa
     store = _CountedStore(tmp_path / "state.sqlite")
     store.release.set()
     journal = Journal(store)
-    reads = iter([RuntimeError("dictionary changed size during iteration")])
-
-    def racing() -> bytes:
-        error = next(reads, None)
-        if error is not None:
-            raise error
-        return b"run written"
-
-    journal.mark("executions", "run-1", racing)
+    journal.mark("executions", "run-1", _changing(1, b"run written"))
     journal.mark("events", "e-1", lambda: None)
     journal.flush()
     assert store.commits == 1
