@@ -72,6 +72,14 @@ class SluiceBackend(StepFunctionsParserBackend):
             ) from None
         return StepFunctionBackend.create_state_machine(self, name, definition, *args, **kwargs)
 
+    def describe_execution(self, execution_arn: str) -> Any:
+        """moto's, found by name in the machine's index rather than by a scan of every
+        execution of the machine (GetExecutionHistory and StopExecution go through it too,
+        and a poll of a machine's executions described each: the scans added up to the
+        square of their number)."""
+        found = _indexed_execution(self, execution_arn)
+        return found if found is not None else super().describe_execution(execution_arn)
+
     def stop_execution(
         self, execution_arn: str, error: str | None = None, cause: str | None = None
     ) -> Any:
@@ -175,20 +183,41 @@ _indexes: weakref.WeakKeyDictionary[StateMachine, dict[str, Any]] = weakref.Weak
 
 def _existing_execution(machine: StateMachine, name: str, execution_input: str | None) -> Any:
     """The execution NAME already names (moto's rules: the same input answers it, another
-    raises ExecutionAlreadyExists); None if there is none. Executions are indexed by name
-    rather than scanned (the scan grows with every execution of the machine)."""
+    raises ExecutionAlreadyExists); None if there is none."""
     check: Any = StateMachine._handle_name_input_idempotency
-    if not speed.enabled():
+    index = _index(machine)
+    if index is None:
         return check(machine, name, execution_input)
+    known = index.get(name)
+    return None if known is None else check(_OneExecution(known), name, execution_input)
+
+
+def _indexed_execution(sfn: StepFunctionBackend, arn: str) -> Any:
+    """The execution of ARN (`...:execution|express:<machine>:<name>[:<id>]`) found by its
+    name in its machine's index; None where the index cannot tell (moto then scans)."""
+    parts = arn.split(":")
+    if len(parts) < 8:
+        return None
+    machine = next((m for m in sfn.state_machines if m.name == parts[6]), None)
+    index = None if machine is None else _index(machine)
+    found = None if index is None else index.get(parts[7])
+    return found if found is not None and found.exec_arn == arn else None
+
+
+def _index(machine: StateMachine) -> dict[str, Any] | None:
+    """MACHINE's executions by name, brought up to date with its list; None with the
+    adapters off, or if the list was not only appended to (then moto's scans answer).
+    An index, not a scan: the scan grows with every execution of the machine."""
+    if not speed.enabled():
+        return None
     with _index_lock:
         index = _indexes.setdefault(machine, {})
         for execution in machine.executions[len(index) :]:
             index[execution.name] = execution
-        if len(index) != len(machine.executions):  # not append-only after all: moto's scan
+        if len(index) != len(machine.executions):
             del _indexes[machine]
-            return check(machine, name, execution_input)
-        known = index.get(name)
-    return None if known is None else check(_OneExecution(known), name, execution_input)
+            return None
+        return index
 
 
 class _OneExecution:

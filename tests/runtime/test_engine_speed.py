@@ -173,3 +173,29 @@ def test_execution_names_stay_unique_and_idempotent(fixture_stack: StackProcess)
 
     assert taken.value.response["Error"]["Code"] == "ExecutionAlreadyExists"
     assert names[2] in taken.value.response["Error"]["Message"]
+
+
+def test_executions_are_described_by_their_arn_among_many(fixture_stack: StackProcess) -> None:
+    """DescribeExecution, GetExecutionHistory and StopExecution find an execution by its
+    ARN (an index here, a scan in moto), Express ARNs included; an ARN naming no execution
+    of the machine is ExecutionDoesNotExist, as on AWS."""
+    sfn = fixture_stack.client("stepfunctions")
+    standard = fixture_stack.flow_arn("retry_catch")
+    express = fixture_stack.flow_arn("queue_target")
+    started = [
+        sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+        for machine in (standard, express) * 20
+    ]
+
+    for arn in started:
+        desc = sfn.describe_execution(executionArn=arn)
+        assert desc["executionArn"] == arn and desc["name"] == arn.split(":")[7]
+    assert started[1].split(":")[5] == "express"
+    history = sfn.get_execution_history(executionArn=started[-2])["events"]
+    assert history[0]["type"] == "ExecutionStarted"
+
+    # A known name with another Express id, and a name the machine never ran.
+    for unknown in (started[1].rsplit(":", 1)[0] + f":{uuid.uuid4()}", started[0] + "-x"):
+        with pytest.raises(ClientError) as missing:
+            sfn.describe_execution(executionArn=unknown)
+        assert missing.value.response["Error"]["Code"] == "ExecutionDoesNotExist"
