@@ -121,11 +121,7 @@ class SluiceBackend(StepFunctionsParserBackend):
             json.loads(input_data)
         except ValueError as exc:
             raise InvalidExecutionInput(str(exc)) from None
-        # A snapshot of the machine for this execution: without the executions (live
-        # threads and locks) and sharing the backend (every other machine).
-        snapshot: Any = copy.deepcopy(
-            machine, {id(machine.executions): [], id(machine.backend): machine.backend}
-        )
+        snapshot = machine_snapshot(machine)
         execution_arn = (
             f"arn:{self.partition}:states:{self.region_name}:{self.account_id}"
             f":execution:{machine.name}:{name}"
@@ -152,6 +148,17 @@ class SluiceBackend(StepFunctionsParserBackend):
         executions.append(execution)
         execution.start()
         return execution
+
+
+def machine_snapshot(machine: StateMachine) -> Any:
+    """The machine as an execution keeps it: what an update made later must not change (a
+    redrive runs the definition its execution started with). Shallow: UpdateStateMachine
+    and publishing replace the machine's attributes rather than change them in place, and
+    a deep copy (moto's, sparing the executions and the backend) also copied every
+    published version of the machine at every start."""
+    snapshot = copy.copy(machine)
+    snapshot.executions = []
+    return snapshot
 
 
 @contextlib.contextmanager

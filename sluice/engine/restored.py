@@ -9,14 +9,13 @@ gone, so it cannot continue, and it is marked FAILED with an `ExecutionFailed` e
 
 from __future__ import annotations
 
-import copy
 import datetime
 from typing import Any, cast
 
 from moto.stepfunctions.parser.api import ExecutionStatus, HistoryEventType
 from moto.stepfunctions.parser.asl.eval.event.event_manager import EventHistoryContext
 
-from sluice.engine.backend import backends
+from sluice.engine.backend import backends, machine_snapshot
 from sluice.engine.execution import SluiceExecution
 
 
@@ -30,9 +29,7 @@ def rebuild(saved: dict[str, Any], events: list[dict[str, Any]]) -> SluiceExecut
         return None
     # As StartExecution does: the execution keeps a snapshot of its machine, here with the
     # definition it ran with, so a redrive runs that one.
-    snapshot = copy.deepcopy(
-        machine, {id(machine.executions): [], id(machine.backend): machine.backend}
-    )
+    snapshot = machine_snapshot(machine)
     snapshot.definition = saved["definition"]
     execution = SluiceExecution(
         name=saved["name"],

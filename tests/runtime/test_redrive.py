@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +124,29 @@ def test_redriving_twice_counts_both_redrives(redrive_stack: StackProcess, tmp_p
     redrives = [e for e in done.events if e["type"] == "ExecutionRedriven"]
     assert [e["executionRedrivenEventDetails"]["redriveCount"] for e in redrives] == [1, 2]
     assert [e["type"] for e in done.events].count("ExecutionStarted") == 1
+
+
+def test_a_redrive_runs_the_definition_its_execution_started_with(
+    redrive_stack: StackProcess, tmp_path: Path
+) -> None:
+    """AWS: a redriven execution uses the state machine definition of the original
+    execution, even once the machine has been updated since (redrive-executions.html)."""
+    sfn = redrive_stack.client("stepfunctions")
+    machine = redrive_stack.flow_arn("three_steps")
+    original = sfn.describe_state_machine(stateMachineArn=machine)["definition"]
+    arn = failed_run(redrive_stack, tmp_path)
+    updated = json.loads(original)
+    updated["States"]["Second"] = {"Type": "Fail", "Error": "UpdatedDefinition"}
+    sfn.update_state_machine(stateMachineArn=machine, definition=json.dumps(updated))
+    try:
+        (tmp_path / "fixed").write_text("yes")
+        sfn.redrive_execution(executionArn=arn)
+        execution = redrive_stack.execution(arn)
+    finally:
+        sfn.update_state_machine(stateMachineArn=machine, definition=original)
+
+    assert execution.status == "SUCCEEDED"
+    assert (calls(tmp_path, "second"), calls(tmp_path, "third")) == (2, 1)
 
 
 def test_a_succeeded_execution_is_not_redrivable(
