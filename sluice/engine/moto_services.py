@@ -55,6 +55,12 @@ SYMBOLS: dict[str, str | None] = {
     "moto.sqs.models:SQSBackend.is_message_valid_based_on_retention_period": (
         "self queue_name message"
     ),
+    # Replaced: the same messages and counts, the clock read once (_sqs_messages_counted).
+    "moto.sqs.models:Queue.messages": None,
+    "moto.sqs.models:Queue.approximate_number_of_messages_delayed": None,
+    "moto.sqs.models:Queue.approximate_number_of_messages_not_visible": None,
+    "moto.sqs.models:Message.visible": None,
+    "moto.sqs.models:Message.delayed": None,
     # Rebound in moto's SQS models only (_sqs_clock_read_directly); moto.core.utils' own
     # still convert a given datetime.
     "moto.sqs.models:unix_time": "dt",
@@ -169,6 +175,35 @@ def _sqs_clock_read_directly() -> None:
     models.unix_time_millis = _unix_time_millis
 
 
+def _visible(self: Any) -> list[Message]:
+    """moto's Queue.messages: the messages neither in flight nor delayed."""
+    now = _unix_time_millis()
+    return [m for m in self._messages if now > m.visible_at and not now < m.delayed_until]
+
+
+def _delayed_count(self: Any) -> int:
+    now = _unix_time_millis()
+    return sum(1 for m in self._messages if now < m.delayed_until)
+
+
+def _in_flight_count(self: Any) -> int:
+    now = _unix_time_millis()
+    return sum(1 for m in self._messages if not now > m.visible_at)
+
+
+def _sqs_messages_counted() -> None:
+    """A queue's visible messages and its delayed and in-flight counts with one clock read
+    and in-place comparisons, as moto's Message.visible and Message.delayed compare (moto
+    read the clock twice per message). Every send builds all of its queue's attributes,
+    these counts among them, and every receive lists the visible messages: with a backlog
+    thousands deep, each send and receive walked it three times."""
+    from moto.sqs.models import Queue
+
+    Queue.messages = property(_visible)  # type: ignore[assignment,method-assign]
+    Queue.approximate_number_of_messages_delayed = property(_delayed_count)  # type: ignore[assignment,method-assign]
+    Queue.approximate_number_of_messages_not_visible = property(_in_flight_count)  # type: ignore[assignment,method-assign]
+
+
 def _answers_dumped() -> None:
     """DynamoDB Streams' GetRecords and DynamoDB's item reads and writes written directly
     (wire_json): their items are already in the wire's shape (AttributeValue maps), and
@@ -223,6 +258,7 @@ PATCHES = (
     _sqs_queues_serialised,
     _sqs_retention_checked_directly,
     _sqs_clock_read_directly,
+    _sqs_messages_counted,
     _answers_dumped,
     _s3_notifications_sequenced,
     _service_methods_observed,
