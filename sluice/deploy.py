@@ -63,6 +63,9 @@ class Deployment:
     rules: list[RuleSpec] = field(default_factory=list)
     routes: list[Route] = field(default_factory=list)
     resources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The rules of the deployment this one replaces, by bus and name (empty for a stack's
+    # first): one the template declares the same again is left as it is (_put_rule).
+    previous_rules: dict[tuple[str, str], RuleSpec] = field(default_factory=dict, repr=False)
 
     def catalogue(self) -> dict[str, Any]:
         return {
@@ -86,7 +89,10 @@ def deploy(
     *,
     overrides: dict[str, str] | None = None,
     stack_name: str = "sluice",
+    previous: Deployment | None = None,
 ) -> Deployment:
+    """TEMPLATE_PATH's resources created or updated at ENDPOINT; PREVIOUS: the deployment
+    this one replaces."""
     ddb = client(endpoint, "dynamodb")
 
     def lookup(logical_id: str, attr: str) -> str:
@@ -108,6 +114,8 @@ def deploy(
     if unknown:
         raise TemplateError(f"resource types not supported locally: {', '.join(unknown)}")
     out = Deployment()
+    if previous is not None:
+        out.previous_rules = {(r.bus_name, r.name): r for r in previous.rules}
     for res in _ordered(template):
         _KNOWN[res.type](res, endpoint, out)
     for res in template.of_type("AWS::S3::Bucket"):
@@ -305,7 +313,7 @@ def _state_machine(res: Resource, endpoint: str, out: Deployment) -> None:
     _record(out, res, arn=arn, kind=kind, definition_uri=res.prop("DefinitionUri"))
     rules = state_machine_rules(res, name, arn)  # SAM's events: a rule each, as on AWS
     for rule in rules:
-        _put_rule(rule, endpoint)
+        _put_rule(rule, endpoint, out)
     out.rules += rules
 
 
@@ -345,13 +353,20 @@ def _definition(res: Resource) -> str:
 
 def _rule(res: Resource, endpoint: str, out: Deployment) -> None:
     rule = rule_spec(res)
-    _put_rule(rule, endpoint)
+    _put_rule(rule, endpoint, out)
     out.rules.append(rule)
     _record(out, res, arn=res.template.get_att(res.logical_id, "Arn", res.logical_id))
 
 
-def _put_rule(rule: RuleSpec, endpoint: str) -> None:
-    """The rule in EventBridge's API (moto's), where EnableRule and DisableRule reach it."""
+def _put_rule(rule: RuleSpec, endpoint: str, out: Deployment) -> None:
+    """The rule in EventBridge's API (moto's), where EnableRule and DisableRule reach it.
+
+    As a CloudFormation stack update changes only the resources whose template changed, a
+    redeploy leaves a rule the template declares as the deployment before did, so a rule
+    disabled or enabled through the API keeps that State; a changed rule is put whole,
+    with the template's State."""
+    if out.previous_rules.get((rule.bus_name, rule.name)) == rule:
+        return
     schedule = {"ScheduleExpression": rule.schedule} if rule.schedule else {}
     pattern = {"EventPattern": json.dumps(rule.pattern)} if rule.pattern or not schedule else {}
     state = "ENABLED" if rule.enabled else "DISABLED"

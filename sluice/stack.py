@@ -100,6 +100,7 @@ class LocalStack:
         self.gateway.extra["/_sluice/pipes"] = self.triggers.pipes_endpoint
         self.gateway.extra["/console"] = console_app(self)
         self._lock = threading.Lock()
+        self._deployment: deployer.Deployment | None = None  # the last deploy's
         self._resumed = False  # undelivered events of an earlier run are delivered once
 
     @property
@@ -124,7 +125,9 @@ class LocalStack:
                 self.endpoint,
                 overrides=self._overrides(),
                 stack_name=self.stack_name,
+                previous=self._deployment,
             )
+            self._deployment = result
             if self.gateway.durable is not None:
                 # The resources exist now; their saved contents go back before any trigger
                 # polls them.

@@ -2,7 +2,8 @@
 (DisableRule, EnableRule, PutRule) keeps that State across a restart or a crash, as a rule
 on AWS does. One row per rule, written when its State is set; the deploy of a restart puts
 each rule as the template declares it, then the saved State is set again (a rule the
-template no longer has is dropped). A later redeploy puts the template's State again.
+template no longer has is dropped). A later redeploy leaves a rule the template did not
+change as it is, State included (sluice/deploy.py, as a CloudFormation update does).
 """
 
 from __future__ import annotations

@@ -67,6 +67,31 @@ def test_a_broken_template_is_refused_with_the_reason(
     assert stack.run("environment", {}).status == "SUCCEEDED"
 
 
+def test_redeploy_changes_a_rules_state_only_where_the_template_changed_the_rule(
+    editable_stack: tuple[StackProcess, Path],
+) -> None:
+    """As a CloudFormation stack update changes only the resources whose template changed:
+    a rule disabled through the API stays disabled through a redeploy that leaves it as it
+    was, and gets the template's State once the template changes it."""
+    stack, src = editable_stack
+    events, bus = stack.client("events"), stack.resource("Bus")["name"]
+    on, paused = "sluice-event_target-OrderPlaced", "sluice-event_target-OrderPlacedPaused"
+
+    def state(name: str) -> str:
+        return str(events.describe_rule(Name=name, EventBusName=bus)["State"])
+
+    events.disable_rule(Name=on, EventBusName=bus)
+    stack.gateway.post("/_sluice/deploy")
+    assert (state(on), state(paused)) == ("DISABLED", "DISABLED")
+
+    template = src / "template.yaml"
+    retries = "MaximumRetryAttempts: 2\n"
+    assert template.read_text().count(retries) == 1  # OrderPlaced's RetryPolicy
+    template.write_text(template.read_text().replace(retries, "MaximumRetryAttempts: 3\n"))
+    stack.gateway.post("/_sluice/deploy")
+    assert (state(on), state(paused)) == ("ENABLED", "DISABLED")
+
+
 def test_redeploy_keeps_unchanged_pipes_and_their_stream_positions(
     editable_stack: tuple[StackProcess, Path],
 ) -> None:
