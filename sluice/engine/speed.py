@@ -69,15 +69,16 @@ def route_in_process(client: Any) -> Any:
     """Make a boto3 client built for the engine send through the in-process application."""
     wsgi_client.answered_by(client, lambda: _wsgi_app)
     client.meta.events.register("after-call", sdk_metadata.remember_after_call)
-    if client.meta.service_model.service_name in _PLAIN_JSON_SERVICES:
-        return PlainJsonClient(client)
+    if client.meta.service_model.service_name in PLAIN_JSON_SERVICES:
+        return PlainJsonClient(client, lambda: _wsgi_app, remember=True)
     return client
 
 
 # JSON-protocol services whose API JSON is exactly what the engine holds and gets back
 # (botocore converts nothing for the calls the integrations make, except binary
-# attributes, which come out of a state machine as base64 text anyway).
-_PLAIN_JSON_SERVICES = {"dynamodb"}
+# attributes, which come out of a state machine as base64 text anyway, and SQS's query
+# error codes, which PlainJsonClient reads as botocore does).
+PLAIN_JSON_SERVICES = frozenset({"dynamodb", "sqs"})
 
 
 class PlainJsonClient:
@@ -89,10 +90,21 @@ class PlainJsonClient:
     botocore would return it; errors raise the (modeled) ClientError botocore would raise. This
     skips botocore's serializer, signer and parser, most of a DynamoDB task's cost.
     Anything that is not JSON, or an app not set, goes through the boto3 client.
+    APP answers the application (None: over the client); EXTRA is added to each request's
+    environ; REMEMBER keeps each answer's metadata for the task's SDK metadata.
     """
 
-    def __init__(self, client: Any) -> None:
+    def __init__(
+        self,
+        client: Any,
+        app: Callable[[], Callable[..., Any] | None],
+        extra: dict[str, Any] | None = None,
+        *,
+        remember: bool = False,
+    ) -> None:
         self._client = client
+        self._app = app
+        self._remember = remember
         model = client.meta.service_model
         self._operations: dict[str, str] = client.meta.method_to_api_mapping
         self._target = model.metadata["targetPrefix"]
@@ -121,6 +133,7 @@ class PlainJsonClient:
             "wsgi.multithread": True,
             "wsgi.multiprocess": False,
             "wsgi.run_once": False,
+            **(extra or {}),
         }
 
     def __getattr__(self, method: str) -> Any:
@@ -130,7 +143,7 @@ class PlainJsonClient:
         return lambda **params: self._call(method, operation, params)
 
     def _call(self, method: str, operation: str, params: dict[str, Any]) -> dict[str, Any]:
-        app = _wsgi_app
+        app = self._app()
         try:
             body = json.dumps(params).encode()
         except TypeError:  # bytes or other non-JSON values: botocore knows how
@@ -156,11 +169,18 @@ class PlainJsonClient:
             code = str(data.get("__type") or headers.get("x-amzn-ErrorType", "")).rsplit("#")[-1]
             message = data.get("message") or data.get("Message") or ""
             error: Any = {"Error": {"Code": code, "Message": message}, "ResponseMetadata": metadata}
+            # A service once on the query protocol (SQS) names the error as it did there
+            # too; botocore reports that name, keeps the JSON one as QueryErrorCode, and
+            # raises the class the JSON one names.
+            query_code, _, kind = str(headers.get("x-amzn-query-error", "")).partition(";")
+            if query_code and kind:
+                error["Error"].update(Code=query_code, QueryErrorCode=code, Type=kind)
             # botocore raises the modeled class of the code (ResourceNotFoundException, ...),
             # and aws-sdk integrations name their errors after that class.
             raise self._client.exceptions.from_code(code)(error, operation)
         data["ResponseMetadata"] = metadata
-        sdk_metadata.remember(metadata)
+        if self._remember:
+            sdk_metadata.remember(metadata)
         return data
 
 

@@ -31,7 +31,8 @@ def boto3_client_factory(
     **client_kwargs: Any,
 ) -> ClientFactory:
     """A caching factory: one client per (service, config); boto3 clients are thread-safe.
-    PREPARE, when given, is applied to each client once made (e.g. another transport)."""
+    PREPARE, when given, is applied to each client once made and answers the client to use
+    (the same one on another transport, or one in its place)."""
     cache: dict[tuple[str, str], Any] = {}
     lock = threading.Lock()
 
@@ -47,7 +48,7 @@ def boto3_client_factory(
                     **client_kwargs,
                 )
                 if prepare is not None:
-                    prepare(cache[key])
+                    cache[key] = prepare(cache[key])
             return cache[key]
 
     return client

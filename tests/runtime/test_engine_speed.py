@@ -23,19 +23,30 @@ ENDPOINT = "http://127.0.0.1:1"
 
 
 @pytest.fixture()
-def dynamodb() -> Iterator[Any]:
-    """A boto3 DynamoDB client of moto's server application, answered in process."""
+def in_process() -> Iterator[Any]:
+    """boto3 clients of moto's server application, answered in process, by service."""
     engine.install()
     app = DomainDispatcherApplication(create_backend_app)
     engine_speed.use_in_process_services(app)
-    client = boto3.client(
-        "dynamodb",
-        endpoint_url=ENDPOINT,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    wsgi_client.answered_by(client, lambda: app)
+
+    def client(service: str) -> Any:
+        made = boto3.client(
+            service,  # type: ignore[call-overload]
+            endpoint_url=ENDPOINT,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        return wsgi_client.answered_by(made, lambda: app)
+
+    yield client
+    engine_speed.use_in_process_services(None)
+
+
+@pytest.fixture()
+def dynamodb(in_process: Any) -> Iterator[Any]:
+    """A boto3 DynamoDB client of moto's server application, answered in process."""
+    client = in_process("dynamodb")
     name = f"t{id(client)}"
     client.create_table(
         TableName=name,
@@ -45,7 +56,6 @@ def dynamodb() -> Iterator[Any]:
     )
     client.sluice_table = name
     yield client
-    engine_speed.use_in_process_services(None)
 
 
 def test_plain_json_client_answers_as_botocore_does(dynamodb: Any) -> None:
@@ -96,6 +106,37 @@ def test_plain_json_client_hands_non_json_values_to_botocore(dynamodb: Any) -> N
     assert dynamodb.get_item(TableName=table, Key={"pk": {"S": "bin"}})["Item"]["b"] == {
         "B": b"\x00\x01"
     }
+
+
+def test_plain_json_sqs_client_answers_and_fails_as_botocore_does(in_process: Any) -> None:
+    """SQS, once a query-protocol service, names its errors in a header as it did there
+    (AWS.SimpleQueueService.NonExistentQueue); botocore reports that name, keeps the JSON
+    one as QueryErrorCode and raises the modeled class. Binary attributes travel as the
+    API's base64 text."""
+    sqs = in_process("sqs")
+    plain = engine_speed.route_in_process(sqs)
+    assert isinstance(plain, engine_speed.PlainJsonClient)
+    url = sqs.create_queue(QueueName=f"q{id(sqs)}")["QueueUrl"]
+    attributes = {"blob": {"DataType": "Binary", "BinaryValue": "aGk="}}
+
+    sent = plain.send_message(QueueUrl=url, MessageBody="one", MessageAttributes=attributes)
+    receive = {"QueueUrl": url, "MessageAttributeNames": ["All"], "VisibilityTimeout": 0}
+    [got] = plain.receive_message(**receive)["Messages"]
+    [parsed] = sqs.receive_message(**receive)["Messages"]
+
+    assert got["MessageId"] == parsed["MessageId"] == sent["MessageId"]
+    assert got["Body"] == parsed["Body"] == "one"
+    assert got["MessageAttributes"]["blob"]["BinaryValue"] == "aGk="
+    assert parsed["MessageAttributes"]["blob"]["BinaryValue"] == b"hi"
+    assert sent["MD5OfMessageAttributes"] == got["MD5OfMessageAttributes"]
+    errors = []
+    for client in (plain, sqs):
+        with pytest.raises(ClientError) as missing:
+            client.send_message(QueueUrl=url + "-gone", MessageBody="x")
+        errors.append((type(missing.value).__name__, missing.value.response["Error"]))
+    assert errors[0] == errors[1]
+    assert errors[0][0] == "QueueDoesNotExist"
+    assert errors[0][1]["Code"] == "AWS.SimpleQueueService.NonExistentQueue"
 
 
 def test_in_process_lambda_answers_as_the_invoke_api() -> None:
