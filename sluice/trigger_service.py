@@ -13,7 +13,7 @@ from sluice.dlq import DeadLetterQueues
 from sluice.durable.events import PendingEvents
 from sluice.engine import observers
 from sluice.engine.observers import PIPE_STATE_SET, RULE_DISABLED, RULE_ENABLED, RULE_PUT
-from sluice.engine.speed import PLAIN_JSON_SERVICES, PlainJsonClient
+from sluice.engine.speed import PlainJsonClient
 from sluice.triggers.build import build_poller
 from sluice.triggers.clients import boto3_client_factory
 from sluice.triggers.failure_log import FailureLog
@@ -38,7 +38,7 @@ def _clients(endpoint: str, app: wsgi_client.App | None, unflushed: bool = False
 
     def prepare(client: Any) -> Any:
         wsgi_client.answered_by(client, lambda: app, unflushed=unflushed)
-        if unflushed and client.meta.service_model.service_name in PLAIN_JSON_SERVICES:
+        if unflushed and client.meta.service_model.service_name == "sqs":
             return PlainJsonClient(client, lambda: app, {wsgi_client.UNFLUSHED: True})
         return client
 

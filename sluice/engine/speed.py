@@ -69,7 +69,7 @@ def route_in_process(client: Any) -> Any:
     """Make a boto3 client built for the engine send through the in-process application."""
     wsgi_client.answered_by(client, lambda: _wsgi_app)
     client.meta.events.register("after-call", sdk_metadata.remember_after_call)
-    if client.meta.service_model.service_name in PLAIN_JSON_SERVICES:
+    if client.meta.service_model.service_name in _PLAIN_JSON_SERVICES:
         return PlainJsonClient(client, lambda: _wsgi_app, remember=True)
     return client
 
@@ -78,13 +78,14 @@ def route_in_process(client: Any) -> Any:
 # (botocore converts nothing for the calls the integrations make, except binary
 # attributes, which come out of a state machine as base64 text anyway, and SQS's query
 # error codes, which PlainJsonClient reads as botocore does).
-PLAIN_JSON_SERVICES = frozenset({"dynamodb", "sqs"})
+_PLAIN_JSON_SERVICES = frozenset({"dynamodb", "sqs"})
 
 
 class PlainJsonClient:
-    """An engine client of a plain JSON-protocol service, answered in process.
+    """A client of a plain JSON-protocol service, answered in process (the engine's
+    DynamoDB and SQS tasks, the triggers' SQS pollers).
 
-    The parameters an integration passes are already the API's JSON body, so they are
+    The parameters a caller passes are already the API's JSON body, so they are
     posted as they are, with the operation's X-Amz-Target, to the gateway application
     (moto's own request handling and errors), and the JSON answer is returned as
     botocore would return it; errors raise the (modeled) ClientError botocore would raise. This
