@@ -14,9 +14,10 @@ import pytest
 from botocore.exceptions import ClientError
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-from sluice import engine, wsgi_client
+from sluice import engine, trigger_service, wsgi_client
 from sluice.engine import speed as engine_speed
 from sluice.testing import StackProcess
+from sluice.triggers.clients import boto3_client_factory
 
 # Never contacted: requests are answered by the application in process.
 ENDPOINT = "http://127.0.0.1:1"
@@ -37,6 +38,7 @@ def in_process() -> Iterator[Any]:
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
         )
+        made.sluice_app = app
         return wsgi_client.answered_by(made, lambda: app)
 
     yield client
@@ -137,6 +139,40 @@ def test_plain_json_sqs_client_answers_and_fails_as_botocore_does(in_process: An
     assert errors[0] == errors[1]
     assert errors[0][0] == "QueueDoesNotExist"
     assert errors[0][1]["Code"] == "AWS.SimpleQueueService.NonExistentQueue"
+
+
+def test_plain_json_step_functions_client_fails_a_start_as_botocore_does(in_process: Any) -> None:
+    """A rule's StartExecution goes without botocore (one attempt per call, as the rule's
+    RetryPolicy counts them); what EventBridge's delivery reads of a failure, the modeled
+    error, its code and its HTTP status, is botocore's."""
+    sfn = in_process("stepfunctions")
+    plain = engine_speed.PlainJsonClient(sfn, lambda: sfn.sluice_app)
+    missing = "arn:aws:states:us-east-1:123456789012:stateMachine:gone"
+    errors = []
+    for client in (plain, sfn):
+        with pytest.raises(ClientError) as failed:
+            client.start_execution(stateMachineArn=missing, input="{}")
+        response = failed.value.response
+        errors.append(
+            (
+                type(failed.value).__name__,
+                response["Error"]["Code"],
+                response["ResponseMetadata"]["HTTPStatusCode"],
+            )
+        )
+    assert errors[0] == errors[1] == ("StateMachineDoesNotExist", "StateMachineDoesNotExist", 400)
+
+
+def test_only_clients_that_make_one_attempt_per_call_skip_botocore_for_step_functions() -> None:
+    """Pipes' Step Functions targets keep botocore's retries; rules' deliveries make one
+    attempt per call, which is what PlainJsonClient does."""
+    made = boto3_client_factory(region_name="us-east-1", endpoint_url=ENDPOINT)
+    assert trigger_service._plain_json(made("sqs"))
+    assert trigger_service._plain_json(
+        made("stepfunctions", inject_host_prefix=False, retries={"total_max_attempts": 1})
+    )
+    assert not trigger_service._plain_json(made("stepfunctions", inject_host_prefix=False))
+    assert not trigger_service._plain_json(made("dynamodb"))
 
 
 def test_in_process_lambda_answers_as_the_invoke_api() -> None:
