@@ -124,6 +124,23 @@ def test_each_claim_attempt_takes_the_time_afresh() -> None:
     assert put["Item"]["expiresAt"] == {"N.$": "$.clock.expiresAt"}
 
 
+def test_the_claim_branch_reads_only_the_keys_it_is_handed() -> None:
+    """ClaimSale hands its branch the claim's keys, not the sale's record (with its
+    1,024-float embedding, which every state of the branch would copy into its history
+    events). A path the branch reads outside them would fail every sale at run time; the
+    branch's own states add `clock` (ClaimClock) and `existing` (ReadClaim)."""
+    document = json.loads(definition("SaleDualWriteStateMachine"))
+    claim_sale = document["States"]["ClaimSale"]
+    handed = {key.removesuffix(".$") for key in claim_sale["Parameters"]}
+    assert handed == {"claim", "tenantId", "saleId", "executionId"}
+    [branch] = claim_sale["Branches"]
+    text = json.dumps(branch["States"])
+    # $.name (JSONPath) and $states.input.name (JSONata); $$. is the context object.
+    read = set(re.findall(r"(?<!\$)\$(?:states\.input)?\.([A-Za-z]+)", text))
+    assert read, "no path found in the branch"
+    assert read <= handed | {"clock", "existing"}
+
+
 def test_only_the_holder_completes_the_claim() -> None:
     document = json.loads(definition("SaleDualWriteStateMachine"))
     states = dict(walk(document["States"]))
