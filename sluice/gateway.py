@@ -300,7 +300,7 @@ class Gateway:
         if captured.get("status", "").startswith("200") and self.on_put_events is not None:
             request = json.loads(body or b"{}")
             response = json.loads(b"".join(out) or b"{}")
-            events = []
+            events: list[dict[str, Any]] = []
             for entry, result in zip(
                 request.get("Entries", []), response.get("Entries", []), strict=False
             ):

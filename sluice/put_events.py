@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 from sluice import engine
+from sluice.triggers.rule_events import Envelope
 
 # PutEvents: the entries of one request, measured as EventBridge documents it
 # (`entries_size`), may not exceed this. The limit was 256 KB until 29 January 2026, when
@@ -36,18 +37,22 @@ def entries_size(entries: list[Any]) -> int:
     return size
 
 
-def envelope(entry: dict[str, Any], event_id: str) -> dict[str, Any]:
-    """The event as EventBridge hands it to targets."""
+def envelope(entry: dict[str, Any], event_id: str) -> Envelope:
+    """The event as EventBridge hands it to targets, its Detail's text kept (Envelope)."""
     detail = entry.get("Detail") or "{}"
-    return {
-        "version": "0",
-        "id": event_id or str(uuid.uuid4()),
-        "detail-type": entry.get("DetailType", ""),
-        "source": entry.get("Source", ""),
-        "account": engine.ACCOUNT_ID,
-        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "region": engine.REGION,
-        "resources": entry.get("Resources", []),
-        "detail": json.loads(detail),
-        "_bus": (entry.get("EventBusName") or "default").rsplit("/", 1)[-1],
-    }
+    event = Envelope(
+        {
+            "version": "0",
+            "id": event_id or str(uuid.uuid4()),
+            "detail-type": entry.get("DetailType", ""),
+            "source": entry.get("Source", ""),
+            "account": engine.ACCOUNT_ID,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "region": engine.REGION,
+            "resources": entry.get("Resources", []),
+            "detail": json.loads(detail),
+            "_bus": (entry.get("EventBusName") or "default").rsplit("/", 1)[-1],
+        }
+    )
+    event.detail_text = detail
+    return event

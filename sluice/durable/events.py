@@ -20,6 +20,7 @@ from typing import Any
 
 from sluice.durable.journal import Journal
 from sluice.durable.store import Store
+from sluice.triggers.rule_events import event_json
 
 KIND = "events"
 
@@ -32,7 +33,8 @@ class PendingEvents:
     def add(self, events: list[tuple[dict[str, Any], str]]) -> None:
         """Save (event envelope, bus name) pairs before they are delivered."""
         self._store.write(
-            (KIND, str(event["id"]), json.dumps([event, bus]).encode()) for event, bus in events
+            (KIND, str(event["id"]), f"[{event_json(event)}, {json.dumps(bus)}]".encode())
+            for event, bus in events
         )
 
     def done(self, event_id: str) -> None:

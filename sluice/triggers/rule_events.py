@@ -14,6 +14,25 @@ from typing import Any
 from sluice.triggers.specs import RuleTargetSpec
 
 
+class Envelope(dict[str, Any]):
+    """An event envelope that keeps its detail's JSON text as it arrived (a PutEvents
+    entry's `Detail`), so that the event is written as JSON (a target's input, the saved
+    copy of an event not yet delivered) without encoding the detail again: a sale's
+    1,024-float embedding took 0.5 ms each time. Nothing changes an envelope's detail."""
+
+    detail_text: str | None = None
+
+
+def event_json(event: Mapping[str, Any]) -> str:
+    """EVENT as JSON text; an Envelope's detail as the text it arrived in, last, where
+    EventBridge puts it."""
+    text = getattr(event, "detail_text", None)
+    if text is None or "detail" not in event:
+        return json.dumps(event)
+    head = json.dumps({k: v for k, v in event.items() if k != "detail"})
+    return f'{head[:-1]}, "detail": {text}}}' if head != "{}" else f'{{"detail": {text}}}'
+
+
 def envelope(
     detail_type: Any,
     source: Any,
@@ -41,6 +60,8 @@ def from_entry(
 ) -> tuple[dict[str, Any], str | None]:
     """An event envelope as is, or a PutEvents request entry as its envelope; with the
     entry's bus. ValueError if the entry's Detail is not JSON."""
+    if isinstance(event, Envelope):
+        return event, None
     if "detail-type" in event:
         return dict(event), None
     detail = event.get("Detail") or "{}"
@@ -81,7 +102,7 @@ def target_input(target: RuleTargetSpec, envelope: dict[str, Any]) -> str | None
     if target.input_path:
         found, value = json_path(envelope, target.input_path)
         return json.dumps(value) if found else None
-    return json.dumps(envelope)
+    return event_json(envelope)
 
 
 _PATH_TOKEN = re.compile(r"\.([A-Za-z0-9_$@-]+)|\[(\d+)\]|\['([^']*)'\]|\[\"([^\"]*)\"\]")

@@ -17,6 +17,9 @@ from sluice.durable import reads_only
 from sluice.durable.events import PendingEvents
 from sluice.durable.journal import FLUSH_ATTEMPTS, READ_ATTEMPTS, Journal
 from sluice.durable.store import CHUNK, Store
+from sluice.put_events import envelope
+from sluice.triggers.rule_events import target_input
+from sluice.triggers.specs import RuleTargetSpec
 
 
 class _CountedStore(Store):
@@ -194,3 +197,20 @@ def test_an_entity_read_while_it_changes_is_read_again_in_the_same_commit(tmp_pa
     journal.flush()
     assert store.commits == 1
     assert store.load("executions") == [("run-1", b"run written")]
+
+
+def test_a_put_entry_is_saved_and_handed_to_its_target_as_the_event_it_is(
+    tmp_path: Path,
+) -> None:
+    """A PutEvents entry's envelope keeps its Detail's text, written as it arrived rather
+    than encoded again; the event saved for a restart and the input its target gets are
+    still the event itself, whatever the spacing of the Detail sent."""
+    detail = '{ "embedding": [0.5, 0.25, 1e-07],\n  "tenantId": "t-\\u00e9" }'
+    entry = {"Source": "s", "DetailType": "d", "Detail": detail, "EventBusName": "sales"}
+    event = envelope(entry, "e-1")
+    bus = event.pop("_bus")
+    expected = {**event, "detail": {"embedding": [0.5, 0.25, 1e-07], "tenantId": "t-é"}}
+    assert json.loads(target_input(RuleTargetSpec("t", "arn:sm"), event) or "") == expected
+    store = Store(tmp_path / "state.sqlite")
+    PendingEvents(store, Journal(store)).add([(event, bus)])
+    assert PendingEvents(store, Journal(store)).saved() == [(expected, "sales")]
