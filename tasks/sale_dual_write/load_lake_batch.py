@@ -12,8 +12,12 @@ key). Output (`LoadSummary`)::
   after maxReceiveCount it lands in the lake DLQ, so the lake never holds a sale DynamoDB
   lacks.
 - Exactly one row per sale: sales already in the table are dropped, and the append commits
-  against the snapshot that check read. A concurrent commit makes it fail with
-  `LakeCommitConflict`, which the state machine retries; the retry sees the other rows.
+  against the snapshot that check read. When another writer committed data first, the
+  sales are checked again at the new head and, if none of them arrived meanwhile, the same
+  files are committed on it (Iceberg's optimistic commit: validate, then retry), up to
+  COMMIT_ATTEMPTS times. A sale that did arrive, or attempts that run out, fail the batch
+  with `LakeCommitConflict`, which the state machine retries with backoff; that retry
+  reads the records again and sees the other rows.
 - A malformed message fails only itself (and reaches the lake DLQ after maxReceiveCount).
 
 Environment: ``SALES_TABLE``, ``LAKE_WAREHOUSE`` and, in AWS, ``LAKE_CATALOG_URI``.
@@ -51,7 +55,16 @@ from schemas.sale_dual_write_lake import (
     LAKE_SCHEMA,
 )
 from schemas.validation import describe_validation_error
-from tasks.common.lake import catalog_from_env, ensure_once, ensure_table, key_in, write_files
+from tasks.common.lake import (
+    LakeCommitConflict,
+    catalog_from_env,
+    commit_appended,
+    delete_files,
+    ensure_once,
+    ensure_table,
+    key_in,
+    write_data_files,
+)
 from tasks.common.powertools import model_handler, powertools
 from tasks.common.validation import parsed
 from tasks.sale_dual_write.errors import InvalidLakeBatchError, SalesTableUnavailableError
@@ -62,6 +75,11 @@ if TYPE_CHECKING:
 TABLE_ENV = "SALES_TABLE"
 BATCH_GET_LIMIT = 100
 UNPROCESSED_ATTEMPTS = 5
+# Commits of one batch's files, each after checking the sales at the head it commits on:
+# a burst's pollers hand several batches to loaders at once, and most of their commits
+# meet another's. Retried in process, a conflict costs a check; through the state
+# machine's Retry, a backoff and the whole batch again.
+COMMIT_ATTEMPTS = 4
 
 logger, tracer, metrics = powertools(FLOW)
 _BATCH = TypeAdapter(list[SqsRecordModel])
@@ -134,8 +152,9 @@ def lake_table(catalog: Catalog) -> Table:
 def append_new(table: Table, records: Iterable[SaleRecord]) -> tuple[int, int, int | None]:
     """Append the sales the table lacks in one commit: (appended, already present, snapshot).
 
-    The check and the commit use the same loaded snapshot, so a concurrent writer makes
-    the commit fail with `LakeCommitConflict` instead of letting a duplicate in.
+    Each commit is valid only on the snapshot its check read, so a concurrent writer never
+    lets a duplicate in: its commit is a conflict, after which the sales are checked at the
+    new head; when none of them is there, the files already written are committed on it.
     """
     records = list(records)
     present = _present_sales(table, records)
@@ -144,8 +163,18 @@ def append_new(table: Table, records: Iterable[SaleRecord]) -> tuple[int, int, i
         return 0, len(records), None
     now = datetime.now(UTC)
     rows = pa.Table.from_pylist([lake_row(r, now) for r in new], schema=LAKE_SCHEMA.as_arrow())
-    snapshot_id = write_files(table, [rows], snapshot_properties={"sluice.flow": FLOW})
-    return len(new), len(records) - len(new), snapshot_id
+    files = write_data_files(table, [rows])
+    for attempt in range(1, COMMIT_ATTEMPTS + 1):
+        try:
+            snapshot_id = commit_appended(table, files, {"sluice.flow": FLOW})
+        except LakeCommitConflict:
+            table = table.refresh()
+            if attempt == COMMIT_ATTEMPTS or _present_sales(table, new):
+                delete_files(table, files)
+                raise
+            continue
+        return len(new), len(records) - len(new), snapshot_id
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def _present_sales(table: Table, records: Sequence[SaleRecord]) -> set[str]:

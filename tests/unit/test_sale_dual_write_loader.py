@@ -134,13 +134,76 @@ def test_unstored_sales_and_malformed_messages_fail_alone(ddb: Any, catalog: Cat
     assert sale_ids(catalog) == [stored.saleId]
 
 
-def test_a_concurrent_commit_is_a_conflict_not_a_duplicate(ddb: Any, catalog: Catalog) -> None:
+def files_on_disk_are_the_tables(catalog: Catalog) -> bool:
+    table = catalog.load_table(LAKE_TABLE)
+    live = {t.file.file_path.removeprefix("file://") for t in table.scan().plan_files()}
+    location = table.location().removeprefix("file://")
+    return {str(p) for p in Path(location).rglob("*.parquet")} == live
+
+
+def test_a_commit_meeting_another_writers_lands_when_none_of_its_sales_arrived(
+    ddb: Any, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two loaders check at once; the other commits first. This one's commit conflicts,
+    it checks its sales again at the new head, finds none, and commits the files it wrote
+    there: one snapshot each, every sale once, no file left over."""
+    first, second, other = record(1), record(2), record(3)
+    load_lake_batch.append_new(load_lake_batch.lake_table(catalog), [record(0)])
+    checked = load_lake_batch.lake_table(catalog)  # this loader checks against it
+    load_lake_batch.append_new(load_lake_batch.lake_table(catalog), [other])
+    commits: list[LakeCommitConflict | None] = []
+    commit = load_lake_batch.commit_appended
+
+    def counted(*args: Any) -> int:
+        try:
+            snapshot_id = commit(*args)
+        except LakeCommitConflict as conflict:
+            commits.append(conflict)
+            raise
+        commits.append(None)
+        return snapshot_id
+
+    monkeypatch.setattr(load_lake_batch, "commit_appended", counted)
+    appended, present, snapshot = load_lake_batch.append_new(checked, [first, second])
+
+    assert (appended, present) == (2, 0)
+    assert [c is None for c in commits] == [False, True]  # a conflict, then on the new head
+    assert snapshot == catalog.load_table(LAKE_TABLE).current_snapshot().snapshot_id  # type: ignore[union-attr]
+    assert snapshots(catalog) == 3
+    assert sale_ids(catalog) == sorted(r.saleId for r in (record(0), first, second, other))
+    assert files_on_disk_are_the_tables(catalog)
+
+
+def test_commits_that_keep_meeting_others_give_up_to_the_state_machine(
+    ddb: Any, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After COMMIT_ATTEMPTS conflicts the batch fails with LakeCommitConflict (the state
+    machine's Retry takes it from there), and the files written for it are deleted."""
+    load_lake_batch.append_new(load_lake_batch.lake_table(catalog), [record(0)])
+    attempts = []
+
+    def always_conflicts(*args: Any) -> int:
+        attempts.append(args)
+        raise LakeCommitConflict("another writer committed first")
+
+    monkeypatch.setattr(load_lake_batch, "commit_appended", always_conflicts)
+    with pytest.raises(LakeCommitConflict):
+        load_lake_batch.append_new(load_lake_batch.lake_table(catalog), [record(1)])
+    assert len(attempts) == load_lake_batch.COMMIT_ATTEMPTS
+    assert sale_ids(catalog) == [record(0).saleId]
+    assert files_on_disk_are_the_tables(catalog)
+
+
+def test_a_concurrent_commit_of_the_same_sale_is_a_conflict_not_a_duplicate(
+    ddb: Any, catalog: Catalog
+) -> None:
     first, second = record(1), record(2)
     stale = load_lake_batch.lake_table(catalog)
     load_lake_batch.append_new(load_lake_batch.lake_table(catalog), [first])
 
     with pytest.raises(LakeCommitConflict):
         load_lake_batch.append_new(stale, [first, second])
+    assert files_on_disk_are_the_tables(catalog)
     # The retry (ASL Retry on LakeCommitConflict) re-reads and appends only what is new.
     appended, present, _ = load_lake_batch.append_new(
         load_lake_batch.lake_table(catalog), [first, second]

@@ -32,7 +32,13 @@ from tasks.common.lake.catalog import (
 )
 from tasks.common.lake.errors import LakeCommitConflict, LakeConfigError, LakeError
 from tasks.common.lake.merge import ALWAYS_TRUE, MergeResult, merge_rows, replace_rows
-from tasks.common.lake.write import key_in, write_files
+from tasks.common.lake.write import (
+    commit_appended,
+    delete_files,
+    key_in,
+    write_data_files,
+    write_files,
+)
 
 __all__ = [
     "ALWAYS_TRUE",
@@ -48,10 +54,13 @@ __all__ = [
     "MergeResult",
     "catalog_from_env",
     "catalog_properties",
+    "commit_appended",
+    "delete_files",
     "ensure_once",
     "ensure_table",
     "key_in",
     "merge_rows",
     "replace_rows",
+    "write_data_files",
     "write_files",
 ]

@@ -206,13 +206,16 @@ def _commit_files(
     added: Sequence[DataFile],
     conflict_filter: BooleanExpression | None,
     snapshot_properties: Mapping[str, str] | None,
+    *,
+    keep_on_conflict: bool = False,
 ) -> int:
     """One snapshot replacing `deleted` by `added`; a concurrent change to them is a conflict.
 
     Optimistic concurrency: the commit asserts the branch head it planned against. If
     another writer got there first, pyiceberg refreshes and re-validates once per retry:
     the commit still lands when the other writer touched neither these files nor rows that
-    `conflict_filter` could match; otherwise `LakeCommitConflict`.
+    `conflict_filter` could match; otherwise `LakeCommitConflict`, and the `added` files are
+    deleted unless the caller keeps them to commit again (`keep_on_conflict`).
     """
     try:
         with table.transaction() as txn:
@@ -227,11 +230,17 @@ def _commit_files(
                 snapshot_id = overwrite.snapshot_id
     except (CommitFailedException, ValidationException) as exc:
         # Both guarantee the commit did not land, so the files written for it are orphans.
-        for data_file in added:
-            with contextlib.suppress(OSError):
-                table.io.delete(data_file.file_path)
+        if not keep_on_conflict:
+            delete_files(table, added)
         raise LakeCommitConflict(f"{'.'.join(table.name())}: {exc}") from exc
     return snapshot_id
+
+
+def delete_files(table: Table, files: Iterable[DataFile]) -> None:
+    """Delete data files no snapshot references (written for a commit that did not land)."""
+    for data_file in files:
+        with contextlib.suppress(OSError):
+            table.io.delete(data_file.file_path)
 
 
 def write_files(
@@ -246,6 +255,15 @@ def write_files(
     `replace` drops every current data file in the same snapshot. Returns the snapshot id,
     or None when there was nothing to commit.
     """
+    added = write_data_files(table, chunks)
+    deleted = [t.file for t in table.scan().plan_files()] if replace else []
+    if not added and not deleted:
+        return None
+    return _commit_files(table, deleted, added, None, snapshot_properties)
+
+
+def write_data_files(table: Table, chunks: Iterable[pa.Table]) -> list[DataFile]:
+    """Each chunk as one data file per partition it spans, not committed (`commit_appended`)."""
     arrow_schema = table.schema().as_arrow()
     write_uuid, counter = uuid.uuid4(), itertools.count(0)
     with _executor(table) as pool:
@@ -254,11 +272,16 @@ def write_files(
             for chunk in chunks
             if chunk.num_rows
         ]
-        added = [data_file for job in jobs for data_file in job.result()]
-    deleted = [t.file for t in table.scan().plan_files()] if replace else []
-    if not added and not deleted:
-        return None
-    return _commit_files(table, deleted, added, None, snapshot_properties)
+        return [data_file for job in jobs for data_file in job.result()]
+
+
+def commit_appended(
+    table: Table, added: Sequence[DataFile], snapshot_properties: Mapping[str, str]
+) -> int:
+    """One snapshot adding ADDED, valid only if no data was added since TABLE was loaded
+    (`LakeCommitConflict` otherwise); the files are kept on a conflict, to be committed
+    again once the caller has checked the newer table."""
+    return _commit_files(table, (), added, None, snapshot_properties, keep_on_conflict=True)
 
 
 def _conform(rows: pa.Table, arrow_schema: pa.Schema) -> pa.Table:
