@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -102,6 +103,7 @@ def measure(stack: StackProcess) -> str:
     loaders = _executions(stack, "sale_dual_write_lake_loader")
     loader_runs = _durations(loaders)
     conflicts = _conflict_retries(stack, loaders)
+    commits = _commits(stack, loaders)
     return (
         "\n## sale_dual_write: event → DynamoDB record → lake row\n\n"
         f"{SALES} `carousel.product.sold` events (1024-float embeddings) published by "
@@ -122,6 +124,9 @@ def measure(stack: StackProcess) -> str:
         f"| loader attempts that lost the commit race (LakeCommitConflict, retried in ASL "
         f"with backoff) | {sum(conflicts)} over {len(loader_runs)} executions; "
         f"{sum(1 for c in conflicts if c)} of them retried |\n"
+        f"| loader commits that met another loader's and were committed on the newer table, "
+        f"in the loader (its `commits` - 1) | {sum(max(c - 1, 0) for c in commits)} over "
+        f"{len(commits)} successful executions |\n"
         f"| lake data files for {SALES} sales | {files} (≈ {files * 10_000 // SALES} per "
         "10,000 at this rate and spread of dates) |\n"
         f"{cold}"
@@ -144,6 +149,17 @@ def _durations(executions: list[dict[str, Any]]) -> list[float]:
     return sorted(
         (e["stopDate"] - e["startDate"]).total_seconds() for e in executions if e.get("stopDate")
     )
+
+
+def _commits(stack: StackProcess, executions: list[dict[str, Any]]) -> list[int]:
+    """Per successful one of EXECUTIONS, the commit attempts its loader reported."""
+    sfn = stack.client("stepfunctions")
+    outputs = [
+        sfn.describe_execution(executionArn=e["executionArn"]).get("output")
+        for e in executions
+        if e["status"] == "SUCCEEDED"
+    ]
+    return [int(json.loads(o).get("commits", 0)) for o in outputs if o]
 
 
 def _conflict_retries(stack: StackProcess, executions: list[dict[str, Any]]) -> list[int]:

@@ -372,3 +372,8 @@ class LoadSummary(BaseModel):
     alreadyInLake: int
     notYetStored: list[str] = Field(description="saleIds whose DynamoDB record is not there")
     snapshotId: int | None = None
+    commits: int = Field(
+        default=0,
+        description="commit attempts: more than one when other loaders' commits came first "
+        "and this batch's files were committed on the newer table",
+    )

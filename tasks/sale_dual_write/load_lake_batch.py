@@ -30,7 +30,7 @@ import os
 import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import boto3
 import pyarrow as pa
@@ -120,23 +120,22 @@ def load_batch(
             extra={"saleIds": missing[:50]},
         )
 
-    appended, present, snapshot_id = 0, 0, None
+    done = Appended(0, 0, None, 0)
     if stored:
-        appended, present, snapshot_id = append_new(
-            lake_table(catalog or catalog_from_env()), stored.values()
-        )
+        done = append_new(lake_table(catalog or catalog_from_env()), stored.values())
     summary = LoadSummary(
         batchItemFailures=[{"itemIdentifier": m} for m in dict.fromkeys(failed)],
         messages=len(records),
         sales=len(by_sale),
-        appended=appended,
-        alreadyInLake=present,
+        appended=done.appended,
+        alreadyInLake=done.present,
         notYetStored=missing,
-        snapshotId=snapshot_id,
+        snapshotId=done.snapshot_id,
+        commits=done.commits,
     )
     logger.info("lake batch loaded", extra=summary.model_dump(exclude={"batchItemFailures"}))
-    metrics.add_metric(name="RowsAppended", unit=MetricUnit.Count, value=appended)
-    metrics.add_metric(name="RowsAlreadyInLake", unit=MetricUnit.Count, value=present)
+    metrics.add_metric(name="RowsAppended", unit=MetricUnit.Count, value=done.appended)
+    metrics.add_metric(name="RowsAlreadyInLake", unit=MetricUnit.Count, value=done.present)
     metrics.add_metric(name="SalesNotYetStored", unit=MetricUnit.Count, value=len(missing))
     return summary
 
@@ -149,8 +148,15 @@ def lake_table(catalog: Catalog) -> Table:
     return catalog.load_table(LAKE_TABLE)
 
 
-def append_new(table: Table, records: Iterable[SaleRecord]) -> tuple[int, int, int | None]:
-    """Append the sales the table lacks in one commit: (appended, already present, snapshot).
+class Appended(NamedTuple):
+    appended: int
+    present: int  # already in the table
+    snapshot_id: int | None  # None: nothing to commit
+    commits: int  # attempts: more than one when other writers' commits came first
+
+
+def append_new(table: Table, records: Iterable[SaleRecord]) -> Appended:
+    """Append the sales the table lacks in one commit.
 
     Each commit is valid only on the snapshot its check read, so a concurrent writer never
     lets a duplicate in: its commit is a conflict, after which the sales are checked at the
@@ -160,7 +166,7 @@ def append_new(table: Table, records: Iterable[SaleRecord]) -> tuple[int, int, i
     present = _present_sales(table, records)
     new = [r for r in records if r.saleId not in present]
     if not new:
-        return 0, len(records), None
+        return Appended(0, len(records), None, 0)
     now = datetime.now(UTC)
     rows = pa.Table.from_pylist([lake_row(r, now) for r in new], schema=LAKE_SCHEMA.as_arrow())
     files = write_data_files(table, [rows])
@@ -173,7 +179,7 @@ def append_new(table: Table, records: Iterable[SaleRecord]) -> tuple[int, int, i
                 delete_files(table, files)
                 raise
             continue
-        return len(new), len(records) - len(new), snapshot_id
+        return Appended(len(new), len(records) - len(new), snapshot_id, attempt)
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 

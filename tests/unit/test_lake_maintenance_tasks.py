@@ -165,11 +165,11 @@ def test_the_loader_committing_after_a_compaction_adds_its_sales_once(
     new = sale_records("tenant-a", range(24, 28))
     compact(catalog.load_table(LAKE_TABLE))
 
-    appended, present, _ = append_new(stale, new + sale_records("tenant-a", range(3)))
-    assert (appended, present) == (4, 3)  # 0-2 were stored before the check
+    done = append_new(stale, new + sale_records("tenant-a", range(3)))
+    assert (done.appended, done.present, done.commits) == (4, 3, 2)  # 0-2 stored before
 
-    again, present, snapshot = append_new(catalog.load_table(LAKE_TABLE), new)
-    assert (again, present, snapshot) == (0, 4, None)
+    again = append_new(catalog.load_table(LAKE_TABLE), new)
+    assert (again.appended, again.present, again.snapshot_id) == (0, 4, None)
     ids = Counter(
         r["sale_id"]
         for r in catalog.load_table(LAKE_TABLE).scan().to_arrow().select(["sale_id"]).to_pylist()

@@ -88,7 +88,7 @@ def test_a_batch_is_one_commit_partitioned_and_redelivery_adds_nothing(
     summary = load_lake_batch.load_batch(batch, catalog, ddb)
 
     assert summary.batchItemFailures == []
-    assert (summary.appended, summary.alreadyInLake) == (7, 0)
+    assert (summary.appended, summary.alreadyInLake, summary.commits) == (7, 0, 1)
     assert snapshots(catalog) == 1
     assert sale_ids(catalog) == sorted(r.saleId for r in records)
     table = catalog.load_table(LAKE_TABLE)
@@ -164,11 +164,11 @@ def test_a_commit_meeting_another_writers_lands_when_none_of_its_sales_arrived(
         return snapshot_id
 
     monkeypatch.setattr(load_lake_batch, "commit_appended", counted)
-    appended, present, snapshot = load_lake_batch.append_new(checked, [first, second])
+    done = load_lake_batch.append_new(checked, [first, second])
 
-    assert (appended, present) == (2, 0)
+    assert (done.appended, done.present, done.commits) == (2, 0, 2)
     assert [c is None for c in commits] == [False, True]  # a conflict, then on the new head
-    assert snapshot == catalog.load_table(LAKE_TABLE).current_snapshot().snapshot_id  # type: ignore[union-attr]
+    assert done.snapshot_id == catalog.load_table(LAKE_TABLE).current_snapshot().snapshot_id  # type: ignore[union-attr]
     assert snapshots(catalog) == 3
     assert sale_ids(catalog) == sorted(r.saleId for r in (record(0), first, second, other))
     assert files_on_disk_are_the_tables(catalog)
@@ -205,10 +205,8 @@ def test_a_concurrent_commit_of_the_same_sale_is_a_conflict_not_a_duplicate(
         load_lake_batch.append_new(stale, [first, second])
     assert files_on_disk_are_the_tables(catalog)
     # The retry (ASL Retry on LakeCommitConflict) re-reads and appends only what is new.
-    appended, present, _ = load_lake_batch.append_new(
-        load_lake_batch.lake_table(catalog), [first, second]
-    )
-    assert (appended, present) == (1, 1)
+    done = load_lake_batch.append_new(load_lake_batch.lake_table(catalog), [first, second])
+    assert (done.appended, done.present, done.commits) == (1, 1, 1)
     assert sale_ids(catalog) == sorted([first.saleId, second.saleId])
 
 
