@@ -175,6 +175,20 @@ def test_only_clients_that_make_one_attempt_per_call_skip_botocore_for_step_func
     assert not trigger_service._plain_json(made("dynamodb"))
 
 
+def test_an_answer_carries_its_request_id_in_its_header_and_in_its_xml_body(
+    in_process: Any,
+) -> None:
+    """Each answer's x-amzn-RequestId; a query-protocol answer (XML) carries the same id in
+    its <RequestId>, which botocore reports; a JSON answer's body is left as it is."""
+    topic = in_process("sns").create_topic(Name="ids")
+    meta = topic["ResponseMetadata"]
+    assert meta["RequestId"] == meta["HTTPHeaders"]["x-amzn-requestid"]
+    assert len(meta["RequestId"]) > 10
+    tables = in_process("dynamodb").list_tables()
+    assert tables["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
+    assert "TableNames" in tables
+
+
 def test_in_process_lambda_answers_as_the_invoke_api() -> None:
     def invoke(function: str, event: Any) -> tuple[bytes, str | None, str]:
         if function != "known":
