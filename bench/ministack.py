@@ -90,7 +90,7 @@ class MiniStack:
             archive.write(HERE / "bench_tasks.py", "bench_tasks.py")
         function = self.client("lambda").create_function(
             FunctionName="bench-step",
-            Runtime="python3.11",
+            Runtime="python3.12",  # the project's one Python, as bench/runtime/template.yaml
             Role=ROLE,
             Handler="bench_tasks.step",
             Code={"ZipFile": code.getvalue()},
