@@ -206,7 +206,9 @@ class History:
 
 class Writer:
     """The lake loader's commit, one sale per commit, retried on conflict like its state
-    machine does, until a commit of its own or of the compaction has conflicted."""
+    machine does, until a commit of its own or of the compaction has conflicted. The
+    loader's own conflicts are those it raised and those it met and committed past, on the
+    newer table (its `commits` beyond the first)."""
 
     def __init__(self, catalog: Catalog, records: list[Any], until: Callable[[], int]) -> None:
         self.catalog, self.pending, self.until = catalog, list(records), until
@@ -216,10 +218,11 @@ class Writer:
     def run(self) -> None:
         while self.pending:
             try:
-                append_new(lake_table(self.catalog), self.pending[:1])
+                done = append_new(lake_table(self.catalog), self.pending[:1])
             except LakeCommitConflict:
                 self.conflicts += 1
                 continue  # the same sale again, as the loader's Retry does
+            self.conflicts += done.commits - 1
             self.written.append(self.pending.pop(0))
             if self.conflicts or self.until():
                 return
