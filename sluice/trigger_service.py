@@ -33,13 +33,13 @@ Poller = (StreamPoller, QueuePoller)
 def _clients(endpoint: str, app: wsgi_client.App | None, unflushed: bool = False) -> Any:
     """Clients of the gateway, answered by APP in process when given; UNFLUSHED: their
     requests wait for no commit. Some of the triggers' own (unflushed) clients post their
-    JSON without botocore (engine.speed.PlainJsonClient, _plain_json): the pollers' SQS
+    JSON without botocore (engine.speed.PlainJsonClient, _skips_botocore): the pollers' SQS
     receives and deletes were a tenth of a sale burst's stack CPU, half of it botocore's,
     and the rules' StartExecution 5%, two thirds of it botocore's."""
 
     def prepare(client: Any) -> Any:
         wsgi_client.answered_by(client, lambda: app, unflushed=unflushed)
-        if unflushed and _plain_json(client):
+        if unflushed and _skips_botocore(client):
             return PlainJsonClient(client, lambda: app, {wsgi_client.UNFLUSHED: True})
         return client
 
@@ -52,7 +52,7 @@ def _clients(endpoint: str, app: wsgi_client.App | None, unflushed: bool = False
     )
 
 
-def _plain_json(client: Any) -> bool:
+def _skips_botocore(client: Any) -> bool:
     """Whether CLIENT's calls can skip botocore: SQS's, whose JSON is what the pollers send
     and read, and Step Functions' where the client makes one attempt per call (a rule's
     StartExecution, each call one attempt of the rule's RetryPolicy), since PlainJsonClient

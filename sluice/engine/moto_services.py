@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from moto.core import utils as moto_utils
 
 from sluice import dynamodb_atomic, s3_notifications, sqs_atomic
-from sluice.engine import observers, wire_json
+from sluice.engine import observers, speed, wire_json
 from sluice.engine.moto_symbols import resolve
 
 if TYPE_CHECKING:
@@ -259,17 +259,14 @@ def _service_methods_observed() -> None:
         setattr(owner, method_name, observers.reporting(symbol, getattr(owner, method_name)))
 
 
-_JSON_ATOMS = frozenset((str, int, float, bool, type(None)))
-
-
 def _plain_json(value: Any) -> bool:
     """Whether VALUE is made of JSON's own types only: dicts with string keys, lists and
     atoms (no tuples, no other objects), so that a JSON round trip would give it back equal."""
     if isinstance(value, dict):
         return all(type(k) is str and _plain_json(v) for k, v in value.items())
     if isinstance(value, list):
-        return all(type(v) in _JSON_ATOMS or _plain_json(v) for v in value)
-    return type(value) in _JSON_ATOMS
+        return all(type(v) in speed.JSON_ATOMS or _plain_json(v) for v in value)
+    return type(value) in speed.JSON_ATOMS
 
 
 _round_tripped: Callable[[Any, Any], bool] | None = None

@@ -239,7 +239,7 @@ def _client_error(status: int, code: str, message: str) -> ClientError:
     return ClientError(response, "Invoke")
 
 
-_JSON_ATOMS = frozenset((str, int, float, bool, type(None)))
+JSON_ATOMS = frozenset((str, int, float, bool, type(None)))
 
 
 def json_copy(value: Any, memo: Any = None) -> Any:
@@ -249,10 +249,10 @@ def json_copy(value: Any, memo: Any = None) -> Any:
     state, costs a third of the time it took with a call per float."""
     kind = type(value)
     if kind is dict:
-        return {k: v if type(v) in _JSON_ATOMS else json_copy(v) for k, v in value.items()}
+        return {k: v if type(v) in JSON_ATOMS else json_copy(v) for k, v in value.items()}
     if kind is list:
-        return [v if type(v) in _JSON_ATOMS else json_copy(v) for v in value]
-    if kind in _JSON_ATOMS:
+        return [v if type(v) in JSON_ATOMS else json_copy(v) for v in value]
+    if kind in JSON_ATOMS:
         return value
     return copy.deepcopy(value, memo)
 

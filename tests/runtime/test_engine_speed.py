@@ -167,12 +167,12 @@ def test_only_clients_that_make_one_attempt_per_call_skip_botocore_for_step_func
     """Pipes' Step Functions targets keep botocore's retries; rules' deliveries make one
     attempt per call, which is what PlainJsonClient does."""
     made = boto3_client_factory(region_name="us-east-1", endpoint_url=ENDPOINT)
-    assert trigger_service._plain_json(made("sqs"))
-    assert trigger_service._plain_json(
+    assert trigger_service._skips_botocore(made("sqs"))
+    assert trigger_service._skips_botocore(
         made("stepfunctions", inject_host_prefix=False, retries={"total_max_attempts": 1})
     )
-    assert not trigger_service._plain_json(made("stepfunctions", inject_host_prefix=False))
-    assert not trigger_service._plain_json(made("dynamodb"))
+    assert not trigger_service._skips_botocore(made("stepfunctions", inject_host_prefix=False))
+    assert not trigger_service._skips_botocore(made("dynamodb"))
 
 
 def test_an_answer_carries_its_request_id_in_its_header_and_in_its_xml_body(
