@@ -44,6 +44,9 @@ INVOKE_PREFIX = "/2015-03-31/functions/"
 # Per-function totals of what Lambda bills (invocations, billed ms, GB-seconds), read-only.
 LAMBDA_USAGE = "/_sluice/lambda/usage"
 LAMBDA_WORKERS = "/_sluice/lambda/workers"
+# Targets of JSON APIs that __call__ only counts and hands to moto (nothing of the gateway's
+# own: no fault, no sync start, no event bus), so Gateway.answer can go straight to moto.
+_MOTO_ONLY_TARGETS = ("DynamoDB_20120810.", "DynamoDBStreams_20120810.", "AmazonSQS.")
 
 
 def _json(start_response: StartResponse, status: int, body: Any) -> list[bytes]:
@@ -96,7 +99,11 @@ class Gateway:
         self.lambdas = LambdaRuntime(data_dir / "logs", default_base_env(self.endpoint))
         self.requests = request_count.RequestCounter()
         engine_speed.use_in_process_lambda(self._invoke_in_process)
-        engine_speed.use_in_process_services(self._engine_call)
+        # The engine's task calls are answered in process. Their changes are written with
+        # the execution's progress (the journal's background flush), not before the task
+        # goes on: the client waiting is the execution, whose own history would be lost
+        # with them (docs/RUNTIME.md, "Durable state").
+        engine_speed.use_in_process_services(self)
         self.routes: list[Route] = []
         self.stack: dict[str, Any] = {}
         self.on_put_events: Callable[[list[dict[str, Any]]], None] | None = None
@@ -171,15 +178,23 @@ class Gateway:
         self.durable.flush()
         return out
 
-    def _engine_call(
-        self, environ: dict[str, Any], start_response: StartResponse
-    ) -> Iterable[bytes]:
-        """A service call of an execution's task, answered in process. Its changes are
-        written with the execution's progress (the journal's background flush), not before
-        the task goes on: the client waiting is the execution, whose own history would be
-        lost with them (docs/RUNTIME.md, "Durable state")."""
-        environ[wsgi_client.UNFLUSHED] = True
-        return self(environ, start_response)
+    def answer(self, environ: dict[str, Any]) -> tuple[int, Any, bytes]:
+        """__call__'s answer as (status, headers, body), for a client in this process
+        (wsgi_client.run). A DynamoDB, DynamoDB Streams or SQS call that waits for no commit,
+        which __call__ would only count and hand to moto, is handed to moto's handler
+        without WSGI's framing: the engine's tasks and the triggers' pollers make most of
+        the stack's requests."""
+        target: str = environ.get("HTTP_X_AMZ_TARGET", "")
+        if (
+            target.startswith(_MOTO_ONLY_TARGETS)
+            and environ.get("PATH_INFO") == "/"
+            and not self._for_api_gateway(environ)
+            and (self.durable is None or environ.get(wsgi_client.UNFLUSHED))
+        ):
+            self.requests.count(environ)
+            answered = self.moto_app.answer(environ)
+            return answered or wsgi_client.run_wsgi(self.moto_app, environ)
+        return wsgi_client.run_wsgi(self, environ)
 
     @staticmethod
     def _for_api_gateway(environ: dict[str, Any]) -> bool:

@@ -20,12 +20,19 @@ from botocore.exceptions import ClientError
 from flask import Response
 from moto.core.request import Request
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, convert_to_flask_response
+from werkzeug.datastructures import Headers, ImmutableMultiDict
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 # What flask_cors, as moto configures it, adds to the answer to a request without Origin.
 _CORS_HEADER = ("Access-Control-Allow-Origin", "*")
+# On the environ of a JSON request made in this process (engine.speed.PlainJsonClient): its
+# body, which is also its wsgi.input.
+JSON_BODY = "sluice.json_body"
 
 StartResponse = Callable[..., Any]
+# An answer as (status, headers, body).
+Answer = tuple[int, Headers, bytes]
 
 
 class ServerRequest(Request):
@@ -36,32 +43,82 @@ class ServerRequest(Request):
     from_wsgi_server = True
 
 
+class JsonRequest(ServerRequest):
+    """A JSON API request made in this process, read as moto reads a ServerRequest of the
+    same environ. Its caller holds its body, and the URL of a JSON API is the endpoint's
+    root, so werkzeug's stream, form parsing and URL rebuilding (a third of the cost of
+    moto's handling of a DynamoDB PutItem) are not needed."""
+
+    def __init__(self, environ: dict[str, Any], body: bytes) -> None:
+        super().__init__(environ)
+        self._cached_data = body  # what werkzeug's get_data() reads and returns
+        self.__dict__["form"] = self.__dict__["files"] = ImmutableMultiDict()  # not a form
+        self._url = f"{environ['wsgi.url_scheme']}://{environ['HTTP_HOST']}{environ['PATH_INFO']}"
+
+    @property
+    def raw_url(self) -> str:
+        return self._url
+
+
 class DirectDispatch:
     """A WSGI application answering as moto's DISPATCHER does, without Flask's framing for
     requests its URL maps route to a service's handler."""
 
     def __init__(self, dispatcher: DomainDispatcherApplication) -> None:
         self._dispatcher = dispatcher
+        # The handler of each kind of JSON request (endpoint, credential scope, target's
+        # service), which only those choose: found once, not by the URL maps each time.
+        self._json_handlers: dict[tuple[str, ...], Callable[..., Any] | None] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        answer = self._response(environ)
+        if answer is None:
+            return self._dispatcher(environ, start_response)
+        return answer(environ, start_response)
+
+    def answer(self, environ: dict[str, Any]) -> Answer | None:
+        """What __call__ would answer, for a caller in this process; None: not routed to a
+        service's handler (the Flask app answers it)."""
+        response = self._response(environ)
+        if response is None:
+            return None
+        chunks, status, headers = response.get_wsgi_response(environ)
+        return int(status.split(" ", 1)[0]), Headers(headers), b"".join(chunks)
+
+    def _response(self, environ: dict[str, Any]) -> WerkzeugResponse | None:
         handler = None if "HTTP_ORIGIN" in environ else self._handler(environ)
         if handler is None:
-            return self._dispatcher(environ, start_response)
-        request = ServerRequest(environ)
+            return None
+        body = environ.get(JSON_BODY)
+        request = ServerRequest(environ) if body is None else JsonRequest(environ, body)
         try:
             result = handler(request, request.raw_url, dict(request.headers))
         except ClientError as exc:  # as moto's view answers it
             result = 400, {}, exc.response["Error"]["Message"]
         except HTTPException as exc:  # as Flask answers it
-            return exc(environ, start_response)
+            return exc.get_response(environ)
         status, headers, content = result if len(result) == 3 else (200, {}, result)
         response = Response(response=content, status=status, headers=headers)
         if request.method == "HEAD" and "content-length" in headers:
             response.headers["Content-Length"] = headers["content-length"]
         response.headers.setdefault(*_CORS_HEADER)
-        return response(environ, start_response)
+        return response
 
     def _handler(self, environ: dict[str, Any]) -> Callable[..., Any] | None:
+        target = environ.get("HTTP_X_AMZ_TARGET")
+        if target is None or environ["REQUEST_METHOD"] != "POST":
+            return self._routed(environ)
+        key = (
+            environ.get("HTTP_HOST", ""),
+            environ.get("HTTP_AUTHORIZATION", "").split(",", 1)[0],
+            environ.get("PATH_INFO", ""),
+            target.split(".", 1)[0],
+        )
+        if key not in self._json_handlers:
+            self._json_handlers[key] = self._routed(environ)
+        return self._json_handlers[key]
+
+    def _routed(self, environ: dict[str, Any]) -> Callable[..., Any] | None:
         app = self._dispatcher.get_application(environ)
         try:
             endpoint, _ = app.url_map.bind_to_environ(environ).match()

@@ -35,6 +35,7 @@ from botocore.exceptions import ClientError
 
 from sluice import wsgi_client
 from sluice.engine import sdk_metadata
+from sluice.engine.moto_dispatch import JSON_BODY
 
 # (function name or ARN, event) -> (payload bytes, FunctionError or None, request id);
 # KeyError when there is no such function.
@@ -67,10 +68,11 @@ def use_in_process_services(app: Callable[..., Any] | None) -> None:
 
 def route_in_process(client: Any) -> Any:
     """Make a boto3 client built for the engine send through the in-process application."""
-    wsgi_client.answered_by(client, lambda: _wsgi_app)
+    wsgi_client.answered_by(client, lambda: _wsgi_app, unflushed=True)
     client.meta.events.register("after-call", sdk_metadata.remember_after_call)
     if client.meta.service_model.service_name in _PLAIN_JSON_SERVICES:
-        return PlainJsonClient(client, lambda: _wsgi_app, remember=True)
+        unflushed = {wsgi_client.UNFLUSHED: True}
+        return PlainJsonClient(client, lambda: _wsgi_app, unflushed, remember=True)
     return client
 
 
@@ -154,6 +156,7 @@ class PlainJsonClient:
             return result
         environ = {
             **self._environ,
+            JSON_BODY: body,
             "wsgi.input": io.BytesIO(body),
             "CONTENT_LENGTH": str(len(body)),
             "HTTP_X_AMZ_TARGET": f"{self._target}.{operation}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -15,7 +16,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 from werkzeug.test import EnvironBuilder
 
 from sluice import engine, wsgi_client
-from sluice.engine.moto_dispatch import DirectDispatch
+from sluice.engine.moto_dispatch import JSON_BODY, DirectDispatch
 
 # Never contacted: requests are answered by the application in process.
 ENDPOINT = "http://127.0.0.1:1"
@@ -45,6 +46,16 @@ def _untimed(value: Any) -> bytes:
     )
 
 
+def _record(answers: list[Answer], method: str, status: str, headers: Any, body: bytes) -> None:
+    length = [v for k, v in headers if k.lower() == "content-length"]
+    if method != "HEAD":  # HEAD: the length of what GET would answer
+        assert length in ([str(len(body))], []), "Content-Length is the body's"
+    kept = sorted(
+        (k.lower(), _untimed(v.encode())) for k, v in headers if k.lower() not in VOLATILE_HEADERS
+    )
+    answers.append((status.split(" ", 1)[0], kept, _untimed(body)))
+
+
 def _recorded(app: Any, answers: list[Answer]) -> Callable[..., Any]:
     def recording(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         seen: dict[str, Any] = {}
@@ -54,18 +65,35 @@ def _recorded(app: Any, answers: list[Answer]) -> Callable[..., Any]:
             return start_response(status, headers, *exc)
 
         body = b"".join(app(environ, start))
-        length = [v for k, v in seen["headers"] if k.lower() == "content-length"]
-        if environ["REQUEST_METHOD"] != "HEAD":  # HEAD: the length of what GET would answer
-            assert length in ([str(len(body))], []), "Content-Length is the body's"
-        kept = sorted(
-            (k.lower(), _untimed(v.encode()))
-            for k, v in seen["headers"]
-            if k.lower() not in VOLATILE_HEADERS
-        )
-        answers.append((seen["status"], kept, _untimed(body)))
+        _record(answers, environ["REQUEST_METHOD"], seen["status"], seen["headers"], body)
         return [body]
 
     return recording
+
+
+class _AnsweredInProcess:
+    """DirectDispatch as the gateway's clients in this process reach it (wsgi_client.run
+    calls its `answer`), each JSON request's body handed over as PlainJsonClient hands it
+    (a JsonRequest); what it does not route goes to moto's Flask app, as __call__ does."""
+
+    def __init__(self, app: Any, answers: list[Answer]) -> None:
+        self._direct, self._answers = DirectDispatch(app), answers
+        self._fallback = _recorded(app, answers)
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        raise AssertionError("a client in process is answered through answer()")
+
+    def answer(self, environ: dict[str, Any]) -> tuple[int, Any, bytes]:
+        if "HTTP_X_AMZ_TARGET" in environ:
+            body = environ["wsgi.input"].read()
+            environ[JSON_BODY], environ["wsgi.input"] = body, io.BytesIO(body)
+        answered = self._direct.answer(environ)
+        if answered is None:
+            return wsgi_client.run_wsgi(self._fallback, environ)
+        status, headers, content = answered
+        method = environ["REQUEST_METHOD"]
+        _record(self._answers, method, str(status), list(headers.items()), content)
+        return answered
 
 
 def _calls(app: Any) -> list[Any]:
@@ -134,13 +162,15 @@ def _calls(app: Any) -> list[Any]:
     return outcomes
 
 
-def _run(app_of: Callable[[Any], Any]) -> tuple[list[Any], list[Answer]]:
+def _run(
+    app_of: Callable[[Any], Any], recorder: Callable[[Any, list[Answer]], Any] = _recorded
+) -> tuple[list[Any], list[Answer]]:
     """The calls against a fresh moto (its backends reset, its identifiers reseeded)."""
     flask_app = DomainDispatcherApplication(create_backend_app)
     wsgi_client.run(flask_app, EnvironBuilder(method="POST", path="/moto-api/reset").get_environ())
     mock_random.seed(7)
     answers: list[Answer] = []
-    return _calls(_recorded(app_of(flask_app), answers)), answers
+    return _calls(recorder(app_of(flask_app), answers)), answers
 
 
 @pytest.fixture(autouse=True)
@@ -158,3 +188,14 @@ def test_direct_dispatch_answers_every_call_as_moto_server_does() -> None:
     assert [o[0] for o in through_flask].count("error") == 7  # the failures did fail
     assert direct == through_flask
     assert direct_answers == flask_answers
+
+
+def test_a_client_in_process_is_answered_as_moto_server_answers_over_wsgi() -> None:
+    """The gateway's own clients (the engine's tasks, the triggers' pollers) get DirectDispatch's
+    answer without WSGI's framing, their JSON requests read from the body they hold: the
+    same outcomes, statuses, headers and bodies as through moto's Flask app."""
+    through_flask, flask_answers = _run(lambda app: app)
+    in_process, answers = _run(lambda app: app, _AnsweredInProcess)
+    assert in_process == through_flask
+    assert answers == flask_answers
+    assert len(answers) == len(flask_answers) > 20

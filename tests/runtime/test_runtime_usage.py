@@ -42,3 +42,15 @@ def test_requests_count_dynamodb_calls_by_table(stack: StackProcess) -> None:
         got = ddb.get_item(TableName=table, Key={"hash": {"S": "usage-no-such-call"}})
         assert "Item" not in got  # the counted request was still answered
     assert _requests(stack, "GetItem", table) == before + 2
+
+
+def test_requests_count_the_dynamodb_calls_of_an_executions_tasks(stack: StackProcess) -> None:
+    """A task's call is answered in process, without HTTP, and still counted: the mocked
+    load hands PutRecording one record, which it puts into the table."""
+    table = stack.resource("CallRecordingsTable")["name"]
+    before = _requests(stack, "PutItem", table)
+    batch = [{"messageId": "usage-message", "body": "{}"}]
+    execution = stack.run("transcript_persistence", batch, test_case="MockedLoad")
+    assert execution.status == "SUCCEEDED"
+    assert execution.state("PutRecording").status == "succeeded"
+    assert _requests(stack, "PutItem", table) == before + 1
