@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -74,6 +75,8 @@ SYMBOLS: dict[str, str | None] = {
     # Replaced: the same headers and body, without scanning a body that has no XML
     # <RequestId> (_enriched).
     "moto.core.responses:BaseResponse._enrich_response": "headers body",
+    # Replaced: the same tokens, each expression's lexed once (_condition_expressions_lexed_once).
+    "moto.dynamodb.comparisons:ConditionExpressionParser._lex_condition_expression": "self",
     # Observed (sluice/engine/observers.py); the last three SQS ones serialised too.
     "moto.dynamodb.models.table:StreamShard.add": "self old new",
     "moto.sqs.models:Message.mark_sent": "self delay_seconds",
@@ -318,6 +321,33 @@ def _answers_enriched_without_a_scan() -> None:
     BaseResponse._enrich_response = staticmethod(_enriched)  # type: ignore[method-assign]
 
 
+# Distinct condition expressions whose tokens are kept; a stack's flows have a handful.
+LEXED_EXPRESSIONS = 1024
+
+
+def _condition_expressions_lexed_once() -> None:
+    """moto lexes a ConditionExpression for every call, one regular-expression pass per
+    token over the rest of its text, which was a tenth of a sale's DynamoDB calls. The tokens
+    depend on the text alone (immutable nodes, their children lists never changed by the
+    parse, which only consumes the deque), so each text is lexed once and every parse gets
+    a deque of the same tokens. An invalid expression still raises on every call."""
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    lex = ConditionExpressionParser._lex_condition_expression
+    lexed: dict[str, tuple[Any, ...]] = {}
+
+    def lexed_once(self: ConditionExpressionParser) -> deque[Any]:
+        text = self.condition_expression or ""
+        tokens = lexed.get(text)
+        if tokens is None:
+            tokens = tuple(lex(self))
+            if len(lexed) < LEXED_EXPRESSIONS:
+                lexed[text] = tokens
+        return deque(tokens)
+
+    ConditionExpressionParser._lex_condition_expression = lexed_once  # type: ignore[method-assign]
+
+
 # Applied once at start-up, in this order, by moto_seam.install().
 PATCHES = (
     _dynamodb_items_serialised,
@@ -329,6 +359,7 @@ PATCHES = (
     _s3_notifications_sequenced,
     _event_patterns_matched_in_place,
     _answers_enriched_without_a_scan,
+    _condition_expressions_lexed_once,
     _service_methods_observed,
 )
 
