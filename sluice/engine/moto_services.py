@@ -7,6 +7,7 @@ so that no module outside sluice/engine/ assigns to moto.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import datetime
 import time
 from collections import deque
@@ -77,6 +78,11 @@ SYMBOLS: dict[str, str | None] = {
     "moto.core.responses:BaseResponse._enrich_response": "headers body",
     # Replaced: the same tokens, each expression's lexed once (_condition_expressions_lexed_once).
     "moto.dynamodb.comparisons:ConditionExpressionParser._lex_condition_expression": "self",
+    # Wrapped: an invalid expression is AWS's ValidationException (_expression_errors_as_aws).
+    "moto.dynamodb.comparisons:ConditionExpressionParser.parse": "self",
+    "moto.dynamodb.exceptions:MockValidationException.__init__": "self message",
+    "moto.dynamodb.responses:DynamoHandler.query": "self",
+    "moto.dynamodb.responses:DynamoHandler.scan": "self",
     # Observed (sluice/engine/observers.py); the last three SQS ones serialised too.
     "moto.dynamodb.models.table:StreamShard.add": "self old new",
     "moto.sqs.models:Message.mark_sent": "self delay_seconds",
@@ -348,6 +354,59 @@ def _condition_expressions_lexed_once() -> None:
     ConditionExpressionParser._lex_condition_expression = lexed_once  # type: ignore[method-assign]
 
 
+# The request parameter a DynamoDB expression being parsed came in: Query and Scan filter.
+_EXPRESSION_PARAMETER = contextvars.ContextVar("parameter", default="ConditionExpression")
+
+
+def _expression_errors_as_aws() -> None:
+    """moto's parse of a ConditionExpression (PutItem, UpdateItem, DeleteItem, transactions)
+    or a Query's FilterExpression raised Python's KeyError for a `#name` or `:value` not
+    defined in the request and ValueError for a syntax error: HTTP 500 over the gateway, a
+    Python text in a task's cause. DynamoDB answers 400 ValidationException naming the
+    expression and the problem ("Invalid ConditionExpression: An expression attribute name
+    used in the document path is not defined; attribute name: #x")."""
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+    from moto.dynamodb.exceptions import MockValidationException
+    from moto.dynamodb.responses import DynamoHandler
+
+    parse = ConditionExpressionParser.parse
+
+    def parse_or_reject(self: ConditionExpressionParser) -> Any:
+        try:
+            return parse(self)
+        except KeyError as exc:
+            undefined = str(exc.args[0]) if exc.args else ""
+            if undefined.startswith("#"):
+                problem = "An expression attribute name used in the document path is not defined"
+                detail = f"attribute name: {undefined}"
+            elif undefined.startswith(":"):
+                problem = "An expression attribute value used in expression is not defined"
+                detail = f"attribute value: {undefined}"
+            else:
+                raise
+            message = f"Invalid {_EXPRESSION_PARAMETER.get()}: {problem}; {detail}"
+        except ValueError as exc:
+            message = f"Invalid {_EXPRESSION_PARAMETER.get()}: Syntax error; {exc}"
+        raise MockValidationException(message) from None
+
+    ConditionExpressionParser.parse = parse_or_reject  # type: ignore[method-assign]
+    for name in ("query", "scan"):
+        setattr(DynamoHandler, name, _filtering(getattr(DynamoHandler, name)))
+
+
+def _filtering(action: Callable[..., Any]) -> Callable[..., Any]:
+    """ACTION (Query, Scan), whose parsed expression is its FilterExpression."""
+
+    def filtering(self: Any) -> Any:
+        token = _EXPRESSION_PARAMETER.set("FilterExpression")
+        try:
+            return action(self)
+        finally:
+            _EXPRESSION_PARAMETER.reset(token)
+
+    return filtering
+
+
 # Applied once at start-up, in this order, by moto_seam.install().
 PATCHES = (
     _dynamodb_items_serialised,
@@ -360,6 +419,7 @@ PATCHES = (
     _event_patterns_matched_in_place,
     _answers_enriched_without_a_scan,
     _condition_expressions_lexed_once,
+    _expression_errors_as_aws,
     _service_methods_observed,
 )
 

@@ -386,6 +386,29 @@ def test_an_invalid_dynamodb_request_fails_with_validation_exception(
     assert execution.cause.startswith(f"1 validation error detected: {constraint} (")
 
 
+def test_a_condition_with_an_undefined_name_fails_with_validation_exception(
+    parity_stack: StackProcess,
+) -> None:
+    """A ConditionExpression using a `#name` that ExpressionAttributeNames does not define
+    is a ValidationException ("Invalid ConditionExpression: An expression attribute name
+    used in the document path is not defined"; Common Errors, as above), named
+    `DynamoDB.ValidationException` by the optimised integration: a typo fails the task
+    as on AWS, not with a Python KeyError's text."""
+    parameters = {
+        "TableName": "ItemsTable",
+        "Item": {"id": {"S": "a"}},
+        "ConditionExpression": "attribute_not_exists(#typo)",
+    }
+    execution = run(parity_stack, _task("arn:aws:states:::dynamodb:putItem", parameters))
+    assert execution.status == "FAILED"
+    assert execution.error == "DynamoDB.ValidationException"
+    assert execution.cause
+    assert execution.cause.startswith(
+        "Invalid ConditionExpression: An expression attribute name used in the document "
+        "path is not defined; attribute name: #typo ("
+    )
+
+
 @pytest.mark.parametrize(
     ("parameters", "error"),
     [

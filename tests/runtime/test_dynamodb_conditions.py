@@ -57,3 +57,50 @@ def test_one_expression_is_judged_by_each_calls_own_names_and_values(ddb: Any) -
     )
     assert _put(ddb, {"#s": "missing"}, open_below) == "ConditionalCheckFailedException"
     assert _put(ddb, {"#s": "s"}, open_below) == "written"
+
+
+@pytest.mark.parametrize(
+    ("expression", "problem"),
+    [
+        (
+            "#undefined = :s",
+            "An expression attribute name used in the document path is not defined; "
+            "attribute name: #undefined",
+        ),
+        (
+            "s = :undefined",
+            "An expression attribute value used in expression is not defined; "
+            "attribute value: :undefined",
+        ),
+        ("attribute_not_exists(pk) OR", "Syntax error; "),
+    ],
+)
+def test_an_invalid_expression_is_a_validation_error_naming_it(
+    ddb: Any, expression: str, problem: str
+) -> None:
+    """DynamoDB rejects an expression using a name or value the request does not define,
+    or not parsing, with HTTP 400 ValidationException naming the parameter (Common Errors,
+    DynamoDB API reference; Specifying conditions, expression attribute names and values)."""
+    values = {":s": {"S": "open"}}
+    calls = {
+        "ConditionExpression": lambda: ddb.put_item(
+            TableName="t",
+            Item=ITEM,
+            ConditionExpression=expression,
+            ExpressionAttributeValues=values,
+        ),
+        "FilterExpression": lambda: ddb.query(
+            TableName="t",
+            KeyConditionExpression="pk = :pk",
+            FilterExpression=expression,
+            ExpressionAttributeValues={**values, ":pk": {"S": "a"}},
+        ),
+    }
+    for parameter, call in calls.items():
+        with pytest.raises(ClientError) as rejected:
+            call()
+        error = rejected.value.response["Error"]
+        assert error["Code"] == "ValidationException"
+        assert rejected.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+        assert error["Message"].startswith(f"Invalid {parameter}: {problem}")
+    assert ddb.get_item(TableName="t", Key={"pk": {"S": "a"}})["Item"] == ITEM  # unchanged
