@@ -13,6 +13,7 @@ route go through the Flask app as before.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -22,13 +23,11 @@ from moto.core.request import Request
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, convert_to_flask_response
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 from werkzeug.exceptions import HTTPException
+from werkzeug.sansio.utils import get_host
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 # What flask_cors, as moto configures it, adds to the answer to a request without Origin.
 _CORS_HEADER = ("Access-Control-Allow-Origin", "*")
-# On the environ of a JSON request made in this process (engine.speed.PlainJsonClient): its
-# body, which is also its wsgi.input.
-JSON_BODY = "sluice.json_body"
 
 StartResponse = Callable[..., Any]
 # An answer as (status, headers, body).
@@ -44,20 +43,41 @@ class ServerRequest(Request):
 
 
 class JsonRequest(ServerRequest):
-    """A JSON API request made in this process, read as moto reads a ServerRequest of the
-    same environ. Its caller holds its body, and the URL of a JSON API is the endpoint's
-    root, so werkzeug's stream, form parsing and URL rebuilding (a third of the cost of
-    moto's handling of a DynamoDB PutItem) are not needed."""
+    """A JSON API call (an X-Amz-Target POST with a plain body of known length), read as
+    moto reads a ServerRequest of the same environ, from its BODY, already read: werkzeug's
+    stream, form parsing and URL rebuilding were a third of moto's handling of a DynamoDB
+    PutItem, and such a body is never a form."""
 
     def __init__(self, environ: dict[str, Any], body: bytes) -> None:
         super().__init__(environ)
         self._cached_data = body  # what werkzeug's get_data() reads and returns
-        self.__dict__["form"] = self.__dict__["files"] = ImmutableMultiDict()  # not a form
-        self._url = f"{environ['wsgi.url_scheme']}://{environ['HTTP_HOST']}{environ['PATH_INFO']}"
+        self.__dict__["form"] = self.__dict__["files"] = ImmutableMultiDict()
+        # As werkzeug's url_root makes it (the host without a default port), and moto's raw_url.
+        url = f"{self.scheme}://{get_host(self.scheme, environ['HTTP_HOST'])}{self.raw_path}"
+        query = environ.get("QUERY_STRING")
+        self._url = f"{url}?{query}" if query else url
 
     @property
     def raw_url(self) -> str:
         return self._url
+
+    @staticmethod
+    def of(environ: dict[str, Any]) -> ServerRequest:
+        """ENVIRON's request: a JsonRequest if it is a JSON API call (its body read and put
+        back), else a ServerRequest."""
+        length = environ.get("CONTENT_LENGTH")
+        if (
+            "HTTP_X_AMZ_TARGET" not in environ
+            or not length
+            or "HTTP_HOST" not in environ
+            or environ.get("SCRIPT_NAME")
+            or "HTTP_CONTENT_ENCODING" in environ  # gzip: moto decompresses the stream
+            or environ.get("wsgi.input_terminated")
+        ):
+            return ServerRequest(environ)
+        body = environ["wsgi.input"].read(int(length))
+        environ["wsgi.input"] = io.BytesIO(body)
+        return JsonRequest(environ, body)
 
 
 class DirectDispatch:
@@ -89,8 +109,7 @@ class DirectDispatch:
         handler = None if "HTTP_ORIGIN" in environ else self._handler(environ)
         if handler is None:
             return None
-        body = environ.get(JSON_BODY)
-        request = ServerRequest(environ) if body is None else JsonRequest(environ, body)
+        request = JsonRequest.of(environ)
         try:
             result = handler(request, request.raw_url, dict(request.headers))
         except ClientError as exc:  # as moto's view answers it

@@ -35,7 +35,6 @@ from botocore.exceptions import ClientError
 
 from sluice import wsgi_client
 from sluice.engine import sdk_metadata
-from sluice.engine.moto_dispatch import JSON_BODY
 
 # (function name or ARN, event) -> (payload bytes, FunctionError or None, request id);
 # KeyError when there is no such function.
@@ -156,7 +155,6 @@ class PlainJsonClient:
             return result
         environ = {
             **self._environ,
-            JSON_BODY: body,
             "wsgi.input": io.BytesIO(body),
             "CONTENT_LENGTH": str(len(body)),
             "HTTP_X_AMZ_TARGET": f"{self._target}.{operation}",

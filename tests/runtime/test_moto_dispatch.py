@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -16,7 +15,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 from werkzeug.test import EnvironBuilder
 
 from sluice import engine, wsgi_client
-from sluice.engine.moto_dispatch import JSON_BODY, DirectDispatch
+from sluice.engine.moto_dispatch import DirectDispatch, JsonRequest, ServerRequest
 
 # Never contacted: requests are answered by the application in process.
 ENDPOINT = "http://127.0.0.1:1"
@@ -73,8 +72,7 @@ def _recorded(app: Any, answers: list[Answer]) -> Callable[..., Any]:
 
 class _AnsweredInProcess:
     """DirectDispatch as the gateway's clients in this process reach it (wsgi_client.run
-    calls its `answer`), each JSON request's body handed over as PlainJsonClient hands it
-    (a JsonRequest); what it does not route goes to moto's Flask app, as __call__ does."""
+    calls its `answer`); what it does not route goes to moto's Flask app, as __call__ does."""
 
     def __init__(self, app: Any, answers: list[Answer]) -> None:
         self._direct, self._answers = DirectDispatch(app), answers
@@ -84,9 +82,6 @@ class _AnsweredInProcess:
         raise AssertionError("a client in process is answered through answer()")
 
     def answer(self, environ: dict[str, Any]) -> tuple[int, Any, bytes]:
-        if "HTTP_X_AMZ_TARGET" in environ:
-            body = environ["wsgi.input"].read()
-            environ[JSON_BODY], environ["wsgi.input"] = body, io.BytesIO(body)
         answered = self._direct.answer(environ)
         if answered is None:
             return wsgi_client.run_wsgi(self._fallback, environ)
@@ -199,3 +194,31 @@ def test_a_client_in_process_is_answered_as_moto_server_answers_over_wsgi() -> N
     assert in_process == through_flask
     assert answers == flask_answers
     assert len(answers) == len(flask_answers) > 20
+
+
+@pytest.mark.parametrize(
+    ("base_url", "query"),
+    [("http://127.0.0.1:4566", ""), ("http://localhost:80", ""), ("https://h:443", "a=1")],
+)
+def test_a_json_request_reads_as_moto_servers_request(base_url: str, query: str) -> None:
+    """A JSON API call, read from its body, shows moto what moto's server request shows:
+    URL (the host without a default port, the query), body, form, values and headers."""
+
+    def environ() -> dict[str, Any]:
+        built: dict[str, Any] = EnvironBuilder(
+            method="POST",
+            base_url=base_url,
+            path="/",
+            query_string=query,
+            headers={"X-Amz-Target": "DynamoDB_20120810.PutItem"},
+            content_type="application/x-amz-json-1.0",
+            data=b'{"TableName": "t"}',
+        ).get_environ()
+        return built
+
+    server = ServerRequest(environ())
+    json_request = JsonRequest.of(environ())
+    assert isinstance(json_request, JsonRequest)
+    for read in ("raw_url", "data", "form", "files", "values", "path", "content_type"):
+        assert getattr(json_request, read) == getattr(server, read), read
+    assert dict(json_request.headers) == dict(server.headers)
