@@ -89,7 +89,9 @@ SYMBOLS: dict[str, str | None] = {
     "moto.sqs.models:Message.mark_received": "self visibility_timeout",
     "moto.sqs.models:Message.change_visibility": "self visibility_timeout",
     "moto.sqs.models:Queue.add_message": "self message",
-    "moto.sqs.models:Queue.delete_message": "self receipt_handle",
+    "moto.sqs.models:Queue.delete_message": "self receipt_handle",  # replaced: _deleted
+    "moto.sqs.models:Message.all_receipt_handles": None,
+    "moto.sqs.exceptions:ReceiptHandleIsInvalid": None,
     "moto.sqs.models:SQSBackend.purge_queue": "self queue_name",
     "moto.s3.models:S3Backend.put_object": (
         "self bucket_name key_name value storage etag multipart encryption kms_key_id "
@@ -146,12 +148,40 @@ def _dynamodb_items_serialised() -> None:
     DynamoDBBackend.update_item = dynamodb_atomic.copied_on_write(DynamoDBBackend.update_item)  # type: ignore[method-assign]
 
 
+def _deleted(self: Any, receipt_handle: str) -> None:
+    """moto's Queue.delete_message in one pass over the queue's messages, comparing handles.
+    moto's made two, building a list of each message's handles to look in: a batch of ten
+    deletes from a queue with 3,000 messages in flight took 4.5 ms. The same outcome: a
+    handle already deleted is accepted again, one no message ever had is
+    ReceiptHandleIsInvalid, and the message that had it (handles are unique) is removed
+    with all its handles remembered as deleted."""
+    from moto.sqs.exceptions import ReceiptHandleIsInvalid
+
+    if receipt_handle in self.deleted_messages:
+        return
+    messages = self._messages
+    index = next(
+        (
+            i
+            for i, m in enumerate(messages)
+            if m.receipt_handle == receipt_handle or receipt_handle in m._old_receipt_handles
+        ),
+        None,
+    )
+    if index is None:
+        raise ReceiptHandleIsInvalid()
+    message = messages[index]
+    self.pending_messages.discard(message)
+    self.deleted_messages.update(message.all_receipt_handles)
+    self._messages = messages[:index] + messages[index + 1 :]
+
+
 def _sqs_queues_serialised() -> None:
     """Sends, receives, deletes and purges atomic per queue, as on AWS (sluice/sqs_atomic.py)."""
     from moto.sqs.models import Queue, SQSBackend
 
     Queue.add_message = sqs_atomic.adding(Queue.add_message)  # type: ignore[method-assign]
-    Queue.delete_message = sqs_atomic.queue_serialized(Queue.delete_message)  # type: ignore[method-assign]
+    Queue.delete_message = sqs_atomic.queue_serialized(_deleted)  # type: ignore[method-assign]
     SQSBackend.purge_queue = sqs_atomic.backend_serialized(SQSBackend.purge_queue)  # type: ignore[method-assign]
     SQSBackend.receive_message = sqs_atomic.receive_serialized(SQSBackend.receive_message)  # type: ignore[method-assign]
 

@@ -113,3 +113,23 @@ def test_a_long_poll_gets_a_message_whose_visibility_timeout_ended_while_it_wait
     ).get("Messages", [])
     assert [m["Body"] for m in got] == ["again"]
     assert got[0]["Attributes"]["ApproximateReceiveCount"] == "2"
+
+
+def test_a_delete_removes_only_its_message_and_names_a_handle_never_issued(sqs: Any) -> None:
+    """DeleteMessage removes the message the handle was issued for; deleting it again
+    succeeds; a receipt handle never issued is ReceiptHandleIsInvalid (SQS API reference,
+    DeleteMessage)."""
+    url = sqs.create_queue(QueueName="deletes")["QueueUrl"]
+    for body in ("first", "second", "third"):
+        sqs.send_message(QueueUrl=url, MessageBody=body)
+    received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=3, VisibilityTimeout=0)
+    handles = {m["Body"]: m["ReceiptHandle"] for m in received["Messages"]}
+    assert set(handles) == {"first", "second", "third"}
+
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=handles["second"])
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=handles["second"])  # again: accepted
+    with pytest.raises(sqs.exceptions.ReceiptHandleIsInvalid):
+        sqs.delete_message(QueueUrl=url, ReceiptHandle="never-issued")
+
+    left = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=3, VisibilityTimeout=0)
+    assert sorted(m["Body"] for m in left["Messages"]) == ["first", "third"]
