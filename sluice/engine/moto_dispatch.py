@@ -91,7 +91,7 @@ class DirectDispatch:
         self._json_handlers: dict[tuple[str, ...], Callable[..., Any] | None] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        answer = self._response(environ)
+        answer = self._response(environ, self._routed)
         if answer is None:
             return self._dispatcher(environ, start_response)
         return answer(environ, start_response)
@@ -99,14 +99,16 @@ class DirectDispatch:
     def answer(self, environ: dict[str, Any]) -> Answer | None:
         """What __call__ would answer, for a caller in this process; None: not routed to a
         service's handler (the Flask app answers it)."""
-        response = self._response(environ)
+        response = self._response(environ, self._handler)
         if response is None:
             return None
         chunks, status, headers = response.get_wsgi_response(environ)
         return int(status.split(" ", 1)[0]), Headers(headers), b"".join(chunks)
 
-    def _response(self, environ: dict[str, Any]) -> WerkzeugResponse | None:
-        handler = None if "HTTP_ORIGIN" in environ else self._handler(environ)
+    def _response(
+        self, environ: dict[str, Any], find: Callable[[dict[str, Any]], Callable[..., Any] | None]
+    ) -> WerkzeugResponse | None:
+        handler = None if "HTTP_ORIGIN" in environ else find(environ)
         if handler is None:
             return None
         request = JsonRequest.of(environ)
@@ -124,6 +126,11 @@ class DirectDispatch:
         return response
 
     def _handler(self, environ: dict[str, Any]) -> Callable[..., Any] | None:
+        """The handler of a request made in this process, a JSON one's found once per kind.
+        Requests from the socket are routed each time (_routed), under moto's dispatcher
+        lock as before: that lock also paces them, and without it moto's engine as shipped
+        (`make bench`'s reference, an HTTP client per task) had thousands of executions in
+        flight at once and failed some with closed connections."""
         target = environ.get("HTTP_X_AMZ_TARGET")
         if target is None or environ["REQUEST_METHOD"] != "POST":
             return self._routed(environ)
