@@ -83,6 +83,10 @@ SYMBOLS: dict[str, str | None] = {
     "moto.dynamodb.exceptions:MockValidationException.__init__": "self message",
     "moto.dynamodb.responses:DynamoHandler.query": "self",
     "moto.dynamodb.responses:DynamoHandler.scan": "self",
+    "moto.dynamodb.parsing.validators:OverlappingPathsValidator.check_for_overlapping_paths": (
+        "self node"
+    ),
+    "moto.dynamodb.exceptions:ExpressionAttributeNameNotDefined.__init__": "self attribute_name",
     # Observed (sluice/engine/observers.py); the last three SQS ones serialised too.
     "moto.dynamodb.models.table:StreamShard.add": "self old new",
     "moto.sqs.models:Message.mark_sent": "self delay_seconds",
@@ -390,13 +394,15 @@ _EXPRESSION_PARAMETER = contextvars.ContextVar("parameter", default="ConditionEx
 
 def _expression_errors_as_aws() -> None:
     """moto's parse of a ConditionExpression (PutItem, UpdateItem, DeleteItem, transactions)
-    or a Query's FilterExpression raised Python's KeyError for a `#name` or `:value` not
-    defined in the request and ValueError for a syntax error: HTTP 500 over the gateway, a
-    Python text in a task's cause. DynamoDB answers 400 ValidationException naming the
-    expression and the problem ("Invalid ConditionExpression: An expression attribute name
-    used in the document path is not defined; attribute name: #x")."""
+    or a Query's FilterExpression, and its check of an UpdateExpression's paths, raised
+    Python's KeyError for a `#name` or `:value` not defined in the request and ValueError
+    for a syntax error: HTTP 500 over the gateway, a Python text in a task's cause.
+    DynamoDB answers 400 ValidationException naming the expression and the problem
+    ("Invalid ConditionExpression: An expression attribute name used in the document path
+    is not defined; attribute name: #x")."""
     from moto.dynamodb.comparisons import ConditionExpressionParser
-    from moto.dynamodb.exceptions import MockValidationException
+    from moto.dynamodb.exceptions import ExpressionAttributeNameNotDefined, MockValidationException
+    from moto.dynamodb.parsing.validators import OverlappingPathsValidator
     from moto.dynamodb.responses import DynamoHandler
 
     parse = ConditionExpressionParser.parse
@@ -420,6 +426,20 @@ def _expression_errors_as_aws() -> None:
         raise MockValidationException(message) from None
 
     ConditionExpressionParser.parse = parse_or_reject  # type: ignore[method-assign]
+    # An UpdateExpression's undefined #name: moto looks it up for overlapping paths before
+    # the check that raises its own ExpressionAttributeNameNotDefined.
+    check = OverlappingPathsValidator.check_for_overlapping_paths
+
+    def check_with_names_defined(self: OverlappingPathsValidator, node: Any) -> Any:
+        try:
+            return check(self, node)
+        except KeyError as exc:
+            undefined = str(exc.args[0]) if exc.args else ""
+            if not undefined.startswith("#"):
+                raise
+            raise ExpressionAttributeNameNotDefined(undefined) from None
+
+    OverlappingPathsValidator.check_for_overlapping_paths = check_with_names_defined  # type: ignore[method-assign]
     for name in ("query", "scan"):
         setattr(DynamoHandler, name, _filtering(getattr(DynamoHandler, name)))
 

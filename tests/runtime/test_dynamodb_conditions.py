@@ -104,3 +104,22 @@ def test_an_invalid_expression_is_a_validation_error_naming_it(
         assert rejected.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
         assert error["Message"].startswith(f"Invalid {parameter}: {problem}")
     assert ddb.get_item(TableName="t", Key={"pk": {"S": "a"}})["Item"] == ITEM  # unchanged
+
+
+def test_an_update_naming_an_undefined_attribute_name_is_a_validation_error(ddb: Any) -> None:
+    """As above, for an UpdateExpression (UpdateItem, expression attribute names)."""
+    with pytest.raises(ClientError) as rejected:
+        ddb.update_item(
+            TableName="t",
+            Key={"pk": {"S": "a"}},
+            UpdateExpression="SET #undefined = :n",
+            ExpressionAttributeValues={":n": {"N": "6"}},
+        )
+    error = rejected.value.response["Error"]
+    assert error["Code"] == "ValidationException"
+    assert rejected.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert error["Message"] == (
+        "Invalid UpdateExpression: An expression attribute name used in the document path "
+        "is not defined; attribute name: #undefined"
+    )
+    assert ddb.get_item(TableName="t", Key={"pk": {"S": "a"}})["Item"] == ITEM
