@@ -223,32 +223,6 @@ def test_throttled_put_is_retried_with_backoff_then_stored(stack: StackProcess) 
     assert put.status == "retried"
 
 
-def test_a_record_over_the_payload_limit_in_utf8_bytes_fails_its_message_not_the_batch(
-    stack: StackProcess,
-) -> None:
-    # 80,000 characters of Japanese are 240,000 bytes of UTF-8: under LoadResult's 200 KiB
-    # cap if characters were counted, but the record would not fit a 256 KiB state payload,
-    # which Step Functions measures in UTF-8 bytes (States.DataLimitExceeded, which no
-    # States.ALL catches, would fail the whole batch).
-    call_id = new_call_id("long")
-    result = sample_result(call_id)
-    result["inference_result"]["call_summary"] = "通話の要約" * 16_000
-    write_job_output(stack.client("s3"), bucket(stack), call_id, result=result)
-
-    first = wait_for(
-        lambda: (r := executions_for(stack, call_id)) and r[0]["status"] != "RUNNING" and r[0],
-        what="the first execution to finish",
-    )
-    run = stack.execution(first["executionArn"])
-    assert run.status == "SUCCEEDED"
-    [message] = run.input
-    assert run.output == {"batchItemFailures": [{"itemIdentifier": message["messageId"]}]}
-    load = run.state("LoadResult")
-    assert load.attempts[-1].error == "MalformedResultError"
-    assert "bytes of UTF-8" in (load.attempts[-1].cause or "")
-    assert record(stack, call_id) is None
-
-
 def test_two_results_for_one_key_delivered_out_of_order_leave_the_newer_record(
     stack: StackProcess,
 ) -> None:
@@ -395,6 +369,34 @@ def test_the_s3_test_event_is_acknowledged_as_skipped(stack: StackProcess) -> No
     assert run.status == "SUCCEEDED" and run.output == {"batchItemFailures": []}
     assert run.state("MarkSkipped").status == "succeeded"
     assert run.state("PutRecording").status == "not_reached"
+
+
+# Last of the tests on `stack`: its message keeps failing until the DLQ (15 s at the local
+# 5 s visibility timeout), and the tests that inject faults wait for an idle queue first.
+def test_a_record_over_the_payload_limit_in_utf8_bytes_fails_its_message_not_the_batch(
+    stack: StackProcess,
+) -> None:
+    # 80,000 characters of Japanese are 240,000 bytes of UTF-8: under LoadResult's 200 KiB
+    # cap if characters were counted, but the record would not fit a 256 KiB state payload,
+    # which Step Functions measures in UTF-8 bytes (States.DataLimitExceeded, which no
+    # States.ALL catches, would fail the whole batch).
+    call_id = new_call_id("long")
+    result = sample_result(call_id)
+    result["inference_result"]["call_summary"] = "通話の要約" * 16_000
+    write_job_output(stack.client("s3"), bucket(stack), call_id, result=result)
+
+    first = wait_for(
+        lambda: (r := executions_for(stack, call_id)) and r[0]["status"] != "RUNNING" and r[0],
+        what="the first execution to finish",
+    )
+    run = stack.execution(first["executionArn"])
+    assert run.status == "SUCCEEDED"
+    [message] = run.input
+    assert run.output == {"batchItemFailures": [{"itemIdentifier": message["messageId"]}]}
+    load = run.state("LoadResult")
+    assert load.attempts[-1].error == "MalformedResultError"
+    assert "bytes of UTF-8" in (load.attempts[-1].cause or "")
+    assert record(stack, call_id) is None
 
 
 def test_a_run_that_fails_whole_returns_every_message_until_the_dlq_then_redrive_stores_them(
