@@ -87,6 +87,8 @@ SYMBOLS: dict[str, str | None] = {
         "self node"
     ),
     "moto.dynamodb.exceptions:ExpressionAttributeNameNotDefined.__init__": "self attribute_name",
+    "moto.dynamodb.exceptions:ExpressionAttributeNameNotDefined.name_not_defined_msg": None,
+    "moto.dynamodb.exceptions:ExpressionAttributeValueNotDefined.attr_value_not_defined_msg": None,
     # Observed (sluice/engine/observers.py); the last three SQS ones serialised too.
     "moto.dynamodb.models.table:StreamShard.add": "self old new",
     "moto.sqs.models:Message.mark_sent": "self delay_seconds",
@@ -401,7 +403,11 @@ def _expression_errors_as_aws() -> None:
     ("Invalid ConditionExpression: An expression attribute name used in the document path
     is not defined; attribute name: #x")."""
     from moto.dynamodb.comparisons import ConditionExpressionParser
-    from moto.dynamodb.exceptions import ExpressionAttributeNameNotDefined, MockValidationException
+    from moto.dynamodb.exceptions import (
+        ExpressionAttributeNameNotDefined,
+        ExpressionAttributeValueNotDefined,
+        MockValidationException,
+    )
     from moto.dynamodb.parsing.validators import OverlappingPathsValidator
     from moto.dynamodb.responses import DynamoHandler
 
@@ -412,15 +418,15 @@ def _expression_errors_as_aws() -> None:
             return parse(self)
         except KeyError as exc:
             undefined = str(exc.args[0]) if exc.args else ""
-            if undefined.startswith("#"):
-                problem = "An expression attribute name used in the document path is not defined"
-                detail = f"attribute name: {undefined}"
+            if undefined.startswith("#"):  # moto's own words, from its UpdateExpression errors
+                problem = ExpressionAttributeNameNotDefined.name_not_defined_msg.format(n=undefined)
             elif undefined.startswith(":"):
-                problem = "An expression attribute value used in expression is not defined"
-                detail = f"attribute value: {undefined}"
+                problem = ExpressionAttributeValueNotDefined.attr_value_not_defined_msg.format(
+                    attribute_value=undefined
+                )
             else:
                 raise
-            message = f"Invalid {_EXPRESSION_PARAMETER.get()}: {problem}; {detail}"
+            message = f"Invalid {_EXPRESSION_PARAMETER.get()}: {problem}"
         except ValueError as exc:
             message = f"Invalid {_EXPRESSION_PARAMETER.get()}: Syntax error; {exc}"
         raise MockValidationException(message) from None
