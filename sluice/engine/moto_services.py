@@ -89,6 +89,13 @@ SYMBOLS: dict[str, str | None] = {
     "moto.dynamodb.exceptions:ExpressionAttributeNameNotDefined.__init__": "self attribute_name",
     "moto.dynamodb.exceptions:ExpressionAttributeNameNotDefined.name_not_defined_msg": None,
     "moto.dynamodb.exceptions:ExpressionAttributeValueNotDefined.attr_value_not_defined_msg": None,
+    "moto.dynamodb.comparisons:ConditionExpressionParser.__init__": (
+        "self condition_expression expression_attribute_names expression_attribute_values"
+    ),
+    "moto.dynamodb.responses:ProjectionExpressionParser.parse": "self",
+    "moto.dynamodb.responses:ProjectionExpressionParser.__init__": (
+        "self projection_expression expression_attribute_names"
+    ),
     # Observed (sluice/engine/observers.py); the last three SQS ones serialised too.
     "moto.dynamodb.models.table:StreamShard.add": "self old new",
     "moto.sqs.models:Message.mark_sent": "self delay_seconds",
@@ -398,7 +405,8 @@ def _expression_errors_as_aws() -> None:
     """moto's parse of a ConditionExpression (PutItem, UpdateItem, DeleteItem, transactions)
     or a Query's FilterExpression, and its check of an UpdateExpression's paths, raised
     Python's KeyError for a `#name` or `:value` not defined in the request and ValueError
-    for a syntax error: HTTP 500 over the gateway, a Python text in a task's cause.
+    for a syntax error: HTTP 500 over the gateway, a Python text in a task's cause. A
+    KeyConditionExpression (_filtering) and a ProjectionExpression are checked the same way.
     DynamoDB answers 400 ValidationException naming the expression and the problem
     ("Invalid ConditionExpression: An expression attribute name used in the document path
     is not defined; attribute name: #x")."""
@@ -409,7 +417,7 @@ def _expression_errors_as_aws() -> None:
         MockValidationException,
     )
     from moto.dynamodb.parsing.validators import OverlappingPathsValidator
-    from moto.dynamodb.responses import DynamoHandler
+    from moto.dynamodb.responses import DynamoHandler, ProjectionExpressionParser
 
     parse = ConditionExpressionParser.parse
 
@@ -448,12 +456,42 @@ def _expression_errors_as_aws() -> None:
     OverlappingPathsValidator.check_for_overlapping_paths = check_with_names_defined  # type: ignore[method-assign]
     for name in ("query", "scan"):
         setattr(DynamoHandler, name, _filtering(getattr(DynamoHandler, name)))
+    project = ProjectionExpressionParser.parse
+
+    def project_defined(self: ProjectionExpressionParser) -> Any:
+        names = self.expression_attribute_names
+        for path in (self.projection_expression or "").split(","):
+            for element in path.split("."):
+                name = element.strip().split("[", 1)[0]
+                if name.startswith("#") and name not in names:
+                    problem = ExpressionAttributeNameNotDefined.name_not_defined_msg.format(n=name)
+                    raise MockValidationException(f"Invalid ProjectionExpression: {problem}")
+        return project(self)
+
+    # moto kept an undefined `#name` as the attribute's name: the item came back without it.
+    ProjectionExpressionParser.parse = project_defined  # type: ignore[method-assign]
 
 
 def _filtering(action: Callable[..., Any]) -> Callable[..., Any]:
-    """ACTION (Query, Scan), whose parsed expression is its FilterExpression."""
+    """ACTION (Query, Scan), whose parsed expression is its FilterExpression. A Query's
+    KeyConditionExpression is read first by the condition grammar, whose errors are AWS's:
+    moto's own reader of it failed an assertion on `pk == :v` (HTTP 500) and took
+    `pk = :v AND AND` or an unclosed `begins_with(` as valid."""
+    from moto.dynamodb.comparisons import ConditionExpressionParser
 
     def filtering(self: Any) -> Any:
+        body = self.body
+        key_condition = body.get("KeyConditionExpression")
+        if key_condition:
+            token = _EXPRESSION_PARAMETER.set("KeyConditionExpression")
+            try:
+                ConditionExpressionParser(
+                    key_condition,
+                    body.get("ExpressionAttributeNames") or {},
+                    body.get("ExpressionAttributeValues") or {},
+                ).parse()
+            finally:
+                _EXPRESSION_PARAMETER.reset(token)
         token = _EXPRESSION_PARAMETER.set("FilterExpression")
         try:
             return action(self)

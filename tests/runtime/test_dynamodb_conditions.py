@@ -78,8 +78,8 @@ def test_one_expression_is_judged_by_each_calls_own_names_and_values(ddb: Any) -
 def test_an_invalid_expression_is_a_validation_error_naming_it(
     ddb: Any, expression: str, problem: str
 ) -> None:
-    """DynamoDB rejects an expression using a name or value the request does not define,
-    or not parsing, with HTTP 400 ValidationException naming the parameter (Common Errors,
+    """DynamoDB rejects an expression (a condition, a Query's filter or key condition) using
+    a name or value the request does not define, or not parsing, with HTTP 400 ValidationException naming the parameter (Common Errors,
     DynamoDB API reference; Specifying conditions, expression attribute names and values)."""
     values = {":s": {"S": "open"}}
     calls = {
@@ -95,6 +95,9 @@ def test_an_invalid_expression_is_a_validation_error_naming_it(
             FilterExpression=expression,
             ExpressionAttributeValues={**values, ":pk": {"S": "a"}},
         ),
+        "KeyConditionExpression": lambda: ddb.query(
+            TableName="t", KeyConditionExpression=expression, ExpressionAttributeValues=values
+        ),
     }
     for parameter, call in calls.items():
         with pytest.raises(ClientError) as rejected:
@@ -104,6 +107,67 @@ def test_an_invalid_expression_is_a_validation_error_naming_it(
         assert rejected.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
         assert error["Message"].startswith(f"Invalid {parameter}: {problem}")
     assert ddb.get_item(TableName="t", Key={"pk": {"S": "a"}})["Item"] == ITEM  # unchanged
+
+
+@pytest.mark.parametrize(
+    "key_condition",
+    ["pk == :pk", "pk = :pk AND AND", "pk = :pk AND begins_with(s, :s", "(pk = :pk"],
+)
+def test_a_key_condition_that_does_not_parse_is_a_validation_error(
+    ddb: Any, key_condition: str
+) -> None:
+    """A KeyConditionExpression is read by DynamoDB's expression grammar: `==`, a dangling
+    AND or an unclosed parenthesis is a 400 ValidationException, "Invalid
+    KeyConditionExpression: Syntax error; ...", not a query answered as if it were valid."""
+    with pytest.raises(ClientError) as rejected:
+        ddb.query(
+            TableName="t",
+            KeyConditionExpression=key_condition,
+            ExpressionAttributeValues={":pk": {"S": "a"}, ":s": {"S": "o"}},
+        )
+    error = rejected.value.response["Error"]
+    assert error["Code"] == "ValidationException"
+    assert rejected.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert error["Message"].startswith("Invalid KeyConditionExpression: Syntax error; ")
+
+
+def test_a_projection_naming_an_undefined_attribute_name_is_a_validation_error(
+    ddb: Any,
+) -> None:
+    """A ProjectionExpression's `#name` must be defined in ExpressionAttributeNames, in
+    every read that takes one; a defined one projects the attribute it names."""
+    key = {"pk": {"S": "a"}}
+    reads = {
+        "GetItem": lambda projection, names: ddb.get_item(
+            TableName="t", Key=key, ProjectionExpression=projection, **names
+        )["Item"],
+        "Query": lambda projection, names: ddb.query(
+            TableName="t",
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": "a"}},
+            ProjectionExpression=projection,
+            **names,
+        )["Items"][0],
+        "Scan": lambda projection, names: ddb.scan(
+            TableName="t", ProjectionExpression=projection, **names
+        )["Items"][0],
+        "BatchGetItem": lambda projection, names: ddb.batch_get_item(
+            RequestItems={"t": {"Keys": [key], "ProjectionExpression": projection, **names}}
+        )["Responses"]["t"][0],
+    }
+    for read in reads.values():
+        assert read("#s, n", {"ExpressionAttributeNames": {"#s": "s"}}) == {
+            "s": ITEM["s"],
+            "n": ITEM["n"],
+        }
+        with pytest.raises(ClientError) as rejected:
+            read("#s, n", {})
+        error = rejected.value.response["Error"]
+        assert error["Code"] == "ValidationException"
+        assert error["Message"] == (
+            "Invalid ProjectionExpression: An expression attribute name used in the document "
+            "path is not defined; attribute name: #s"
+        )
 
 
 def test_an_update_naming_an_undefined_attribute_name_is_a_validation_error(ddb: Any) -> None:
