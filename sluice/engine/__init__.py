@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from flask import Flask
 
-from sluice.engine import moto_seam
+# deferred_imports first: it installs itself before anything imports moto's interpreter.
+from sluice.engine import deferred_imports, moto_seam  # noqa: F401
 from sluice.engine.backend import (
     MAX_INPUT_BYTES,
     NotExpress,
