@@ -157,7 +157,11 @@ class Zygote:
 
     def stop(self) -> None:
         """Close the zygote's input; it exits once its stacks have (waited for, so that
-        its CPU time and theirs count as this process's children's)."""
+        its CPU time and theirs count as this process's children's). Shut down first:
+        while the reader thread is blocked in recv, close() alone leaves the socket open,
+        and the zygote would see no end until the wait below timed out."""
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
         self._sock.close()
         try:
             self.proc.wait(timeout=10)

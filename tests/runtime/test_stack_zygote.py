@@ -52,6 +52,17 @@ def test_a_forked_stack_reports_how_it_ended(tmp_path: Path) -> None:
     assert (stopped.proc.returncode, killed.proc.returncode) == (0, -signal.SIGKILL)
 
 
+def test_a_stopped_zygote_exits_by_itself_once_its_children_have() -> None:
+    """Stopping a zygote ends its input, and it exits (0) once what it forked has; it is
+    not killed at the end of the wait (its reader thread, blocked on the socket, once kept
+    the socket open, so every test process waited 10 s for its zygote at exit)."""
+    zygote = stack_zygote.Zygote()
+    call = zygote.run([sys.executable, "-m", "sluice", "--help"], dict(os.environ), timeout=60)
+    assert call.returncode == 0, call.stderr
+    zygote.stop()
+    assert zygote.proc.returncode == 0
+
+
 @pytest.mark.parametrize(
     "args",
     [["--help"], ["executions"], ["history", "no-such-execution"], ["no-such-command"]],
