@@ -110,6 +110,58 @@ def test_each_forked_worker_has_its_own_functions_environment_and_code(
     assert lambdas._zygote is not None  # they were forked, not started afresh
 
 
+CLIENTS = """
+import boto3
+
+WARM = boto3.DEFAULT_SESSION is not None  # made, with botocore's data read, in the zygote
+
+
+def handler(event, context):
+    s3, sqs = boto3.client("s3"), boto3.client("sqs")
+    return {
+        "warm": WARM,
+        "key": s3._request_signer._credentials.access_key,
+        "region": sqs.meta.region_name,
+        "endpoint": sqs.meta.endpoint_url,
+    }
+"""
+
+
+def test_a_forked_workers_clients_take_its_own_credentials_region_and_endpoint(
+    lambdas: LambdaRuntime, tmp_path: Path
+) -> None:
+    """boto3's default session is made in the zygote, its clients' data loaded there; a
+    worker's clients still resolve the credentials, region and endpoint of its own
+    function's environment, never another's or the zygote's."""
+    first, second = code(tmp_path, "first"), code(tmp_path, "second")
+    for directory in (first, second):
+        (directory / "app.py").write_text(CLIENTS)
+    lambdas.deploy(
+        [
+            function("First", first, AWS_ACCESS_KEY_ID="key-first"),
+            function(
+                "Second",
+                second,
+                AWS_ACCESS_KEY_ID="key-second",
+                AWS_DEFAULT_REGION="eu-west-1",
+                AWS_ENDPOINT_URL="http://127.0.0.1:8",
+            ),
+        ]
+    )
+    a, b = answer(lambdas, "First"), answer(lambdas, "Second")
+    assert {k: a[k] for k in ("key", "region", "endpoint")} == {
+        "key": "key-first",
+        "region": "us-east-1",
+        "endpoint": "http://127.0.0.1:9",
+    }
+    assert b == {
+        "warm": True,  # forked once the first worker had imported boto3
+        "key": "key-second",
+        "region": "eu-west-1",
+        "endpoint": "http://127.0.0.1:8",
+    }
+
+
 def test_a_runtime_whose_template_has_gone_starts_its_own_zygote(tmp_path: Path) -> None:
     template = lambda_zygote.start_template(default_base_env(""))
     template.kill()
