@@ -79,8 +79,9 @@ def test_an_invalid_expression_is_a_validation_error_naming_it(
     ddb: Any, expression: str, problem: str
 ) -> None:
     """DynamoDB rejects an expression (a condition, a Query's filter or key condition) using
-    a name or value the request does not define, or not parsing, with HTTP 400 ValidationException naming the parameter (Common Errors,
-    DynamoDB API reference; Specifying conditions, expression attribute names and values)."""
+    a name or value the request does not define, or not parsing, with HTTP 400
+    ValidationException naming the parameter (Common Errors, DynamoDB API reference;
+    Specifying conditions, expression attribute names and values)."""
     values = {":s": {"S": "open"}}
     calls = {
         "ConditionExpression": lambda: ddb.put_item(
