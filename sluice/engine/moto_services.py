@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import datetime
+import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -93,6 +94,11 @@ SYMBOLS: dict[str, str | None] = {
         "self condition_expression expression_attribute_names expression_attribute_values"
     ),
     "moto.dynamodb.responses:ProjectionExpressionParser.parse": "self",
+    "moto.dynamodb.responses:DynamoHandler.put_item": "self",
+    "moto.dynamodb.responses:DynamoHandler.delete_item": "self",
+    "moto.dynamodb.comparisons:Op.OP": None,
+    "moto.dynamodb.comparisons:Op.__init__": "self lhs rhs",
+    "moto.dynamodb.comparisons:Func.FUNC": None,
     "moto.dynamodb.responses:ProjectionExpressionParser.__init__": (
         "self projection_expression expression_attribute_names"
     ),
@@ -456,6 +462,8 @@ def _expression_errors_as_aws() -> None:
     OverlappingPathsValidator.check_for_overlapping_paths = check_with_names_defined  # type: ignore[method-assign]
     for name in ("query", "scan"):
         setattr(DynamoHandler, name, _filtering(getattr(DynamoHandler, name)))
+    for name in ("put_item", "delete_item"):
+        setattr(DynamoHandler, name, _values_checked(getattr(DynamoHandler, name)))
     project = ProjectionExpressionParser.parse
 
     def project_defined(self: ProjectionExpressionParser) -> Any:
@@ -472,11 +480,16 @@ def _expression_errors_as_aws() -> None:
     ProjectionExpressionParser.parse = project_defined  # type: ignore[method-assign]
 
 
+# What a KeyConditionExpression may join and compare with (DynamoDB's Query reference).
+_KEY_CONDITION_OPERATORS = frozenset({"AND", "=", "<", "<=", ">", ">=", "BETWEEN", "begins_with"})
+
+
 def _filtering(action: Callable[..., Any]) -> Callable[..., Any]:
     """ACTION (Query, Scan), whose parsed expression is its FilterExpression. A Query's
-    KeyConditionExpression is read first by the condition grammar, whose errors are AWS's:
-    moto's own reader of it failed an assertion on `pk == :v` (HTTP 500) and took
-    `pk = :v AND AND` or an unclosed `begins_with(` as valid."""
+    KeyConditionExpression is read first by the condition grammar, whose errors are AWS's,
+    and may use only what a key condition allows: moto's own reader of it failed an
+    assertion on `pk == :v` or `pk = :a OR pk = :b` (HTTP 500) and took `pk = :v AND AND`
+    or an unclosed `begins_with(` as valid."""
     from moto.dynamodb.comparisons import ConditionExpressionParser
 
     def filtering(self: Any) -> Any:
@@ -485,13 +498,15 @@ def _filtering(action: Callable[..., Any]) -> Callable[..., Any]:
         if key_condition:
             token = _EXPRESSION_PARAMETER.set("KeyConditionExpression")
             try:
-                ConditionExpressionParser(
+                tree = ConditionExpressionParser(
                     key_condition,
                     body.get("ExpressionAttributeNames") or {},
                     body.get("ExpressionAttributeValues") or {},
                 ).parse()
             finally:
                 _EXPRESSION_PARAMETER.reset(token)
+            _key_condition_operators(tree)
+        _values_used(body)
         token = _EXPRESSION_PARAMETER.set("FilterExpression")
         try:
             return action(self)
@@ -499,6 +514,81 @@ def _filtering(action: Callable[..., Any]) -> Callable[..., Any]:
             _EXPRESSION_PARAMETER.reset(token)
 
     return filtering
+
+
+def _key_condition_operators(node: Any) -> None:
+    """Raise DynamoDB's error for the first operator (OR, NOT, <>, IN) or function a key
+    condition may not use; NODE is the condition grammar's parse of it."""
+    from moto.dynamodb.comparisons import Func, Op
+    from moto.dynamodb.exceptions import MockValidationException
+
+    if isinstance(node, Func) and node.FUNC not in _KEY_CONDITION_OPERATORS:
+        if node.FUNC == "IN":
+            raise MockValidationException("Invalid operator used in KeyConditionExpression: IN")
+        raise MockValidationException(
+            f"Invalid KeyConditionExpression: Invalid function name; function: {node.FUNC}"
+        )
+    if isinstance(node, Op) and node.OP != "NONE":
+        if node.OP not in _KEY_CONDITION_OPERATORS:
+            raise MockValidationException(
+                f"Invalid operator used in KeyConditionExpression: {node.OP}"
+            )
+        for side in (node.lhs, getattr(node, "rhs", None)):
+            _key_condition_operators(side)
+
+
+_VALUE_PLACEHOLDER = re.compile(r":[A-Za-z0-9_]+")
+
+
+def _values_used(body: dict[str, Any]) -> None:
+    """DynamoDB rejects a request whose ExpressionAttributeValues holds a value none of its
+    expressions uses (moto checks this for UpdateItem only): a typo in a placeholder's
+    name is an error, not a condition quietly judged on something else."""
+    from moto.dynamodb.exceptions import MockValidationException
+
+    values = body.get("ExpressionAttributeValues")
+    if not values:
+        return
+    used = set()
+    for parameter in _EXPRESSION_PARAMETERS:
+        used.update(_VALUE_PLACEHOLDER.findall(body.get(parameter) or ""))
+    unused = [name for name in values if name not in used]
+    if unused:
+        # An expression that does not parse, or names an undefined value, is the error
+        # DynamoDB reports first.
+        from moto.dynamodb.comparisons import ConditionExpressionParser
+
+        for parameter in ("ConditionExpression", "KeyConditionExpression", "FilterExpression"):
+            if body.get(parameter):
+                token = _EXPRESSION_PARAMETER.set(parameter)
+                try:
+                    names = body.get("ExpressionAttributeNames") or {}
+                    ConditionExpressionParser(body[parameter], names, values).parse()
+                finally:
+                    _EXPRESSION_PARAMETER.reset(token)
+        raise MockValidationException(
+            "Value provided in ExpressionAttributeValues unused in expressions: "
+            f"keys: {{{', '.join(unused)}}}"
+        )
+
+
+_EXPRESSION_PARAMETERS = (
+    "ConditionExpression",
+    "KeyConditionExpression",
+    "FilterExpression",
+    "UpdateExpression",
+    "ProjectionExpression",
+)
+
+
+def _values_checked(action: Callable[..., Any]) -> Callable[..., Any]:
+    """ACTION (PutItem, DeleteItem), whose unused expression values are rejected."""
+
+    def checked(self: Any) -> Any:
+        _values_used(self.body)
+        return action(self)
+
+    return checked
 
 
 # Applied once at start-up, in this order, by moto_seam.install().

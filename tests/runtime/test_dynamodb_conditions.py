@@ -132,6 +132,90 @@ def test_a_key_condition_that_does_not_parse_is_a_validation_error(
     assert error["Message"].startswith("Invalid KeyConditionExpression: Syntax error; ")
 
 
+@pytest.mark.parametrize(
+    ("key_condition", "message"),
+    [
+        ("pk = :pk OR pk = :s", "Invalid operator used in KeyConditionExpression: OR"),
+        ("NOT pk = :pk", "Invalid operator used in KeyConditionExpression: NOT"),
+        ("pk <> :pk", "Invalid operator used in KeyConditionExpression: <>"),
+        ("pk IN (:pk, :s)", "Invalid operator used in KeyConditionExpression: IN"),
+        (
+            "contains(pk, :pk) AND s = :s",
+            "Invalid KeyConditionExpression: Invalid function name; function: contains",
+        ),
+    ],
+)
+def test_a_key_condition_with_an_operator_queries_do_not_take_is_a_validation_error(
+    ddb: Any, key_condition: str, message: str
+) -> None:
+    """A key condition joins with AND and compares with =, <, <=, >, >=, BETWEEN and
+    begins_with only (Query, KeyConditionExpression); OR once made moto fail an assertion
+    (HTTP 500)."""
+    with pytest.raises(ClientError) as rejected:
+        ddb.query(
+            TableName="t",
+            KeyConditionExpression=key_condition,
+            ExpressionAttributeValues={":pk": {"S": "a"}, ":s": {"S": "o"}},
+        )
+    error = rejected.value.response["Error"]
+    assert (error["Code"], error["Message"]) == ("ValidationException", message)
+    assert rejected.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+def test_a_value_no_expression_uses_is_a_validation_error(ddb: Any) -> None:
+    """Every ExpressionAttributeValues entry must be used by one of the request's
+    expressions (a typo in a placeholder fails the request, it is not judged on another
+    value); the error names the unused keys and nothing is written. An expression that does
+    not parse is reported first."""
+    unused = "Value provided in ExpressionAttributeValues unused in expressions: keys: {:typo}"
+    new_item = {"pk": {"S": "new"}}
+    calls = {
+        "PutItem": lambda values: ddb.put_item(
+            TableName="t",
+            Item=new_item,
+            ConditionExpression="attribute_not_exists(pk) OR s = :s",
+            ExpressionAttributeValues=values,
+        ),
+        "DeleteItem": lambda values: ddb.delete_item(
+            TableName="t",
+            Key={"pk": {"S": "a"}},
+            ConditionExpression="s = :s",
+            ExpressionAttributeValues=values,
+        ),
+        "Query": lambda values: ddb.query(
+            TableName="t",
+            KeyConditionExpression="pk = :s",
+            ExpressionAttributeValues=values,
+        ),
+        "Scan": lambda values: ddb.scan(
+            TableName="t", FilterExpression="s = :s", ExpressionAttributeValues=values
+        ),
+    }
+    for call in calls.values():
+        with pytest.raises(ClientError) as rejected:
+            call({":s": {"S": "open"}, ":typo": {"S": "x"}})
+        error = rejected.value.response["Error"]
+        assert (error["Code"], error["Message"]) == ("ValidationException", unused)
+    with pytest.raises(ClientError) as rejected:
+        ddb.scan(
+            TableName="t",
+            FilterExpression="s = = :s",
+            ExpressionAttributeValues={":s": {"S": "open"}, ":typo": {"S": "x"}},
+        )
+    assert rejected.value.response["Error"]["Message"].startswith(
+        "Invalid FilterExpression: Syntax error; "
+    )
+    assert "Item" not in ddb.get_item(TableName="t", Key=new_item)
+    assert ddb.get_item(TableName="t", Key={"pk": {"S": "a"}})["Item"] == ITEM
+    ddb.delete_item(  # every value used: accepted
+        TableName="t",
+        Key={"pk": {"S": "a"}},
+        ConditionExpression="s = :s",
+        ExpressionAttributeValues={":s": {"S": "open"}},
+    )
+    assert "Item" not in ddb.get_item(TableName="t", Key={"pk": {"S": "a"}})
+
+
 def test_a_projection_naming_an_undefined_attribute_name_is_a_validation_error(
     ddb: Any,
 ) -> None:
