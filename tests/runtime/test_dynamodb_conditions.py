@@ -120,16 +120,22 @@ def test_a_key_condition_that_does_not_parse_is_a_validation_error(
     """A KeyConditionExpression is read by DynamoDB's expression grammar: `==`, a dangling
     AND or an unclosed parenthesis is a 400 ValidationException, "Invalid
     KeyConditionExpression: Syntax error; ...", not a query answered as if it were valid."""
+    error = _rejected_query(ddb, key_condition)
+    assert error["Code"] == "ValidationException"
+    assert error["Message"].startswith("Invalid KeyConditionExpression: Syntax error; ")
+
+
+def _rejected_query(ddb: Any, key_condition: str) -> dict[str, str]:
+    """The error of a query by KEY_CONDITION, which must be a 400."""
     with pytest.raises(ClientError) as rejected:
         ddb.query(
             TableName="t",
             KeyConditionExpression=key_condition,
             ExpressionAttributeValues={":pk": {"S": "a"}, ":s": {"S": "o"}},
         )
-    error = rejected.value.response["Error"]
-    assert error["Code"] == "ValidationException"
     assert rejected.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
-    assert error["Message"].startswith("Invalid KeyConditionExpression: Syntax error; ")
+    error: dict[str, str] = rejected.value.response["Error"]
+    return error
 
 
 @pytest.mark.parametrize(
@@ -151,15 +157,8 @@ def test_a_key_condition_with_an_operator_queries_do_not_take_is_a_validation_er
     """A key condition joins with AND and compares with =, <, <=, >, >=, BETWEEN and
     begins_with only (Query, KeyConditionExpression); OR once made moto fail an assertion
     (HTTP 500)."""
-    with pytest.raises(ClientError) as rejected:
-        ddb.query(
-            TableName="t",
-            KeyConditionExpression=key_condition,
-            ExpressionAttributeValues={":pk": {"S": "a"}, ":s": {"S": "o"}},
-        )
-    error = rejected.value.response["Error"]
+    error = _rejected_query(ddb, key_condition)
     assert (error["Code"], error["Message"]) == ("ValidationException", message)
-    assert rejected.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
 
 
 def test_a_value_no_expression_uses_is_a_validation_error(ddb: Any) -> None:
