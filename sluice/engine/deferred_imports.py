@@ -28,6 +28,10 @@ class _DeferredInit(importlib.abc.Loader):
         self._real = real
         self._lock = threading.RLock()
 
+    def __getattr__(self, name: str) -> object:
+        """The real loader's other methods (resource readers, `get_code`, ...)."""
+        return getattr(self._real, name)
+
     def exec_module(self, module: types.ModuleType) -> None:
         def __getattr__(name: str) -> object:
             with self._lock:

@@ -537,7 +537,7 @@ def _key_condition_operators(node: Any) -> None:
             _key_condition_operators(side)
 
 
-_VALUE_PLACEHOLDER = re.compile(r":[A-Za-z0-9_]+")
+_VALUE_PLACEHOLDER = re.compile(r":[A-Za-z0-9_\-]+")  # as moto's expression lexer reads one
 
 
 def _values_used(body: dict[str, Any]) -> None:
