@@ -490,22 +490,11 @@ def _filtering(action: Callable[..., Any]) -> Callable[..., Any]:
     and may use only what a key condition allows: moto's own reader of it failed an
     assertion on `pk == :v` or `pk = :a OR pk = :b` (HTTP 500) and took `pk = :v AND AND`
     or an unclosed `begins_with(` as valid."""
-    from moto.dynamodb.comparisons import ConditionExpressionParser
 
     def filtering(self: Any) -> Any:
         body = self.body
-        key_condition = body.get("KeyConditionExpression")
-        if key_condition:
-            token = _EXPRESSION_PARAMETER.set("KeyConditionExpression")
-            try:
-                tree = ConditionExpressionParser(
-                    key_condition,
-                    body.get("ExpressionAttributeNames") or {},
-                    body.get("ExpressionAttributeValues") or {},
-                ).parse()
-            finally:
-                _EXPRESSION_PARAMETER.reset(token)
-            _key_condition_operators(tree)
+        if body.get("KeyConditionExpression"):
+            _key_condition_operators(_parsed(body, "KeyConditionExpression"))
         _values_used(body)
         token = _EXPRESSION_PARAMETER.set("FilterExpression")
         try:
@@ -556,16 +545,9 @@ def _values_used(body: dict[str, Any]) -> None:
     if unused:
         # An expression that does not parse, or names an undefined value, is the error
         # DynamoDB reports first.
-        from moto.dynamodb.comparisons import ConditionExpressionParser
-
         for parameter in ("ConditionExpression", "KeyConditionExpression", "FilterExpression"):
             if body.get(parameter):
-                token = _EXPRESSION_PARAMETER.set(parameter)
-                try:
-                    names = body.get("ExpressionAttributeNames") or {}
-                    ConditionExpressionParser(body[parameter], names, values).parse()
-                finally:
-                    _EXPRESSION_PARAMETER.reset(token)
+                _parsed(body, parameter)
         raise MockValidationException(
             "Value provided in ExpressionAttributeValues unused in expressions: "
             f"keys: {{{', '.join(unused)}}}"
@@ -577,8 +559,22 @@ _EXPRESSION_PARAMETERS = (
     "KeyConditionExpression",
     "FilterExpression",
     "UpdateExpression",
-    "ProjectionExpression",
 )
+
+
+def _parsed(body: dict[str, Any], parameter: str) -> Any:
+    """The request's PARAMETER read by the condition grammar, its errors naming PARAMETER."""
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    token = _EXPRESSION_PARAMETER.set(parameter)
+    try:
+        return ConditionExpressionParser(
+            body[parameter],
+            body.get("ExpressionAttributeNames") or {},
+            body.get("ExpressionAttributeValues") or {},
+        ).parse()
+    finally:
+        _EXPRESSION_PARAMETER.reset(token)
 
 
 def _values_checked(action: Callable[..., Any]) -> Callable[..., Any]:
