@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sysconfig
 import time
 from collections.abc import Callable
 from functools import partial
@@ -63,17 +64,29 @@ def main() -> None:
     for name in [] if args.report_only else args.suites:
         print(f"== {name}", flush=True)
         stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-        (RESULTS / f"{name}.md").write_text(SUITES[name]() + f"\n_Measured {stamp}._\n")
+        text = SUITES[name]() + f"\n_Measured {stamp}, Python {interpreter()}._\n"
+        (RESULTS / f"{name}.md").write_text(text)
     header = (
         "# Sluice benchmark report\n\n"
         f"Written by `make bench` on {platform.machine()} with "
-        f"{len(os.sched_getaffinity(0))} CPU(s), Python {platform.python_version()}.\n"
+        f"{len(os.sched_getaffinity(0))} CPU(s). Each section names the Python it was "
+        "measured on: a build without PGO and LTO (pyenv's default) spends a fifth to a "
+        'half more CPU on the same work (README, "Which Python").\n'
     )
     sections = [(RESULTS / f"{n}.md").read_text() for n in SUITES if (RESULTS / f"{n}.md").exists()]
     # Written by hand, kept across runs: comparisons of runs made before and after a change.
     sections += [p.read_text() for p in sorted(RESULTS.glob("*.md")) if p.stem not in SUITES]
     REPORT.write_text(header + "\n".join(sections))
     print(f"wrote {REPORT}")
+
+
+def interpreter() -> str:
+    """This Python's version and whether it was built with profile-guided and link-time
+    optimisation, which moves every CPU figure here by a fifth or more."""
+    flags = str(sysconfig.get_config_var("CONFIG_ARGS") or "")
+    optimised = "--enable-optimizations" in flags and "--with-lto" in flags
+    build = "PGO and LTO" if optimised else "built without PGO/LTO"
+    return f"{platform.python_version()} ({build})"
 
 
 if __name__ == "__main__":
