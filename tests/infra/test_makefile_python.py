@@ -64,3 +64,19 @@ def test_an_environment_made_by_another_interpreter_is_made_again(tmp_path: Path
     _made_with(venv, "/usr/local/bin/python3.12")
     plan = _planned(tmp_path / "home", venv)
     assert f"{fast} -m venv --clear {venv}" in plan
+
+
+def test_without_the_optimised_build_the_first_python_found_makes_it(tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    plan = _planned(tmp_path / "no-build-here", venv)
+    made = [line for line in plan.splitlines() if f"-m venv --clear {venv}" in line]
+    assert len(made) == 1
+    assert "no-build-here" not in made[0]
+    python = made[0].split()[0]
+    found = subprocess.run(
+        [python, "-c", "import sys; print(sys.version_info[:2])"],
+        text=True,
+        capture_output=True,
+        check=True,
+    )
+    assert found.stdout.strip() == "(3, 12)"
