@@ -29,15 +29,21 @@ echo "$SHA256  $WORK/src.tar.xz" | sha256sum -c - >&2
 tar -xJf "$WORK/src.tar.xz" -C "$WORK"
 cd "$WORK/Python-$VERSION"
 echo "building CPython $VERSION with PGO and LTO into $PREFIX (about 15 minutes on 2 cores)" >&2
-# The modules the project imports need their headers (OpenSSL, SQLite, libffi, zlib, xz,
-# bzip2); configure's check below fails loudly when one is missing instead of leaving a
-# Python without it.
 ./configure --prefix="$PREFIX" --enable-optimizations --with-lto --disable-test-modules \
     >"$WORK/configure.log" 2>&1 || { tail -n 30 "$WORK/configure.log" >&2; exit 1; }
 make -j"$(nproc)" >"$WORK/make.log" 2>&1 || { tail -n 40 "$WORK/make.log" >&2; exit 1; }
-make altinstall >"$WORK/install.log" 2>&1 || { tail -n 30 "$WORK/install.log" >&2; exit 1; }
-"$PYTHON" -c 'import ssl, sqlite3, lzma, bz2, ctypes, zlib' || {
-    echo "the build lacks a module the project needs (see the import error above)" >&2
+# Installed beside PREFIX, then renamed into place: `make` takes any Python 3.12 at PREFIX,
+# so an interrupted install or a build without a module must never be left there.
+STAGE="$HOME_DIR/.staging-$$"
+trap 'rm -rf "$WORK" "$STAGE"' EXIT
+make altinstall DESTDIR="$STAGE" >"$WORK/install.log" 2>&1 ||
+    { tail -n 30 "$WORK/install.log" >&2; exit 1; }
+# Without their headers (OpenSSL, SQLite, libffi, zlib, xz, bzip2) configure leaves these
+# modules out silently.
+"$STAGE$PYTHON" -c 'import ssl, sqlite3, lzma, bz2, ctypes, zlib' || {
+    echo "the build lacks a module the project needs (the import error above): install its headers" >&2
     exit 1
 }
+rm -rf "$PREFIX"
+mv "$STAGE$PREFIX" "$PREFIX"
 echo "$PYTHON"
