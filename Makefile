@@ -1,7 +1,8 @@
 # Every target bootstraps .venv from the pinned lock file first.
 # One Python for the laptop and Lambda: 3.12, the python3.12 runtime (Amazon Linux 2023).
 # The optimised build of `make fast-python` when there is one, else found on PATH or under
-# pyenv; `make PY=/path/to/python3.12 …` chooses another.
+# pyenv; `make PY=/path/to/python3.12 …` chooses another. FAST_PY is scripts/build-python.sh's
+# $PYTHON: change both together.
 FAST_PY := $(or $(SLUICE_PYTHON_HOME),$(HOME)/.cache/sluice)/python-3.12.3-pgo-lto/bin/python3.12
 PY ?= $(shell for p in $(FAST_PY) python3.12 $(HOME)/.pyenv/versions/3.12*/bin/python3.12 \
         /usr/local/bin/python3.12 /usr/bin/python3.12; do \

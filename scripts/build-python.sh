@@ -14,7 +14,7 @@ SHA256=56bfef1fdfc1221ce6720e43a661e3eb41785dd914ce99698d8c7896af4bdaa1
 URL="http://archive.ubuntu.com/ubuntu/pool/main/p/python3.12/python3.12_${VERSION}.orig.tar.xz"
 HOME_DIR="${SLUICE_PYTHON_HOME:-$HOME/.cache/sluice}"
 PREFIX="$HOME_DIR/python-$VERSION-pgo-lto"
-PYTHON="$PREFIX/bin/python3.12"
+PYTHON="$PREFIX/bin/python3.12"  # the Makefile's FAST_PY: change both together
 
 if [ -x "$PYTHON" ] && "$PYTHON" -c 'import ssl, sqlite3, lzma, bz2, ctypes, zlib' 2>/dev/null; then
     echo "$PYTHON"
